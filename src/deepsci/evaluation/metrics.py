@@ -1,0 +1,230 @@
+"""Metrics of a fitted model on one split: pure functions on numpy arrays, built on scikit-learn and scipy.
+
+Every value returned is a plain Python float/int/list/dict (JSON-able). A metric that is undefined on the
+data given (a correlation when one side is constant, ROC-AUC when only one class is present) is ``None``,
+never NaN. Non-finite inputs raise `DataError`: a NaN prediction must stop the run, not hide in a table.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from scipy import stats
+from sklearn import metrics as skm
+
+from deepsci.errors import DataError
+
+#: Rows of `proba` must sum to 1 within this tolerance (float32 softmax is accurate to ~1e-6).
+PROBA_SUM_TOL = 1e-3
+
+
+def _as_float_array(values: Any, what: str) -> np.ndarray:
+    """`values` (array, tensor, list) as a float64 numpy array, or DataError if it cannot be one."""
+    if hasattr(values, "detach"):  # a torch tensor: avoid importing torch here
+        values = values.detach().cpu().numpy()
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{what} must be numeric; received {type(values).__name__} ({exc}).") from exc
+    return arr
+
+
+def _check_finite(arr: np.ndarray, what: str) -> None:
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        rows = np.unique(np.nonzero(bad)[0])
+        raise DataError(
+            f"{what} holds {int(bad.sum())} non-finite value(s) (NaN or inf) in {rows.size} row(s), "
+            f"first at row {int(rows[0])}. Metrics of non-finite predictions are meaningless: check that "
+            "training converged (lower the learning rate, clip gradients) and that the inputs hold no NaN."
+        )
+
+
+def _correlation(fn: Any, a: np.ndarray, b: np.ndarray) -> float | None:
+    """A correlation coefficient, or None when undefined (one side constant)."""
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = float(fn(a, b)[0])
+    return value if np.isfinite(value) else None
+
+
+def _regression_1d(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float | None]:
+    err = y_pred - y_true
+    r2 = float(skm.r2_score(y_true, y_pred)) if np.ptp(y_true) > 0 else None
+    return {
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "mae": float(np.mean(np.abs(err))),
+        "r2": r2,
+        "pearson_r": _correlation(stats.pearsonr, y_true, y_pred),
+        "spearman_rho": _correlation(stats.spearmanr, y_true, y_pred),
+    }
+
+
+def regression_metrics(
+    y_true: Any, y_pred: Any, *, target_names: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """RMSE, MAE, R², Pearson r and Spearman ρ of predictions against true values.
+
+    RMSE = sqrt(mean((ŷ - y)²)) and MAE = mean(|ŷ - y|) are in the target's units; R² = 1 - SS_res/SS_tot
+    (scikit-learn's ``r2_score``; can be negative); r and ρ from scipy (``pearsonr``, ``spearmanr``).
+
+    Args:
+        y_true: true values, shape (n,) or (n, t), in the target's original units.
+        y_pred: predictions, same shape as ``y_true``.
+        target_names: names of the t targets, for the per-target dict (default ``target_0``, ...).
+
+    Returns:
+        ``{"rmse", "mae", "r2", "pearson_r", "spearman_rho"}`` as floats (``r2``, ``pearson_r`` and
+        ``spearman_rho`` are None where undefined: constant ``y_true`` or ``y_pred``). With t > 1 targets
+        the five values are means over the targets (over those where defined), and ``"per_target"`` maps
+        each target name to its own five values.
+
+    Raises:
+        DataError: shapes differ, fewer than 2 rows, or a non-finite value in either array.
+    """
+    yt = _as_float_array(y_true, "y_true")
+    yp = _as_float_array(y_pred, "y_pred")
+    if yt.ndim == 1:
+        yt = yt[:, None]
+    if yp.ndim == 1:
+        yp = yp[:, None]
+    if yt.shape != yp.shape or yt.ndim != 2:
+        raise DataError(
+            f"y_true and y_pred must have the same shape (n,) or (n, t); received {np.shape(y_true)} and "
+            f"{np.shape(y_pred)}. Pass predictions for exactly the rows and targets of y_true."
+        )
+    if yt.shape[0] < 2:
+        raise DataError(f"regression metrics need at least 2 rows; received {yt.shape[0]}.")
+    _check_finite(yt, "y_true")
+    _check_finite(yp, "y_pred")
+
+    n_targets = yt.shape[1]
+    per_target = [_regression_1d(yt[:, j], yp[:, j]) for j in range(n_targets)]
+    if n_targets == 1:
+        return dict(per_target[0])
+
+    names = list(target_names) if target_names is not None else [f"target_{j}" for j in range(n_targets)]
+    if len(names) != n_targets:
+        raise DataError(f"target_names has {len(names)} names for {n_targets} targets; give one per target.")
+    result: dict[str, Any] = {}
+    for key in per_target[0]:
+        defined = [m[key] for m in per_target if m[key] is not None]
+        result[key] = float(np.mean(defined)) if defined else None
+    result["per_target"] = dict(zip(names, per_target))
+    return result
+
+
+def _check_classification_inputs(
+    y_true: Any, proba: Any, class_names: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validated (labels (n,) int64, proba (n, k) float64)."""
+    k = len(class_names)
+    if k < 2:
+        raise DataError(f"classification needs at least 2 class names; received {list(class_names)}.")
+    p = _as_float_array(proba, "proba")
+    if p.ndim == 1 and k == 2:
+        p = np.stack([1.0 - p, p], axis=1)  # the positive-class probability of a binary model
+    yt = _as_float_array(y_true, "y_true")
+    if yt.ndim == 2 and yt.shape[1] == 1:
+        yt = yt[:, 0]
+    if yt.ndim != 1 or p.ndim != 2 or p.shape != (yt.shape[0], k):
+        raise DataError(
+            f"expected y_true of shape (n,) and proba of shape (n, {k}) for {k} classes; received "
+            f"{np.shape(y_true)} and {np.shape(proba)}. For a binary model pass (n, 2) probabilities or "
+            "the (n,) positive-class probability."
+        )
+    if yt.shape[0] < 1:
+        raise DataError("classification metrics need at least 1 row; received 0.")
+    _check_finite(yt, "y_true")
+    _check_finite(p, "proba")
+    labels = yt.astype(np.int64)
+    if not np.array_equal(labels, yt) or labels.min() < 0 or labels.max() >= k:
+        raise DataError(
+            f"y_true must hold class indices 0..{k - 1} (one per class name); received values from "
+            f"{yt.min():g} to {yt.max():g}. Map labels to indices with the dataset's class_names."
+        )
+    row_sums = p.sum(axis=1)
+    worst = int(np.argmax(np.abs(row_sums - 1.0)))
+    if p.min() < 0 or p.max() > 1 or abs(row_sums[worst] - 1.0) > PROBA_SUM_TOL:
+        raise DataError(
+            f"proba must hold probabilities in [0, 1] with rows summing to 1; row {worst} sums to "
+            f"{row_sums[worst]:.6g} (min {p.min():.4g}, max {p.max():.4g}). Pass softmax(logits) "
+            "(sigmoid for a binary logit), not raw logits."
+        )
+    return labels, p
+
+
+def _roc_auc(labels: np.ndarray, p: np.ndarray) -> float | None:
+    """Binary: AUC of the positive-class probability. Multiclass: macro mean of one-vs-rest AUCs over
+    the classes that have both positives and negatives (None if there is no such class)."""
+    k = p.shape[1]
+    if k == 2:
+        if np.unique(labels).size < 2:
+            return None
+        return float(skm.roc_auc_score(labels, p[:, 1]))
+    aucs = []
+    for c in range(k):
+        positives = labels == c
+        if 0 < positives.sum() < labels.size:
+            aucs.append(skm.roc_auc_score(positives, p[:, c]))
+    return float(np.mean(aucs)) if aucs else None
+
+
+def classification_metrics(y_true: Any, proba: Any, class_names: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, balanced accuracy, log loss, ROC-AUC, per-class precision/recall/F1 and the confusion matrix.
+
+    The predicted class is the argmax of ``proba``. Log loss is the mean negative log-likelihood in nats
+    (scikit-learn's ``log_loss``, probabilities clipped away from 0). ROC-AUC: binary, from the
+    positive-class probability ``proba[:, 1]``; multiclass, the macro mean of one-vs-rest AUCs (Hand & Till
+    call this the OvR average; it equals ``roc_auc_score(..., multi_class="ovr", average="macro")`` when
+    every class is present).
+
+    Args:
+        y_true: true class indices, shape (n,), values in 0..k-1.
+        proba: predicted class probabilities, shape (n, k), rows summing to 1; for binary tasks also the
+            (n,) probability of class 1.
+        class_names: the k class labels, index i naming class i.
+
+    Returns:
+        ``accuracy``, ``balanced_accuracy``, ``log_loss``, ``roc_auc`` (None when y_true holds one class
+        only), ``f1_macro``, ``per_class`` ``{name: {precision, recall, f1, support}}``,
+        ``confusion_matrix`` (k × k list of lists; row = true class, column = predicted), ``class_names``.
+
+    Raises:
+        DataError: wrong shapes, labels out of range, non-finite values, or rows of ``proba`` that are not
+            probabilities.
+    """
+    labels, p = _check_classification_inputs(y_true, proba, class_names)
+    k = p.shape[1]
+    classes = list(range(k))
+    pred = p.argmax(axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # balanced accuracy warns when a class is absent from y_true
+        balanced = float(skm.balanced_accuracy_score(labels, pred))
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        labels, pred, labels=classes, zero_division=0
+    )
+    names = [str(c) for c in class_names]
+    return {
+        "accuracy": float(skm.accuracy_score(labels, pred)),
+        "balanced_accuracy": balanced,
+        "log_loss": float(skm.log_loss(labels, p, labels=classes)),
+        "roc_auc": _roc_auc(labels, p),
+        "f1_macro": float(np.mean(f1)),
+        "per_class": {
+            name: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i, name in enumerate(names)
+        },
+        "confusion_matrix": skm.confusion_matrix(labels, pred, labels=classes).astype(int).tolist(),
+        "class_names": names,
+    }

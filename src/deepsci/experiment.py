@@ -1,0 +1,314 @@
+"""The experiment: a validated config, and the one path from it to a run folder.
+
+    config (TOML) -> data -> model -> rule -> training -> evaluation -> report -> runs/<name>/
+
+Configuration is validated here, at the edge: one pydantic model per TOML section, unknown keys
+rejected with the nearest valid key suggested. Inside the library, plain typed arguments.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from deepsci.errors import ConfigError
+from deepsci.models.activations import ACTIVATIONS
+from deepsci.training.losses import LOSSES
+from deepsci.training.optimisers import OPTIMISERS, SCHEDULES
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from deepsci.data.dataset import Dataset
+    from deepsci.run import Run
+
+RULE_NAMES = ("backprop", "feedback-alignment", "direct-feedback-alignment", "sign-symmetry",
+              "adaptive-feedback-alignment")
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(Section):
+    """Where the data comes from and how it is split. See `deepsci.data.load_dataset`."""
+
+    source: str = Field(description="a bundled dataset name (deepsci datasets) or a file path")
+    target: str | list[str] | None = None
+    features: list[str] | None = None
+    smiles_column: str | None = None
+    featuriser: Literal["descriptors", "morgan", "descriptors+morgan"] = "descriptors"
+    morgan_radius: int = Field(2, ge=0, le=6)
+    morgan_bits: int = Field(2048, ge=64, le=65536)
+    id_column: str | None = None
+    task: Literal["auto", "regression", "binary", "multiclass"] = "auto"
+    split: Literal["auto", "random", "stratified", "scaffold", "column"] = "auto"
+    split_column: str | None = None
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    valid_fraction: float = Field(0.1, gt=0.0, lt=1.0)
+    missing: Literal["error", "drop"] = "error"
+    scale_features: bool = True
+    scale_targets: bool = True
+
+
+class ModelConfig(Section):
+    """The network. `init = "critical"` uses the critical (C_b, C_W) of the activation (deepsci.theory)."""
+
+    kind: Literal["mlp"] = "mlp"
+    hidden: list[int] = Field(default_factory=lambda: [64, 64])
+    activation: str = "relu"
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    batch_norm: bool = False
+    maxout_pieces: int = Field(2, ge=2, le=16)
+    leaky_slope: float = Field(0.01, ge=0.0, lt=1.0)
+    init: Literal["default", "xavier", "he", "lecun", "orthogonal", "gaussian", "critical"] = "default"
+    cw: float | None = Field(None, gt=0.0)
+    cb: float | None = Field(None, ge=0.0)
+
+    @field_validator("activation")
+    @classmethod
+    def _known_activation(cls, value: str) -> str:
+        return _check_name("activation", value, ACTIVATIONS)
+
+    @field_validator("hidden")
+    @classmethod
+    def _positive_widths(cls, value: list[int]) -> list[int]:
+        if any(h < 1 for h in value):
+            raise ValueError(f"hidden layer widths must be positive integers, got {value}")
+        return value
+
+
+class TrainConfig(Section):
+    """How the weights learn."""
+
+    optimizer: str = "adam"
+    lr: float = Field(1e-3, gt=0.0, le=10.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    nesterov: bool = False
+    batch_size: int = Field(32, ge=1)
+    epochs: int = Field(100, ge=1, le=100_000)
+    schedule: str = "constant"
+    step_size: int = Field(30, ge=1)
+    gamma: float = Field(0.1, gt=0.0, le=1.0)
+    plateau_patience: int = Field(10, ge=1)
+    min_lr: float = Field(0.0, ge=0.0)
+    clip_grad_norm: float | None = Field(None, gt=0.0)
+    patience: int | None = Field(None, ge=1, description="early stopping on the validation loss")
+    loss: str | None = None
+    rule: str = "backprop"
+
+    @field_validator("optimizer")
+    @classmethod
+    def _known_optimizer(cls, value: str) -> str:
+        return _check_name("optimizer", value, OPTIMISERS)
+
+    @field_validator("schedule")
+    @classmethod
+    def _known_schedule(cls, value: str) -> str:
+        return _check_name("schedule", value, SCHEDULES)
+
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, value: str | None) -> str | None:
+        return None if value is None else _check_name("loss", value, tuple(LOSSES))
+
+    @field_validator("rule")
+    @classmethod
+    def _known_rule(cls, value: str) -> str:
+        return _check_name("rule", value, RULE_NAMES)
+
+
+class ReportConfig(Section):
+    """What the run folder gets beyond the metrics."""
+
+    html: bool = True
+    units: str = ""
+
+
+class Config(Section):
+    """A whole experiment: `name` names the run folder; `seed` drives every random source."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    seed: int = Field(0, ge=0)
+    data: DataConfig
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+
+
+def _check_name(kind: str, value: str, known: Sequence[str]) -> str:
+    if value not in known:
+        close = difflib.get_close_matches(value, list(known), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise ValueError(f"unknown {kind} '{value}'{hint}; known: {', '.join(known)}")
+    return value
+
+
+# -- loading ----------------------------------------------------------------------------------------
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
+    """Read a TOML config, apply `--set key.path=value` overrides, and validate it.
+
+    Raises ConfigError naming the file, the bad key and the fix.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' not found. Pass the path of a TOML file, e.g. examples/solubility.toml.")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}. Fix the syntax at that line.") from exc
+    for item in overrides:
+        apply_override(raw, item)
+    return config_from_dict(raw, source=str(path))
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    """Set `section.key=value` in a raw config dict; the value is parsed as TOML, else kept as text."""
+    if "=" not in item:
+        raise ConfigError(f"--set expects KEY=VALUE (e.g. train.epochs=50), got '{item}'.")
+    key, text = item.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text
+    node = raw
+    *parents, leaf = key.strip().split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {key}: '{part}' is not a section.")
+    node[leaf] = value
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
+    """Validate a raw dict into a Config, turning pydantic's errors into one readable ConfigError."""
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, raw, source)) from None
+
+
+def _explain(exc: ValidationError, raw: dict[str, Any], source: str) -> str:
+    """One line per problem: the key, what is wrong, and the nearest valid key for typos."""
+    lines = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        key = ".".join(loc)
+        if err["type"] == "extra_forbidden":
+            section = _section_model(loc[:-1])
+            valid = list(section.model_fields) if section else []
+            close = difflib.get_close_matches(loc[-1], valid, n=1)
+            hint = f" Did you mean '{'.'.join(loc[:-1] + [close[0]])}'?" if close else ""
+            lines.append(f"unknown config key '{key}'.{hint} Valid keys here: {', '.join(valid)}.")
+        elif err["type"] == "missing":
+            lines.append(f"config key '{key}' is required; add it to the TOML.")
+        else:
+            value = _lookup(raw, loc)
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"config key '{key}' = {value!r}: {msg}.")
+    return f"{source}: " + " ".join(lines)
+
+
+def _section_model(loc: list[str]) -> type[BaseModel] | None:
+    model: type[BaseModel] = Config
+    for part in loc:
+        field = model.model_fields.get(part)
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    return model
+
+
+def _lookup(raw: Any, loc: list[str]) -> Any:
+    for part in loc:
+        if isinstance(raw, dict) and part in raw:
+            raw = raw[part]
+        else:
+            return None
+    return raw
+
+
+# -- running ----------------------------------------------------------------------------------------
+def build_dataset(config: Config) -> "Dataset":
+    """Load, validate, featurise, split and scale the config's data (seeded by config.seed)."""
+    from deepsci.data import load_dataset
+
+    return load_dataset(**config.data.model_dump(), seed=config.seed)
+
+
+def build_model(config: Config, n_inputs: int, n_outputs: int) -> "nn.Module":
+    """The network of config.model, initialised from config.seed, with config.train.rule applied.
+
+    init = "critical" is resolved here to the Gaussian initialisation at the activation's critical
+    (C_b, C_W) (Roberts, Yaida & Hanin 2022, ch. 5), so model builders need no theory.
+    """
+    from deepsci.models import MLP
+
+    m = config.model
+    init, cb, cw = resolve_init(m.activation, m.init, cb=m.cb, cw=m.cw)
+    model = MLP(n_inputs, n_outputs, tuple(m.hidden), m.activation, dropout=m.dropout,
+                batch_norm=m.batch_norm, maxout_pieces=m.maxout_pieces, leaky_slope=m.leaky_slope,
+                init=init, cw=cw, cb=cb, seed=config.seed)
+    if config.train.rule != "backprop":
+        from deepsci.rules import apply_rule
+
+        model = apply_rule(model, config.train.rule, seed=config.seed)
+    return model
+
+
+def resolve_init(activation: str, init: str, *, cb: float | None = None,
+                 cw: float | None = None) -> tuple[str, float | None, float | None]:
+    """(init, cb, cw) for the model builders, with "critical" turned into "gaussian" at the critical point."""
+    if init != "critical":
+        return init, cb, cw
+    from deepsci.theory import critical
+
+    point = critical(activation)
+    if point.cw is None:
+        raise ConfigError(f"the activation '{activation}' has no critical initialisation ({point.notes}). "
+                          "Use init = 'he' or 'xavier', or another activation.")
+    return "gaussian", point.cb, point.cw
+
+
+def run_experiment(config: Config, out: str | Path = "runs", progress: bool = True) -> "Run":
+    """Train and evaluate the config's model and write its run folder `out/<name>/`.
+
+    The folder is written to a temporary sibling and renamed at the end, so a failure leaves no
+    half-written run (and an earlier run of the same name intact).
+    """
+    import time
+
+    from deepsci.run import Run, evaluate_splits, write_run
+    from deepsci.training import Trainer, get_loss
+
+    start = time.perf_counter()
+    dataset = build_dataset(config)
+    model = build_model(config, dataset.n_features, dataset.n_outputs)
+    t = config.train
+    trainer = Trainer(
+        model, loss=get_loss(t.loss, dataset.task), optimizer=t.optimizer, lr=t.lr,
+        weight_decay=t.weight_decay, momentum=t.momentum, nesterov=t.nesterov, batch_size=t.batch_size,
+        epochs=t.epochs, schedule=t.schedule,
+        schedule_kwargs=dict(step_size=t.step_size, gamma=t.gamma, plateau_patience=t.plateau_patience,
+                             min_lr=t.min_lr),
+        clip_grad_norm=t.clip_grad_norm, patience=t.patience, seed=config.seed, progress=progress)
+    fit_start = time.perf_counter()
+    trainer.fit(dataset.train.X, dataset.train.y, dataset.valid.X, dataset.valid.y)
+    train_seconds = time.perf_counter() - fit_start
+    results = evaluate_splits(model, dataset)
+    timings = {"featurisation_seconds": dataset.summary.get("featurisation_seconds", 0.0),
+               "featurisation_cache_hit": dataset.summary.get("cache_hit", False),
+               "training_seconds": train_seconds, "total_seconds": time.perf_counter() - start}
+    best_epoch = trainer.early_stopping.best_epoch if trainer.early_stopping else len(trainer.history_)
+    return write_run(Path(out) / config.name, config=config, dataset=dataset, model=model,
+                     history=trainer.history_, results=results, timings=timings, best_epoch=best_epoch)
+
+

@@ -1,0 +1,293 @@
+"""Convolutional networks for 1-D signals, 2-D images and 3-D volumes, built from a JSON spec.
+
+A CNN is a list of blocks followed by a head:
+
+    blocks   conv | pool | residual | se | dropout       (each a dict, see `BLOCK_TYPES`)
+    head     [global pooling or flatten] -> [Linear -> act -> Dropout]* -> Linear (raw outputs)
+
+Shapes: input (batch, C, L) for dims=1, (batch, C, H, W) for dims=2, (batch, C, D, H, W) for
+dims=3; output (batch, n_outputs): regression values or class logits.
+
+Output size of a convolution or pooling along one axis (Goodfellow et al. 2016, ch. 9;
+cs231n notes), with input width W, kernel F, padding P, stride S and dilation D:
+
+    W_out = floor((W - D (F - 1) - 1 + 2P) / S) + 1        ( = (W - F + 2P)/S + 1 when D = 1 )
+
+References: LeCun et al. (1998) LeNet; He et al. (2016) residual networks; Hu et al. (2018)
+squeeze-and-excitation networks; Ioffe & Szegedy (2015) batch normalisation.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from deepsci.errors import ModelError, unknown_name
+from deepsci.models.activations import activation as make_activation
+
+BLOCK_TYPES = ("conv", "pool", "residual", "se", "dropout")
+POOLS = ("max", "avg")
+GLOBAL_POOLS = ("avg", "max", "none")
+
+_CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+_BN = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
+_DROP = {1: nn.Dropout, 2: nn.Dropout2d, 3: nn.Dropout3d}
+_POOL = {("max", 1): nn.MaxPool1d, ("max", 2): nn.MaxPool2d, ("max", 3): nn.MaxPool3d,
+         ("avg", 1): nn.AvgPool1d, ("avg", 2): nn.AvgPool2d, ("avg", 3): nn.AvgPool3d}
+_GPOOL = {("max", 1): nn.AdaptiveMaxPool1d, ("max", 2): nn.AdaptiveMaxPool2d, ("max", 3): nn.AdaptiveMaxPool3d,
+          ("avg", 1): nn.AdaptiveAvgPool1d, ("avg", 2): nn.AdaptiveAvgPool2d, ("avg", 3): nn.AdaptiveAvgPool3d}
+
+
+def conv_output_size(width: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
+    """Output width of a convolution or pooling along one axis.
+
+    W_out = floor((W - D(F-1) - 1 + 2P)/S) + 1, which is (W - F + 2P)/S + 1 for D = 1.
+
+    Raises:
+        ModelError: if the (dilated) kernel does not fit in the padded input.
+    """
+    span = dilation * (kernel - 1) + 1
+    if width + 2 * padding < span:
+        raise ModelError(f"a kernel spanning {span} does not fit an input of width {width} with padding "
+                         f"{padding}; use a smaller kernel/dilation, more padding, or less pooling before it.")
+    return (width + 2 * padding - span) // stride + 1
+
+
+def _check_dims(dims: int) -> int:
+    if dims not in (1, 2, 3):
+        raise ModelError(f"convolution dims must be 1 (signals), 2 (images) or 3 (volumes); received {dims}.")
+    return dims
+
+
+def _act(name: str, slope: float = 0.01) -> nn.Module:
+    if name == "maxout":
+        raise ModelError("activation 'maxout' is not supported inside a CNN (it groups the last axis, "
+                         "not channels); use relu, gelu, silu, elu, tanh, ...")
+    return make_activation(name, slope=slope)
+
+
+def conv_layer(dims: int, in_channels: int, out_channels: int, kernel: int = 3, *, stride: int = 1,
+               padding: int | str = 0, dilation: int = 1, bias: bool = True) -> nn.Module:
+    """nn.Conv1d/2d/3d. `padding="same"` keeps the width when stride is 1 (odd effective kernel)."""
+    _check_dims(dims)
+    if isinstance(padding, str):
+        if padding != "same":
+            raise ModelError(f"padding must be an integer or 'same'; received {padding!r}.")
+        if stride != 1:
+            raise ModelError("padding='same' needs stride 1; give an integer padding for strided convolutions.")
+        padding = dilation * (kernel - 1) // 2
+    return _CONV[dims](in_channels, out_channels, kernel, stride=stride, padding=padding,
+                       dilation=dilation, bias=bias)
+
+
+def pool_layer(dims: int, kind: str = "max", kernel: int = 2, stride: int | None = None,
+               padding: int = 0) -> nn.Module:
+    """Max or average pooling (stride defaults to the kernel size)."""
+    _check_dims(dims)
+    if kind not in POOLS:
+        raise ModelError(unknown_name("pooling", kind, POOLS))
+    return _POOL[(kind, dims)](kernel, stride=stride or kernel, padding=padding)
+
+
+def global_pool(dims: int, kind: str = "avg") -> nn.Module:
+    """Global max/avg pooling to (batch, C, 1, ...), then flattened to (batch, C)."""
+    _check_dims(dims)
+    if kind not in ("avg", "max"):
+        raise ModelError(unknown_name("global pooling", kind, ("avg", "max")))
+    return nn.Sequential(_GPOOL[(kind, dims)](1), nn.Flatten())
+
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation: rescale each channel by a gate computed from all channels' means.
+
+    s = sigmoid(W2 relu(W1 mean_spatial(x))),  y = x * s[..., None]   (Hu et al. 2018).
+    Shapes: x (batch, C, *spatial) -> same.
+    """
+
+    def __init__(self, channels: int, reduction: int = 4) -> None:
+        super().__init__()
+        hidden = max(1, channels // reduction)
+        self.fc1 = nn.Linear(channels, hidden)
+        self.fc2 = nn.Linear(hidden, channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        z = x.flatten(2).mean(-1)  # (batch, C)
+        s = torch.sigmoid(self.fc2(torch.relu(self.fc1(z))))  # (batch, C)
+        return x * s.view(*s.shape, *([1] * (x.dim() - 2)))
+
+
+class ResidualBlock(nn.Module):
+    """Basic ResNet block: y = act(F(x) + shortcut(x)), F = conv-BN-act-conv-BN [-SE].
+
+    The shortcut is the identity when shapes agree, else a 1x1 convolution with the block's stride
+    (He et al. 2016, "option B").
+    """
+
+    def __init__(self, dims: int, in_channels: int, channels: int, kernel: int = 3, *, stride: int = 1,
+                 batch_norm: bool = True, activation: str = "relu", se: int | None = None) -> None:
+        super().__init__()
+        pad = (kernel - 1) // 2
+        bn = (lambda c: _BN[dims](c)) if batch_norm else (lambda c: nn.Identity())
+        self.body = nn.Sequential(
+            conv_layer(dims, in_channels, channels, kernel, stride=stride, padding=pad, bias=not batch_norm),
+            bn(channels), _act(activation),
+            conv_layer(dims, channels, channels, kernel, padding=pad, bias=not batch_norm),
+            bn(channels),
+            *( [SqueezeExcite(channels, se)] if se else [] ),
+        )
+        if stride != 1 or in_channels != channels:
+            self.shortcut: nn.Module = nn.Sequential(
+                conv_layer(dims, in_channels, channels, 1, stride=stride, bias=not batch_norm), bn(channels))
+        else:
+            self.shortcut = nn.Identity()
+        self.act = _act(activation)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.body(x) + self.shortcut(x))
+
+
+def build_block(dims: int, in_channels: int, block: dict[str, Any], activation: str) -> tuple[nn.Module, int]:
+    """One block from its spec dict; returns (module, output channels)."""
+    kind = block.get("type")
+    if kind not in BLOCK_TYPES:
+        raise ModelError(unknown_name("CNN block type", str(kind), BLOCK_TYPES))
+    act = block.get("activation", activation)
+    if kind == "conv":
+        out = int(block["channels"])
+        layers: list[nn.Module] = [conv_layer(dims, in_channels, out, int(block.get("kernel", 3)),
+                                              stride=int(block.get("stride", 1)), padding=block.get("padding", 0),
+                                              dilation=int(block.get("dilation", 1)),
+                                              bias=not block.get("batch_norm", False))]
+        if block.get("batch_norm", False):
+            layers.append(_BN[dims](out))
+        layers.append(_act(act))
+        if block.get("dropout", 0.0):
+            layers.append(_DROP[dims](float(block["dropout"])))
+        return nn.Sequential(*layers), out
+    if kind == "pool":
+        return pool_layer(dims, block.get("kind", "max"), int(block.get("kernel", 2)), block.get("stride"),
+                          int(block.get("padding", 0))), in_channels
+    if kind == "residual":
+        out = int(block.get("channels", in_channels))
+        return ResidualBlock(dims, in_channels, out, int(block.get("kernel", 3)), stride=int(block.get("stride", 1)),
+                             batch_norm=bool(block.get("batch_norm", True)), activation=act,
+                             se=block.get("se")), out
+    if kind == "se":
+        return SqueezeExcite(in_channels, int(block.get("reduction", 4))), in_channels
+    return _DROP[dims](float(block.get("p", 0.5))), in_channels
+
+
+class CNN(nn.Module):
+    """A convolutional network from a list of block specs plus an MLP head.
+
+    Args:
+        in_channels: input channels C.
+        n_outputs: width of the last Linear layer (regression targets or classes).
+        blocks: block specs, e.g. ``[{"type": "conv", "channels": 32, "kernel": 3, "padding": 1,
+            "batch_norm": True}, {"type": "pool", "kind": "max", "kernel": 2}, {"type": "residual",
+            "channels": 64, "stride": 2, "se": 4}, {"type": "dropout", "p": 0.25}]``.
+        dims: 1 (signals (batch, C, L)), 2 (images (batch, C, H, W)) or 3 (volumes (batch, C, D, H, W)).
+        input_size: spatial size (L,), (H, W) or (D, H, W); needed when `global_pool="none"`
+            (flatten) to size the head, and checked against the data.
+        activation: name from `deepsci.models.activations.ACTIVATIONS` (not maxout).
+        global_pool: "avg", "max" or "none" (flatten the last feature map).
+        head_hidden: widths of hidden Linear layers in the head.
+        head_dropout: dropout before each head Linear layer.
+        seed: seeds the weight initialisation (PyTorch's default init for each layer).
+
+    Shapes: forward(x: (batch, C, *input_size)) -> (batch, n_outputs).
+    """
+
+    def __init__(self, in_channels: int, n_outputs: int, blocks: Sequence[dict[str, Any]] = (), *, dims: int = 2,
+                 input_size: Sequence[int] | None = None, activation: str = "relu", global_pool: str = "avg",
+                 head_hidden: Sequence[int] = (), head_dropout: float = 0.0, seed: int = 0) -> None:
+        super().__init__()
+        _check_dims(dims)
+        if global_pool not in GLOBAL_POOLS:
+            raise ModelError(unknown_name("global pooling", global_pool, GLOBAL_POOLS))
+        if input_size is not None and len(input_size) != dims:
+            raise ModelError(f"input_size must have {dims} entries for dims={dims}; received {list(input_size)}.")
+        if global_pool == "none" and input_size is None:
+            raise ModelError("global_pool='none' flattens the last feature map, so the CNN needs input_size "
+                             "(e.g. [8, 8]) to size its head; give input_size or use global_pool='avg'.")
+        self._spec = {"kind": "cnn", "in_channels": int(in_channels), "n_outputs": int(n_outputs),
+                      "blocks": copy.deepcopy(list(blocks)), "dims": dims,
+                      "input_size": list(input_size) if input_size is not None else None,
+                      "activation": activation, "global_pool": global_pool,
+                      "head_hidden": list(head_hidden), "head_dropout": float(head_dropout), "seed": int(seed)}
+        gen_state = torch.random.get_rng_state()
+        torch.manual_seed(seed)  # init draws from the global RNG; restore it afterwards (no hidden side effect)
+        try:
+            feats: list[nn.Module] = []
+            c = int(in_channels)
+            for b in blocks:
+                m, c = build_block(dims, c, dict(b), activation)
+                feats.append(m)
+            self.features = nn.Sequential(*feats)
+            if global_pool == "none":
+                with torch.no_grad():
+                    probe = self.features.eval()(torch.zeros(1, int(in_channels), *input_size))  # type: ignore[misc]
+                self.features.train()
+                width = int(probe[0].numel())
+                pool: nn.Module = nn.Flatten()
+            else:
+                width, pool = c, global_pool_module(dims, global_pool)
+            head: list[nn.Module] = [pool]
+            for h in head_hidden:
+                if head_dropout:
+                    head.append(nn.Dropout(head_dropout))
+                head += [nn.Linear(width, int(h)), _act(activation)]
+                width = int(h)
+            if head_dropout:
+                head.append(nn.Dropout(head_dropout))
+            head.append(nn.Linear(width, int(n_outputs)))
+            self.head = nn.Sequential(*head)
+        finally:
+            torch.random.set_rng_state(gen_state)
+
+    def forward(self, x: Tensor) -> Tensor:
+        want = 2 + self._spec["dims"]
+        if x.dim() != want or x.shape[1] != self._spec["in_channels"]:
+            raise ModelError(f"CNN expects input (batch, {self._spec['in_channels']}, <{self._spec['dims']} spatial "
+                             f"axes>); received shape {tuple(x.shape)}.")
+        return self.head(self.features(x))
+
+    def spec(self) -> dict[str, Any]:
+        """JSON-able architecture; `CNN.from_spec(model.spec())` rebuilds it (weights not included)."""
+        return copy.deepcopy(self._spec)
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> "CNN":
+        s = dict(spec)
+        if s.pop("kind", "cnn") != "cnn":
+            raise ModelError(f"not a CNN spec: kind={spec.get('kind')!r}; expected 'cnn'.")
+        try:
+            return cls(s.pop("in_channels"), s.pop("n_outputs"), s.pop("blocks", ()), **s)
+        except (KeyError, TypeError) as e:
+            raise ModelError(f"bad CNN spec ({e}); expected keys in_channels, n_outputs, blocks, dims, "
+                             "input_size, activation, global_pool, head_hidden, head_dropout, seed.") from None
+
+    @classmethod
+    def lenet(cls, in_channels: int, n_outputs: int, *, dims: int = 2, channels: Sequence[int] = (32, 64),
+              kernel: int = 3, batch_norm: bool = True, pool: str = "max", dropout: float = 0.0,
+              head_hidden: Sequence[int] = (128,), input_size: Sequence[int] | None = None,
+              global_pool: str = "avg", activation: str = "relu", seed: int = 0) -> "CNN":
+        """LeNet-style stack: per stage two 'same' convolutions (+BN, act) then a 2x pooling."""
+        blocks: list[dict[str, Any]] = []
+        for c in channels:
+            for _ in range(2):
+                blocks.append({"type": "conv", "channels": int(c), "kernel": kernel, "padding": "same",
+                               "batch_norm": batch_norm})
+            blocks.append({"type": "pool", "kind": pool, "kernel": 2})
+            if dropout:
+                blocks.append({"type": "dropout", "p": dropout})
+        return cls(in_channels, n_outputs, blocks, dims=dims, input_size=input_size, activation=activation,
+                   global_pool=global_pool, head_hidden=head_hidden, head_dropout=dropout, seed=seed)
+
+
+def global_pool_module(dims: int, kind: str) -> nn.Module:
+    """Alias of `global_pool` used by the CNN head."""
+    return global_pool(dims, kind)

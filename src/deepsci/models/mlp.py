@@ -1,0 +1,99 @@
+"""The multilayer perceptron: the dense network every other part of deepsci can train, probe or stack.
+
+Layout (kept flat on purpose, so ensembles, learning rules and probes can walk it):
+    layers = Sequential(Linear, [BatchNorm1d], activation, [Dropout], ..., Linear head)
+The head emits raw values: regression outputs, or logits (binary: 1, multiclass: k) that the loss and
+`predict_proba` turn into probabilities.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from deepsci.errors import ModelError
+from deepsci.models.activations import activation, check_activation
+from deepsci.models.init import check_init, initialise_linear
+
+Tensor = torch.Tensor
+
+
+class MLP(nn.Module):
+    """A dense network: inputs (batch, n_inputs) -> outputs (batch, n_outputs).
+
+    Args:
+        n_inputs, n_outputs: widths of the input and of the head.
+        hidden: widths of the hidden layers, e.g. (64, 64); () gives a linear model.
+        activation: a name from `deepsci.models.activations.ACTIVATIONS`.
+        dropout: probability of zeroing a hidden unit in training (0 disables).
+        batch_norm: batch normalisation after each hidden Linear (Ioffe & Szegedy 2015).
+        maxout_pieces: k for maxout (each hidden Linear then has k * width outputs).
+        leaky_slope: negative slope of leaky-relu.
+        init: a name from `deepsci.models.init.INITS`; cw, cb for "gaussian".
+        seed: seeds the initial weights (one torch.Generator, nothing global).
+    """
+
+    def __init__(self, n_inputs: int, n_outputs: int, hidden: Sequence[int] = (64, 64),
+                 activation: str = "relu", *, dropout: float = 0.0, batch_norm: bool = False,
+                 maxout_pieces: int = 2, leaky_slope: float = 0.01, init: str = "default",
+                 cw: float | None = None, cb: float | None = None, seed: int = 0) -> None:
+        super().__init__()
+        check_activation(activation)
+        check_init(init)
+        if n_inputs < 1 or n_outputs < 1 or any(h < 1 for h in hidden):
+            raise ModelError(f"layer widths must be positive: n_inputs={n_inputs}, hidden={list(hidden)}, "
+                             f"n_outputs={n_outputs}.")
+        if not 0.0 <= dropout < 1.0:
+            raise ModelError(f"dropout must be in [0, 1), got {dropout}.")
+        self._spec: dict[str, Any] = dict(
+            n_inputs=n_inputs, n_outputs=n_outputs, hidden=list(hidden), activation=activation,
+            dropout=dropout, batch_norm=batch_norm, maxout_pieces=maxout_pieces,
+            leaky_slope=leaky_slope, init=init, cw=cw, cb=cb, seed=seed)
+        self.layers = nn.Sequential(*_build_layers(self._spec))
+        self.reset_parameters(seed)
+
+    def reset_parameters(self, seed: int) -> None:
+        """Re-draw every weight from one generator seeded with `seed` (same seed, same network)."""
+        s = self._spec
+        generator = torch.Generator().manual_seed(seed)
+        linears = [m for m in self.layers if isinstance(m, nn.Linear)]
+        for i, layer in enumerate(linears):
+            # The head of a critical (gaussian) network keeps the same (C_b, C_W); other schemes
+            # initialise the head with the same rule as the hidden layers.
+            act = s["activation"] if i < len(linears) - 1 else "linear"
+            initialise_linear(layer, s["init"], activation=act, generator=generator,
+                              cw=s["cw"], cb=s["cb"], slope=s["leaky_slope"])
+        for m in self.layers:
+            if isinstance(m, nn.BatchNorm1d):
+                m.reset_parameters()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layers(x)  # (batch, n_outputs)
+
+    def spec(self) -> dict[str, Any]:
+        """A JSON-able description that rebuilds this architecture with `MLP.from_spec`."""
+        return {"kind": "mlp", **self._spec}
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> "MLP":
+        kwargs = {k: v for k, v in spec.items() if k != "kind"}
+        return cls(**kwargs)
+
+
+def _build_layers(s: dict[str, Any]) -> list[nn.Module]:
+    """The flat list of layers for an MLP spec."""
+    layers: list[nn.Module] = []
+    width = s["n_inputs"]
+    pieces = s["maxout_pieces"] if s["activation"] == "maxout" else 1
+    for h in s["hidden"]:
+        layers.append(nn.Linear(width, h * pieces))
+        if s["batch_norm"]:
+            layers.append(nn.BatchNorm1d(h * pieces))
+        layers.append(activation(s["activation"], slope=s["leaky_slope"], pieces=s["maxout_pieces"]))
+        if s["dropout"] > 0:
+            layers.append(nn.Dropout(s["dropout"]))
+        width = h
+    layers.append(nn.Linear(width, s["n_outputs"]))
+    return layers

@@ -1,0 +1,79 @@
+"""Metrics as a table: the rows and columns shared by the HTML report and the terminal summary."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from rich.table import Table
+
+#: Split columns come in this order; any other split-like key follows in the order given.
+SPLIT_ORDER = ("train", "valid", "validation", "calibration", "test")
+
+#: Nested metric values that are not one number; the report renders them in tables of their own.
+NESTED_KEYS = ("per_class", "per_target", "confusion_matrix", "class_names")
+
+
+def format_value(value: Any) -> str:
+    """A metric or summary value as short text: floats to 4 significant digits, None as an em dash."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}" if abs(value) >= 10_000 else str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
+            return f"{value:.3e}"
+        return f"{value:#.4g}"
+    return str(value)
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (int, float, str, bool))
+
+
+def split_columns(metrics: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The metric dict of each split, in train/valid/test order.
+
+    ``metrics`` is ``{"train": {...}, "valid": {...}, "test": {...}}`` (every dict-valued key is a column);
+    a flat dict of metrics (one split) becomes the single column ``"value"``.
+    """
+    if metrics and all(_is_scalar(v) or k in NESTED_KEYS for k, v in metrics.items()):
+        return {"value": metrics}
+    columns = {k: v for k, v in metrics.items() if isinstance(v, Mapping)}
+    ordered = [k for k in SPLIT_ORDER if k in columns] + [k for k in columns if k not in SPLIT_ORDER]
+    return {k: columns[k] for k in ordered}
+
+
+def metric_rows(metrics: Mapping[str, Any]) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """(column names, rows of (metric name, one formatted value per column)) for the scalar metrics."""
+    columns = split_columns(metrics)
+    names: list[str] = []
+    for split in columns.values():
+        for key, value in split.items():
+            if key not in names and key not in NESTED_KEYS and _is_scalar(value):
+                names.append(key)
+    rows = [(name, [format_value(split.get(name)) for split in columns.values()]) for name in names]
+    return list(columns), rows
+
+
+def metrics_table(metrics: Mapping[str, Any], *, title: str = "Metrics") -> Table:
+    """The scalar metrics as a rich Table for the terminal: one row per metric, one column per split.
+
+    Args:
+        metrics: ``{"train": {...}, "valid": {...}, "test": {...}}`` of dicts from
+            `deepsci.evaluation.metrics`, or one such dict.
+        title: the table's title.
+    """
+    columns, rows = metric_rows(metrics)
+    table = Table(title=title)
+    table.add_column("metric", style="bold")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for name, values in rows:
+        table.add_row(name, *values)
+    return table
