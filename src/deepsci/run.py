@@ -128,7 +128,7 @@ def write_run(path: Path, *, config: "Config", dataset: "Dataset", model: nn.Mod
         save_file({k: v.contiguous() for k, v in _plain_state(model).items()}, tmp / "model.safetensors")
         (tmp / "model.json").write_text(json.dumps(_model_meta(model, dataset, config), indent=2))
         if config.report.html:
-            from deepsci.report.build import build_run_report
+            from deepsci.report.run_report import build_run_report
 
             build_run_report(tmp / "report.html", config=config, config_toml=config_toml, dataset=dataset,
                              metrics=metrics, results=results, history=history, extra_sections=extra_sections)

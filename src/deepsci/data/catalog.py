@@ -29,7 +29,7 @@ class DatasetInfo:
         name: the catalog name (``source=`` in `load_dataset`, ``data.source`` in the TOML).
         description: one line for `deepsci datasets`, with units of the target.
         task: "regression", "binary" or "multiclass".
-        target: default target column (or columns, comma-separated names are not used: a list).
+        target: default target column (a list of names for several regression targets).
         smiles_column: column of SMILES strings, if the rows are molecules.
         split_column: column holding "train"/"test"(/"valid"), if the dataset has its own split.
         id_column: column naming each row (used for predictions.csv).

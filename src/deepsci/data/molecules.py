@@ -295,8 +295,11 @@ def esol_log_solubility(smiles: Iterable[Any]) -> np.ndarray:
     """
     Chem = _rdkit()
     from rdkit import rdBase
-    from rdkit.Chem import Crippen, Descriptors
+    from rdkit.Chem import Crippen as _crippen
+    from rdkit.Chem import Descriptors as _descriptors
 
+    Crippen: Any = _crippen  # RDKit's stubs omit these functions
+    Descriptors: Any = _descriptors
     out = []
     with rdBase.BlockLogs():
         for s in smiles:

@@ -174,6 +174,9 @@ class Seq2Seq(nn.Module):
         cell, hidden, layers, dropout: as in `SequenceModel` (unidirectional).
         teacher_forcing: probability of feeding the true previous value in training (default 0.5;
             1.0 = always, 0.0 = train free running).
+        relative: work relative to the window's last value (default True): the encoder reads
+            x - x[:, -1:] and the forecast is that last target value plus the decoder's output. A
+            trending record (CO2) then never leaves the range seen in training.
         clip_grad_norm: recommended clipping (default 1.0).
 
     Shapes: forward(x (batch, L, n_inputs), y=None) -> (batch, horizon) for one target, else
@@ -183,7 +186,8 @@ class Seq2Seq(nn.Module):
 
     def __init__(self, n_inputs: int, horizon: int, *, target_channels: list[int] | None = None,
                  cell: str = "lstm", hidden: int = 64, layers: int = 1, dropout: float = 0.0,
-                 teacher_forcing: float = 0.5, clip_grad_norm: float | None = DEFAULT_CLIP, seed: int = 0) -> None:
+                 teacher_forcing: float = 0.5, relative: bool = True, clip_grad_norm: float | None = DEFAULT_CLIP,
+                 seed: int = 0) -> None:
         super().__init__()
         targets = list(target_channels) if target_channels is not None else [0]
         if any(not 0 <= t < n_inputs for t in targets):
@@ -193,7 +197,8 @@ class Seq2Seq(nn.Module):
         self._spec: dict[str, Any] = {
             "kind": "seq2seq", "n_inputs": int(n_inputs), "horizon": int(horizon), "target_channels": targets,
             "cell": cell, "hidden": int(hidden), "layers": int(layers), "dropout": float(dropout),
-            "teacher_forcing": float(teacher_forcing), "clip_grad_norm": clip_grad_norm, "seed": int(seed)}
+            "teacher_forcing": float(teacher_forcing), "relative": bool(relative), "clip_grad_norm": clip_grad_norm,
+            "seed": int(seed)}
         k = len(targets)
         with _Seeded(seed):
             self.encoder = recurrent_layer(cell, n_inputs, hidden, layers=layers, dropout=dropout)
@@ -205,11 +210,14 @@ class Seq2Seq(nn.Module):
         if x.dim() != 3 or x.shape[-1] != s["n_inputs"]:
             raise ModelError(f"Seq2Seq expects (batch, L, {s['n_inputs']}) windows; received {tuple(x.shape)}.")
         batch, k = x.shape[0], len(s["target_channels"])
+        origin = x[:, -1:, s["target_channels"]] if s["relative"] else torch.zeros_like(x[:, -1:, s["target_channels"]])
+        if s["relative"]:
+            x = x - x[:, -1:]
         _, state = self.encoder(x)
         prev = x[:, -1:, s["target_channels"]]  # (batch, 1, k)
         force = self.training and y is not None and s["teacher_forcing"] > 0
         if force:
-            y_steps = y.reshape(batch, s["horizon"], k)  # type: ignore[union-attr]
+            y_steps = y.reshape(batch, s["horizon"], k) - origin  # type: ignore[union-attr]
             use_truth = torch.rand(s["horizon"], generator=generator) < s["teacher_forcing"]
         outs = []
         for t in range(s["horizon"]):
@@ -217,7 +225,7 @@ class Seq2Seq(nn.Module):
             out = self.head(h)  # (batch, 1, k)
             outs.append(out)
             prev = y_steps[:, t:t + 1] if force and bool(use_truth[t]) else out
-        pred = torch.cat(outs, dim=1)  # (batch, horizon, k)
+        pred = torch.cat(outs, dim=1) + origin  # (batch, horizon, k)
         return pred.reshape(batch, s["horizon"] * k)
 
     def spec(self) -> dict[str, Any]:

@@ -1,0 +1,63 @@
+"""Config validation at the edge: unknown keys, wrong types, out-of-range values, overrides."""
+
+import pytest
+
+from deepsci.errors import ConfigError
+from deepsci.experiment import config_from_dict, load_config
+
+BASE = {"name": "t", "data": {"source": "digits"}}
+
+
+def _with(section, **values):
+    raw = {k: dict(v) if isinstance(v, dict) else v for k, v in BASE.items()}
+    raw.setdefault(section, {}).update(values)
+    return raw
+
+
+def test_defaults_fill_every_section():
+    cfg = config_from_dict(BASE)
+    assert cfg.model.hidden == [64, 64] and cfg.train.optimizer == "adam" and cfg.seed == 0
+
+
+def test_unknown_key_suggests_the_nearest_valid_one():
+    with pytest.raises(ConfigError, match=r"unknown config key 'train.epoch'. Did you mean 'train.epochs'\?"):
+        config_from_dict(_with("train", epoch=3))
+    with pytest.raises(ConfigError, match=r"Did you mean 'model'"):
+        config_from_dict({**BASE, "modle": {}})
+
+
+@pytest.mark.parametrize("section,key,value,match", [
+    ("train", "lr", -1.0, "train.lr' = -1.0: Input should be greater than 0"),
+    ("train", "epochs", "many", "train.epochs' = 'many'"),
+    ("model", "dropout", 1.5, "model.dropout' = 1.5"),
+    ("model", "activation", "rleu", "did you mean 'relu'"),
+    ("train", "optimizer", "adan", "did you mean 'adam'"),
+    ("train", "rule", "feedback", "known: backprop"),
+    ("data", "split", "temporal", "data.split' = 'temporal'"),
+])
+def test_wrong_type_or_range_names_key_and_value(section, key, value, match):
+    with pytest.raises(ConfigError, match=match):
+        config_from_dict(_with(section, **{key: value}))
+
+
+def test_missing_data_section_is_named():
+    with pytest.raises(ConfigError, match="'data' is required"):
+        config_from_dict({"name": "t"})
+
+
+def test_toml_file_with_overrides(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('name = "x"\n[data]\nsource = "digits"\n[train]\nepochs = 5\n')
+    cfg = load_config(path, ["train.epochs=7", "model.hidden=[3, 4]", "train.optimizer=sgd", "seed=4"])
+    assert cfg.train.epochs == 7 and cfg.model.hidden == [3, 4] and cfg.train.optimizer == "sgd" and cfg.seed == 4
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        load_config(path, ["train.epochs"])
+
+
+def test_missing_and_broken_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = \n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad)

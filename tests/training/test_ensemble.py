@@ -1,0 +1,166 @@
+"""Vectorised deep ensemble: the stacked module must equal its members exactly, train them as if alone,
+and round-trip through safetensors. Oracle: the K member MLPs run one by one."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from deepsci.errors import DataError, ModelError
+from deepsci.models import MLP
+from deepsci.training.ensemble import (
+    StackedMLP,
+    bootstrap_indices,
+    build_ensemble,
+    ensemble_loss,
+    fit_ensemble,
+    stack_models,
+)
+from deepsci.training.losses import cross_entropy, mse
+
+K, D, OUT = 4, 7, 3
+OPTIONS = [
+    dict(),
+    dict(activation="tanh", batch_norm=True),
+    dict(activation="maxout", maxout_pieces=3, batch_norm=True),
+    dict(activation="leaky-relu", dropout=0.3, init="he"),
+    dict(hidden=(), activation="gelu"),
+]
+
+
+def members(**kw):
+    hidden = kw.pop("hidden", (16, 8))
+    return [MLP(D, OUT, hidden, seed=10 + k, **kw) for k in range(K)]
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "plain")
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_stacked_forward_equals_each_member(options, mode):
+    ms = members(**options)
+    st = stack_models(ms)
+    if options.get("dropout") and mode == "train":
+        for m in [*ms, st]:  # dropout off: masks are random, everything else must still match in train mode
+            for layer in m.modules():
+                if isinstance(layer, torch.nn.Dropout):
+                    layer.p = 0.0
+    for m in [*ms, st]:
+        m.train(mode == "train")
+    x = torch.randn(24, D, generator=torch.Generator().manual_seed(0))
+    expected = torch.stack([m(x) for m in ms])
+    torch.testing.assert_close(st(x), expected, atol=1e-5, rtol=1e-5)
+    xk = torch.randn(K, 24, D, generator=torch.Generator().manual_seed(1))  # a different batch per member
+    torch.testing.assert_close(st(xk), torch.stack([m(xk[k]) for k, m in enumerate(ms)]), atol=1e-5, rtol=1e-5)
+    if mode == "train" and options.get("batch_norm"):  # running statistics were updated member by member
+        for k, m in enumerate(st.unstack()):
+            for a, b in zip(m.state_dict().values(), ms[k].state_dict().values()):
+                torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_stacked_training_equals_members_trained_alone():
+    """Sum of member mean losses + Adam: each member ends where it would end trained alone on the same batches."""
+    ms = members(batch_norm=True)
+    st = stack_models(ms)
+    g = torch.Generator().manual_seed(2)
+    X, y = torch.randn(64, D, generator=g), torch.randn(64, OUT, generator=g)
+    opts = [torch.optim.Adam(m.parameters(), lr=1e-2) for m in ms]
+    opt = torch.optim.Adam(st.parameters(), lr=1e-2)
+    loss = ensemble_loss(mse)
+    for step in range(5):
+        idx = torch.arange(step * 12, step * 12 + 12)
+        for m, o in zip(ms, opts):
+            o.zero_grad()
+            mse(m(X[idx]), y[idx]).backward()
+            o.step()
+        opt.zero_grad()
+        loss(st(X[idx]), y[idx]).backward()
+        opt.step()
+    for k, m in enumerate(st.unstack()):
+        for (name, a), b in zip(m.state_dict().items(), ms[k].state_dict().values()):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_ensemble_loss_is_sum_of_member_losses_shared_and_per_member():
+    g = torch.Generator().manual_seed(3)
+    out, target = torch.randn(K, 10, 5, generator=g), torch.randint(0, 5, (10,), generator=g)
+    expected = sum(cross_entropy(out[k], target) for k in range(K))
+    torch.testing.assert_close(ensemble_loss(cross_entropy)(out, target), expected)
+    per = torch.randn(K, 10, 2, generator=g)
+    out2 = torch.randn(K, 10, 2, generator=g)
+    expected2 = sum(mse(out2[k], per[k]) for k in range(K))
+    torch.testing.assert_close(ensemble_loss(mse)(out2, per), expected2)
+    with pytest.raises(DataError):
+        ensemble_loss(mse)(out2, torch.zeros(9, 2))
+
+
+def test_members_differ_after_training_and_the_mean_beats_the_average_member():
+    g = torch.Generator().manual_seed(4)
+    X = torch.rand(256, 2, generator=g) * 4 - 2
+    y = torch.sin(2 * X[:, :1]) * X[:, 1:] + 0.1 * torch.randn(256, 1, generator=g)
+    st = build_ensemble(lambda s: MLP(2, 1, (32, 32), activation="tanh", seed=s), members=5, seed=0)
+    fit_ensemble(st, X, y, loss=mse, epochs=40, batch_size=32, lr=3e-3, seed=0)
+    W = st.member_state_dict()["layers.0.weight"]  # (K, 32, 2)
+    assert min((W[i] - W[j]).abs().max() for i in range(5) for j in range(i)) > 0.05
+    Xt = torch.rand(200, 2, generator=g) * 4 - 2
+    with torch.no_grad():
+        pred = st(Xt)  # (K, 200, 1)
+    assert pred.std(0).mean() > 1e-3  # the members disagree off the training points
+    truth = torch.sin(2 * Xt[:, :1]) * Xt[:, 1:]
+    member_mse = ((pred - truth) ** 2).mean((1, 2))
+    assert ((pred.mean(0) - truth) ** 2).mean() <= member_mse.mean()  # Jensen: always true for squared error
+    assert member_mse.max() < 0.1  # and every member actually learned the function
+
+
+def test_safetensors_round_trip_and_unstack(tmp_path):
+    st = stack_models(members(batch_norm=True, dropout=0.1))
+    st.train()
+    st(torch.randn(16, D))  # move the running statistics away from their initial values
+    st.eval()
+    path = tmp_path / "model.safetensors"
+    save_file(st.member_state_dict(), str(path))
+    fresh = stack_models(members(batch_norm=True, dropout=0.1))
+    fresh.load_member_state_dict(load_file(str(path)))
+    fresh.eval()
+    x = torch.randn(9, D)
+    torch.testing.assert_close(fresh(x), st(x))
+    for k, m in enumerate(fresh.unstack()):
+        assert isinstance(m, MLP)
+        m.eval()
+        torch.testing.assert_close(m(x), st(x)[k])
+    with pytest.raises(ModelError, match="architecture"):
+        fresh.load_member_state_dict({"layers.0.weight": torch.zeros(K, 16, D)})
+
+
+def test_bootstrap_gives_each_member_its_own_rows():
+    idx = bootstrap_indices(100, 3, torch.Generator().manual_seed(0))
+    assert idx.shape == (3, 100) and idx.min() >= 0 and idx.max() < 100
+    assert not torch.equal(idx[0], idx[1])
+    unique = torch.tensor([len(set(r.tolist())) for r in idx], dtype=torch.float32)
+    assert 0.55 < unique.mean() / 100 < 0.72  # 1 - 1/e = 0.632 of the rows appear in a bootstrap sample
+    g = torch.Generator().manual_seed(5)
+    X, y = torch.randn(80, D, generator=g), torch.randn(80, OUT, generator=g)
+    st = stack_models(members())
+    history = fit_ensemble(st, X, y, loss=mse, epochs=3, bootstrap=True, X_valid=X, y_valid=y)
+    assert len(history) == 3 and history[-1]["train_loss"] < history[0]["train_loss"] * 1.5
+    assert all(torch.isfinite(torch.tensor(h["valid_loss"])) for h in history)
+
+
+def test_trainer_accepts_a_stacked_ensemble():
+    trainer_mod = pytest.importorskip("deepsci.training.trainer")
+    g = torch.Generator().manual_seed(6)
+    X, y = torch.randn(64, D, generator=g), torch.randn(64, OUT, generator=g)
+    st = stack_models(members())
+    trainer = trainer_mod.Trainer(st, loss=ensemble_loss(mse), epochs=3, batch_size=16)
+    trainer.fit(X, y, X, y)
+    assert trainer.predict(X).shape == (K, 64, OUT)
+
+
+def test_errors_name_the_problem():
+    with pytest.raises(ModelError, match="built identically"):
+        stack_models([MLP(D, OUT, (16,), seed=0), MLP(D, OUT, (8,), seed=1)])
+    with pytest.raises(ModelError, match="at least one"):
+        StackedMLP([])
+    with pytest.raises(ModelError, match="members >= 1"):
+        build_ensemble(lambda s: MLP(D, OUT, seed=s), members=0)
+    with pytest.raises(DataError, match="members=4"):
+        stack_models(members())(torch.randn(3, 5, D))
