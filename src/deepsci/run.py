@@ -41,7 +41,7 @@ def predict_array(model: nn.Module, X: torch.Tensor, task: str, y_scaler: "Scale
     """Predictions in the data's own units: regression (n, t) values; classification (n, k) probabilities."""
     model.eval()
     outputs = torch.cat([model(X[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)])
-    pred = head_predictions(outputs, task)
+    pred = head_predictions(outputs.double(), task)  # float64, so probabilities sum to 1 within 1e-12
     if task == "regression" and y_scaler is not None:
         pred = y_scaler.inverse_transform(pred)
     return pred.double().numpy()
@@ -228,39 +228,31 @@ class Run:
         x, y = self.meta.get("x_scaler"), self.meta.get("y_scaler")
         return (Scaler.from_dict(x) if x else None, Scaler.from_dict(y) if y else None)
 
-    def predict(self, source: str | Path | pd.DataFrame) -> pd.DataFrame:
-        """Predictions for a new table (file or DataFrame), featurised and scaled as in training."""
-        frame, ids, pred = self._predict(source)
-        return predictions_frame(ids, pred, self.task, self.meta["target_names"], self.meta["class_names"])
-
     def evaluate(self, source: str | Path | pd.DataFrame) -> dict[str, Any]:
         """Metrics of the model on a new labelled table (it must hold the target column(s))."""
-        frame, ids, pred = self._predict(source)
-        targets = self.meta["target_names"]
-        missing = [t for t in targets if t not in frame.columns]
-        if missing:
-            raise DataError(f"the table has no target column {', '.join(missing)}; `evaluate` needs the true "
-                            f"values. Columns are: {', '.join(map(str, frame.columns))}.")
-        kept = frame.loc[frame["_row_id"].isin(ids)] if "_row_id" in frame else frame
-        y = self._targets(kept)
-        return split_metrics(self.task, y, pred, self.meta["class_names"])
+        from deepsci.data import prepare_targets
 
-    def _predict(self, source: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, list[str], np.ndarray]:
+        frame, skipped, pred = self._predict(source)
+        skipped_rows = {s["row"] for s in skipped}
+        rows = [r for r in range(len(frame)) if r not in skipped_rows]
+        y = prepare_targets(frame, self.meta["target_names"], self.task, self.meta["class_names"], rows)
+        return split_metrics(self.task, y.double().numpy() if self.task == "regression" else y.numpy(), pred,
+                             self.meta["class_names"])
+
+    def predict(self, source: str | Path | pd.DataFrame) -> pd.DataFrame:
+        """Predictions for a new table (file or DataFrame), featurised and scaled as in training.
+
+        Rows that cannot be used (e.g. an unparsable SMILES) are left out; `skipped_` lists them.
+        """
+        frame, skipped, pred = self._predict(source)
+        self.skipped_ = skipped
+        return predictions_frame(self._ids, pred, self.task, self.meta["target_names"], self.meta["class_names"])
+
+    def _predict(self, source: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str, Any]], np.ndarray]:
         from deepsci.data import prepare_inputs, read_table
 
         frame = source if isinstance(source, pd.DataFrame) else read_table(source)
+        frame = frame.reset_index(drop=True)
         x_scaler, y_scaler = self._scalers()
-        X, ids, _skipped = prepare_inputs(frame, self.meta["featuriser"], self.meta["feature_names"], x_scaler)
-        return frame, ids, predict_array(self.model, X, self.task, y_scaler)
-
-    def _targets(self, frame: pd.DataFrame) -> np.ndarray:
-        targets = self.meta["target_names"]
-        if self.task == "regression":
-            return frame[targets].to_numpy(dtype=float)
-        index = {name: i for i, name in enumerate(self.meta["class_names"])}
-        labels = frame[targets[0]].astype(str)
-        unknown = sorted(set(labels) - set(index))
-        if unknown:
-            raise DataError(f"labels {unknown[:5]} in column '{targets[0]}' were not seen in training; "
-                            f"known classes: {', '.join(index)}.")
-        return labels.map(index).to_numpy()
+        X, self._ids, skipped = prepare_inputs(frame, self.meta["featuriser"], self.meta["feature_names"], x_scaler)
+        return frame, skipped, predict_array(self.model, X, self.task, y_scaler)
