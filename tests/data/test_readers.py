@@ -34,7 +34,7 @@ def test_tsv_and_parquet_roundtrip(tmp_path: Path, cancer: pd.DataFrame) -> None
 
 def test_npz_with_X_y_and_feature_names(tmp_path: Path, cancer: pd.DataFrame) -> None:
     X = cancer.drop(columns="target").to_numpy()
-    names = np.array(cancer.columns[:-1])
+    names = np.array([str(c) for c in cancer.columns[:-1]])  # a unicode array, not object
     np.savez(tmp_path / "d.npz", X=X, y=cancer["target"].to_numpy(), feature_names=names)
     got = read_table(tmp_path / "d.npz")
     assert list(got.columns) == list(names) + ["y"]

@@ -113,7 +113,7 @@ def regression_metrics(
         raise DataError(f"target_names has {len(names)} names for {n_targets} targets; give one per target.")
     result: dict[str, Any] = {}
     for key in per_target[0]:
-        defined = [m[key] for m in per_target if m[key] is not None]
+        defined = [v for m in per_target if (v := m[key]) is not None]
         result[key] = float(np.mean(defined)) if defined else None
     result["per_target"] = dict(zip(names, per_target))
     return result

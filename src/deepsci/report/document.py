@@ -150,8 +150,8 @@ def render_report(
     *,
     title: str,
     config_toml: str,
-    data_summary: Mapping[str, Any],
-    metrics: Mapping[str, Any],
+    data_summary: Mapping[Any, Any],
+    metrics: Mapping[Any, Any],
     figures: Sequence[tuple[str, str]],
     sections: Sequence[Section] = (),
 ) -> str:
@@ -192,8 +192,8 @@ def write_report(
     *,
     title: str,
     config_toml: str,
-    data_summary: Mapping[str, Any],
-    metrics: Mapping[str, Any],
+    data_summary: Mapping[Any, Any],
+    metrics: Mapping[Any, Any],
     figures: Sequence[tuple[str, str]],
     sections: Sequence[Section] = (),
 ) -> Path:

@@ -36,7 +36,7 @@ def _is_scalar(value: Any) -> bool:
     return value is None or isinstance(value, (int, float, str, bool))
 
 
-def split_columns(metrics: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+def split_columns(metrics: Mapping[Any, Any]) -> dict[str, Mapping[Any, Any]]:
     """The metric dict of each split, in train/valid/test order.
 
     ``metrics`` is ``{"train": {...}, "valid": {...}, "test": {...}}`` (every dict-valued key is a column);
@@ -49,7 +49,7 @@ def split_columns(metrics: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     return {k: columns[k] for k in ordered}
 
 
-def metric_rows(metrics: Mapping[str, Any]) -> tuple[list[str], list[tuple[str, list[str]]]]:
+def metric_rows(metrics: Mapping[Any, Any]) -> tuple[list[str], list[tuple[str, list[str]]]]:
     """(column names, rows of (metric name, one formatted value per column)) for the scalar metrics."""
     columns = split_columns(metrics)
     names: list[str] = []
@@ -61,7 +61,7 @@ def metric_rows(metrics: Mapping[str, Any]) -> tuple[list[str], list[tuple[str, 
     return list(columns), rows
 
 
-def metrics_table(metrics: Mapping[str, Any], *, title: str = "Metrics") -> Table:
+def metrics_table(metrics: Mapping[Any, Any], *, title: str = "Metrics") -> Table:
     """The scalar metrics as a rich Table for the terminal: one row per metric, one column per split.
 
     Args:
