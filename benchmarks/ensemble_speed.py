@@ -164,8 +164,8 @@ def solubility_quality(Xtr_raw: np.ndarray, ytr_raw: np.ndarray, Xte_raw: np.nda
             "nll_het_single": gaussian_nll_score(yte, unscale(mu_te[0]), sd_member0),
             "nll_het_ensemble": gaussian_nll_score(yte, m_te, sd_te),
             "rmse_het_ensemble": rmse(m_te),
-            "mean_aleatoric_sd": float(np.sqrt(parts_te["aleatoric"].mean()) * ys.sd),
-            "mean_epistemic_sd": float(np.sqrt(parts_te["epistemic"].mean()) * ys.sd),
+            "mean_aleatoric_sd": float(parts_te["aleatoric"].mean().sqrt().item() * ys.sd[0]),
+            "mean_epistemic_sd": float(parts_te["epistemic"].mean().sqrt().item() * ys.sd[0]),
         })
     return {"valid_fraction": valid_fraction, "n_test": len(yte_raw), "per_seed": per_seed,
             "mean": {k: float(np.mean([r[k] for r in per_seed])) for k in per_seed[0] if k != "seed"}}

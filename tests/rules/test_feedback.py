@@ -1,7 +1,5 @@
 """Learning rules on dense layers: forward unchanged, backward signals checked against hand-computed ones."""
 
-import copy
-
 import pytest
 import torch
 from torch import nn
@@ -165,10 +163,8 @@ def test_rules_train_the_lead_mlp_with_batch_norm_and_dropout(rule):
     y = torch.tensor(y)
     model = apply_rule(MLP(30, 2, (32, 32), "relu", batch_norm=True, dropout=0.1, seed=0), rule, seed=0)
     assert sum(isinstance(m, RuleLinear) for m in model.modules()) == 3
-    trainer = Trainer(model, loss=nn.functional.cross_entropy, lr=3e-3, epochs=8, batch_size=64, seed=0)
+    trainer = Trainer(model, loss=nn.functional.cross_entropy, lr=1e-2, epochs=3, batch_size=64, seed=0)
     trainer.fit(X, y)
     losses = [h["train_loss"] for h in trainer.history_]
     assert losses[-1] < 0.5 * losses[0]
     assert float((trainer.predict(X).argmax(1) == y).float().mean()) > 0.93
-    spec_model = MLP.from_spec(copy.deepcopy(model.spec()))
-    assert isinstance(spec_model, MLP)

@@ -65,11 +65,11 @@ def evaluate(run: Path = typer.Argument(..., help="a run folder written by `deep
 @app.command()
 def datasets() -> None:
     """List the bundled datasets (no download: they ship with installed packages or are simulated)."""
-    from rich.table import Table
+    from rich.table import Column, Table
 
     from deepsci.data import list_datasets
 
-    table = Table("name", "task", "rows", "target", "description")
+    table = Table(Column("name", no_wrap=True), "task", "rows", Column("target", no_wrap=True), "description")
     for info in list_datasets():
         table.add_row(info.name, info.task, str(info.n_rows or ""), str(info.target), info.description)
     Console().print(table)

@@ -400,7 +400,7 @@ def prepare_targets(
         if not np.isfinite(vals).all():
             raise DataError(f"target column(s) {', '.join(target_names)} hold NaN, inf or text in "
                             f"{int((~np.isfinite(vals)).any(1).sum())} row(s); fix or remove them.")
-        return torch.as_tensor(vals, dtype=torch.float32)
+        return torch.tensor(vals, dtype=torch.float32)
     labels = _label_strings(sub[target_names[0]])
     index = {c: i for i, c in enumerate(class_names)}
     unknown = sorted({lab for lab in labels if lab not in index})

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 from sklearn import metrics as skm
 
 from deepsci.errors import DataError
@@ -94,6 +95,7 @@ def learning_curves(history: Any, *, loss_name: str = "loss") -> Figure:
     finite = np.concatenate([train[np.isfinite(train)], valid[np.isfinite(valid)]])
     if finite.size and finite.min() > 0 and finite.max() / finite.min() > 20:
         ax.set_yscale("log")
+        ax.yaxis.set_minor_formatter(NullFormatter())  # labelled minor ticks crowd a short log axis
     ax.set_xlabel("epoch")
     ax.set_ylabel(loss_name)
     ax.set_title("Learning curves")

@@ -227,10 +227,16 @@ class CNN(nn.Module):
                 m, c = build_block(dims, c, dict(b), activation)
                 feats.append(m)
             self.features = nn.Sequential(*feats)
-            if global_pool == "none":
-                with torch.no_grad():
-                    probe = self.features.eval()(torch.zeros(1, int(in_channels), *input_size))  # type: ignore[misc]
+            if input_size is not None:  # a dry run checks the blocks fit the input (and sizes a flatten head)
+                try:
+                    with torch.no_grad():
+                        probe = self.features.eval()(torch.zeros(1, int(in_channels), *input_size))
+                except RuntimeError as e:
+                    raise ModelError(f"the CNN blocks do not fit an input of size {list(input_size)}: the feature "
+                                     f"map shrinks to nothing ({e}). Use fewer pooling/strided blocks, padding, or "
+                                     "a larger input.") from None
                 self.features.train()
+            if global_pool == "none":
                 width = int(probe[0].numel())
                 pool: nn.Module = nn.Flatten()
             else:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from deepsci.errors import ConfigError, ModelError, unknown_name
+from deepsci.errors import ConfigError, DeepSciError, ModelError, unknown_name
 
 Fn = Callable[[Tensor], Tensor]
 
@@ -69,7 +69,7 @@ def _registry_fn(name: str, slope: float | None) -> Fn:
     if activation_fn is not None:
         try:
             return activation_fn(name, **kw)
-        except ConfigError:
+        except DeepSciError:
             raise
         except Exception:  # a registry still being written: fall back rather than fail
             pass

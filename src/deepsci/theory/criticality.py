@@ -66,6 +66,8 @@ class CriticalPoint:
         return asdict(self)
 
     def __str__(self) -> str:
+        if self.universality == "none":
+            return f"{self.activation}: no critical point (class none). {self.notes}"
         k = "any K (marginal line)" if self.k_star is None else f"{self.k_star:.6g}"
         return (
             f"{self.activation}: C_b = {self.cb:.6g}, C_W = {self.cw:.6g}, class {self.universality}, "
@@ -160,7 +162,7 @@ def critical(
         return CriticalPoint(
             act.name, 0.0, cw, "scale-invariant", None,
             float(chi_parallel(1.0, act, cw)), float(chi_perp(1.0, act, cw)),
-            f"sigma(z) = {a_pos:g} z (z>0), {a_neg:g} z (z<0): chi_par = chi_perp = C_W (a+^2 + a-^2)/2 at "
+            f"sigma(z) = {a_pos:g} z (z>0), {abs(a_neg):g} z (z<0): chi_par = chi_perp = C_W (a+^2 + a-^2)/2 at "
             "every K, so C_b = 0, C_W = 2/(a+^2 + a-^2); every K is a marginal fixed point.",
         )
     k0 = _kstar_zero(act)
@@ -172,7 +174,8 @@ def critical(
             act.name, 0.0, cw, "K*=0", 0.0,
             float(chi_parallel(small, act, cw)), float(chi_perp(small, act, cw)),
             f"sigma(0) = 0, sigma'(0) = {s1:.6g}: C_b = 0, C_W = 1/sigma_1^2; K* = 0 is approached as a "
-            f"power law (K' - K ≈ a1 K^2 at small K, a1 ≈ {a1:.4g} < 0). chi values are at K = {small:g}.",
+            f"power law ((K' - K)/K^2 at K = 1e-3 is a1 ≈ {a1:.4g} < 0; for smooth sigma "
+            "a1 = sigma_3/sigma_1 + (3/4)(sigma_2/sigma_1)^2). chi values are at K = {small:g}.",
         )
     roots = _nontrivial_roots(act, *k_range, grid_points)
     valid = [r for r in roots if r["cb"] >= -1e-12]

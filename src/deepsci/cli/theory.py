@@ -1,0 +1,137 @@
+"""`deepsci theory ...`: critical initialisation, signal propagation plots, NNGP/NTK regression.
+
+A thin face over `deepsci.theory`: commands print results and write figures/JSON/report.html.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from deepsci.errors import ConfigError
+
+app = typer.Typer(help="Theory of deep networks: criticality, propagation, kernels.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+
+
+@app.command("critical")
+def critical_cmd(
+    activation: str = typer.Option("relu", "--activation", "-a", help="activation name (relu, tanh, gelu, ...)"),
+    slope: Optional[float] = typer.Option(None, help="negative slope for leaky-relu"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of text"),
+) -> None:
+    """Print the critical (C_b, C_W), the fixed point K* and the universality class."""
+    from deepsci.theory import critical
+
+    point = critical(activation, slope=slope)
+    if as_json:
+        print(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in point.to_dict().items()}))
+    else:
+        print(point)
+
+
+def _save(fig: Any, path: Path) -> None:
+    fig.savefig(path, dpi=110, facecolor="white")
+
+
+@app.command("propagate")
+def propagate_cmd(
+    activation: str = typer.Option("tanh", "--activation", "-a"),
+    depth: int = typer.Option(50, min=2, help="number of layers L"),
+    width: int = typer.Option(256, min=1),
+    cb: Optional[float] = typer.Option(None, "--cb", help="bias variance (default: critical)"),
+    cw: Optional[float] = typer.Option(None, "--cw", help="weight variance (default: critical)"),
+    n_inits: int = typer.Option(50, "--inits", min=2, help="random initialisations measured"),
+    seed: int = typer.Option(0),
+    out: Path = typer.Option(Path("runs/theory-propagate"), "--out", help="folder for PNG, JSON and report.html"),
+) -> None:
+    """Predicted (kernel recursion) vs measured variance, correlation and gradient norms per layer."""
+    from deepsci.theory.experiments import propagation_experiment, propagation_figure
+
+    if (cb is None) != (cw is None):
+        raise ConfigError(f"give both --cb and --cw, or neither (critical); received cb={cb}, cw={cw}.")
+    res = propagation_experiment(activation, depth, width, cb=cb, cw=cw, n_inits=n_inits, seed=seed)
+    out.mkdir(parents=True, exist_ok=True)
+    fig = propagation_figure(res)
+    png = out / "propagation.png"
+    _save(fig, png)
+    numbers = asdict(res)
+    (out / "propagation.json").write_text(json.dumps(numbers, indent=2))
+    paths = [png, out / "propagation.json"]
+    try:
+        from deepsci.evaluation.figures import figure_to_data_uri
+        from deepsci.report import Section, write_report
+    except ImportError:
+        pass
+    else:
+        rows = {"layer": list(range(1, depth + 1)), "predicted variance": res.predicted_variance,
+                "measured variance": res.measured_variance, "measured SE": res.variance_se}
+        text = (f"{activation} MLP, width {width}, depth {depth}, C_b = {res.cb:g}, C_W = {res.cw:g}, "
+                f"{n_inits} initialisations. Largest relative error of the variance over layers: "
+                f"{100 * res.max_relative_error:.2f}%.")
+        section = Section(title="Signal propagation at initialisation", html=f"<p>{text}</p>",
+                          figures=[("predicted vs measured", figure_to_data_uri(fig))], table=rows)
+        config = "\n".join(f"{k} = {json.dumps(v)}" for k, v in
+                           {"activation": activation, "depth": depth, "width": width, "cb": res.cb, "cw": res.cw,
+                            "n_inits": n_inits, "seed": seed}.items())
+        paths.append(write_report(out / "report.html", title=f"Signal propagation: {activation}", config_toml=config,
+                                  data_summary={}, metrics={}, figures=[], sections=[section]))
+    print(f"max relative variance error {100 * res.max_relative_error:.2f}% over {depth} layers "
+          f"(C_b={res.cb:g}, C_W={res.cw:g}, {n_inits} inits)")
+    for p in paths:
+        print(f"written: {p}")
+
+
+@app.command("kernel")
+def kernel_cmd(
+    config: Path = typer.Argument(..., help="experiment TOML (its data section is used)"),
+    kernel: str = typer.Option("ntk", help="ntk or nngp"),
+    depth: int = typer.Option(3, min=0, help="hidden layers of the infinite-width MLP"),
+    activation: Optional[str] = typer.Option(None, help="default: the config's model activation, else relu"),
+    ridge: float = typer.Option(1e-3, min=0.0, help="ridge, relative to the mean kernel diagonal"),
+    runs: Path = typer.Option(Path("runs"), help="folder holding runs/<name>/metrics.json"),
+) -> None:
+    """NNGP/NTK kernel ridge regression on a config's dataset; test metrics beside the trained network's."""
+    import torch
+
+    from deepsci.evaluation.metrics import regression_metrics
+    from deepsci.experiment import build_dataset, load_config
+    from deepsci.theory import critical, kernel_regression
+
+    cfg = load_config(config)
+    ds = build_dataset(cfg)
+    if ds.task != "regression":
+        raise ConfigError(f"'theory kernel' does kernel regression; the dataset's task is '{ds.task}'. "
+                          "Use a regression config (e.g. examples/solubility.toml).")
+    act = activation or str(getattr(getattr(cfg, "model", None), "activation", "relu") or "relu")
+    point = critical(act)
+    if point.universality == "none":
+        raise ConfigError(f"activation '{act}' has no critical point to set C_b, C_W; pass --activation relu or tanh.")
+    X_train = torch.cat([ds.train.X, ds.valid.X]).reshape(len(ds.train) + len(ds.valid), -1)
+    y_train = torch.cat([ds.train.y, ds.valid.y])
+    X_test = ds.test.X.reshape(len(ds.test), -1)
+    pred = kernel_regression(X_train, y_train, X_test, kernel=kernel, depth=depth, activation=act,  # type: ignore[arg-type]
+                             cb=point.cb, cw=point.cw, ridge=ridge)
+    y_true = ds.test.y.double()
+    if ds.y_scaler is not None and hasattr(ds.y_scaler, "inverse_transform"):
+        pred = ds.y_scaler.inverse_transform(pred.float()).double()
+        y_true = ds.y_scaler.inverse_transform(ds.test.y.float()).double()
+    m = regression_metrics(y_true, pred)
+    rmse, r2 = float(m["rmse"]), float(m["r2"])
+    print(f"{kernel.upper()} regression ({act}, {depth} hidden layers, C_b={point.cb:g}, C_W={point.cw:g}, "
+          f"ridge={ridge:g}) on {cfg.name}: test RMSE {rmse:.4g}, R² {r2:.4g}  (n_train={len(y_train)}, n_test={len(y_true)})")
+    metrics_path = runs / cfg.name / "metrics.json"
+    if metrics_path.exists():
+        trained = json.loads(metrics_path.read_text())
+        test = trained.get("test", trained.get("metrics", {}).get("test", {}))
+        if isinstance(test, dict) and "rmse" in test:
+            print(f"trained network ({metrics_path}): test RMSE {float(test['rmse']):.4g}, R² {float(test.get('r2', float('nan'))):.4g}")
+        else:
+            print(f"trained network metrics at {metrics_path} have no test rmse")
+    else:
+        print(f"no trained run at {metrics_path}; run `deepsci fit {config}` to compare")
