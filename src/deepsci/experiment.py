@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from deepsci.errors import ConfigError
 from deepsci.models.activations import ACTIVATIONS
@@ -21,7 +21,11 @@ from deepsci.training.losses import LOSSES
 from deepsci.training.optimisers import OPTIMISERS, SCHEDULES
 
 if TYPE_CHECKING:
-    from torch import nn
+    from typing import Callable
+
+    from torch import Tensor, nn
+
+    from deepsci.evaluation.uncertainty import UncertaintySpec
 
     from deepsci.data.dataset import Dataset
     from deepsci.run import Run
@@ -132,6 +136,39 @@ class ReportConfig(Section):
     units: str = ""
 
 
+class UncertaintyConfig(Section):
+    """Error bars: a vectorised deep ensemble or MC dropout, a heteroscedastic head, conformal bands.
+
+    See docs/uncertainty.md. Conformal intervals / sets are calibrated on the validation split (never
+    test); with ~100 validation rows the coverage of one run scatters by ~0.03, so conformal runs are
+    best given a larger data.valid_fraction (e.g. 0.2).
+    """
+
+    method: Literal["none", "ensemble", "mc-dropout"] = "none"
+    members: int = Field(8, ge=2, le=256, description="ensemble size (method = 'ensemble')")
+    samples: int = Field(50, ge=2, le=10_000, description="stochastic passes (method = 'mc-dropout')")
+    heteroscedastic: bool = Field(False, description="regression: mean-and-variance head, Gaussian NLL loss")
+    bootstrap: bool = Field(False, description="each ensemble member trains on its own bootstrap resample")
+    conformal: bool | None = Field(None, description="conformal bands; default: on when method or "
+                                   "heteroscedastic is set")
+    level: float = Field(0.9, gt=0.0, lt=1.0)
+    score: Literal["absolute", "normalised"] = "absolute"
+    set_method: Literal["lac", "aps"] = "aps"
+    randomised: bool = False
+    link: Literal["softplus", "exp"] = "softplus"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "UncertaintyConfig":
+        if self.bootstrap and self.method != "ensemble":
+            raise ValueError("bootstrap = true resamples ensemble members; set method = 'ensemble' or drop bootstrap")
+        if self.score == "normalised" and self.method == "none" and not self.heteroscedastic:
+            raise ValueError("score = 'normalised' divides by a predicted sigma, and this model gives none; set "
+                             "method = 'ensemble' or 'mc-dropout', or heteroscedastic = true, or score = 'absolute'")
+        if self.conformal is None:  # resolved here so the run's config.toml states it
+            self.__dict__["conformal"] = self.method != "none" or self.heteroscedastic
+        return self
+
+
 class Config(Section):
     """A whole experiment: `name` names the run folder; `seed` drives every random source."""
 
@@ -141,6 +178,22 @@ class Config(Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    uncertainty: UncertaintyConfig = Field(default_factory=UncertaintyConfig)  # type: ignore[arg-type]
+
+    @model_validator(mode="after")
+    def _uncertainty_fits_model(self) -> "Config":
+        u = self.uncertainty
+        if u.method == "mc-dropout" and self.model.dropout <= 0:
+            raise ValueError("uncertainty.method = 'mc-dropout' needs dropout in the network; set model.dropout "
+                             "(e.g. 0.1), or use uncertainty.method = 'ensemble'")
+        if u.method == "ensemble" and self.train.rule != "backprop":
+            raise ValueError(f"an ensemble trains as one stacked network by backprop; train.rule = "
+                             f"'{self.train.rule}' cannot be stacked. Use train.rule = 'backprop', or "
+                             "uncertainty.method = 'none'")
+        if u.heteroscedastic and self.train.loss is not None:
+            raise ValueError(f"a heteroscedastic head is trained with the Gaussian NLL; remove train.loss "
+                             f"('{self.train.loss}') or set uncertainty.heteroscedastic = false")
+        return self
 
 
 def _check_name(kind: str, value: str, known: Sequence[str]) -> str:
@@ -201,6 +254,9 @@ def _explain(exc: ValidationError, raw: dict[str, Any], source: str) -> str:
     for err in exc.errors():
         loc = [str(p) for p in err["loc"]]
         key = ".".join(loc)
+        if not loc:  # a check across sections: its message names the keys
+            lines.append(err["msg"].removeprefix("Value error, ") + ".")
+            continue
         if err["type"] == "extra_forbidden":
             section = _section_model(loc[:-1])
             valid = list(section.model_fields) if section else []
@@ -286,24 +342,28 @@ def run_experiment(config: Config, out: str | Path = "runs", progress: bool = Tr
     """
     import time
 
-    from deepsci.run import Run, evaluate_splits, write_run
+    from deepsci.run import Run, evaluate_splits, uncertainty_spec, write_run
     from deepsci.training import Trainer, get_loss
 
     start = time.perf_counter()
     dataset = build_dataset(config)
-    model = build_model(config, dataset.n_features, dataset.n_outputs)
     t = config.train
+    spec = uncertainty_spec(config)
+    model, loss, X_train, y_train, augment = uncertainty_training(
+        spec, dataset.task, lambda seed: build_model(config.model_copy(update={"seed": seed}), dataset.n_features,
+                                                     dataset.n_outputs * (2 if spec.heteroscedastic else 1)),
+        get_loss(t.loss, dataset.task), dataset.train.X, dataset.train.y, seed=config.seed)
     trainer = Trainer(
-        model, loss=get_loss(t.loss, dataset.task), optimizer=t.optimizer, lr=t.lr,
+        model, loss=loss, optimizer=t.optimizer, lr=t.lr, augment=augment,
         weight_decay=t.weight_decay, momentum=t.momentum, nesterov=t.nesterov, batch_size=t.batch_size,
         epochs=t.epochs, schedule=t.schedule,
         schedule_kwargs=dict(step_size=t.step_size, gamma=t.gamma, plateau_patience=t.plateau_patience,
                              min_lr=t.min_lr),
         clip_grad_norm=t.clip_grad_norm, patience=t.patience, seed=config.seed, progress=progress)
     fit_start = time.perf_counter()
-    trainer.fit(dataset.train.X, dataset.train.y, dataset.valid.X, dataset.valid.y)
+    trainer.fit(X_train, y_train, dataset.valid.X, dataset.valid.y)
     train_seconds = time.perf_counter() - fit_start
-    results = evaluate_splits(model, dataset)
+    results = evaluate_splits(model, dataset, spec)
     timings = {"featurisation_seconds": dataset.summary.get("featurisation_seconds", 0.0),
                "featurisation_cache_hit": dataset.summary.get("cache_hit", False),
                "training_seconds": train_seconds, "total_seconds": time.perf_counter() - start}
@@ -312,3 +372,37 @@ def run_experiment(config: Config, out: str | Path = "runs", progress: bool = Tr
                      history=trainer.history_, results=results, timings=timings, best_epoch=best_epoch)
 
 
+def uncertainty_training(spec: "UncertaintySpec", task: str, make_member: "Callable[[int], nn.Module]",
+                         loss: "Callable[[Tensor, Tensor], Tensor]", X: "Tensor", y: "Tensor", *, seed: int = 0
+                         ) -> tuple["nn.Module", "Callable[[Tensor, Tensor], Tensor]", "Tensor", "Tensor", Any]:
+    """What the Trainer needs for an uncertainty method: (model, loss, X_train, y_train, augment).
+
+    - heteroscedastic: the head has 2t outputs (make_member must build it so) and the loss is the Gaussian
+      NLL (`deepsci.evaluation.uncertainty.gaussian_nll`), in scaled target units;
+    - ensemble: `members` networks make_member(seed + k) stacked into one StackedMLP, trained by the same
+      Trainer on `ensemble_loss(loss)` (the sum of the members' mean losses; logged losses are that sum);
+      with bootstrap, each member gets its own resample (`bootstrap_data`, augment `per_member_batch`);
+    - otherwise make_member(seed) and `loss` unchanged (method "none" is exactly the plain run).
+    """
+    from functools import partial
+
+    import torch
+
+    from deepsci.evaluation.uncertainty import gaussian_nll
+    from deepsci.training.ensemble import bootstrap_data, build_ensemble, ensemble_loss, per_member_batch
+
+    if spec.heteroscedastic:
+        if task != "regression":
+            raise ConfigError(f"uncertainty.heteroscedastic = true is for regression (a mean-and-variance head); "
+                              f"this task is {task}. Set heteroscedastic = false (class probabilities already "
+                              "carry the aleatoric part).")
+        loss = partial(gaussian_nll, link=spec.link)  # type: ignore[arg-type]
+    if spec.method != "ensemble":
+        return make_member(seed), loss, X, y, None
+    model = build_ensemble(make_member, spec.members, seed=seed)
+    member_loss = ensemble_loss(loss, target_dims=y.dim())
+    if not spec.bootstrap:
+        return model, member_loss, X, y, None
+    # A different stream from the Trainer's (seeded with `seed`), so resamples and batch order are independent.
+    Xb, yb = bootstrap_data(X, y, spec.members, torch.Generator().manual_seed(seed + 1_000_003))
+    return model, member_loss, Xb, yb, per_member_batch

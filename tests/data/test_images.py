@@ -86,3 +86,11 @@ def test_png_folder(tmp_path):
         load_image_folder(tmp_path, tmp_path / "labels.csv")
     with pytest.raises(DataError, match="lacks column"):
         load_image_folder(tmp_path, tmp_path / "labels.csv", label_column="class")
+
+
+def test_digits_images_use_the_tabular_digits_split():
+    from deepsci.data.build import load_dataset
+
+    tab = load_dataset(source="digits")
+    img = digits_images()
+    assert tab.test.ids == img.test.ids and tab.train.ids == img.train.ids

@@ -10,7 +10,7 @@ from deepsci.rules.experiments import compare_rules, hopfield_capacity, plot_cap
 
 @pytest.mark.slow
 def test_rules_on_digits_feedback_alignment_within_five_points_of_backprop():
-    res = compare_rules(epochs=25, hidden=(128, 128), every=25, seed=0)
+    res = compare_rules(epochs=15, hidden=(64, 64), every=30, seed=0)
     acc = res.accuracy
     assert set(acc) == {"backprop", "feedback-alignment", "direct-feedback-alignment", "sign-symmetry"}
     assert acc["backprop"] > 0.95

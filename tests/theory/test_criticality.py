@@ -50,7 +50,7 @@ def test_relu_and_tanh_monte_carlo():
     p = critical("tanh")
     assert p.universality == "K*=0" and p.k_star == 0.0
     chi_par, chi_perp, k_next = mc_chis(torch.tanh, 1e-4, p.cb, p.cw)  # K → 0 limit
-    assert chi_par == pytest.approx(1, abs=2e-3) and chi_perp == pytest.approx(1, abs=2e-3)
+    assert chi_par == pytest.approx(1, abs=5e-3) and chi_perp == pytest.approx(1, abs=5e-3)
 
 
 @pytest.mark.parametrize("name,cb,cw", [("gelu", 0.17, 1.98), ("silu", 0.555, 1.99)])

@@ -242,9 +242,8 @@ def load_image_folder(folder: str | Path, labels_csv: str | Path, *, file_column
             raise DataError(f"image '{name}' listed in {labels_csv.name} is not in {folder}.")
         if f.suffix.lower() not in IMAGE_SUFFIXES:
             raise DataError(f"'{name}' is not a supported image ({', '.join(IMAGE_SUFFIXES)}).")
-        with Image.open(f) as im:
-            im = im.convert(mode) if mode != "auto" else im
-            a = np.asarray(im, dtype=np.float32)
+        with Image.open(f) as opened:
+            a = np.asarray(opened.convert(mode) if mode != "auto" else opened, dtype=np.float32)
         arrays.append(a if a.ndim == 2 else np.moveaxis(a, -1, 0))  # (H, W) or (C, H, W)
         names.append(name)
     shapes = {a.shape for a in arrays}

@@ -213,7 +213,7 @@ class CNN(nn.Module):
         if global_pool == "none" and input_size is None:
             raise ModelError("global_pool='none' flattens the last feature map, so the CNN needs input_size "
                              "(e.g. [8, 8]) to size its head; give input_size or use global_pool='avg'.")
-        self._spec = {"kind": "cnn", "in_channels": int(in_channels), "n_outputs": int(n_outputs),
+        self._spec: dict[str, Any] = {"kind": "cnn", "in_channels": int(in_channels), "n_outputs": int(n_outputs),
                       "blocks": copy.deepcopy(list(blocks)), "dims": dims,
                       "input_size": list(input_size) if input_size is not None else None,
                       "activation": activation, "global_pool": global_pool,
@@ -255,7 +255,7 @@ class CNN(nn.Module):
             torch.random.set_rng_state(gen_state)
 
     def forward(self, x: Tensor) -> Tensor:
-        want = 2 + self._spec["dims"]
+        want = 2 + int(self._spec["dims"])
         if x.dim() != want or x.shape[1] != self._spec["in_channels"]:
             raise ModelError(f"CNN expects input (batch, {self._spec['in_channels']}, <{self._spec['dims']} spatial "
                              f"axes>); received shape {tuple(x.shape)}.")

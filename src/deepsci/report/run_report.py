@@ -26,6 +26,62 @@ def build_run_report(path: Path, *, config: "Config", config_toml: str, dataset:
     summary["task"] = dataset.task
     summary["target"] = ", ".join(dataset.target_names)
     summary["figures drawn on"] = f"{shown} split"
+    sections = list(extra_sections)
+    if "dist" in r:
+        sections.insert(0, uncertainty_section(dataset.task, r, metrics.get("uncertainty", {}), shown,
+                                               dataset.target_names, config.report.units))
     return write_report(path, title=f"deepsci run: {config.name}", config_toml=config_toml,
                         data_summary=summary, metrics=split_metrics, figures=figures,
-                        sections=list(extra_sections))
+                        sections=sections)
+
+
+def uncertainty_section(task: str, result: dict[str, Any], summary: dict[str, Any], split: str,
+                        target_names: Sequence[str], units: str = "") -> Section:
+    """The report's uncertainty part: metrics table and the calibration figures of one split.
+
+    Regression: calibration curve (needs a sigma), parity with conformal (or +-1 sigma) error bars, |error| vs
+    sigma. Classification: reliability diagram. Drawn for the first target.
+    """
+    from markupsafe import escape
+
+    from deepsci.evaluation.figures import figure_to_data_uri
+    from deepsci.evaluation.uncertainty import (
+        calibration_figure,
+        error_vs_std_figure,
+        parity_figure,
+        reliability_figure,
+    )
+
+    dist, bands, y = result["dist"], result.get("bands", {}), result["y_true"]
+    figures: list[tuple[str, str]] = []
+    if task == "regression":
+        name = f"{target_names[0]} ({units})" if units else target_names[0]
+        mean = dist["pred"][:, 0]
+        std = dist["std"][:, 0] if "std" in dist else None
+        lower = bands["lower"][:, 0] if "lower" in bands else None
+        upper = bands["upper"][:, 0] if "upper" in bands else None
+        if std is not None:
+            figures.append(("Calibration curve: observed vs expected coverage of Gaussian intervals mu +- z sigma.",
+                            figure_to_data_uri(calibration_figure(y[:, 0], mean, std))))
+        if std is not None or lower is not None:
+            what = "conformal intervals" if lower is not None else "+-1 sigma"
+            figures.append((f"Parity with error bars ({what}).",
+                            figure_to_data_uri(parity_figure(y[:, 0], mean, std, lower=lower, upper=upper,
+                                                             target_name=name))))
+        if std is not None:
+            figures.append(("|error| vs predicted sigma: a useful sigma is larger where errors are larger.",
+                            figure_to_data_uri(error_vs_std_figure(y[:, 0], mean, std))))
+    else:
+        figures.append(("Reliability diagram: accuracy vs confidence (the diagonal is calibrated).",
+                        figure_to_data_uri(reliability_figure(y, dist["pred"]))))
+    calibration = summary.get("calibration") or {}
+    notes = [f"Method: {escape(str(summary.get('method', 'none')))}"
+             f" ({summary.get('members', 1)} member(s))"
+             + (", heteroscedastic head" if summary.get("heteroscedastic") else "") + "."]
+    if calibration:
+        notes.append(f"Conformal {escape(str(calibration.get('score') or calibration.get('method')))} "
+                     f"{'intervals' if calibration.get('kind') == 'interval' else 'sets'} at level "
+                     f"{calibration.get('level')}, calibrated on the validation split ({calibration.get('n')} rows), "
+                     f"never on test. Figures and the table show the {escape(split)} split.")
+    table = {k: v for k, v in (summary.get(split) or result.get("uncertainty") or {}).items()}
+    return Section(title="Uncertainty", html="<p>" + " ".join(notes) + "</p>", figures=figures, table=table)

@@ -179,8 +179,8 @@ def oja_fit(X: np.ndarray, *, lr: float = 1e-4, epochs: int = 30, seed: int = 0,
     if center:
         X = X - X.mean(0)
     rng = np.random.default_rng(seed)
-    w = rng.normal(size=X.shape[1])
-    w /= np.linalg.norm(w)
+    w: np.ndarray = np.asarray(rng.normal(size=X.shape[1]))
+    w = w / np.linalg.norm(w)
     norms = []
     for epoch in range(epochs):
         eta = lr / (1.0 + epoch / 10.0)

@@ -62,13 +62,14 @@ class Activation:
 
 def _registry_fn(name: str, slope: float | None) -> Fn:
     kw = {} if slope is None else {"slope": slope}
+    registry: Callable[..., Fn] | None
     try:
-        from deepsci.models.activations import activation_fn  # the model registry (one vocabulary)
+        from deepsci.models.activations import activation_fn as registry  # one vocabulary with the models
     except ImportError:
-        activation_fn = None
-    if activation_fn is not None:
+        registry = None
+    if registry is not None:
         try:
-            return activation_fn(name, **kw)
+            return registry(name, **kw)
         except DeepSciError:
             raise
         except Exception:  # a registry still being written: fall back rather than fail

@@ -71,7 +71,8 @@ def gaussian_expectation(
     Args:
         f: elementwise function of a float64 tensor.
         var: variance K ≥ 0, a float or a tensor of any shape (S...). K = 0 gives f(0).
-        order: nodes per piece. 64 gives ~1e-13 for polynomially bounded f; 24 gives ~1e-8.
+        order: nodes per piece. 64 gives ~1e-13 for polynomially bounded f that vary on the scale of
+            √var; f that change on much smaller scales lose accuracy (erf² at var = 50: ~1e-10).
         breakpoints: points z where f is not smooth (kinks); the rule is split there.
 
     Returns:
@@ -106,6 +107,8 @@ def gaussian_expectation_2d(
         order: nodes per piece per dimension; cost is ((pieces)·order)² evaluations per entry.
         breakpoints: kinks of f and g (the same list for both).
         chunk: entries evaluated at once (memory is chunk·((pieces)·order)² doubles).
+            Accuracy: ~1e-14 against the arc-cosine and erf closed forms at order 48–64; it drops for
+            nearly degenerate pairs (|ρ| → 1) of discontinuous functions (~1e-7 at ρ = 0.9998).
 
     Returns:
         float64 tensor of shape (S...). Reference: the pair parametrisation above; closed forms to

@@ -149,8 +149,12 @@ def probe_mlp(
     B = x.shape[0]
     u = torch.randn(widths[-1], generator=gen, dtype=dtype)
     u = u / u.norm()
-    sq_sums, sq_sq, cross = [], [], []
-    m2_all, m4_all, g2_all, wg2_all = [], [], [], []
+    sq_sums: list[Tensor] = []
+    cross: list[Tensor] = []
+    m2_all: list[Tensor] = []
+    m4_all: list[Tensor] = []
+    g2_all: list[Tensor] = []
+    wg2_all: list[Tensor] = []
     done = 0
     while done < n_inits:
         m = min(chunk, n_inits - done)

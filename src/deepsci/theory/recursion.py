@@ -129,10 +129,11 @@ def propagate_pair(
 ) -> PairKernel:
     """Two-input kernels K^(l) for l = 1..depth from the first layer's (K11, K12, K22)."""
     _check(cb, cw)
-    cur = tuple(torch.tensor(float(v), dtype=torch.float64) for v in (k11, k12, k22))
+    a, c, b = (torch.tensor(float(v), dtype=torch.float64) for v in (k11, k12, k22))
+    cur = (a, c, b)
     rows = [cur]
     for _ in range(depth - 1):
-        cur = pair_step(*cur, activation, cb, cw, order=order)
+        cur = pair_step(cur[0], cur[1], cur[2], activation, cb, cw, order=order)
         rows.append(cur)
     return PairKernel(*(torch.stack([r[i] for r in rows]) for i in range(3)))
 

@@ -46,6 +46,8 @@ __all__ = [
     "build_ensemble",
     "ensemble_loss",
     "bootstrap_indices",
+    "bootstrap_data",
+    "per_member_batch",
     "fit_ensemble",
 ]
 
@@ -250,7 +252,8 @@ def build_ensemble(make_member: Callable[[int], nn.Module], members: int, seed: 
     return StackedMLP([make_member(seed + k) for k in range(members)])
 
 
-def ensemble_loss(loss: Loss, *, targets: Literal["auto", "shared", "per-member"] = "auto") -> Loss:
+def ensemble_loss(loss: Loss, *, targets: Literal["auto", "shared", "per-member"] = "auto",
+                  target_dims: int | None = None) -> Loss:
     """The sum over members of each member's mean loss, from a per-batch loss `loss(output, target)`.
 
     The member dim is folded into the batch: loss(output.reshape(K*B, ...), target repeated K times) * K.
@@ -260,7 +263,10 @@ def ensemble_loss(loss: Loss, *, targets: Literal["auto", "shared", "per-member"
     Args:
         loss: a deepsci loss taking (batch, ...) outputs and targets.
         targets: "shared": target (B, ...) is the same for every member; "per-member": target (K, B, ...);
-            "auto": per-member when target.shape[:2] == output.shape[:2] and B != K, else shared.
+            "auto": with `target_dims` set, per-member when target.dim() == target_dims + 1 (exact; use it
+            when batches may have B == K); else per-member when target.shape[:2] == output.shape[:2] and
+            B != K, else shared.
+        target_dims: dims of one member's target batch (regression (B, t): 2; class labels (B,): 1).
 
     Returns:
         loss'(output (K, B, ...), target) -> scalar.
@@ -268,8 +274,11 @@ def ensemble_loss(loss: Loss, *, targets: Literal["auto", "shared", "per-member"
 
     def summed(output: Tensor, target: Tensor) -> Tensor:
         k, b = output.shape[0], output.shape[1]
-        per_member = targets == "per-member" or (
-            targets == "auto" and target.dim() >= 2 and tuple(target.shape[:2]) == (k, b) and b != k)
+        if targets == "auto" and target_dims is not None:
+            per_member = target.dim() == target_dims + 1
+        else:
+            per_member = targets == "per-member" or (
+                targets == "auto" and target.dim() >= 2 and tuple(target.shape[:2]) == (k, b) and b != k)
         if per_member:
             flat_target = target.reshape(k * b, *target.shape[2:])
         else:
@@ -285,6 +294,26 @@ def ensemble_loss(loss: Loss, *, targets: Literal["auto", "shared", "per-member"
 def bootstrap_indices(n: int, members: int, generator: torch.Generator) -> Tensor:
     """Each member's bootstrap resample of 0..n-1 (drawn with replacement): (members, n) int64."""
     return torch.randint(0, n, (members, n), generator=generator)
+
+
+def bootstrap_data(X: Tensor, y: Tensor, members: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Each member's bootstrap resample laid out row-major for the Trainer: (n, K, ...) inputs and targets.
+
+    Row j holds row `rows[k, j]` of the data for every member k (rows from `bootstrap_indices`), so the
+    Trainer's index-sliced batches X[idx] give (B, K, d): B resampled rows per member, each member its own.
+    Train with `augment=per_member_batch` (moves the member dim first) and `ensemble_loss(loss, target_dims=...)`.
+    Bootstrap resampling gives members different data as well as different initialisations (Breiman 1996;
+    Lakshminarayanan et al. 2017 found it did not help deep ensembles much: it is optional).
+    """
+    if X.shape[0] != y.shape[0]:
+        raise DataError(f"X has {X.shape[0]} rows but y has {y.shape[0]}; they must match.")
+    rows = bootstrap_indices(int(X.shape[0]), members, generator).t()  # (n, K)
+    return X[rows], y[rows]  # (n, K, d), (n, K, ...)
+
+
+def per_member_batch(xb: Tensor, yb: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """A Trainer `augment` for bootstrap batches: (B, K, ...) -> (K, B, ...) for inputs and targets."""
+    return xb.transpose(0, 1), yb.transpose(0, 1)
 
 
 def fit_ensemble(model: StackedMLP, X: Tensor, y: Tensor, *, loss: Loss, epochs: int = 100, batch_size: int = 32,

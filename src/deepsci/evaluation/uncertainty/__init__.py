@@ -17,7 +17,7 @@ from deepsci.evaluation.uncertainty.figures import (
     reliability_figure,
 )
 from deepsci.evaluation.uncertainty.heteroscedastic import LINKS, decompose, gaussian_nll, mean_variance
-from deepsci.evaluation.uncertainty.mc_dropout import mc_dropout_predict
+from deepsci.evaluation.uncertainty.mc_dropout import mc_dropout_predict, mc_dropout_samples
 from deepsci.evaluation.uncertainty.metrics import (
     calibration_curve,
     expected_calibration_error,
@@ -30,11 +30,23 @@ from deepsci.evaluation.uncertainty.metrics import (
     set_size,
     uncertainty_metrics,
 )
+from deepsci.evaluation.uncertainty.predictive import (
+    METHODS,
+    UncertaintySpec,
+    apply_calibration,
+    calibrate,
+    format_sets,
+    predictive,
+)
 
 __all__ = [
     "LINKS",
+    "METHODS",
     "REGRESSION_SCORES",
     "SET_METHODS",
+    "UncertaintySpec",
+    "apply_calibration",
+    "calibrate",
     "calibration_curve",
     "calibration_figure",
     "classification_scores",
@@ -44,14 +56,17 @@ __all__ = [
     "decompose",
     "error_vs_std_figure",
     "expected_calibration_error",
+    "format_sets",
     "gaussian_nll",
     "gaussian_nll_score",
     "interval_coverage",
     "interval_width",
     "mc_dropout_predict",
+    "mc_dropout_samples",
     "mean_variance",
     "miscalibration_area",
     "parity_figure",
+    "predictive",
     "regression_scores",
     "reliability_curve",
     "reliability_figure",

@@ -9,7 +9,7 @@ from deepsci.errors import ConfigError, ModelError
 
 Tensor = torch.Tensor
 
-__all__ = ["mc_dropout_predict"]
+__all__ = ["mc_dropout_predict", "mc_dropout_samples"]
 
 
 def mc_dropout_predict(model: nn.Module, X: Tensor, samples: int = 30, seed: int = 0,
@@ -30,6 +30,17 @@ def mc_dropout_predict(model: nn.Module, X: Tensor, samples: int = 30, seed: int
     Returns:
         (mean, std) over the T passes, each shaped like one output (e.g. (n, outputs)); std is the
         population standard deviation of the passes (the epistemic part of the predictive spread).
+    """
+    stacked = mc_dropout_samples(model, X, samples=samples, seed=seed, batch_size=batch_size)
+    return stacked.mean(0), stacked.std(0, unbiased=False)
+
+
+def mc_dropout_samples(model: nn.Module, X: Tensor, samples: int = 30, seed: int = 0,
+                       batch_size: int | None = None) -> Tensor:
+    """The `samples` stochastic forward passes themselves, stacked: (T, ..., n, outputs).
+
+    Same rules as `mc_dropout_predict` (dropout on, batch norm in eval mode, own seeded RNG); use this when
+    each pass is itself a distribution (a heteroscedastic head: mean and variance per pass).
     """
     if samples < 2:
         raise ConfigError(f"MC dropout needs samples >= 2 to estimate a spread, got {samples}. "
@@ -53,5 +64,4 @@ def mc_dropout_predict(model: nn.Module, X: Tensor, samples: int = 30, seed: int
     finally:
         for m, mode in modes.items():
             m.training = mode
-    stacked = torch.stack(outs)  # (T, ..., n, outputs)
-    return stacked.mean(0), stacked.std(0, unbiased=False)
+    return torch.stack(outs)  # (T, ..., n, outputs)
