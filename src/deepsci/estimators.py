@@ -17,6 +17,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 
 from deepsci.data.scalers import Scaler
+from deepsci.errors import ModelError
+from deepsci.evaluation.uncertainty import UncertaintySpec, conformal_interval, predictive
 from deepsci.models import MLP, head_predictions
 from deepsci.training import Trainer, get_loss
 
@@ -28,7 +30,8 @@ class _MLPEstimator(BaseEstimator):
                  batch_norm: bool = False, init: str = "default", optimizer: str = "adam", lr: float = 1e-3,
                  weight_decay: float = 0.0, momentum: float = 0.9, batch_size: int = 32, epochs: int = 100,
                  schedule: str | None = None, clip_grad_norm: float | None = None, patience: int | None = None,
-                 valid_fraction: float = 0.1, seed: int = 0, progress: bool = False) -> None:
+                 valid_fraction: float = 0.1, seed: int = 0, progress: bool = False, uncertainty: str = "none",
+                 members: int = 8, samples: int = 50, heteroscedastic: bool = False) -> None:
         self.hidden = hidden
         self.activation = activation
         self.dropout = dropout
@@ -46,36 +49,60 @@ class _MLPEstimator(BaseEstimator):
         self.valid_fraction = valid_fraction
         self.seed = seed
         self.progress = progress
+        self.uncertainty = uncertainty
+        self.members = members
+        self.samples = samples
+        self.heteroscedastic = heteroscedastic
 
     _task = "regression"
 
     def _fit(self, X: np.ndarray, y: torch.Tensor, n_outputs: int, task: str) -> "_MLPEstimator":
-        from deepsci.experiment import resolve_init
+        from deepsci.experiment import resolve_init, uncertainty_training
 
         self.n_features_in_ = X.shape[1]
+        self.spec_ = UncertaintySpec(method=self.uncertainty, members=self.members, samples=self.samples,
+                                     heteroscedastic=self.heteroscedastic, seed=self.seed)
         Xt = torch.as_tensor(X, dtype=torch.float32)
         train, valid = self._split(len(Xt))
         self.x_scaler_ = Scaler().fit(Xt[train])
         Xt = self.x_scaler_.transform(Xt)
         init, cb, cw = resolve_init(self.activation, self.init)
-        self.model_ = MLP(X.shape[1], n_outputs, tuple(self.hidden), self.activation, dropout=self.dropout,
-                          batch_norm=self.batch_norm, init=init, cb=cb, cw=cw, seed=self.seed)
-        trainer = Trainer(self.model_, loss=get_loss(None, task), optimizer=self.optimizer, lr=self.lr,
+
+        def make_member(seed: int) -> MLP:
+            return MLP(X.shape[1], n_outputs * (2 if self.heteroscedastic else 1), tuple(self.hidden),
+                       self.activation, dropout=self.dropout, batch_norm=self.batch_norm, init=init, cb=cb, cw=cw,
+                       seed=seed)
+
+        self.model_, loss, X_train, y_train, augment = uncertainty_training(
+            self.spec_, task, make_member, get_loss(None, task), Xt[train], y[train], seed=self.seed)
+        trainer = Trainer(self.model_, loss=loss, optimizer=self.optimizer, lr=self.lr,
                           weight_decay=self.weight_decay, momentum=self.momentum, batch_size=self.batch_size,
                           epochs=self.epochs, schedule=self.schedule, clip_grad_norm=self.clip_grad_norm,
-                          patience=self.patience, seed=self.seed, progress=self.progress)
+                          patience=self.patience, augment=augment, seed=self.seed, progress=self.progress)
         X_valid, y_valid = (Xt[valid], y[valid]) if valid is not None else (None, None)
-        trainer.fit(Xt[train], y[train], X_valid, y_valid)
+        # Early stopping needs the validation slice; without patience it is held out only for calibration.
+        trainer.fit(X_train, y_train, *((X_valid, y_valid) if self.patience is not None else (None, None)))
         self.history_ = trainer.history_
+        self.valid_ = (Xt[valid], y[valid]) if valid is not None else None
         return self
 
     def _split(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Training rows and, with early stopping, a random validation slice carved from them."""
-        if self.patience is None:
+        """Training rows and, with early stopping or an uncertainty method, a random validation slice carved
+        from them (used for early stopping and for conformal calibration)."""
+        if self.patience is None and not self.spec_.active:
             return torch.arange(n), None
         order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed))
         n_valid = max(1, int(round(self.valid_fraction * n)))
         return order[n_valid:], order[:n_valid]
+
+    def _dist(self, X: Any) -> dict[str, np.ndarray]:
+        """The predictive distribution at X (see deepsci.evaluation.uncertainty.predictive), data units."""
+        check_is_fitted(self, "model_")
+        X = check_array(X, dtype=np.float32)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but this model was fitted on {self.n_features_in_}.")
+        Xt = self.x_scaler_.transform(torch.as_tensor(X))
+        return predictive(self.model_, Xt, self._task, self.spec_, getattr(self, "y_scaler_", None))
 
     @torch.no_grad()
     def _outputs(self, X: Any) -> torch.Tensor:
@@ -103,10 +130,52 @@ class Regressor(RegressorMixin, _MLPEstimator):
         self._fit(X, self.y_scaler_.transform(yt), yt.shape[1], "regression")
         return self
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Predictions in the target's units: (n,) for one target, (n, t) for several."""
-        pred = self.y_scaler_.inverse_transform(self._outputs(X)).numpy()
-        return pred[:, 0] if self._y_1d else pred
+    def predict(self, X: Any, return_std: bool = False) -> Any:
+        """Predictions in the target's units: (n,) for one target, (n, t) for several.
+
+        With return_std=True, (mean, std): the predictive standard deviation of the ensemble / MC-dropout
+        samples / heteroscedastic head (needs uncertainty != "none" or heteroscedastic=True).
+        """
+        if not self.spec_.active:
+            if return_std:
+                raise ModelError("predict(X, return_std=True) needs a model that gives a spread; this one was fitted "
+                                 "with uncertainty='none'. Fit with uncertainty='ensemble' (or 'mc-dropout' and "
+                                 "dropout > 0), or heteroscedastic=True.")
+            pred = self.y_scaler_.inverse_transform(self._outputs(X)).numpy()
+            return pred[:, 0] if self._y_1d else pred
+        dist = self._dist(X)
+        mean = dist["pred"][:, 0] if self._y_1d else dist["pred"]
+        if not return_std:
+            return mean
+        if "std" not in dist:
+            raise ModelError("this model gives no spread (one network without a variance head); fit with "
+                             "uncertainty='ensemble' or heteroscedastic=True to use return_std.")
+        return mean, dist["std"][:, 0] if self._y_1d else dist["std"]
+
+    def predict_interval(self, X: Any, level: float = 0.9, score: str = "absolute") -> tuple[np.ndarray, np.ndarray]:
+        """Split-conformal (lower, upper) at `level`, calibrated on the internal validation slice.
+
+        Args:
+            X: (n, d) inputs.
+            level: coverage level in (0, 1), e.g. 0.9.
+            score: "absolute" (|y - mean|: same width everywhere) or "normalised" (|y - mean| / sigma: width
+                follows the predicted sigma; needs a model with a spread).
+
+        The slice (valid_fraction of the training rows) is carved when patience is set or an uncertainty
+        method is used; coverage >= level holds when the new rows are exchangeable with the training rows.
+        """
+        check_is_fitted(self, "model_")
+        if self.valid_ is None:
+            raise ModelError("predict_interval needs a calibration slice, and this model was fitted without one. "
+                             "Fit with uncertainty='ensemble' (or 'mc-dropout', or heteroscedastic=True), or with "
+                             "patience set, so valid_fraction of the rows is held out.")
+        X_cal, y_cal = self.valid_
+        cal = predictive(self.model_, X_cal, "regression", self.spec_, self.y_scaler_)
+        test = self._dist(X)
+        y_true = self.y_scaler_.inverse_transform(y_cal).double().numpy()
+        lower, upper = conformal_interval(y_true, cal["pred"], test["pred"], 1.0 - level, score=score,  # type: ignore[arg-type]
+                                          sigma_cal=cal.get("std"), sigma_test=test.get("std"))
+        return (lower[:, 0], upper[:, 0]) if self._y_1d else (lower, upper)
 
 
 class Classifier(ClassifierMixin, _MLPEstimator):
@@ -124,7 +193,9 @@ class Classifier(ClassifierMixin, _MLPEstimator):
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities (n, k), columns in the order of `classes_`."""
+        """Class probabilities (n, k), columns in the order of `classes_` (an ensemble's / MC dropout's mean)."""
+        if self.spec_.active:
+            return self._dist(X)["pred"]
         return head_predictions(self._outputs(X), self._task).numpy()
 
     def predict(self, X: Any) -> np.ndarray:

@@ -62,6 +62,7 @@ def test_seq2seq_relative_mode_is_shift_equivariant():
     assert torch.allclose(m(x + 5.0), m(x) + 5.0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_charlm_sampling_reproducible_and_temperature():
     m = CharLM(6, hidden=16, layers=1, seed=0)
     with torch.no_grad():
@@ -71,10 +72,10 @@ def test_charlm_sampling_reproducible_and_temperature():
     b = m.sample(100, 1.0, torch.Generator().manual_seed(1))
     assert torch.equal(a, b) and a.shape == (100,)
     # With zero weights the next-symbol law is softmax(bias / T): compare the frequency of symbol 0.
-    for T, n in ((0.5, 500), (2.0, 2000)):  # p0 = 0.973 and 0.442: standard errors 0.007 and 0.011
+    for T, n in ((0.5, 300), (2.0, 1200)):  # p0 = 0.973 and 0.442: standard errors 0.009 and 0.014
         s = m.sample(n, T, torch.Generator().manual_seed(5))
         p0 = float(torch.softmax(torch.tensor([3.0, 1, 0, 0, 0, 0]) / T, 0)[0])
-        assert abs(float((s == 0).float().mean()) - p0) < 0.045  # 4 standard errors
+        assert abs(float((s == 0).float().mean()) - p0) < 0.057  # 4 standard errors
     with pytest.raises(ModelError, match="temperature"):
         m.sample(5, 0.0)
 
@@ -103,6 +104,7 @@ def _train_deep_rnn(clip, steps=40):
     return losses
 
 
+@pytest.mark.slow
 def test_gradient_clipping_tames_exploding_gradients_in_deep_vanilla_rnn():
     unclipped = _train_deep_rnn(None)
     clipped = _train_deep_rnn(SequenceModel(3, 1, cell="rnn").spec()["clip_grad_norm"])

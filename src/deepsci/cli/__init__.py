@@ -76,11 +76,9 @@ def datasets() -> None:
 
 
 def _mount_subapps() -> None:
-    try:  # TEMP-MOUNT: until both sub-apps exist
-        from deepsci.cli.rules import app as rules_app
-        from deepsci.cli.theory import app as theory_app
-    except ImportError:
-        return
+    from deepsci.cli.rules import app as rules_app
+    from deepsci.cli.theory import app as theory_app
+
     app.add_typer(theory_app, name="theory", help="Theory of deep networks: criticality, propagation, kernels.")
     app.add_typer(rules_app, name="rules", help="Learning rules beyond backprop, Hopfield networks, RBMs.")
 
