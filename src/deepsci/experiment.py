@@ -41,8 +41,15 @@ class Section(BaseModel):
 
 
 class DataConfig(Section):
-    """Where the data comes from and how it is split. See `deepsci.data.load_dataset`."""
+    """Where the data comes from and how it is split.
 
+    kind "table": `deepsci.data.load_dataset` (CSV, Parquet, NPZ, SDF, SMILES, bundled tables);
+    "images": an image stack (.npz/.npy, with `labels`), a folder of images with a `labels` CSV, or
+    "digits" as 8x8 images; "timeseries": forecasting windows of a record ("co2", "sunspots" or a CSV
+    with `time_column`), split in time order; "text": next-symbol windows of a text file.
+    """
+
+    kind: Literal["table", "images", "timeseries", "text"] = "table"
     source: str = Field(description="a bundled dataset name (deepsci datasets) or a file path")
     target: str | list[str] | None = None
     features: list[str] | None = None
@@ -59,13 +66,30 @@ class DataConfig(Section):
     missing: Literal["error", "drop"] = "error"
     scale_features: bool = True
     scale_targets: bool = True
+    # images
+    labels: str | None = Field(None, description="labels file (.npy/.csv) of an image stack, or the labels "
+                                                 "CSV of an image folder")
+    image_scale: Literal["unit", "standard", "none"] = "unit"
+    # time series
+    time_column: str | None = None
+    value_columns: list[str] | None = None
+    target_columns: list[str] | None = None
+    input_length: int = Field(24, ge=1)
+    horizon: int = Field(1, ge=1)
+    stride: int = Field(1, ge=1)
+    test_size: int | None = Field(None, ge=1, description="test part in time steps (overrides test_fraction)")
+    valid_size: int | None = Field(None, ge=1)
+    season: int | None = Field(None, ge=2, description="season length in steps, for the seasonal-naive baseline")
+    # text
+    seq_length: int = Field(100, ge=2)
 
 
 class ModelConfig(Section):
     """The network. `init = "critical"` uses the critical (C_b, C_W) of the activation (deepsci.theory)."""
 
-    kind: Literal["mlp"] = "mlp"
-    hidden: list[int] = Field(default_factory=lambda: [64, 64])
+    kind: Literal["mlp", "cnn", "rnn", "seq2seq", "charlm"] = "mlp"
+    hidden: list[int] = Field(default_factory=lambda: [64, 64],
+                              description="MLP widths; CNN head widths; recurrent: [state size]")
     activation: str = "relu"
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     batch_norm: bool = False
@@ -74,6 +98,17 @@ class ModelConfig(Section):
     init: Literal["default", "xavier", "he", "lecun", "orthogonal", "gaussian", "critical"] = "default"
     cw: float | None = Field(None, gt=0.0)
     cb: float | None = Field(None, ge=0.0)
+    # convolutional
+    channels: list[int] = Field(default_factory=lambda: [32, 64], description="CNN: channels per stage")
+    kernel: int = Field(3, ge=1)
+    pool: Literal["max", "avg"] = "max"
+    global_pool: Literal["avg", "max", "none"] = "avg"
+    # recurrent
+    cell: Literal["rnn", "gru", "lstm"] = "lstm"
+    layers: int = Field(1, ge=1, le=16)
+    bidirectional: bool = False
+    teacher_forcing: float = Field(0.5, ge=0.0, le=1.0)
+    embedding: int = Field(32, ge=1)
 
     @field_validator("activation")
     @classmethod
@@ -129,6 +164,20 @@ class TrainConfig(Section):
         return _check_name("rule", value, RULE_NAMES)
 
 
+class AugmentConfig(Section):
+    """Augmentation of training batches only (never at evaluation). See deepsci.training.augment."""
+
+    hflip: float = Field(0.0, ge=0.0, le=1.0)
+    vflip: float = Field(0.0, ge=0.0, le=1.0)
+    rotate: float = Field(0.0, ge=0.0, le=180.0, description="max rotation, degrees")
+    crop_scale: float | None = Field(None, gt=0.0, le=1.0)
+    brightness: float = Field(0.0, ge=0.0)
+    contrast: float = Field(0.0, ge=0.0)
+    noise: float = Field(0.0, ge=0.0)
+    erase: float = Field(0.0, ge=0.0, le=1.0)
+    mixup: float = Field(0.0, ge=0.0, description="Beta(alpha, alpha) of mixup; 0 is off")
+
+
 class ReportConfig(Section):
     """What the run folder gets beyond the metrics."""
 
@@ -153,7 +202,7 @@ class UncertaintyConfig(Section):
                                    "heteroscedastic is set")
     level: float = Field(0.9, gt=0.0, lt=1.0)
     score: Literal["absolute", "normalised"] = "absolute"
-    set_method: Literal["lac", "aps"] = "aps"
+    set_method: Literal["lac", "aps"] = "lac"
     randomised: bool = False
     link: Literal["softplus", "exp"] = "softplus"
 
@@ -177,6 +226,7 @@ class Config(Section):
     data: DataConfig
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
     uncertainty: UncertaintyConfig = Field(default_factory=UncertaintyConfig)  # type: ignore[arg-type]
 
@@ -293,22 +343,78 @@ def _lookup(raw: Any, loc: list[str]) -> Any:
 
 
 # -- running ----------------------------------------------------------------------------------------
+TABLE_KEYS = ("source", "target", "features", "smiles_column", "featuriser", "morgan_radius", "morgan_bits",
+              "id_column", "task", "split", "split_column", "test_fraction", "valid_fraction", "missing",
+              "scale_features", "scale_targets")
+
+
 def build_dataset(config: Config) -> "Dataset":
     """Load, validate, featurise, split and scale the config's data (seeded by config.seed)."""
-    from deepsci.data import load_dataset
+    d = config.data
+    if d.kind == "table":
+        from deepsci.data import load_dataset
 
-    return load_dataset(**config.data.model_dump(), seed=config.seed)
+        return load_dataset(**{k: getattr(d, k) for k in TABLE_KEYS}, seed=config.seed)
+    if d.kind == "images":
+        return _image_dataset(d, config.seed)
+    if d.kind == "timeseries":
+        return _timeseries_dataset(d)
+    from deepsci.data.text import text_dataset
+
+    return text_dataset(d.source, seq_length=d.seq_length, test_fraction=d.test_fraction,
+                        valid_fraction=d.valid_fraction)
 
 
-def build_model(config: Config, n_inputs: int, n_outputs: int) -> "nn.Module":
+def _image_dataset(d: DataConfig, seed: int) -> "Dataset":
+    from deepsci.data.images import digits_images, load_image_array, load_image_folder
+
+    split = dict(test_fraction=d.test_fraction, valid_fraction=d.valid_fraction, seed=seed)
+    if d.source == "digits":
+        return digits_images(**split)
+    path = Path(d.source)
+    if path.is_dir():
+        if d.labels is None:
+            raise ConfigError(f"data.source '{path}' is a folder of images: set data.labels to its labels CSV "
+                              "(columns file, label).")
+        return load_image_folder(path, d.labels, scale=d.image_scale, **split)
+    if not path.is_file():
+        raise ConfigError(f"data.source '{path}' is neither 'digits' nor an existing .npz/.npy file or image "
+                          "folder. Fix the path.")
+    return load_image_array(path, labels=d.labels, scale=d.image_scale, **split)
+
+
+def _timeseries_dataset(d: DataConfig) -> "Dataset":
+    from deepsci.data import timeseries as ts
+
+    window = dict(input_length=d.input_length, horizon=d.horizon, stride=d.stride)
+    sizes = {k: v for k, v in (("test_size", d.test_size), ("valid_size", d.valid_size)) if v is not None}
+    if d.source in ("co2", "sunspots"):
+        builder = ts.co2_dataset if d.source == "co2" else ts.sunspots_dataset
+        return builder(**window, **sizes)
+    if d.time_column is None:
+        raise ConfigError(f"data.source '{d.source}' is a CSV record: set data.time_column to its time column "
+                          "(and optionally data.value_columns / data.target_columns).")
+    return ts.load_timeseries_csv(d.source, time_column=d.time_column, value_columns=d.value_columns,
+                                  target_columns=d.target_columns, test_fraction=d.test_fraction,
+                                  valid_fraction=d.valid_fraction, **window, **sizes)
+
+
+def build_model(config: Config, n_inputs: int, n_outputs: int, input_shape: Sequence[int] = ()) -> "nn.Module":
     """The network of config.model, initialised from config.seed, with config.train.rule applied.
+
+    Args:
+        n_inputs: input width of a dense network (features per sample).
+        n_outputs: width of the head.
+        input_shape: one sample's shape, (C, H, W) for images, (L, C) for windows, (L,) for text.
 
     init = "critical" is resolved here to the Gaussian initialisation at the activation's critical
     (C_b, C_W) (Roberts, Yaida & Hanin 2022, ch. 5), so model builders need no theory.
     """
+    m = config.model
+    if m.kind != "mlp":
+        return _build_shaped_model(config, n_outputs, tuple(input_shape))
     from deepsci.models import MLP
 
-    m = config.model
     init, cb, cw = resolve_init(m.activation, m.init, cb=m.cb, cw=m.cw)
     model = MLP(n_inputs, n_outputs, tuple(m.hidden), m.activation, dropout=m.dropout,
                 batch_norm=m.batch_norm, maxout_pieces=m.maxout_pieces, leaky_slope=m.leaky_slope,
@@ -318,6 +424,41 @@ def build_model(config: Config, n_inputs: int, n_outputs: int) -> "nn.Module":
 
         model = apply_rule(model, config.train.rule, seed=config.seed)
     return model
+
+
+def _build_shaped_model(config: Config, n_outputs: int, shape: tuple[int, ...]) -> "nn.Module":
+    """CNNs for images (C, *spatial) and recurrent models for windows (L, C) or text (L,)."""
+    from deepsci.models.cnn import CNN
+    from deepsci.models.rnn import CharLM, Seq2Seq, SequenceModel
+
+    m, seed = config.model, config.seed
+    if config.train.rule != "backprop":
+        raise ConfigError(f"train.rule = '{config.train.rule}' is available for model.kind = 'mlp' only; "
+                          "set train.rule = 'backprop'.")
+    expected = {"cnn": "images", "rnn": "timeseries", "seq2seq": "timeseries", "charlm": "text"}[m.kind]
+    if config.data.kind != expected and not (m.kind == "rnn" and config.data.kind == "text"):
+        raise ConfigError(f"model.kind = '{m.kind}' needs data.kind = '{expected}' (got '{config.data.kind}').")
+    if m.kind == "cnn":
+        return CNN.lenet(shape[0], n_outputs, dims=len(shape) - 1, channels=m.channels, kernel=m.kernel,
+                         batch_norm=m.batch_norm, pool=m.pool, dropout=m.dropout, head_hidden=m.hidden,
+                         input_size=shape[1:], global_pool=m.global_pool, activation=m.activation, seed=seed)
+    width = m.hidden[0] if m.hidden else 64
+    if m.kind == "rnn":
+        return SequenceModel(shape[-1], n_outputs, cell=m.cell, hidden=width, layers=m.layers,
+                             bidirectional=m.bidirectional, dropout=m.dropout, seed=seed)
+    if m.kind == "seq2seq":
+        return Seq2Seq(shape[-1], config.data.horizon, cell=m.cell, hidden=width, layers=m.layers,
+                       dropout=m.dropout, teacher_forcing=m.teacher_forcing, seed=seed)
+    return CharLM(n_outputs, embedding=m.embedding, hidden=width, layers=max(m.layers, 1), cell=m.cell,
+                  dropout=m.dropout, seed=seed)
+
+
+def make_augment(config: Config, n_classes: int | None) -> "Callable[..., Any] | None":
+    """The batch augmentation of config.augment, or None when every transform is off."""
+    from deepsci.training.augment import Augment
+
+    augment = Augment(**config.augment.model_dump(), n_classes=n_classes)
+    return augment if augment.active else None
 
 
 def resolve_init(activation: str, init: str, *, cb: float | None = None,
@@ -342,6 +483,8 @@ def run_experiment(config: Config, out: str | Path = "runs", progress: bool = Tr
     """
     import time
 
+    from deepsci.models.rnn import sequence_cross_entropy
+    from deepsci.report.data_sections import data_sections
     from deepsci.run import Run, evaluate_splits, uncertainty_spec, write_run
     from deepsci.training import Trainer, get_loss
 
@@ -349,27 +492,61 @@ def run_experiment(config: Config, out: str | Path = "runs", progress: bool = Tr
     dataset = build_dataset(config)
     t = config.train
     spec = uncertainty_spec(config)
+    text = dataset.featuriser.get("kind") == "text"
     model, loss, X_train, y_train, augment = uncertainty_training(
         spec, dataset.task, lambda seed: build_model(config.model_copy(update={"seed": seed}), dataset.n_features,
-                                                     dataset.n_outputs * (2 if spec.heteroscedastic else 1)),
-        get_loss(t.loss, dataset.task), dataset.train.X, dataset.train.y, seed=config.seed)
+                                                     dataset.n_outputs * (2 if spec.heteroscedastic else 1),
+                                                     input_shape=dataset.train.X.shape[1:]),
+        sequence_cross_entropy if text else get_loss(t.loss, dataset.task), dataset.train.X, dataset.train.y,
+        seed=config.seed)
+    batch_augment = make_augment(config, len(dataset.class_names) or None)
+    if batch_augment is not None and augment is not None:
+        raise ConfigError("[augment] and uncertainty.bootstrap cannot be combined; turn one of them off.")
+    model_spec = model.spec() if hasattr(model, "spec") else {}
     trainer = Trainer(
-        model, loss=loss, optimizer=t.optimizer, lr=t.lr, augment=augment,
+        model, loss=loss, optimizer=t.optimizer, lr=t.lr, augment=augment or batch_augment,
+        teacher_forcing=model_spec.get("kind") == "seq2seq" and config.model.teacher_forcing > 0,
         weight_decay=t.weight_decay, momentum=t.momentum, nesterov=t.nesterov, batch_size=t.batch_size,
         epochs=t.epochs, schedule=t.schedule,
         schedule_kwargs=dict(step_size=t.step_size, gamma=t.gamma, plateau_patience=t.plateau_patience,
                              min_lr=t.min_lr),
-        clip_grad_norm=t.clip_grad_norm, patience=t.patience, seed=config.seed, progress=progress)
+        # Recurrent models carry a default clipping norm in their spec (exploding gradients, Pascanu 2013).
+        clip_grad_norm=t.clip_grad_norm if t.clip_grad_norm is not None else model_spec.get("clip_grad_norm"),
+        patience=t.patience, seed=config.seed, progress=progress)
     fit_start = time.perf_counter()
     trainer.fit(X_train, y_train, dataset.valid.X, dataset.valid.y)
     train_seconds = time.perf_counter() - fit_start
-    results = evaluate_splits(model, dataset, spec)
+    results = language_results(model, dataset) if text else evaluate_splits(model, dataset, spec)
+    sections = data_sections(config, dataset, results, model)
     timings = {"featurisation_seconds": dataset.summary.get("featurisation_seconds", 0.0),
                "featurisation_cache_hit": dataset.summary.get("cache_hit", False),
                "training_seconds": train_seconds, "total_seconds": time.perf_counter() - start}
     best_epoch = trainer.early_stopping.best_epoch if trainer.early_stopping else len(trainer.history_)
     return write_run(Path(out) / config.name, config=config, dataset=dataset, model=model,
-                     history=trainer.history_, results=results, timings=timings, best_epoch=best_epoch)
+                     history=trainer.history_, results=results, timings=timings, best_epoch=best_epoch,
+                     extra_sections=sections)
+
+
+def language_results(model: "nn.Module", dataset: "Dataset") -> dict[str, dict[str, Any]]:
+    """Per split: next-symbol cross-entropy, perplexity and accuracy; the test split also gets a
+    predictions table (each test window's last 40 symbols, the true next symbol and the predicted one)."""
+    import pandas as pd
+    import torch
+
+    from deepsci.data.sequences import Vocabulary
+    from deepsci.evaluation.language import language_metrics
+
+    h = dataset.summary["unigram_entropy_nats"]
+    results = {name: {"metrics": language_metrics(model, split.X, split.y, h)}
+                      for name in ("train", "valid", "test") if len(split := getattr(dataset, name))}
+    vocab = Vocabulary.from_dict(dataset.featuriser["vocabulary"])
+    test = dataset.test
+    with torch.no_grad():
+        last = model(test.X)[:, -1].argmax(-1)  # (n,)
+    results["test"]["frame"] = pd.DataFrame({
+        "id": test.ids, "context": [vocab.decode(x[-40:]) for x in test.X],
+        "next": [vocab.decode(y[-1:]) for y in test.y], "next_pred": [vocab.decode(p.view(1)) for p in last]})
+    return results
 
 
 def uncertainty_training(spec: "UncertaintySpec", task: str, make_member: "Callable[[int], nn.Module]",

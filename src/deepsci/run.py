@@ -25,6 +25,7 @@ from torch import nn
 
 from deepsci.errors import DataError
 from deepsci.models import MLP, head_predictions
+from deepsci.models.spec import model_from_spec
 
 if TYPE_CHECKING:
     from deepsci.data.dataset import Dataset
@@ -196,9 +197,12 @@ def write_run(path: Path, *, config: "Config", dataset: "Dataset", model: nn.Mod
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json_default))
         pd.DataFrame(history).to_csv(tmp / "history.csv", index=False)
         test = results.get("test") or results["valid"]
-        predictions_frame(test["ids"], test["pred"], dataset.task, dataset.target_names, dataset.class_names,
-                          test["y_true"], {**test.get("dist", {}), **test.get("bands", {})}
-                          ).to_csv(tmp / "predictions.csv", index=False)
+        frame = test.get("frame")  # a model of symbol sequences brings its own table
+        if frame is None:
+            frame = predictions_frame(test["ids"], test["pred"], dataset.task, dataset.target_names,
+                                      dataset.class_names, test["y_true"],
+                                      {**test.get("dist", {}), **test.get("bands", {})})
+        frame.to_csv(tmp / "predictions.csv", index=False)
         if dataset.skipped:
             pd.DataFrame(dataset.skipped).to_csv(tmp / "skipped.csv", index=False)
         save_file({k: v.contiguous() for k, v in _plain_state(model).items()}, tmp / "model.safetensors")
@@ -271,7 +275,8 @@ def _plain_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
     if isinstance(model, StackedMLP):  # every member: each key with a leading members dim
         return model.member_state_dict()
-    keys = set(MLP.from_spec(model.spec()).state_dict()) if hasattr(model, "spec") else None
+    spec = model.spec() if hasattr(model, "spec") else {}
+    keys = set(MLP.from_spec(spec).state_dict()) if spec.get("kind") == "mlp" else None
     return {k: v.detach() for k, v in model.state_dict().items() if keys is None or k in keys}
 
 
@@ -335,10 +340,10 @@ class Run:
         if int(meta.get("members", 1)) > 1:  # a stacked ensemble: rebuild K members, load the stacked weights
             from deepsci.training.ensemble import StackedMLP
 
-            model = StackedMLP([MLP.from_spec(meta["model"]) for _ in range(int(meta["members"]))])
+            model = StackedMLP([model_from_spec(meta["model"]) for _ in range(int(meta["members"]))])
             model.load_member_state_dict(load_file(path / "model.safetensors"))
         else:
-            model = MLP.from_spec(meta["model"])
+            model = model_from_spec(meta["model"])
             model.load_state_dict(load_file(path / "model.safetensors"))
         model.eval()
         return cls(path=path, config=load_config(path / "config.toml"), model=model, meta=meta,

@@ -38,13 +38,26 @@ def test_propagate_rejects_half_given_point(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_kernel_on_solubility(tmp_path: Path):
-    pytest.importorskip("deepsci.experiment", reason="deepsci.experiment (lead's) not importable yet")
-    cfg = Path(__file__).resolve().parents[2] / "examples" / "solubility.toml"
-    if not cfg.exists():
-        pytest.skip("examples/solubility.toml not present")
-    r = runner.invoke(app, ["kernel", str(cfg), "--depth", "2", "--runs", str(tmp_path)])
+def test_kernel_beside_trained_run(tmp_path: Path):
+    """A real run folder from `run_experiment` (what `deepsci fit` writes), then `theory kernel --runs`."""
+    from deepsci.experiment import load_config, run_experiment
+
+    cfg_path = Path(__file__).resolve().parents[2] / "examples" / "solubility.toml"
+    cfg = load_config(cfg_path, ["train.epochs=5"])  # a short fit: only its metrics.json is read
+    run = run_experiment(cfg, tmp_path, progress=False)
+    trained_rmse = float(run.metrics["test"]["rmse"])
+    r = runner.invoke(app, ["kernel", str(cfg_path), "--depth", "2", "--runs", str(tmp_path)])
     assert r.exit_code == 0, r.output
-    assert "test RMSE" in r.output
-    rmse = float(r.output.split("test RMSE ")[1].split(",")[0])
-    assert 0.2 < rmse < 1.2  # logS units; a constant predictor is ~2
+    kernel_rmse = float(r.output.split("test RMSE ")[1].split(",")[0])
+    assert 0.2 < kernel_rmse < 1.2  # logS units; a constant predictor is ~2
+    shown = float(r.output.split("trained network")[1].split("test RMSE ")[1].split(",")[0])
+    assert shown == pytest.approx(trained_rmse, rel=1e-3)  # 4 significant digits printed
+    assert "kernel / trained RMSE" in r.output
+
+
+def test_kernel_without_run_says_how(tmp_path: Path):
+    cfg_path = Path(__file__).resolve().parents[2] / "examples" / "breast_cancer.toml"
+    r = runner.invoke(app, ["kernel", str(cfg_path), "--runs", str(tmp_path)])
+    from deepsci.errors import ConfigError
+
+    assert isinstance(r.exception, ConfigError) and "regression" in str(r.exception)

@@ -84,3 +84,17 @@ def test_user_function_and_errors():
         critical("maxout")
     with pytest.raises((ConfigError, ModelError)):
         critical("relux")
+
+
+def test_silu_quoted_point_is_not_critical():
+    # Issue 5 quotes (C_b, C_W) ≈ (0.056, 1.99) for SiLU; χ∥, χ⊥ do not depend on C_b, so at the
+    # returned K* they equal 1 for C_b = 0.055 too, but K* is then no fixed point (Monte Carlo oracle).
+    p = critical("silu")
+    assert p.cb == pytest.approx(0.5551, abs=1e-3) and p.k_star == pytest.approx(14.32, abs=0.01)
+    chi_par, chi_perp, k_next = mc_chis(FNS["silu"], p.k_star, 0.055, p.cw)
+    assert chi_par == pytest.approx(1, rel=1e-2) and chi_perp == pytest.approx(1, rel=1e-2)
+    assert p.k_star - k_next == pytest.approx(0.5, abs=0.05)  # K' = K* - 0.5: C_b short by 0.5
+    # The only fixed point of (0.055, 1.988) is K ≈ 0.119, deep in the ordered phase (χ⊥ ≈ 0.55).
+    chi_par, chi_perp, k_next = mc_chis(FNS["silu"], 0.1189, 0.055, 1.988)
+    assert k_next == pytest.approx(0.1189, rel=1e-2)
+    assert chi_perp == pytest.approx(0.55, abs=0.01) and chi_par == pytest.approx(0.574, abs=0.01)

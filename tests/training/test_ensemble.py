@@ -177,3 +177,47 @@ def test_errors_name_the_problem():
         build_ensemble(lambda s: MLP(D, OUT, seed=s), members=0)
     with pytest.raises(DataError, match="members=4"):
         stack_models(members())(torch.randn(3, 5, D))
+
+
+# -- bootstrap through the Trainer ------------------------------------------------------------------
+def test_bootstrap_data_gives_each_member_its_resample_row_major():
+    from deepsci.training.ensemble import bootstrap_data
+
+    X = torch.arange(20.0).reshape(10, 2)
+    y = torch.arange(10.0).reshape(10, 1)
+    Xb, yb = bootstrap_data(X, y, 3, torch.Generator().manual_seed(0))
+    assert Xb.shape == (10, 3, 2) and yb.shape == (10, 3, 1)
+    # every (row, member) pair is an original (x, y) pair, and members draw different rows
+    assert torch.equal(Xb[..., 0] / 2, yb[..., 0])
+    assert not torch.equal(yb[:, 0], yb[:, 1])
+
+
+def test_bootstrap_step_through_trainer_equals_each_member_alone():
+    """One Trainer step on per-member batches: each member's gradient is that of the lone MLP on its rows."""
+    from deepsci.training import Trainer
+    from deepsci.training.ensemble import bootstrap_data, per_member_batch
+
+    torch.manual_seed(0)
+    X, y = torch.randn(12, D), torch.randn(12, OUT)
+    members = [MLP(D, OUT, (8,), seed=s) for s in range(3)]
+    stacked = StackedMLP(members)
+    Xb, yb = bootstrap_data(X, y, 3, torch.Generator().manual_seed(1))
+    trainer = Trainer(stacked, loss=ensemble_loss(mse, target_dims=2), optimizer="sgd", lr=0.1, momentum=0.0,
+                      batch_size=12, epochs=1, augment=per_member_batch, seed=0)
+    trainer.fit(Xb, yb)
+    order = torch.randperm(12, generator=torch.Generator().manual_seed(0))  # the Trainer's batch order
+    for k, m in enumerate(members):
+        opt = torch.optim.SGD(m.parameters(), lr=0.1)
+        mse(m(Xb[order, k]), yb[order, k]).backward()
+        opt.step()
+        got = stacked.unstack()[k]
+        for a, b in zip(got.parameters(), m.parameters()):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_ensemble_loss_target_dims_is_exact_when_batch_equals_members():
+    out = torch.randn(4, 4, 2)  # K = B = 4: the shape heuristic cannot tell shared from per-member
+    shared, per = torch.randn(4, 2), torch.randn(4, 4, 2)
+    loss = ensemble_loss(mse, target_dims=2)
+    torch.testing.assert_close(loss(out, shared), sum(mse(out[k], shared) for k in range(4)))
+    torch.testing.assert_close(loss(out, per), sum(mse(out[k], per[k]) for k in range(4)))

@@ -130,7 +130,9 @@ def kernel_cmd(
         trained = json.loads(metrics_path.read_text())
         test = trained.get("test", trained.get("metrics", {}).get("test", {}))
         if isinstance(test, dict) and "rmse" in test:
-            print(f"trained network ({metrics_path}): test RMSE {float(test['rmse']):.4g}, R² {float(test.get('r2', float('nan'))):.4g}")
+            trained_rmse = float(test["rmse"])
+            print(f"trained network ({metrics_path}): test RMSE {trained_rmse:.4g}, R² {float(test.get('r2', float('nan'))):.4g}")
+            print(f"kernel / trained RMSE = {rmse / trained_rmse:.3g} (below 1: the infinite-width kernel is better)")
         else:
             print(f"trained network metrics at {metrics_path} have no test rmse")
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from deepsci.evaluation.figures import figures_for
+from deepsci.evaluation.figures import figure_to_data_uri, figures_for, learning_curves
 from deepsci.report.document import Section, write_report
 
 if TYPE_CHECKING:
@@ -19,8 +19,12 @@ def build_run_report(path: Path, *, config: "Config", config_toml: str, dataset:
     """Write report.html for a run: figures are drawn on the test split (valid if there is no test)."""
     shown = "test" if "test" in results else "valid"
     r = results[shown]
-    figures = figures_for(dataset.task, r["y_true"], r["pred"], history, dataset.class_names,
-                          dataset.target_names, config.report.units)
+    if "pred" in r:
+        figures = figures_for(dataset.task, r["y_true"], r["pred"], history, dataset.class_names,
+                              dataset.target_names, config.report.units)
+    else:  # symbol sequences: the learning curves here, samples in their own section
+        figures = [("Training and validation loss (next-symbol cross-entropy, nats) per epoch.",
+                    figure_to_data_uri(learning_curves(history)))]
     split_metrics = {k: metrics[k] for k in ("train", "valid", "test") if k in metrics}
     summary = dict(dataset.summary)
     summary["task"] = dataset.task

@@ -10,7 +10,13 @@ Universality classes (Roberts, Yaida & Hanin 2022, ch. 5):
   (K' = K + a₁K² + ...). tanh: σ₁ = 1, a₁ = -2, so (0, 1).
 - "half-stable" (§5.3.4): no valid K* = 0 point, but χ∥(K*) = χ⊥(K*) = 1 at some K* > 0 with
   C_b ≥ 0. The fixed point is marginal (dK'/dK = 1) with non-zero curvature, so it attracts from one
-  side only. The book finds SWISH/SiLU (C_b, C_W) ≈ (0.056, 1.99) and GELU ≈ (0.17, 1.98).
+  side only. GELU: (0.17292, 1.98306), K* = 3.5616, as in the book. SWISH/SiLU σ(z) = z/(1 + e^(-z)):
+  (0.55514, 1.98800), K* = 14.3202. Issue 5 quotes (0.056, 1.99) for SiLU; C_b = 0.055 cannot be
+  critical: χ∥ and χ⊥ do not depend on C_b, so σ alone fixes K* (where χ∥/χ⊥ = 1) and
+  C_W = 1/E[σ'²]_{K*} = 1.988 (the quoted C_W agrees, so the function is the same); C_b is then
+  forced by the fixed point, C_b = K* - C_W E[σ²]_{K*} = 0.555. At (0.055, 1.988) the recursion maps
+  K = 14.32 to 13.82, and its only fixed point is K* = 0.119 with χ∥ = 0.574, χ⊥ = 0.550 (ordered
+  phase). Checked by quadrature and by Monte Carlo (8·10⁶ samples); 0.055 is 0.555 with a dropped 5.
 - "none": no solution with C_b ≥ 0 (sigmoid: σ(0) = 1/2, so K* = 0 is never a fixed point; the
   solver reports what it found and why it was rejected).
 
@@ -150,7 +156,8 @@ def critical(
 
     Returns:
         CriticalPoint. Examples: relu → (0, 2) scale-invariant; tanh → (0, 1) K*=0;
-        gelu → ≈ (0.1789, 1.9831) half-stable, K* ≈ 3.9; sigmoid → none.
+        gelu → ≈ (0.1729, 1.9831) half-stable, K* ≈ 3.562; silu → ≈ (0.5551, 1.9880), K* ≈ 14.32
+        (not the (0.056, 1.99) quoted in issue 5: see the module docstring); sigmoid → none.
     """
     act = resolve_activation(activation, slope=slope)
     slopes = _scale_invariant_slopes(act)
@@ -175,7 +182,7 @@ def critical(
             float(chi_parallel(small, act, cw)), float(chi_perp(small, act, cw)),
             f"sigma(0) = 0, sigma'(0) = {s1:.6g}: C_b = 0, C_W = 1/sigma_1^2; K* = 0 is approached as a "
             f"power law ((K' - K)/K^2 at K = 1e-3 is a1 ≈ {a1:.4g} < 0; for smooth sigma "
-            "a1 = sigma_3/sigma_1 + (3/4)(sigma_2/sigma_1)^2). chi values are at K = {small:g}.",
+            f"a1 = sigma_3/sigma_1 + (3/4)(sigma_2/sigma_1)^2; for sigma not smooth at 0 only its sign is meaningful). chi values are at K = {small:g}.",
         )
     roots = _nontrivial_roots(act, *k_range, grid_points)
     valid = [r for r in roots if r["cb"] >= -1e-12]
@@ -196,7 +203,7 @@ def critical(
     found = "; ".join(f"K*={r['k']:.4g} needs C_b={r['cb']:.4g} < 0" for r in roots) or "chi_par/chi_perp never equals 1"
     return CriticalPoint(
         act.name, math.nan, math.nan, "none", None, math.nan, math.nan,
-        f"no critical point: {why_not_zero}; and for K in [{k_range[0]:g}, {k_range[1]:g}] {found}.",
+        f"{why_not_zero}; and for K in [{k_range[0]:g}, {k_range[1]:g}] {found}.",
         roots,
     )
 

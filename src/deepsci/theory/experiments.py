@@ -12,6 +12,7 @@ Figures are `matplotlib.figure.Figure` (no pyplot, no windows). References: Robe
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -115,71 +116,102 @@ def propagation_figure(res: PropagationResult) -> Figure:
 
 @dataclass
 class GradientResult:
-    """Gradient norms per layer for each C_W; spread = max/min over layers.
+    """Gradient norms per layer l = 1..depth for each C_W (keys f"{C_W:g}"); spread = max/min over layers.
 
     `grad_norm` is ‖∂f/∂W^(l)‖ (what SGD updates; at criticality the shrinking forward signal and the
-    growing backward signal cancel, ch. 9), `preact_grad_norm` is ‖∂f/∂z^(l)‖ (∝ √∏χ⊥).
+    growing backward signal cancel, ch. 9), `preact_grad_norm` is the backprop signal ‖∂f/∂z^(l)‖
+    (E‖δ^(l)‖² = ∏_{k≥l} χ⊥(K^(k))). `median_grad_norm` says how large the weight gradients are overall
+    (a flat but tiny profile, as at C_W = 0.5, still means nothing trains). Inputs are scaled so that
+    K^(1) = `k1` for every C_W.
     """
 
     activation: str
     depth: int
     width: int
+    k1: float
+    n_inits: int
     grad_norm: dict[str, list[float]]
     spread: dict[str, float]
     preact_grad_norm: dict[str, list[float]] = field(default_factory=dict)
     preact_spread: dict[str, float] = field(default_factory=dict)
+    median_grad_norm: dict[str, float] = field(default_factory=dict)
 
 
 def gradient_experiment(
     activation: str = "tanh", depth: int = 100, width: int = 256, cws: tuple[float, ...] = (0.5, 1.0, 2.0), *,
-    cb: float = 0.0, n_inits: int = 8, n0: int = 64, seed: int = 0,
+    cb: float = 0.0, k1: float = 1.0, n_inits: int = 8, n0: int = 64, seed: int = 0,
 ) -> GradientResult:
-    """RMS ‖∂f/∂z^(l)‖ over initialisations, per layer, for each C_W (C_b fixed)."""
-    X = _inputs(n0, seed).float()
+    """RMS over initialisations of ‖∂f/∂W^(l)‖ and ‖∂f/∂z^(l)‖ per layer, for each C_W (C_b fixed).
+
+    f = u·z^(L) for a fixed unit vector u. The input (mean x_i² = 1) is rescaled by √((k1 - C_b)/C_W) so
+    the first layer's variance K^(1) = C_b + C_W mean(x²) equals `k1` in every setting: differences
+    between settings then come from the depth recursion only.
+    """
+    if k1 <= cb:
+        raise ValueError(f"k1 must exceed cb so inputs can be scaled to K^(1) = k1; received k1={k1}, cb={cb}.")
+    X0 = _inputs(n0, seed)
     norms: dict[str, list[float]] = {}
     spread: dict[str, float] = {}
     pnorms: dict[str, list[float]] = {}
     pspread: dict[str, float] = {}
+    median: dict[str, float] = {}
     for cw in cws:
+        X = (X0 * ((k1 - cb) / cw) ** 0.5).float()
         r = probe_mlp([n0] + [width] * depth, activation, X, cb=cb, cw=cw, n_inits=n_inits, seed=seed, chunk=4)
         g, p = r.weight_grad_norm, r.grad_norm
-        norms[f"{cw:g}"], spread[f"{cw:g}"] = g.tolist(), float(g.max() / g.min())
-        pnorms[f"{cw:g}"], pspread[f"{cw:g}"] = p.tolist(), float(p.max() / p.min())
-    return GradientResult(activation, depth, width, norms, spread, pnorms, pspread)
+        key = f"{cw:g}"
+        norms[key], spread[key] = g.tolist(), float(g.max() / g.min())
+        pnorms[key], pspread[key] = p.tolist(), float(p.max() / p.min())
+        median[key] = float(g.median())
+    return GradientResult(activation, depth, width, k1, n_inits, norms, spread, pnorms, pspread, median)
 
 
 def gradient_figure(res: GradientResult) -> Figure:
-    fig = Figure(figsize=(5, 3.6))
-    ax = fig.subplots()
+    """Two panels: weight-gradient norms and backprop-signal norms per layer, one line per C_W."""
+    fig = Figure(figsize=(10, 3.8))
+    ax_w, ax_z = fig.subplots(1, 2)
     for cw, g in res.grad_norm.items():
-        ax.semilogy(np.arange(1, len(g) + 1), g, label=f"C_W = {cw} (max/min {res.spread[cw]:.3g})")
-    ax.set(xlabel="layer l", ylabel="‖∂f/∂W^(l)‖ (RMS over inits)",
-           title=f"{res.activation}, depth {res.depth}, width {res.width}")
-    ax.legend(fontsize=7)
+        layers = np.arange(1, len(g) + 1)
+        line = ax_w.semilogy(layers, g, label=f"C_W = {cw} (max/min {res.spread[cw]:.3g})")
+        ax_z.semilogy(layers, res.preact_grad_norm[cw], color=line[0].get_color(),
+                      label=f"C_W = {cw} (max/min {res.preact_spread[cw]:.3g})")
+    ax_w.set(xlabel="layer l", ylabel="‖∂f/∂W^(l)‖ (RMS over inits)", title="weight gradients")
+    ax_z.set(xlabel="layer l", ylabel="‖∂f/∂z^(l)‖ (RMS over inits)", title="backprop signal")
+    for ax in (ax_w, ax_z):
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{res.activation}, depth {res.depth}, width {res.width}, K^(1) = {res.k1:g}, {res.n_inits} inits")
     fig.tight_layout()
     return fig
 
 
 @dataclass
 class TrainabilityResult:
-    """Training curves (per epoch) and final test accuracy per C_W."""
+    """Per-epoch curves and final test accuracy per C_W (keys are f"{C_W:g}").
 
+    `test_accuracy_curve[cw][e]` is the test accuracy after epoch e+1 (monitored only: no early stopping
+    or model selection uses it). `failed[cw]` holds the TrainingError message when a run diverged.
+    """
+
+    activation: str
     depth: int
     width: int
     epochs: int
+    optimizer: str
     lr: float
+    batch_size: int
     train_loss: dict[str, list[float]]
+    test_loss: dict[str, list[float]]
+    test_accuracy_curve: dict[str, list[float]]
     test_accuracy: dict[str, float]
+    seconds: dict[str, float]
+    threads: int
+    failed: dict[str, str] = field(default_factory=dict)
 
 
-def trainability_experiment(
-    depth: int = 100, width: int = 128, cws: tuple[float, ...] = (0.5, 1.0, 2.0), *, activation: str = "tanh",
-    cb: float = 0.0, epochs: int = 4, lr: float = 0.05, batch_size: int = 32, seed: int = 0,
-) -> TrainabilityResult:
-    """Train a depth-`depth` MLP on sklearn digits with plain SGD from a Gaussian init per C_W.
+def _digits(seed: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """sklearn digits, 75/25 split (seeded), features standardised with train statistics.
 
-    Inputs standardised (train statistics), 75/25 split, cross-entropy, constant learning rate.
-    Chance accuracy is 0.1.
+    Standardised inputs have mean x_i² ≈ 1 over features, so K^(1) = C_b + C_W·O(1) as in the theory.
     """
     from sklearn.datasets import load_digits
 
@@ -189,54 +221,92 @@ def trainability_experiment(
     X = torch.tensor(data.data, dtype=torch.float32)[perm]
     y = torch.tensor(data.target, dtype=torch.int64)[perm]
     n_train = int(0.75 * len(y))
-    mu, sd = X[:n_train].mean(0), X[:n_train].std(0).clamp_min(1e-3)
-    X = (X - mu) / sd
-    acts = {"tanh": nn.Tanh, "relu": nn.ReLU}
-    losses: dict[str, list[float]] = {}
-    accs: dict[str, float] = {}
-    for cw in cws:
-        torch.manual_seed(seed)
-        gen = torch.Generator().manual_seed(seed)
-        layers: list[nn.Module] = []
-        widths = [64] + [width] * depth + [10]
-        for i in range(len(widths) - 1):
-            lin = nn.Linear(widths[i], widths[i + 1])
+    mu, sd = X[:n_train].mean(0), X[:n_train].std(0)
+    X = (X - mu) / torch.where(sd > 1e-6, sd, torch.ones_like(sd))  # constant pixels stay 0
+    return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+
+
+def trainability_experiment(
+    depth: int = 100, width: int = 128, cws: tuple[float, ...] = (0.5, 1.0, 2.0), *, activation: str = "tanh",
+    cb: float = 0.0, epochs: int = 15, optimizer: str = "sgd", lr: float = 0.01, batch_size: int = 32,
+    seed: int = 0, threads: int | None = 1,
+) -> TrainabilityResult:
+    """Train a depth-`depth` MLP on sklearn digits from a Gaussian init per C_W, with the real Trainer.
+
+    Each network is `deepsci.models.mlp.MLP(64, 10, hidden=(width,)*depth, init="gaussian", cb, cw)`
+    trained by `deepsci.training.Trainer` (cross-entropy, constant learning rate, same seed, same batches).
+    Test accuracy is recorded after every epoch by a callback. Chance accuracy is 0.1. A run whose loss
+    becomes non-finite is recorded as failed (accuracy of its last finite epoch, or 0.1).
+
+    Args:
+        threads: torch intra-op threads while training (restored afterwards); 1 is faster for these
+            small matmuls on a loaded 2-core machine (measured in docs/theory.md). None: leave as is.
+    """
+    from deepsci.errors import TrainingError
+    from deepsci.models.mlp import MLP
+    from deepsci.training import Callback, Trainer
+
+    X_tr, y_tr, X_te, y_te = _digits(seed)
+
+    class _TestAccuracy(Callback):
+        def __init__(self) -> None:
+            self.acc: list[float] = []
+            self.loss: list[float] = []
+
+        def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict) -> None:  # type: ignore[override]
+            trainer.model.eval()
             with torch.no_grad():
-                lin.weight.normal_(0.0, (cw / widths[i]) ** 0.5, generator=gen)
-                lin.bias.normal_(0.0, cb**0.5, generator=gen) if cb > 0 else lin.bias.zero_()
-            layers.append(lin)
-            if i < len(widths) - 2:
-                layers.append(acts[activation]())
-        net = nn.Sequential(*layers)
-        opt = torch.optim.SGD(net.parameters(), lr=lr)
-        curve = []
-        for _ in range(epochs):
-            order = torch.randperm(n_train, generator=gen)
-            total, count = 0.0, 0
-            for i in range(0, n_train, batch_size):
-                idx = order[i : i + batch_size]
-                loss = nn.functional.cross_entropy(net(X[idx]), y[idx])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(idx)
-                count += len(idx)
-            curve.append(total / count)
-        with torch.no_grad():
-            acc = float((net(X[n_train:]).argmax(1) == y[n_train:]).float().mean())
-        losses[f"{cw:g}"] = curve
-        accs[f"{cw:g}"] = acc
-    return TrainabilityResult(depth, width, epochs, lr, losses, accs)
+                out = trainer.model(X_te)
+            trainer.model.train()
+            self.acc.append(float((out.argmax(1) == y_te).float().mean()))
+            self.loss.append(float(nn.functional.cross_entropy(out, y_te)))
+
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    res = TrainabilityResult(activation, depth, width, epochs, optimizer, lr, batch_size, {}, {}, {}, {}, {},
+                             torch.get_num_threads())
+    try:
+        for cw in cws:
+            key = f"{cw:g}"
+            model = MLP(64, 10, hidden=(width,) * depth, activation=activation, init="gaussian", cw=cw, cb=cb,
+                        seed=seed)
+            monitor = _TestAccuracy()
+            trainer = Trainer(model, loss=nn.functional.cross_entropy, optimizer=optimizer, lr=lr, momentum=0.0,
+                              batch_size=batch_size, epochs=epochs, callbacks=[monitor], seed=seed)
+            t0 = time.perf_counter()
+            try:
+                trainer.fit(X_tr, y_tr)
+            except TrainingError as err:
+                res.failed[key] = str(err)
+            res.seconds[key] = time.perf_counter() - t0
+            res.train_loss[key] = [float(h["train_loss"]) for h in trainer.history_]
+            res.test_loss[key] = monitor.loss
+            res.test_accuracy_curve[key] = monitor.acc
+            res.test_accuracy[key] = monitor.acc[-1] if monitor.acc else 0.1
+    finally:
+        torch.set_num_threads(old_threads)
+    return res
 
 
 def trainability_figure(res: TrainabilityResult) -> Figure:
-    fig = Figure(figsize=(5, 3.6))
-    ax = fig.subplots()
+    """Two panels per epoch: train cross-entropy and test accuracy, one line per C_W."""
+    fig = Figure(figsize=(10, 3.6))
+    ax_loss, ax_acc = fig.subplots(1, 2)
     for cw, curve in res.train_loss.items():
-        ax.plot(np.arange(1, len(curve) + 1), curve, "o-", label=f"C_W = {cw}: test acc {res.test_accuracy[cw]:.2f}")
-    ax.axhline(np.log(10), color="gray", ls=":", label="chance (ln 10)")
-    ax.set(xlabel="epoch", ylabel="train cross-entropy", title=f"digits, tanh depth {res.depth}, width {res.width}, SGD lr {res.lr:g}")
-    ax.legend(fontsize=7)
+        epochs = np.arange(1, len(curve) + 1)
+        line = ax_loss.semilogy(epochs, curve, "o-", ms=3, label=f"C_W = {cw}" + (" (diverged)" if cw in res.failed else ""))
+        acc = res.test_accuracy_curve[cw]
+        ax_acc.plot(np.arange(1, len(acc) + 1), acc, "o-", ms=3, color=line[0].get_color(),
+                    label=f"C_W = {cw}: final {res.test_accuracy[cw]:.3f}")
+    ax_loss.axhline(np.log(10), color="gray", ls=":", label="chance (ln 10)")
+    ax_acc.axhline(0.1, color="gray", ls=":", label="chance (0.1)")
+    ax_loss.set(xlabel="epoch", ylabel="train cross-entropy", title="training loss")
+    ax_acc.set(xlabel="epoch", ylabel="test accuracy", ylim=(0, 1), title="test accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.legend(fontsize=7)
+    fig.suptitle(f"digits, {res.activation} MLP depth {res.depth}, width {res.width}, C_b = 0, "
+                 f"{res.optimizer} lr {res.lr:g}, batch {res.batch_size}")
     fig.tight_layout()
     return fig
 

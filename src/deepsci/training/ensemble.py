@@ -324,7 +324,8 @@ def fit_ensemble(model: StackedMLP, X: Tensor, y: Tensor, *, loss: Loss, epochs:
     With `bootstrap=False` every member sees the same batch (members differ by initialisation, and by
     dropout masks); with `bootstrap=True` each member trains on its own resample of the training rows, in
     its own order. Use `deepsci.training.Trainer` with `ensemble_loss(loss)` for callbacks, schedules and
-    early stopping; this loop exists for benchmarks, tests and bootstrap.
+    early stopping (bootstrap there: `bootstrap_data` + augment `per_member_batch`); this loop is kept
+    for benchmarks and tests.
 
     Args:
         model: the stacked ensemble (trained in place).

@@ -41,6 +41,8 @@ class Trainer:
         augment: applied to each training batch only, never at evaluation.
         seed: drives batch order, dropout masks and augmentation.
         progress: show a progress bar (terminal) or periodic lines (not a terminal).
+        teacher_forcing: in training, call model(x, y, generator=...) so a sequence-to-sequence
+            model can feed the true previous step to its decoder; evaluation always runs free.
     """
 
     def __init__(self, model: nn.Module, *, loss: Callable[[Tensor, Tensor], Tensor],
@@ -49,10 +51,12 @@ class Trainer:
                  epochs: int = 100, schedule: str | None = None,
                  schedule_kwargs: dict[str, Any] | None = None, clip_grad_norm: float | None = None,
                  patience: int | None = None, callbacks: Sequence[Callback] = (),
-                 augment: Augment | None = None, seed: int = 0, progress: bool = False) -> None:
+                 augment: Augment | None = None, seed: int = 0, progress: bool = False,
+                 teacher_forcing: bool = False) -> None:
         self.model, self.loss = model, loss
         self.batch_size, self.epochs = batch_size, epochs
         self.clip_grad_norm, self.augment, self.seed = clip_grad_norm, augment, seed
+        self.teacher_forcing = teacher_forcing
         self.optimizer = make_optimiser(model.parameters(), optimizer, lr=lr, weight_decay=weight_decay,
                                         momentum=momentum, nesterov=nesterov)
         self.scheduler = make_schedule(self.optimizer, schedule, epochs=epochs, **(schedule_kwargs or {}))
@@ -121,12 +125,18 @@ class Trainer:
     def train_step(self, xb: Tensor, yb: Tensor) -> float:
         """One optimiser step on a batch; returns the batch loss."""
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.loss(self.model(xb), yb)
+        loss = self.loss(self.forward_train(xb, yb), yb)
         loss.backward()
         if self.clip_grad_norm is not None:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad_norm, foreach=True)
         self.optimizer.step()
         return loss.item()
+
+    def forward_train(self, xb: Tensor, yb: Tensor) -> Tensor:
+        """The model's output on a training batch (with the targets, under teacher forcing)."""
+        if self.teacher_forcing:
+            return self.model(xb, yb, generator=self.generator)
+        return self.model(xb)
 
     @torch.no_grad()
     def eval_loss(self, X: Tensor, y: Tensor, batch_size: int = 4096) -> float:

@@ -74,7 +74,7 @@ class UncertaintySpec:
     conformal: bool = False
     level: float = 0.9
     score: str = "absolute"
-    set_method: str = "aps"
+    set_method: str = "lac"
     randomised: bool = False
     link: str = "softplus"
     seed: int = 0

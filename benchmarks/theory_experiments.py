@@ -1,0 +1,143 @@
+"""Every "must show" number of issue 5 (theory of deep networks) in one run, with figures.
+
+Writes benchmarks/results/theory.json and PNGs in benchmarks/results/theory/:
+
+    .venv/bin/python benchmarks/theory_experiments.py [--only critical,propagation,...] [--quick]
+
+Parts: critical (every activation, checked by Monte Carlo), propagation (tanh and ReLU, width 512,
+depth 20, 50 initialisations), gradients (tanh depth 100, width 256, C_W = 0.5/1/2, K^(1) = 1),
+trainability (tanh depth 100, width 128 on digits with the Trainer, SGD lr 0.005, 40 epochs), kurtosis (vertex vs L/n,
+tanh and ReLU, 1000 initialisations), ntk (empirical vs analytic NTK, widths 64..4096).
+`--quick` shrinks every part (for a smoke run); the numbers in docs/theory.md are from the full run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from deepsci.theory import critical
+from deepsci.theory.experiments import (
+    gradient_experiment,
+    gradient_figure,
+    kurtosis_experiment,
+    kurtosis_figure,
+    ntk_convergence_experiment,
+    ntk_figure,
+    propagation_experiment,
+    propagation_figure,
+    trainability_experiment,
+    trainability_figure,
+)
+
+PARTS = ("critical", "propagation", "gradients", "trainability", "kurtosis", "ntk")
+ACTIVATIONS = ("relu", "leaky-relu", "tanh", "erf", "elu", "gelu", "silu", "sigmoid", "softplus")
+
+
+def _mc_check(name: str, k: float, cb: float, cw: float, n: int = 4_000_000) -> dict[str, float]:
+    """χ∥, χ⊥ and K' at K by Monte Carlo (independent of the quadrature in `critical`)."""
+    from deepsci.theory.activation import resolve_activation
+
+    fn = resolve_activation(name).fn
+    u = torch.randn(n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    z = math.sqrt(k) * u
+    h = 1e-5
+    d = (fn(z + h) - fn(z - h)) / (2 * h)
+    s2 = fn(z) ** 2
+    return {"K": k, "chi_par": cw * float((s2 * (z * z - k)).mean()) / (2 * k * k),
+            "chi_perp": cw * float((d * d).mean()), "K_next": cb + cw * float(s2.mean())}
+
+
+def _clean(x):  # NaN → None for JSON
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_clean(v) for v in x]
+    return x
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated subset of {PARTS}")
+    parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args()
+    parts = [p for p in args.only.split(",") if p]
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise SystemExit(f"unknown parts {sorted(unknown)}; choose from {PARTS}")
+    q = args.quick
+    fig_dir = args.out / "theory"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    json_path = args.out / ("theory_quick.json" if q else "theory.json")
+    out: dict = json.loads(json_path.read_text()) if json_path.exists() else {}
+    out.update({"torch": torch.__version__, "threads": torch.get_num_threads(), "quick": q})
+    seconds: dict[str, float] = out.setdefault("seconds", {})
+
+    def save(fig, name: str) -> None:
+        fig.savefig(fig_dir / f"{name}{'_quick' if q else ''}.png", dpi=110, facecolor="white")
+
+    for part in parts:
+        t0 = time.perf_counter()
+        if part == "critical":
+            rows = {}
+            for name in ACTIVATIONS:
+                p = critical(name)
+                row = p.to_dict()
+                if p.universality in ("half-stable", "scale-invariant"):
+                    k = p.k_star if p.k_star is not None else 1.0
+                    row["monte_carlo"] = _mc_check(name, k, p.cb, p.cw)
+                elif p.universality == "K*=0":
+                    row["monte_carlo"] = _mc_check(name, 1e-4, p.cb, p.cw)
+                rows[name] = row
+            # Issue 5's quoted SiLU point, (C_b, C_W) = (0.055, 1.988), at our K* and at its own fixed point.
+            silu = critical("silu")
+            rows["silu_quoted_0.055"] = {"at_our_K*": _mc_check("silu", silu.k_star or 1.0, 0.055, 1.988),
+                                         "at_its_fixed_point": _mc_check("silu", 0.11889, 0.055, 1.988)}
+            out["critical"] = rows
+        elif part == "propagation":
+            out["propagation"] = {}
+            for act in ("tanh", "relu"):
+                res = propagation_experiment(act, depth=20, width=128 if q else 512, n_inits=10 if q else 50)
+                d = asdict(res)
+                d["max_relative_error_over_2se"] = max(
+                    abs(m / p - 1) / (2 * s / p) for m, p, s in zip(res.measured_variance, res.predicted_variance,
+                                                                      res.variance_se))
+                out["propagation"][act] = d
+                save(propagation_figure(res), f"propagation_{act}")
+        elif part == "gradients":
+            res = gradient_experiment("tanh", depth=30 if q else 100, width=64 if q else 256, n_inits=4 if q else 8)
+            out["gradients"] = asdict(res)
+            save(gradient_figure(res), "gradients")
+        elif part == "trainability":
+            res = trainability_experiment(depth=30 if q else 100, width=64 if q else 128, epochs=3 if q else 40,
+                                          lr=0.005)
+            out["trainability"] = asdict(res)
+            save(trainability_figure(res), "trainability")
+        elif part == "kurtosis":
+            results = [kurtosis_experiment(act, width=256, n_inits=100 if q else 1000) for act in ("tanh", "relu")]
+            out["kurtosis"] = {r.activation: asdict(r) for r in results}
+            for r in results:
+                out["kurtosis"][r.activation]["slope_relative_error"] = abs(r.slope / r.nu - 1)
+            save(kurtosis_figure(results), "kurtosis")
+        elif part == "ntk":
+            widths = (64, 256, 1024) if q else (64, 128, 256, 512, 1024, 2048, 4096)
+            res = ntk_convergence_experiment(widths, n_seeds=1 if q else 3)
+            out["ntk"] = asdict(res)
+            save(ntk_figure(res), "ntk")
+        seconds[part] = time.perf_counter() - t0
+        json_path.write_text(json.dumps(_clean(out), indent=1))
+        print(f"{part}: {seconds[part]:.1f} s", flush=True)
+    print(f"written: {json_path} and {fig_dir}/")
+
+
+if __name__ == "__main__":
+    main()

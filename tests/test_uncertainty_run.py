@@ -1,0 +1,201 @@
+"""Uncertainty through the real path (config -> run_experiment -> run folder -> Run.load): the
+[uncertainty] section, the std / interval / set columns, metrics.json["uncertainty"], the report section,
+the ensemble's round trip, and that method = "none" changes nothing."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from deepsci.errors import ConfigError
+from deepsci.experiment import config_from_dict, run_experiment
+from deepsci.run import Run
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    """y = sin(3 x0) + x1 + N(0, (0.1 + 0.3 |x0|)^2): a smooth signal with input-dependent noise."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (400, 4))
+    y = np.sin(3 * X[:, 0]) + X[:, 1] + rng.normal(size=400) * (0.1 + 0.3 * np.abs(X[:, 0]))
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(4)]).assign(y=y, name=[f"r{i}" for i in range(400)])
+    path = tmp_path_factory.mktemp("data") / "noisy.csv"
+    frame.to_csv(path, index=False)
+    return path, frame
+
+
+def _config(source, name, uncertainty=None, **train):
+    raw = {"name": name, "seed": 0,
+           "data": {"source": str(source), "target": "y", "id_column": "name", "valid_fraction": 0.25},
+           "model": {"hidden": [16], "dropout": 0.1}, "train": {"epochs": 15, "lr": 3e-3, **train},
+           "report": {"html": True}}
+    if uncertainty is not None:
+        raw["uncertainty"] = uncertainty
+    return config_from_dict(raw)
+
+
+# -- config -----------------------------------------------------------------------------------------
+def test_uncertainty_section_defaults_and_resolution():
+    base = {"name": "t", "data": {"source": "digits"}}
+    u = config_from_dict(base).uncertainty
+    assert (u.method, u.members, u.samples, u.level, u.conformal) == ("none", 8, 50, 0.9, False)
+    assert config_from_dict({**base, "uncertainty": {"method": "ensemble"}}).uncertainty.conformal is True
+    assert config_from_dict({**base, "uncertainty": {"method": "ensemble", "conformal": False}}).uncertainty.conformal is False
+
+
+@pytest.mark.parametrize("section,match", [
+    ({"uncertainty": {"methd": "ensemble"}}, r"Did you mean 'uncertainty.method'"),
+    ({"uncertainty": {"method": "bagging"}}, r"uncertainty.method"),
+    ({"uncertainty": {"members": 1}}, r"uncertainty.members"),
+    ({"uncertainty": {"level": 1.0}}, r"uncertainty.level"),
+    ({"uncertainty": {"bootstrap": True}}, r"method = 'ensemble'"),
+    ({"uncertainty": {"score": "normalised"}}, r"predicted sigma"),
+    ({"uncertainty": {"method": "mc-dropout"}}, r"model.dropout"),
+    ({"uncertainty": {"method": "ensemble"}, "train": {"rule": "feedback-alignment"}}, r"cannot be stacked"),
+    ({"uncertainty": {"heteroscedastic": True}, "train": {"loss": "mae"}}, r"Gaussian NLL"),
+])
+def test_bad_uncertainty_config_is_one_readable_error(section, match):
+    with pytest.raises(ConfigError, match=match):
+        config_from_dict({"name": "t", "data": {"source": "digits"}, **section})
+
+
+# -- runs -------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_ensemble_run_folder_has_uncertainty_and_round_trips(table, tmp_path):
+    source, frame = table
+    run = run_experiment(_config(source, "ens", {"method": "ensemble", "members": 3}, patience=5), tmp_path,
+                         progress=False)
+    pred = pd.read_csv(run.path / "predictions.csv")
+    assert list(pred.columns) == ["id", "y", "y_pred", "y_std", "y_lower", "y_upper"]
+    assert (pred["y_std"] > 0).all() and (pred["y_lower"] < pred["y_pred"]).all()
+    u = run.metrics["uncertainty"]
+    assert u["method"] == "ensemble" and u["members"] == 3 and u["calibration"]["n"] == run.metrics["data"]["split"]["valid"]
+    assert 0.0 <= u["test"]["coverage"] <= 1.0 and u["test"]["mean_width"] > 0 and "nll" in u["test"]
+    meta = json.loads((run.path / "model.json").read_text())
+    assert meta["members"] == 3 and meta["model"]["kind"] == "mlp" and meta["calibration"]["kind"] == "interval"
+    assert "Uncertainty" in (run.path / "report.html").read_text()
+    # Run.load rebuilt the stacked ensemble; predicting the test rows anew reproduces predictions.csv.
+    loaded = Run.load(run.path)
+    assert type(loaded.model).__name__ == "StackedMLP" and loaded.model.members == 3
+    again = loaded.predict(frame.set_index("name").loc[pred["id"]].reset_index())
+    for col in ("y_pred", "y_std", "y_lower", "y_upper"):
+        np.testing.assert_allclose(again[col].to_numpy(), pred[col].to_numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_heteroscedastic_bootstrap_ensemble_reports_aleatoric_and_epistemic(table, tmp_path):
+    source, _ = table
+    run = run_experiment(_config(source, "het", {"method": "ensemble", "members": 3, "heteroscedastic": True,
+                                                 "bootstrap": True, "score": "normalised"}), tmp_path, progress=False)
+    pred = pd.read_csv(run.path / "predictions.csv")
+    for col in ("y_std", "y_aleatoric_std", "y_epistemic_std", "y_lower", "y_upper"):
+        assert col in pred
+    np.testing.assert_allclose(pred["y_std"] ** 2, pred["y_aleatoric_std"] ** 2 + pred["y_epistemic_std"] ** 2,
+                               rtol=1e-6)
+    assert run.metrics["uncertainty"]["test"]["mean_aleatoric_std"] > 0
+    # normalised conformal: the half-width is q * sigma, so it varies row to row
+    half = (pred["y_upper"] - pred["y_lower"]) / 2
+    np.testing.assert_allclose(half / pred["y_std"], half.iloc[0] / pred["y_std"].iloc[0], rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_mc_dropout_and_digits_prediction_sets(table, tmp_path):
+    source, _ = table
+    mc = run_experiment(_config(source, "mc", {"method": "mc-dropout", "samples": 8}), tmp_path, progress=False)
+    assert mc.metrics["uncertainty"]["method"] == "mc-dropout" and mc.metrics["uncertainty"]["samples"] == 8
+    assert "y_std" in pd.read_csv(mc.path / "predictions.csv")
+    cfg = config_from_dict({"name": "dig", "data": {"source": "digits", "valid_fraction": 0.2},
+                            "model": {"hidden": [32]}, "train": {"epochs": 8},
+                            "uncertainty": {"method": "ensemble", "members": 2, "set_method": "lac"}})
+    run = run_experiment(cfg, tmp_path, progress=False)
+    pred = pd.read_csv(run.path / "predictions.csv", dtype={"digit_set": str})
+    classes = run.meta["class_names"]
+    sets = pred["digit_set"].fillna("").str.split("|")
+    assert all(all(c in classes for c in s if c) for s in sets)
+    np.testing.assert_array_equal(pred["digit_set_size"], [len([c for c in s if c]) for s in sets])
+    u = run.metrics["uncertainty"]["test"]
+    covered = np.mean([str(t) in s for t, s in zip(pred["digit"], sets)])
+    assert u["set_coverage"] == pytest.approx(covered) and u["mean_set_size"] == pytest.approx(pred["digit_set_size"].mean())
+    assert "ece" in u and "Reliability diagram" in (run.path / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_method_none_is_the_plain_run(table, tmp_path):
+    """No [uncertainty] section and method = "none" give the same files as before the section existed:
+    the same predictions as a hand-made MLP trained by the Trainer (oracle), and no uncertainty keys."""
+    from deepsci.experiment import build_dataset, build_model
+    from deepsci.run import predict_array
+    from deepsci.training import Trainer, get_loss
+
+    source, _ = table
+    plain = run_experiment(_config(source, "plain"), tmp_path / "a", progress=False)
+    explicit = run_experiment(_config(source, "plain", {"method": "none"}), tmp_path / "b", progress=False)
+    a, b = pd.read_csv(plain.path / "predictions.csv"), pd.read_csv(explicit.path / "predictions.csv")
+    assert list(a.columns) == ["id", "y", "y_pred"]
+    pd.testing.assert_frame_equal(a, b)
+    assert "uncertainty" not in plain.metrics and "members" not in plain.meta
+    cfg = _config(source, "plain")
+    ds = build_dataset(cfg)
+    model = build_model(cfg, ds.n_features, ds.n_outputs)
+    Trainer(model, loss=get_loss(None, "regression"), lr=cfg.train.lr, epochs=cfg.train.epochs, seed=0,
+            schedule="constant").fit(ds.train.X, ds.train.y, ds.valid.X, ds.valid.y)
+    np.testing.assert_allclose(a["y_pred"], predict_array(model, ds.test.X, "regression", ds.y_scaler)[:, 0],
+                               rtol=1e-5, atol=1e-6)
+
+
+# -- estimators -------------------------------------------------------------------------------------
+def _noisy(n, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-2, 2, (n, 2))
+    return X, np.sin(X[:, 0]) + 0.5 * X[:, 1] + rng.normal(size=n) * 0.2
+
+
+def test_regressor_return_std_and_conformal_interval_cover_new_rows():
+    from deepsci.estimators import Regressor
+
+    X, y = _noisy(600, 0)
+    X_new, y_new = _noisy(3000, 1)  # exchangeable with the training rows: coverage >= level (+ sampling noise)
+    reg = Regressor(hidden=(32,), epochs=40, lr=3e-3, uncertainty="ensemble", members=4, valid_fraction=0.25).fit(X, y)
+    mean, std = reg.predict(X_new, return_std=True)
+    assert mean.shape == std.shape == (3000,) and (std > 0).all()
+    np.testing.assert_allclose(mean, reg.predict(X_new))
+    for level in (0.8, 0.9):
+        lower, upper = reg.predict_interval(X_new, level=level)
+        coverage = np.mean((y_new >= lower) & (y_new <= upper))
+        # 150 calibration rows: the coverage of one calibration has sd ~0.025; allow ~2.5 sd below, the
+        # finite-sample conservatism above.
+        assert level - 0.065 <= coverage <= level + 0.07, (level, coverage)
+    lo80, hi80 = reg.predict_interval(X_new, level=0.8)
+    lo90, hi90 = reg.predict_interval(X_new, level=0.9)
+    assert np.all(hi90 - lo90 >= hi80 - lo80 - 1e-9)
+
+
+def test_estimator_errors_and_sklearn_contract():
+    from sklearn.base import clone
+
+    from deepsci.errors import ModelError
+    from deepsci.estimators import Classifier, Regressor
+
+    X, y = _noisy(200, 2)
+    plain = Regressor(hidden=(8,), epochs=3).fit(X, y)
+    with pytest.raises(ModelError, match="uncertainty='ensemble'"):
+        plain.predict(X, return_std=True)
+    with pytest.raises(ModelError, match="calibration slice"):
+        plain.predict_interval(X)
+    params = clone(Regressor(uncertainty="mc-dropout", samples=7, dropout=0.2)).get_params()
+    assert (params["uncertainty"], params["samples"], params["members"]) == ("mc-dropout", 7, 8)
+    clf = Classifier(hidden=(8,), epochs=3, uncertainty="ensemble", members=3).fit(X, (y > 0).astype(int))
+    proba = clf.predict_proba(X)
+    assert proba.shape == (200, 2) and np.allclose(proba.sum(1), 1.0)
