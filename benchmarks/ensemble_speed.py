@@ -74,9 +74,8 @@ def main() -> None:
           f"ratio {e / s:.2f} (issue wants <= 2.0)")
     if not args.quick:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        name = RESULTS if args.threads is None else RESULTS.with_name(f"ensemble_speed_threads{args.threads}.json")
-        name.write_text(json.dumps(result, indent=2))
-        print(f"wrote {name}")
+        RESULTS.write_text(json.dumps(result, indent=2))
+        print(f"wrote {RESULTS}")
 
 
 if __name__ == "__main__":

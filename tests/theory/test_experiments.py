@@ -22,10 +22,13 @@ def test_gradients_flat_at_criticality_only():
 
 @pytest.mark.slow
 def test_critical_tanh_trains_deep_where_others_do_not():
-    r = trainability_experiment(depth=50, width=64, epochs=8, lr=0.003, seed=0)
+    # Depth 100 is needed: at depth 50, width 64 the chaotic C_W = 2 network still trains (measured 0.70 vs
+    # 0.40 critical after 8 epochs), its correlation length being tens of layers. 12 epochs here are the
+    # first 12 of benchmarks/theory_experiments.py's 40 (same seed, constant lr: the same trajectory).
+    r = trainability_experiment(depth=100, width=128, epochs=12, lr=0.005, seed=0)
     acc = r.test_accuracy
     # Chance is 0.1; off-critical networks stay near it, the critical one learns.
     assert acc["1"] > 0.5, acc
-    assert acc["1"] > acc["0.5"] + 0.3 and acc["1"] > acc["2"] + 0.3, acc
-    assert all(math.isfinite(v) for v in r.train_loss["1"])
-    assert len(r.test_accuracy_curve["1"]) == 8 and trainability_figure(r).axes
+    assert acc["0.5"] < 0.15 and acc["2"] < 0.3, acc
+    assert all(math.isfinite(v) for v in r.train_loss["1"]) and r.train_loss["1"][-1] < 0.7 * r.train_loss["1"][0]
+    assert len(r.test_accuracy_curve["1"]) == 12 and trainability_figure(r).axes

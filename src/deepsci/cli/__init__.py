@@ -63,6 +63,19 @@ def evaluate(run: Path = typer.Argument(..., help="a run folder written by `deep
 
 
 @app.command()
+def sample(run: Path = typer.Argument(..., help="a run folder of a character-level model (model.kind = 'charlm')"),
+           length: int = typer.Option(200, "--length", min=1, help="symbols to generate"),
+           temperature: float = typer.Option(1.0, "--temperature", min=0.01,
+                                             help="below 1: likelier symbols; above 1: more varied"),
+           prompt: str = typer.Option("", "--prompt", help="text the sample continues"),
+           seed: int = typer.Option(0, "--seed")) -> None:
+    """Print text sampled from a character-level language model."""
+    from deepsci.run import Run
+
+    print(Run.load(run).sample(length, temperature=temperature, prompt=prompt, seed=seed))
+
+
+@app.command()
 def datasets() -> None:
     """List the bundled datasets (no download: they ship with installed packages or are simulated)."""
     from rich.table import Column, Table
