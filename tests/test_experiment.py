@@ -61,3 +61,21 @@ def test_missing_and_broken_files(tmp_path):
     bad.write_text("name = \n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(bad)
+
+
+def test_rule_and_critical_init_reach_the_model():
+    import torch
+
+    from deepsci.experiment import build_model
+
+    cfg = config_from_dict({"name": "t", "data": {"source": "digits"},
+                            "model": {"activation": "tanh", "init": "critical", "hidden": [400]},
+                            "train": {"rule": "feedback-alignment"}})
+    model = build_model(cfg, 300, 10)
+    from deepsci.rules import rule_of
+
+    assert rule_of(model) == "feedback-alignment"
+    weight = [p for n, p in model.named_parameters() if n.endswith("0.weight")][0]
+    assert weight.var().item() == pytest.approx(1.0 / 300, rel=0.05)  # tanh is critical at C_W = 1
+    out = model(torch.randn(4, 300))
+    assert out.shape == (4, 10)

@@ -224,10 +224,10 @@ class Config(Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     seed: int = Field(0, ge=0)
     data: DataConfig
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    augment: AugmentConfig = Field(default_factory=AugmentConfig)
-    report: ReportConfig = Field(default_factory=ReportConfig)
+    model: ModelConfig = Field(default_factory=lambda: ModelConfig())
+    train: TrainConfig = Field(default_factory=lambda: TrainConfig())
+    augment: AugmentConfig = Field(default_factory=lambda: AugmentConfig())
+    report: ReportConfig = Field(default_factory=lambda: ReportConfig())
     uncertainty: UncertaintyConfig = Field(default_factory=UncertaintyConfig)  # type: ignore[arg-type]
 
     @model_validator(mode="after")
@@ -368,9 +368,9 @@ def build_dataset(config: Config) -> "Dataset":
 def _image_dataset(d: DataConfig, seed: int) -> "Dataset":
     from deepsci.data.images import digits_images, load_image_array, load_image_folder
 
-    split = dict(test_fraction=d.test_fraction, valid_fraction=d.valid_fraction, seed=seed)
     if d.source == "digits":
-        return digits_images(**split)
+        return digits_images(test_fraction=d.test_fraction, valid_fraction=d.valid_fraction, seed=seed)
+    split: dict[str, Any] = dict(test_fraction=d.test_fraction, valid_fraction=d.valid_fraction, seed=seed)
     path = Path(d.source)
     if path.is_dir():
         if d.labels is None:
@@ -386,8 +386,8 @@ def _image_dataset(d: DataConfig, seed: int) -> "Dataset":
 def _timeseries_dataset(d: DataConfig) -> "Dataset":
     from deepsci.data import timeseries as ts
 
-    window = dict(input_length=d.input_length, horizon=d.horizon, stride=d.stride)
-    sizes = {k: v for k, v in (("test_size", d.test_size), ("valid_size", d.valid_size)) if v is not None}
+    window: dict[str, Any] = dict(input_length=d.input_length, horizon=d.horizon, stride=d.stride)
+    sizes: dict[str, Any] = {k: v for k, v in (("test_size", d.test_size), ("valid_size", d.valid_size)) if v is not None}
     if d.source in ("co2", "sunspots"):
         builder = ts.co2_dataset if d.source == "co2" else ts.sunspots_dataset
         return builder(**window, **sizes)
@@ -416,7 +416,7 @@ def build_model(config: Config, n_inputs: int, n_outputs: int, input_shape: Sequ
     from deepsci.models import MLP
 
     init, cb, cw = resolve_init(m.activation, m.init, cb=m.cb, cw=m.cw)
-    model = MLP(n_inputs, n_outputs, tuple(m.hidden), m.activation, dropout=m.dropout,
+    model: nn.Module = MLP(n_inputs, n_outputs, tuple(m.hidden), m.activation, dropout=m.dropout,
                 batch_norm=m.batch_norm, maxout_pieces=m.maxout_pieces, leaky_slope=m.leaky_slope,
                 init=init, cw=cw, cb=cb, seed=config.seed)
     if config.train.rule != "backprop":
@@ -484,6 +484,7 @@ def run_experiment(config: Config, out: str | Path = "runs", progress: bool = Tr
     import time
 
     from deepsci.models.rnn import sequence_cross_entropy
+    from deepsci.models.spec import spec_of
     from deepsci.report.data_sections import data_sections
     from deepsci.run import Run, evaluate_splits, uncertainty_spec, write_run
     from deepsci.training import Trainer, get_loss
@@ -502,7 +503,7 @@ def run_experiment(config: Config, out: str | Path = "runs", progress: bool = Tr
     batch_augment = make_augment(config, len(dataset.class_names) or None)
     if batch_augment is not None and augment is not None:
         raise ConfigError("[augment] and uncertainty.bootstrap cannot be combined; turn one of them off.")
-    model_spec = model.spec() if hasattr(model, "spec") else {}
+    model_spec = spec_of(model)
     trainer = Trainer(
         model, loss=loss, optimizer=t.optimizer, lr=t.lr, augment=augment or batch_augment,
         teacher_forcing=model_spec.get("kind") == "seq2seq" and config.model.teacher_forcing > 0,

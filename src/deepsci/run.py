@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,7 +25,7 @@ from torch import nn
 
 from deepsci.errors import DataError
 from deepsci.models import MLP, head_predictions
-from deepsci.models.spec import model_from_spec
+from deepsci.models.spec import model_from_spec, spec_of
 
 if TYPE_CHECKING:
     from deepsci.data.dataset import Dataset
@@ -180,7 +180,7 @@ def versions() -> dict[str, str]:
 
 def write_run(path: Path, *, config: "Config", dataset: "Dataset", model: nn.Module,
               history: list[dict[str, Any]], results: dict[str, dict[str, Any]], timings: dict[str, Any],
-              best_epoch: int, extra_sections: list[Any] = ()) -> "Run":
+              best_epoch: int, extra_sections: Sequence[Any] = ()) -> "Run":
     """Write the whole run folder at `path`, atomically (temporary sibling, then rename)."""
     import tomli_w
 
@@ -275,7 +275,7 @@ def _plain_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
     if isinstance(model, StackedMLP):  # every member: each key with a leading members dim
         return model.member_state_dict()
-    spec = model.spec() if hasattr(model, "spec") else {}
+    spec = spec_of(model)
     keys = set(MLP.from_spec(spec).state_dict()) if spec.get("kind") == "mlp" else None
     return {k: v.detach() for k, v in model.state_dict().items() if keys is None or k in keys}
 
@@ -283,7 +283,7 @@ def _plain_state(model: nn.Module) -> dict[str, torch.Tensor]:
 def _model_meta(model: nn.Module, dataset: "Dataset", config: "Config") -> dict[str, Any]:
     return {
         "format": "deepsci-run/1",
-        "model": model.spec() if hasattr(model, "spec") else {},
+        "model": spec_of(model),
         "task": dataset.task,
         "feature_names": dataset.feature_names,
         "target_names": dataset.target_names,
@@ -369,7 +369,8 @@ class Run:
                             "`sample` needs one, e.g. from examples/text_lstm.toml.")
         vocab = Vocabulary.from_dict(vocab_state)
         cue = vocab.encode(prompt) if prompt else None
-        out = self.model.sample(length, temperature=temperature, generator=torch.Generator().manual_seed(seed),
+        sampler: Any = self.model.sample
+        out = sampler(length, temperature=temperature, generator=torch.Generator().manual_seed(seed),
                                 prompt=cue)
         return prompt + vocab.decode(out)
 

@@ -9,6 +9,7 @@ depend on theory.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -62,7 +63,7 @@ def initialise_linear(layer: nn.Linear, scheme: str, *, activation: str = "relu"
         if scheme == "xavier":
             nn.init.xavier_uniform_(w, generator=generator)
         elif scheme == "he":
-            nonlinearity = _NONLINEARITY.get(activation, "relu")
+            nonlinearity: Any = _NONLINEARITY.get(activation, "relu")
             nn.init.kaiming_normal_(w, a=slope, nonlinearity=nonlinearity, generator=generator)
         elif scheme == "lecun":
             w.normal_(0.0, math.sqrt(1.0 / fan_in), generator=generator)

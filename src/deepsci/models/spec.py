@@ -14,6 +14,12 @@ from deepsci.models.rnn import recurrent_from_spec
 MODEL_KINDS: tuple[str, ...] = ("mlp", "cnn", "rnn", "seq2seq", "charlm")
 
 
+def spec_of(model: nn.Module) -> dict[str, Any]:
+    """The model's JSON spec ({} for a module without one, e.g. a plain torch model)."""
+    spec = getattr(model, "spec", None)
+    return dict(spec()) if callable(spec) else {}
+
+
 def model_from_spec(spec: dict[str, Any]) -> nn.Module:
     """The untrained architecture of `spec` (weights come separately, from safetensors)."""
     kind = spec.get("kind")
