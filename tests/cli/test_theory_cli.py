@@ -37,6 +37,20 @@ def test_propagate_rejects_half_given_point(tmp_path: Path):
     assert isinstance(r.exception, ConfigError)
 
 
+def test_depth_writes_report(tmp_path: Path):
+    r = runner.invoke(app, ["depth", "--depth", "4", "--width", "16", "--epochs", "2", "--cws", "1,2",
+                            "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    d = json.loads((tmp_path / "depth.json").read_text())
+    assert set(d["trainability"]["test_accuracy"]) == {"1", "2"} and len(d["gradients"]["grad_norm"]["1"]) == 4
+    assert (tmp_path / "trainability.png").stat().st_size > 1000
+    assert (tmp_path / "report.html").exists() and "test accuracy" in r.output
+    r = runner.invoke(app, ["depth", "--cws", "1,x", "--out", str(tmp_path)])
+    from deepsci.errors import ConfigError
+
+    assert isinstance(r.exception, ConfigError)
+
+
 @pytest.mark.slow
 def test_kernel_beside_trained_run(tmp_path: Path):
     """A real run folder from `run_experiment` (what `deepsci fit` writes), then `theory kernel --runs`."""

@@ -1,10 +1,12 @@
 """The "must show" experiments of the theory: each returns a dataclass of numbers and a figure.
 
 - `propagation_experiment`: predicted vs measured per-layer variance, correlation, gradient norms.
-- `gradient_experiment`: gradient norms across depth for several C_W (critical vs not).
-- `trainability_experiment`: a very deep tanh MLP trained on sklearn digits with plain SGD, per C_W.
+- `gradient_experiment`: weight-gradient and backprop-signal norms across depth for several C_W.
+- `trainability_experiment`: a very deep tanh MLP (deepsci's MLP and Trainer) trained on sklearn digits, per C_W.
 - `kurtosis_experiment`: normalised four-point vertex (excess kurtosis / 3) vs L/n, fitted slope vs ν.
 - `ntk_convergence_experiment`: relative Frobenius distance of the empirical NTK to the analytic one.
+
+Full-size runs of all of them: benchmarks/theory_experiments.py (numbers in docs/theory.md).
 
 Figures are `matplotlib.figure.Figure` (no pyplot, no windows). References: Roberts, Yaida & Hanin
 (2022), chapters 4–5 (recursions, criticality, four-point vertex) and 9–10 (NTK).
