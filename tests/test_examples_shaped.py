@@ -1,7 +1,5 @@
 """Image, time-series and text examples end to end through the CLI (issue 4's numbers)."""
 
-import json
-from pathlib import Path
 
 import pytest
 
@@ -9,24 +7,12 @@ from deepsci.cli import main
 from deepsci.errors import ConfigError
 from deepsci.experiment import config_from_dict, run_experiment
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _fit(example: str, out: Path, *overrides: str) -> dict:
-    args = ["fit", str(ROOT / "examples" / f"{example}.toml"), "--out", str(out), "--quiet"]
-    for item in overrides:
-        args += ["--set", item]
-    try:
-        main(args)
-    except SystemExit as exc:
-        assert exc.code in (0, None)
-    return json.loads((out / example / "metrics.json").read_text())
 
 
 @pytest.mark.slow
-def test_digits_cnn_beats_the_bar_and_the_mlp(tmp_path):
-    cnn = _fit("digits_cnn", tmp_path)
-    mlp = _fit("digits_mlp", tmp_path)
+def test_digits_cnn_beats_the_bar_and_the_mlp(tmp_path, fit_example):
+    cnn = fit_example("digits_cnn", tmp_path)
+    mlp = fit_example("digits_mlp", tmp_path)
     assert cnn["data"]["n_test"] == 360 and mlp["data"]["split"]["test"] == 360  # the same split
     assert cnn["test"]["accuracy"] >= 0.985 > mlp["test"]["accuracy"]
     report = (tmp_path / "digits_cnn" / "report.html").read_text()
@@ -34,20 +20,20 @@ def test_digits_cnn_beats_the_bar_and_the_mlp(tmp_path):
 
 
 @pytest.mark.slow
-def test_co2_lstm_beats_seasonal_naive_and_autoregression(tmp_path):
-    forecast = _fit("co2_lstm", tmp_path)["test"]["forecast"]
+def test_co2_lstm_beats_seasonal_naive_and_autoregression(tmp_path, fit_example):
+    forecast = fit_example("co2_lstm", tmp_path)["test"]["forecast"]
     assert forecast["beats"]["seasonal-naive"] and forecast["beats"]["linear autoregression"], forecast
 
 
 @pytest.mark.slow
-def test_sunspots_gru_beats_persistence(tmp_path):
-    forecast = _fit("sunspots_gru", tmp_path)["test"]["forecast"]
+def test_sunspots_gru_beats_persistence(tmp_path, fit_example):
+    forecast = fit_example("sunspots_gru", tmp_path)["test"]["forecast"]
     assert forecast["beats"]["persistence"], forecast
 
 
 @pytest.mark.slow
-def test_char_lstm_learns_and_samples(tmp_path, capsys):
-    metrics = _fit("text_lstm", tmp_path)
+def test_char_lstm_learns_and_samples(tmp_path, capsys, fit_example):
+    metrics = fit_example("text_lstm", tmp_path)
     assert metrics["valid"]["cross_entropy_nats"] < 0.8 * metrics["valid"]["unigram_entropy_nats"]
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:
@@ -67,8 +53,8 @@ def test_augment_keys_are_validated():
         config_from_dict({"name": "x", "data": {"source": "digits"}, "augment": {"erase": 2.0}})
 
 
-def test_sample_refuses_a_run_that_is_not_a_language_model(tmp_path, capsys):
-    _fit("breast_cancer", tmp_path, "train.epochs=2")
+def test_sample_refuses_a_run_that_is_not_a_language_model(tmp_path, capsys, fit_example):
+    fit_example("breast_cancer", tmp_path, "train.epochs=2")
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:
         main(["sample", str(tmp_path / "breast_cancer")])

@@ -9,19 +9,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from deepsci.errors import ConfigError
 from deepsci.experiment import config_from_dict, run_experiment
 from deepsci.run import Run
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

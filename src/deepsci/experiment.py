@@ -486,7 +486,7 @@ def run_experiment(config: Config, out: str | Path = "runs", progress: bool = Tr
     from deepsci.models.rnn import sequence_cross_entropy
     from deepsci.models.spec import spec_of
     from deepsci.report.data_sections import data_sections
-    from deepsci.run import Run, evaluate_splits, uncertainty_spec, write_run
+    from deepsci.run import evaluate_splits, uncertainty_spec, write_run
     from deepsci.training import Trainer, get_loss
 
     start = time.perf_counter()

@@ -3,7 +3,6 @@ hand-worked mixtures, closed-form dropout moments, and a sine with known noise."
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -14,13 +13,7 @@ from deepsci.models import MLP
 from deepsci.training.ensemble import build_ensemble, fit_ensemble
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: on a loaded 2-core machine, two intra-op threads waiting on each other cost 10-100x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_gaussian_nll_matches_torch():

@@ -24,12 +24,7 @@ from deepsci.models import MLP
 from deepsci.training.ensemble import build_ensemble
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_ensemble_regression_mean_and_std_in_target_units():

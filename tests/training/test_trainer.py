@@ -1,6 +1,5 @@
 """The Trainer on small real data: it learns, seeds reproduce, callbacks, early stopping, errors."""
 
-import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_breast_cancer, load_diabetes

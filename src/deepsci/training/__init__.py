@@ -1,4 +1,6 @@
-"""Training: the Trainer, optimisers and schedules, losses, callbacks."""
+"""Training: the Trainer, optimisers and schedules, losses, callbacks, ensembles, augmentation, TBPTT."""
+
+from deepsci.training.augment import Augment, mixup
 
 from deepsci.training.callbacks import Callback, EarlyStopping, ProgressBar
 from deepsci.training.ensemble import (
@@ -11,8 +13,9 @@ from deepsci.training.ensemble import (
 )
 from deepsci.training.losses import DEFAULT_LOSS, LOSSES, get_loss
 from deepsci.training.optimisers import OPTIMISERS, SCHEDULES, make_optimiser, make_schedule
+from deepsci.training.tbptt import fit_tbptt
 from deepsci.training.trainer import Trainer
 
-__all__ = ["Callback", "DEFAULT_LOSS", "EarlyStopping", "LOSSES", "OPTIMISERS", "ProgressBar", "SCHEDULES",
-           "StackedMLP", "Trainer", "bootstrap_data", "build_ensemble", "ensemble_loss", "get_loss",
-           "make_optimiser", "make_schedule", "per_member_batch", "stack_models"]
+__all__ = ["Augment", "Callback", "DEFAULT_LOSS", "EarlyStopping", "LOSSES", "OPTIMISERS", "ProgressBar", "SCHEDULES",
+           "StackedMLP", "Trainer", "bootstrap_data", "build_ensemble", "ensemble_loss", "fit_tbptt", "get_loss",
+           "make_optimiser", "make_schedule", "mixup", "per_member_batch", "stack_models"]
