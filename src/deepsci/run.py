@@ -396,9 +396,14 @@ class Run:
                                  uncertainty=self._uncertainty)
 
     def _predict(self, source: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str, Any]], np.ndarray]:
-        from deepsci.data import prepare_inputs, read_table
+        from deepsci.data import FEATURE_KINDS, prepare_inputs, read_table
         from deepsci.evaluation.uncertainty import UncertaintySpec, apply_calibration, predictive
 
+        kind = self.meta["featuriser"].get("kind", "none")
+        if kind not in ("none", *FEATURE_KINDS):
+            raise DataError(f"'{self.path}' is a run on {kind} data; `predict` and `evaluate` take tables "
+                            "(table and molecule runs). For this run, load it in Python with "
+                            "deepsci.Run.load(path) and call run.model on tensors shaped like its training data.")
         frame = source if isinstance(source, pd.DataFrame) else read_table(source)
         frame = frame.reset_index(drop=True)
         x_scaler, y_scaler = self._scalers()

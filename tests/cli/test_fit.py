@@ -173,3 +173,13 @@ def test_datasets_lists_the_catalog(capsys):
     out = _ok(capsys, "datasets").out
     for name in ("solubility", "digits", "breast-cancer"):
         assert name in out
+
+
+def test_predict_on_an_image_run_says_what_to_do(tmp_path, capsys):
+    config = tmp_path / "img.toml"
+    config.write_text('name = "img"\n[data]\nkind = "images"\nsource = "digits"\n[model]\nkind = "cnn"\n'
+                      'channels = [4]\nhidden = [8]\n[train]\nepochs = 1\n')
+    _ok(capsys, "fit", config, "--out", tmp_path / "runs", "--quiet")
+    table = _table(tmp_path, _frame())
+    code, _, err = _cli(capsys, "predict", tmp_path / "runs" / "img", table, "-o", tmp_path / "p.csv")
+    assert code == 2 and "Run.load" in err
