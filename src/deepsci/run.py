@@ -56,12 +56,13 @@ def true_values(y: torch.Tensor, task: str, y_scaler: "Scaler | None") -> np.nda
     return y.double().numpy() if task == "regression" else y.long().numpy()
 
 
-def split_metrics(task: str, y_true: np.ndarray, pred: np.ndarray, class_names: list[str]) -> dict[str, Any]:
+def split_metrics(task: str, y_true: np.ndarray, pred: np.ndarray, class_names: list[str],
+                  target_names: list[str] | None = None) -> dict[str, Any]:
     """The task's metrics for one split (see deepsci.evaluation.metrics)."""
     from deepsci.evaluation.metrics import classification_metrics, regression_metrics
 
     if task == "regression":
-        return regression_metrics(y_true, pred)
+        return regression_metrics(y_true, pred, target_names=target_names)
     return classification_metrics(y_true, pred, class_names)
 
 
@@ -90,7 +91,8 @@ def evaluate_splits(model: nn.Module, dataset: "Dataset",
         else:
             pred = predict_array(model, split.X, dataset.task, dataset.y_scaler)
         results[name] = {"ids": split.ids, "y_true": y_true, "pred": pred,
-                         "metrics": split_metrics(dataset.task, y_true, pred, dataset.class_names)}
+                         "metrics": split_metrics(dataset.task, y_true, pred, dataset.class_names,
+                                                  dataset.target_names)}
         if active:
             results[name]["dist"] = dist
     if active:
@@ -383,7 +385,7 @@ class Run:
         rows = [r for r in range(len(frame)) if r not in skipped_rows]
         y = prepare_targets(frame, self.meta["target_names"], self.task, self.meta["class_names"], rows)
         return split_metrics(self.task, y.double().numpy() if self.task == "regression" else y.numpy(), pred,
-                             self.meta["class_names"])
+                             self.meta["class_names"], self.meta["target_names"])
 
     def predict(self, source: str | Path | pd.DataFrame) -> pd.DataFrame:
         """Predictions for a new table (file or DataFrame), featurised and scaled as in training.

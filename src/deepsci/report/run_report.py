@@ -20,8 +20,10 @@ def build_run_report(path: Path, *, config: "Config", config_toml: str, dataset:
     shown = "test" if "test" in results else "valid"
     r = results[shown]
     if "pred" in r:
-        figures = figures_for(dataset.task, r["y_true"], r["pred"], history, dataset.class_names,
-                              dataset.target_names, config.report.units)
+        y_true, pred, names = r["y_true"], r["pred"], dataset.target_names
+        if dataset.task == "regression" and len(names) > 3:  # e.g. 12 forecast steps: first and last only
+            y_true, pred, names = y_true[:, [0, -1]], pred[:, [0, -1]], [names[0], names[-1]]
+        figures = figures_for(dataset.task, y_true, pred, history, dataset.class_names, names, config.report.units)
     else:  # symbol sequences: the learning curves here, samples in their own section
         figures = [("Training and validation loss (next-symbol cross-entropy, nats) per epoch.",
                     figure_to_data_uri(learning_curves(history)))]
