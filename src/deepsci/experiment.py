@@ -100,6 +100,9 @@ class ModelConfig(Section):
     cb: float | None = Field(None, ge=0.0)
     # convolutional
     channels: list[int] = Field(default_factory=lambda: [32, 64], description="CNN: channels per stage")
+    blocks: list[dict[str, Any]] | None = Field(
+        None, description="CNN: explicit blocks instead of LeNet stages, e.g. [{type = 'conv', channels = 16}, "
+                          "{type = 'residual', channels = 32, se = 4}, {type = 'pool'}] (see deepsci.models.cnn)")
     kernel: int = Field(3, ge=1)
     pool: Literal["max", "avg"] = "max"
     global_pool: Literal["avg", "max", "none"] = "avg"
@@ -438,6 +441,10 @@ def _build_shaped_model(config: Config, n_outputs: int, shape: tuple[int, ...]) 
     expected = {"cnn": "images", "rnn": "timeseries", "seq2seq": "timeseries", "charlm": "text"}[m.kind]
     if config.data.kind != expected and not (m.kind == "rnn" and config.data.kind == "text"):
         raise ConfigError(f"model.kind = '{m.kind}' needs data.kind = '{expected}' (got '{config.data.kind}').")
+    if m.kind == "cnn" and m.blocks is not None:
+        return CNN(shape[0], n_outputs, m.blocks, dims=len(shape) - 1, input_size=shape[1:],
+                   activation=m.activation, global_pool=m.global_pool, head_hidden=m.hidden,
+                   head_dropout=m.dropout, seed=seed)
     if m.kind == "cnn":
         return CNN.lenet(shape[0], n_outputs, dims=len(shape) - 1, channels=m.channels, kernel=m.kernel,
                          batch_norm=m.batch_norm, pool=m.pool, dropout=m.dropout, head_hidden=m.hidden,
