@@ -482,11 +482,14 @@ def resolve_init(activation: str, init: str, *, cb: float | None = None,
     return "gaussian", point.cb, point.cw
 
 
-def run_experiment(config: Config, out: str | Path = "runs", progress: bool = True) -> "Run":
+def run_experiment(config: Config, out: str | Path = "runs", progress: bool = True, resume: bool = False) -> "Run":
     """Train and evaluate the config's model and write its run folder `out/<name>/`.
 
     The folder is written to a temporary sibling and renamed at the end, so a failure leaves no
-    half-written run (and an earlier run of the same name intact).
+    half-written run (and an earlier run of the same name intact). The training state is saved after
+    every epoch to `out/.<name>.checkpoint/`, which ends in the run folder as `checkpoint/`; with
+    `resume`, training goes on from the interrupted checkpoint (or from the finished run's, to train
+    for more epochs) exactly as if it had not stopped.
     """
     import time
 
@@ -495,8 +498,16 @@ def run_experiment(config: Config, out: str | Path = "runs", progress: bool = Tr
     from deepsci.report.data_sections import data_sections
     from deepsci.run import evaluate_splits, uncertainty_spec, write_run
     from deepsci.training import Trainer, get_loss
+    from deepsci.training.checkpoint import Checkpoint
 
     start = time.perf_counter()
+    pending, finished = Path(out) / f".{config.name}.checkpoint", Path(out) / config.name / "checkpoint"
+    resume_from = None
+    if resume:
+        resume_from = next((p for p in (pending, finished) if p.is_dir()), None)
+        if resume_from is None:
+            raise ConfigError(f"--resume: no checkpoint of run '{config.name}' in '{out}' (looked for {pending} "
+                              f"and {finished}). Run without --resume to start afresh.")
     dataset = build_dataset(config)
     t = config.train
     spec = uncertainty_spec(config)
@@ -520,9 +531,9 @@ def run_experiment(config: Config, out: str | Path = "runs", progress: bool = Tr
                              min_lr=t.min_lr),
         # Recurrent models carry a default clipping norm in their spec (exploding gradients, Pascanu 2013).
         clip_grad_norm=t.clip_grad_norm if t.clip_grad_norm is not None else model_spec.get("clip_grad_norm"),
-        patience=t.patience, seed=config.seed, progress=progress)
+        patience=t.patience, seed=config.seed, progress=progress, callbacks=[Checkpoint(pending)])
     fit_start = time.perf_counter()
-    trainer.fit(X_train, y_train, dataset.valid.X, dataset.valid.y)
+    trainer.fit(X_train, y_train, dataset.valid.X, dataset.valid.y, resume_from=resume_from)
     train_seconds = time.perf_counter() - fit_start
     results = language_results(model, dataset) if text else evaluate_splits(model, dataset, spec)
     sections = data_sections(config, dataset, results, model)
@@ -530,9 +541,12 @@ def run_experiment(config: Config, out: str | Path = "runs", progress: bool = Tr
                "featurisation_cache_hit": dataset.summary.get("cache_hit", False),
                "training_seconds": train_seconds, "total_seconds": time.perf_counter() - start}
     best_epoch = trainer.early_stopping.best_epoch if trainer.early_stopping else len(trainer.history_)
-    return write_run(Path(out) / config.name, config=config, dataset=dataset, model=model,
+    run = write_run(Path(out) / config.name, config=config, dataset=dataset, model=model,
                      history=trainer.history_, results=results, timings=timings, best_epoch=best_epoch,
                      extra_sections=sections)
+    if pending.is_dir():
+        pending.rename(run.path / "checkpoint")
+    return run
 
 
 def language_results(model: "nn.Module", dataset: "Dataset") -> dict[str, dict[str, Any]]:

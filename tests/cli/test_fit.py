@@ -183,3 +183,22 @@ def test_predict_on_an_image_run_says_what_to_do(tmp_path, capsys):
     table = _table(tmp_path, _frame())
     code, _, err = _cli(capsys, "predict", tmp_path / "runs" / "img", table, "-o", tmp_path / "p.csv")
     assert code == 2 and "Run.load" in err
+
+
+def test_resume_trains_on_exactly_as_an_uninterrupted_run(tmp_path, capsys):
+    data = _table(tmp_path, _frame(200))
+    config = _config(tmp_path, f'source = "{data}"\ntarget = "y"')
+    model = ["--set", "model.hidden=[8]", "--set", "model.dropout=0.1", "--quiet"]
+    _ok(capsys, "fit", config, "--out", tmp_path / "a", "--set", "train.epochs=6", *model)
+    _ok(capsys, "fit", config, "--out", tmp_path / "b", "--set", "train.epochs=3", *model)
+    assert (tmp_path / "b" / "t" / "checkpoint" / "state.safetensors").is_file()
+    _ok(capsys, "fit", config, "--out", tmp_path / "b", "--set", "train.epochs=6", "--resume", *model)
+    straight = pd.read_csv(tmp_path / "a" / "t" / "history.csv")
+    resumed = pd.read_csv(tmp_path / "b" / "t" / "history.csv")
+    assert list(resumed["epoch"]) == list(range(1, 7))
+    assert np.array_equal(straight["train_loss"], resumed["train_loss"])
+    a = json.loads((tmp_path / "a" / "t" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "b" / "t" / "metrics.json").read_text())
+    assert a["test"] == b["test"]
+    code, _, err = _cli(capsys, "fit", config, "--out", tmp_path / "c", "--resume", *QUICK)
+    assert code == 2 and "no checkpoint" in err

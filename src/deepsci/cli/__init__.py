@@ -23,13 +23,15 @@ console = Console(stderr=True)
 def fit(config: Path = typer.Argument(..., help="TOML config, e.g. examples/solubility.toml"),
         set_: Optional[list[str]] = typer.Option(None, "--set", help="override a key: --set train.epochs=50"),
         out: Path = typer.Option(Path("runs"), "--out", help="folder that receives the run folder"),
-        quiet: bool = typer.Option(False, "--quiet", help="no progress output")) -> None:
+        quiet: bool = typer.Option(False, "--quiet", help="no progress output"),
+        resume: bool = typer.Option(False, "--resume", help="go on from the run's last checkpoint (an interrupted "
+                                                             "run, or a finished one with more train.epochs)")) -> None:
     """Train and evaluate the model of CONFIG; write runs/<name>/ with metrics, predictions and report."""
     from deepsci.experiment import load_config, run_experiment
     from deepsci.report.summary import metrics_table
 
     cfg = load_config(config, set_ or ())
-    run = run_experiment(cfg, out, progress=not quiet)
+    run = run_experiment(cfg, out, progress=not quiet, resume=resume)
     Console().print(metrics_table({k: run.metrics[k] for k in ("train", "valid", "test") if k in run.metrics}))
     report = run.path / "report.html"
     print(f"run folder: {run.path}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
@@ -71,17 +72,26 @@ class Trainer:
 
     # -- the loop ---------------------------------------------------------------------------------
     def fit(self, X: Tensor, y: Tensor, X_valid: Tensor | None = None,
-            y_valid: Tensor | None = None) -> "Trainer":
-        """Train on (X, y), tracking the loss on (X_valid, y_valid) if given. Returns self."""
+            y_valid: Tensor | None = None, *, resume_from: str | Path | None = None) -> "Trainer":
+        """Train on (X, y), tracking the loss on (X_valid, y_valid) if given. Returns self.
+
+        resume_from: a folder written by the `Checkpoint` callback; training goes on after its last
+        epoch with the same weights, optimiser state, schedule and random streams.
+        """
         _check_pair(X, y, "training")
         if X_valid is not None and y_valid is not None:
             _check_pair(X_valid, y_valid, "validation")
         torch.manual_seed(self.seed)  # dropout draws from the global generator
         self.generator = torch.Generator().manual_seed(self.seed)
         self.stop_training = False
+        done = 0
+        if resume_from is not None:
+            from deepsci.training.checkpoint import load_training_state
+
+            done = load_training_state(self, Path(resume_from))
         for cb in self.callbacks:
             cb.on_fit_start(self)
-        for epoch in range(1, self.epochs + 1):
+        for epoch in range(done + 1, self.epochs + 1):
             for cb in self.callbacks:
                 cb.on_epoch_start(self, epoch)
             logs = self.run_epoch(epoch, X, y, X_valid, y_valid)
