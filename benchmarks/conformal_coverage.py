@@ -131,7 +131,7 @@ def main() -> None:
             rows = [fn(seed, extra, Path(tmp)) for seed in seeds]
             key = name if args.solubility_split == "bundled" else f"{name}_random_split"
             result[key] = {"per_seed": rows, "summary": summarise(rows)}
-            print(name, json.dumps(result[name]["summary"], indent=1), flush=True)
+            print(key, json.dumps(result[key]["summary"], indent=1), flush=True)
     if not args.quick:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(result, indent=2))
