@@ -35,3 +35,27 @@ def fit_example():
         return json.loads((out / example / "metrics.json").read_text())
 
     return fit
+
+
+@pytest.fixture(scope="session")
+def example_runs(tmp_path_factory):
+    """example name -> (metrics.json, run folder) of `deepsci fit examples/<name>.toml` at its own settings.
+
+    Each example is fitted at most once per test session, however many tests read its numbers.
+    """
+    cache: dict[str, tuple[dict, Path]] = {}
+    root = tmp_path_factory.mktemp("examples")
+
+    def get(example: str) -> tuple[dict, Path]:
+        if example not in cache:
+            out = root / example
+            args = ["fit", str(ROOT / "examples" / f"{example}.toml"), "--out", str(out), "--quiet"]
+            try:
+                main(args)
+            except SystemExit as exc:
+                assert exc.code in (0, None), f"deepsci fit examples/{example}.toml exited {exc.code}"
+            folder = next(p for p in out.iterdir() if p.is_dir() and not p.name.startswith("."))
+            cache[example] = (json.loads((folder / "metrics.json").read_text()), folder)
+        return cache[example]
+
+    return get

@@ -8,7 +8,11 @@ from sklearn.model_selection import cross_val_score, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+from sklearn.exceptions import DataConversionWarning, NotFittedError
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
 from deepsci import Classifier, Regressor
+from deepsci.estimators import expected_failed_checks
 
 
 def test_regressor_matches_a_linear_baseline_on_diabetes():
@@ -62,8 +66,83 @@ def test_early_stopping_with_patience_keeps_a_history():
     assert len(reg.history_) < 500 and reg.history_[0]["valid_loss"] is not None
 
 
+def test_early_stopping_is_on_by_default_and_off_with_patience_none():
+    X, y = load_diabetes(return_X_y=True)
+    default = Regressor(seed=0).fit(X, y)
+    assert len(default.history_) < 100 and default.history_[0]["valid_loss"] is not None
+    full = Regressor(seed=0, epochs=3, patience=None).fit(X, y)
+    assert len(full.history_) == 3 and full.history_[0]["valid_loss"] is None
+
+
 def test_wrong_width_at_predict_is_a_clear_error():
     X, y = load_diabetes(return_X_y=True)
     reg = Regressor(hidden=(4,), epochs=1).fit(X, y)
-    with pytest.raises(ValueError, match="fitted on 10"):
+    with pytest.raises(ValueError, match="X has 3 features, but Regressor is expecting 10 features as input"):
         reg.predict(X[:, :3])
+
+
+# -- scikit-learn's contract ----------------------------------------------------------------------------------
+@parametrize_with_checks([Regressor(), Classifier()], expected_failed_checks=expected_failed_checks)
+def test_sklearn_estimator_checks(estimator, check):
+    """scikit-learn's own battery at default settings (expected failures listed, with reasons, by
+    deepsci.estimators.expected_failed_checks)."""
+    check(estimator)
+
+
+@pytest.mark.parametrize("est", [Regressor(), Classifier()], ids=["Regressor", "Classifier"])
+def test_predict_before_fit_is_not_fitted_error(est):
+    X = np.zeros((3, 2))
+    for method in ["predict", "predict_proba"] if isinstance(est, Classifier) else ["predict", "predict_interval"]:
+        with pytest.raises(NotFittedError):
+            getattr(est, method)(X)
+
+
+def test_a_column_y_warns_for_the_classifier_and_is_multi_output_for_the_regressor():
+    X, y = load_breast_cancer(return_X_y=True)
+    with pytest.warns(DataConversionWarning, match="column-vector y"):
+        Classifier(hidden=(4,), epochs=1).fit(X, y[:, None])
+    Xd, yd = load_diabetes(return_X_y=True)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        column = Regressor(hidden=(4,), epochs=2, seed=0).fit(Xd, yd[:, None]).predict(Xd[:5])
+    flat = Regressor(hidden=(4,), epochs=2, seed=0).fit(Xd, yd).predict(Xd[:5])
+    assert column.shape == (5, 1) and flat.shape == (5,)
+    np.testing.assert_allclose(column[:, 0], flat)
+    assert Regressor().__sklearn_tags__().target_tags.multi_output
+
+
+@pytest.mark.parametrize("est", [Regressor(), Classifier()], ids=["Regressor", "Classifier"])
+def test_one_sample_is_refused_with_sklearns_wording(est):
+    with pytest.raises(ValueError, match="1 sample"):
+        est.fit(np.ones((1, 4)), np.array([1]))
+
+
+def test_sample_weight_changes_the_fit_and_uniform_weights_do_not():
+    X, y = load_diabetes(return_X_y=True)
+    base = Regressor(hidden=(8,), epochs=5, seed=0)
+    plain = clone(base).fit(X, y).predict(X[:20])
+    uniform = clone(base).fit(X, y, sample_weight=np.full(len(y), 2.5)).predict(X[:20])
+    np.testing.assert_array_equal(plain, uniform)
+    skewed = clone(base).fit(X, y, sample_weight=(y > 150).astype(float) * 9 + 1).predict(X[:20])
+    assert skewed.mean() > plain.mean() + 5  # the heavy rows are the high targets
+    Xc, yc = load_breast_cancer(return_X_y=True)
+    Classifier(hidden=(4,), epochs=2).fit(Xc, yc, sample_weight=np.linspace(0.1, 1, len(yc)))
+
+
+def test_feature_names_are_kept_and_reordered_columns_are_refused():
+    pd = pytest.importorskip("pandas")
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # in particular no "The given NumPy array is not writable"
+        reg = Regressor(hidden=(4,), epochs=2).fit(X, y)
+        reg.predict(X.iloc[:5])
+    assert list(reg.feature_names_in_) == list(X.columns)
+    with pytest.raises(ValueError, match="same order"):
+        reg.predict(X[list(reversed(X.columns))].iloc[:5])
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        reg.predict(X.to_numpy()[:5])
+    assert isinstance(pd.DataFrame, type)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from sklearn.datasets import load_breast_cancer, load_digits
 
-from deepsci.data import Dataset, Scaler, load_dataset, murcko_scaffold, prepare_inputs, prepare_targets
+from deepsci.data import Dataset, Scaler, load_dataset, murcko_scaffold
 from deepsci.errors import ConfigError, DataError
 
 
@@ -42,7 +42,7 @@ def test_solubility_uses_its_own_1025_257_split(solubility: Dataset) -> None:
     assert s["rows_read"] == s["rows_used"] == 1282 and s["dropped"] == [] and solubility.skipped == []
     assert s["split"]["method"] == "column" and s["featuriser"] == "descriptors"
     json.dumps(s)
-    json.dumps(solubility.featuriser)
+    json.dumps(solubility.preprocessor.to_dict())
     assert solubility.train.X.dtype == torch.float32 and solubility.train.y.shape == (923, 1)
     assert torch.isfinite(solubility.train.X).all() and torch.isfinite(solubility.test.X).all()
 
@@ -59,7 +59,7 @@ def test_solubility_test_ids_are_the_test_molecules(solubility: Dataset, solubil
 
 @pytest.mark.slow  # featurises the 1282 solubility molecules once per session (~5-15 s)
 def test_scalers_are_fitted_on_train_only(solubility: Dataset) -> None:
-    xs, ys = solubility.x_scaler, solubility.y_scaler
+    xs, ys = _x_scaler(solubility), solubility.y_scaler
     assert xs is not None and ys is not None
     raw_train = xs.inverse_transform(solubility.train.X.double())
     raw_test = xs.inverse_transform(solubility.test.X.double())
@@ -75,19 +75,19 @@ def test_scalers_are_fitted_on_train_only(solubility: Dataset) -> None:
 def test_prepare_inputs_reproduces_the_test_features(solubility: Dataset, solubility_frame: pd.DataFrame,
                                                      feature_cache: Path) -> None:
     test = solubility_frame[solubility_frame["split"] == "test"]
-    X, ids, skipped = prepare_inputs(test, solubility.featuriser, solubility.feature_names, solubility.x_scaler,
-                                     cache_dir=feature_cache)
+    raw = solubility.preprocessor.read(test)
+    X, ids, skipped = solubility.preprocessor.transform(raw)
     assert skipped == [] and ids == solubility.test.ids
-    torch.testing.assert_close(X, solubility.test.X, rtol=1e-5, atol=1e-5)
-    y = prepare_targets(test, solubility.target_names, "regression")
+    assert torch.equal(X, solubility.test.X)  # type: ignore[arg-type]
+    y = solubility.preprocessor.targets(raw)
     np.testing.assert_allclose(y.numpy().ravel(), test["SOL"].to_numpy(), rtol=1e-6)
 
 
 @pytest.mark.slow  # featurises the 1282 solubility molecules once per session (~5-15 s)
 def test_prepare_inputs_with_a_missing_column_names_it(solubility: Dataset) -> None:
     frame = pd.DataFrame({"SMILES_typo": ["CCO"]})
-    with pytest.raises(DataError, match="lacks column\\(s\\) the model needs: smiles"):
-        prepare_inputs(frame, solubility.featuriser, solubility.feature_names, solubility.x_scaler)
+    with pytest.raises(DataError, match="lacks the SMILES column 'smiles'"):
+        solubility.preprocessor.transform(solubility.preprocessor.read(frame))
 
 
 @pytest.mark.slow  # featurises the 1282 solubility molecules once per session (~5-15 s)
@@ -175,8 +175,8 @@ def test_unparsable_smiles_are_counted_skipped_and_listed(tmp_path: Path, small_
 def test_morgan_features_and_smiles_autodetect(molecules_csv: Path, feature_cache: Path) -> None:
     ds = load_dataset(source=molecules_csv, target="SOL", featuriser="morgan", morgan_bits=256, morgan_radius=1,
                       scale_features=False, cache_dir=feature_cache)
-    assert ds.featuriser["smiles_column"] == "smiles" and ds.n_features == 256
-    assert set(torch.unique(ds.train.X).tolist()) <= {0.0, 1.0} and ds.x_scaler is None
+    assert ds.preprocessor.reader["smiles_column"] == "smiles" and ds.n_features == 256
+    assert set(torch.unique(ds.train.X).tolist()) <= {0.0, 1.0} and _x_scaler(ds) is None  # type: ignore[arg-type]
     assert ds.summary["ignored_columns"] == ["NAME"]  # reported, not silently dropped
 
 
@@ -191,8 +191,8 @@ def test_scaffold_split_via_load_dataset(molecules_csv: Path, feature_cache: Pat
 @pytest.mark.slow  # featurises the 1282 solubility molecules once per session (~5-15 s)
 def test_nonfinite_descriptors_are_filled_with_train_medians(solubility: Dataset) -> None:
     assert solubility.summary["nonfinite_filled"] > 0  # one molecule has undefined Gasteiger charges
-    assert len(solubility.featuriser["fill_values"]) == 217
-    assert all(np.isfinite(solubility.featuriser["fill_values"]))
+    fill = solubility.preprocessor.featurisers["x"].state["fill_values"]
+    assert len(fill) == 217 and all(np.isfinite(fill))
 
 
 # ---- bad input: each case a small real file ------------------------------------------------------
@@ -273,9 +273,14 @@ def test_predict_table_lacking_a_feature(cancer_csv: Path) -> None:
     ds = load_dataset(source=cancer_csv, target="target")
     frame = pd.read_csv(cancer_csv).drop(columns=["mean area", "worst radius"])
     with pytest.raises(DataError, match="lacks column\\(s\\) the model needs: mean area, worst radius"):
-        prepare_inputs(frame, ds.featuriser, ds.feature_names, ds.x_scaler)
+        ds.preprocessor.transform(ds.preprocessor.read(frame))
     full = pd.read_csv(cancer_csv)
-    X, ids, skipped = prepare_inputs(full, ds.featuriser, ds.feature_names, ds.x_scaler)
-    assert X.shape == (120, 30) and skipped == []
-    y = prepare_targets(full, ds.target_names, ds.task, ds.class_names)
+    raw = ds.preprocessor.read(full)
+    X, ids, skipped = ds.preprocessor.transform(raw)
+    assert X.shape == (120, 30) and skipped == []  # type: ignore[union-attr]
+    y = ds.preprocessor.targets(raw)
     assert torch.equal(y, torch.tensor(full["target"].to_numpy()))
+
+
+def _x_scaler(ds: Dataset) -> Scaler | None:
+    return ds.preprocessor.featurisers["x"].x_scaler  # type: ignore[attr-defined, no-any-return]

@@ -144,3 +144,64 @@ def test_figures_for_picks_the_standard_set(diabetes, digits) -> None:
 def test_non_finite_predictions_are_refused() -> None:
     with pytest.raises(DataError, match="non-finite"):
         parity_plot([1.0, 2.0, 3.0], [1.0, np.nan, 3.0])
+
+
+# -- user text: drawn verbatim, never parsed as mathtext ---------------------------------------------
+HOSTILE = ["$x^2$", "$", "a $b", "\\", "back\\slash $\\alpha$", "_under", "%d %s 100%", "{}[]^~#&", "é µ Å 中文",
+           "line\nbreak", "$\\frac{1}{$", "cost \\$5 $"]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_user_text_is_drawn_verbatim(text: str) -> None:
+    """Before the escape, `$x^2$`-like names made savefig raise ParseFatalException after training."""
+    from deepsci.evaluation.figures import plain_text
+
+    y = np.random.default_rng(0).normal(size=30)
+    fig = parity_plot(y, y + 0.1, name=text, units=text)
+    ax = fig.axes[0]
+    assert ax.title.get_text() == f"Parity: {plain_text(text)}"
+    shown, is_math = ax.title._preprocess_math(ax.title.get_text())
+    assert not is_math and shown == f"Parity: {text}"  # matplotlib draws exactly the user's text
+    assert figure_to_data_uri(fig).startswith("data:image/png;base64,")  # savefig lays out every text
+
+
+@pytest.mark.parametrize("text", ["$x^2$ \\ _ % é $", "$\\frac{1}{$"])
+def test_user_text_in_every_figure_survives_savefig(text: str) -> None:
+    from deepsci.evaluation.image_figures import classified_examples
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=30)
+    labels = np.arange(30) % 3
+    proba = rng.dirichlet(np.ones(3), size=30)
+    figures = [residual_histogram(y, y + rng.normal(size=30), name=text, units=text),
+               roc_curves(labels, proba, [text, "b", "c"]), pr_curves(labels, proba, [text, "b", "c"]),
+               confusion_matrix_plot(np.eye(3), [text, "b", "c"]),
+               learning_curves([{"epoch": 1, "train_loss": 1.0}, {"epoch": 2, "train_loss": 0.5}], loss_name=text),
+               classified_examples(rng.random((3, 1, 4, 4)), labels[:3], proba[:3], [text, "b", "c"], n=3)]
+    for fig in figures:
+        assert figure_to_data_uri(fig).startswith("data:image/png;base64,")
+
+
+def test_uncaught_dollar_would_crash_matplotlib() -> None:
+    """The oracle for the test above: without the escape, matplotlib fails on such a label."""
+    fig = Figure()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    fig.add_subplot().set_title("$\\frac{1}{$")
+    with pytest.raises(ValueError):
+        fig.canvas.draw()
+
+
+def test_class_label_starting_with_underscore_stays_in_the_legend(digits) -> None:
+    labels = np.arange(30) % 3
+    proba = np.random.default_rng(0).dirichlet(np.ones(3), size=30)
+    legend = roc_curves(labels, proba, ["_hidden", "b", "c"]).axes[0].get_legend()
+    assert any("_hidden" in t.get_text() for t in legend.get_texts())
+
+
+def test_residual_histogram_of_equal_residuals() -> None:
+    """A model off by the same amount everywhere gave numpy 'Too many bins for data range'."""
+    y = np.random.default_rng(0).normal(size=30)
+    fig = residual_histogram(y, y + 0.1)
+    assert sum(p.get_height() for p in fig.axes[0].patches) == 30

@@ -10,7 +10,8 @@ from torch import nn
 from deepsci.errors import ConfigError, DataError, ModelError
 from deepsci.evaluation.uncertainty import decompose, gaussian_nll, interval_coverage, mc_dropout_predict, mean_variance
 from deepsci.models import MLP
-from deepsci.training.ensemble import build_ensemble, fit_ensemble
+from deepsci.training import Trainer
+from deepsci.training.ensemble import build_ensemble, ensemble_loss
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -51,7 +52,8 @@ def test_heteroscedastic_ensemble_recovers_known_noise():
 
     X, y, _ = sample(3000)
     ens = build_ensemble(lambda s: MLP(1, 2, (32, 32), activation="tanh", seed=s), members=4, seed=0)
-    fit_ensemble(ens, X, y, loss=gaussian_nll, epochs=80, batch_size=64, lr=3e-3, seed=0)
+    Trainer(ens, loss=ensemble_loss(gaussian_nll, target_dims=2), epochs=80, batch_size=64, lr=3e-3, seed=0).fit(X, y)
+    ens.eval()
     grid = torch.linspace(-2.7, 2.7, 28).unsqueeze(1)
     with torch.no_grad():
         parts = decompose(*mean_variance(ens(grid)))

@@ -10,6 +10,9 @@ import torch
 from deepsci.data.scalers import Scaler
 from deepsci.errors import ConfigError, DataError
 from deepsci.evaluation.uncertainty import (
+    Calibration,
+    Predictive,
+    SigmaCalibrator,
     UncertaintySpec,
     apply_calibration,
     calibrate,
@@ -19,6 +22,7 @@ from deepsci.evaluation.uncertainty import (
     mc_dropout_predict,
     mc_dropout_samples,
     predictive,
+    recalibrate,
 )
 from deepsci.models import MLP
 from deepsci.training.ensemble import build_ensemble
@@ -84,7 +88,7 @@ def test_calibrate_and_apply_equal_conformal_interval(score):
     lo, hi = conformal_interval(y_cal, mu_cal, mu_te, 0.2, sigma_cal=sd_cal, sigma_test=sd_te, score=score)
     np.testing.assert_allclose(bands["lower"], lo)
     np.testing.assert_allclose(bands["upper"], hi)
-    assert cal["n"] == 50 and cal["kind"] == "interval"
+    assert cal.n == 50 and cal.kind == "interval" and cal.calibrated_on == "calib"
 
 
 @pytest.mark.parametrize("method", ["lac", "aps"])
@@ -106,6 +110,94 @@ def test_spec_and_calibration_errors_say_how_to_fix():
     spec = UncertaintySpec(conformal=True, score="normalised")
     with pytest.raises(ConfigError, match="sigma"):
         calibrate("regression", np.zeros((5, 1)), {"pred": np.zeros((5, 1))}, spec)
-    with pytest.raises(DataError, match="valid_fraction"):
+    with pytest.raises(DataError, match="calib_fraction"):
         calibrate("regression", np.zeros((0, 1)), {"pred": np.zeros((0, 1))}, UncertaintySpec(conformal=True))
     assert UncertaintySpec.from_dict(UncertaintySpec(method="ensemble").to_dict()) == UncertaintySpec(method="ensemble")
+
+
+def test_predictive_is_a_value_with_the_old_dict_reads():
+    X = torch.randn(12, 3)
+    ens = build_ensemble(lambda s: MLP(3, 2, (8,), seed=s), 3)
+    dist = predictive(ens, X, "regression", UncertaintySpec(method="ensemble", members=3, heteroscedastic=True))
+    assert isinstance(dist, Predictive) and dist.mean.shape == (12, 1) and dist.proba is None
+    assert dist["pred"] is dist.mean and "std" in dist and "std_raw" not in dist and dist.get("proba") is None
+    assert set({**dist}) == {"pred", "std", "aleatoric", "epistemic"} and len(dist) == 12
+    np.testing.assert_array_equal(dist.take(np.arange(3)).std, dist.std[:3])
+
+
+def test_recalibration_scales_std_and_parts_and_is_idempotent():
+    rng = np.random.default_rng(5)
+    mu, sd = rng.normal(size=(200, 1)), rng.uniform(0.5, 1.5, (200, 1))
+    y = rng.normal(mu, 3 * sd)  # the model's sigma is three times too small
+    ale, epi = sd * 0.6, sd * 0.8  # 0.36 + 0.64 = 1
+    dist = Predictive(mean=mu, std=sd, aleatoric=ale, epistemic=epi)
+    spec = UncertaintySpec(method="ensemble", heteroscedastic=True, conformal=True, recalibration="scaling",
+                           score="normalised")
+    cal = calibrate("regression", y, dist, spec)
+    s = float(np.sqrt(np.mean((y - mu) ** 2 / sd**2)))
+    assert cal.sigma is not None and cal.sigma.scale_[0] == pytest.approx(s) and 2.5 < s < 3.5
+    fixed = recalibrate(cal, dist)
+    np.testing.assert_allclose(fixed.std, s * sd)
+    np.testing.assert_array_equal(fixed.std_raw, sd)
+    np.testing.assert_allclose(fixed.aleatoric**2 + fixed.epistemic**2, fixed.std**2)
+    again = recalibrate(cal, fixed)  # from std_raw again: no double scaling
+    np.testing.assert_allclose(again.std, fixed.std) and np.testing.assert_allclose(again.epistemic, fixed.epistemic)
+    # Normalised conformal on the recalibrated sigma: the same bands from a raw or a recalibrated Predictive.
+    b_raw, b_fixed = apply_calibration(cal, dist), apply_calibration(cal, fixed)
+    np.testing.assert_allclose(b_raw["upper"], b_fixed["upper"])
+    lo, hi = conformal_interval(y, mu, mu, 0.1, sigma_cal=s * sd, sigma_test=s * sd, score="normalised")
+    np.testing.assert_allclose(b_raw["lower"], lo)
+
+
+def test_calibration_round_trips_through_json_and_reads_old_runs():
+    import json
+
+    rng = np.random.default_rng(6)
+    mu, sd = rng.normal(size=(60, 2)), rng.uniform(0.5, 1.5, (60, 2))
+    y = rng.normal(mu, 2 * sd)
+    for recal in ("scaling", "isotonic"):
+        spec = UncertaintySpec(method="ensemble", conformal=True, recalibration=recal)
+        cal = calibrate("regression", y, Predictive(mean=mu, std=sd), spec, calibrated_on="calib")
+        back = Calibration.from_dict(json.loads(json.dumps(cal.to_dict())))
+        assert back.q == cal.q and back.calibrated_on == "calib" and back.n == 60
+        np.testing.assert_allclose(recalibrate(back, {"pred": mu, "std": sd}).std, recalibrate(cal, {"pred": mu, "std": sd}).std)
+    old = {"kind": "interval", "score": "absolute", "q": [0.5], "level": 0.9, "n": 20}  # a run folder from before
+    assert Calibration.from_dict(old).calibrated_on == "valid"
+    assert apply_calibration(old, {"pred": mu[:, :1]})["upper"] == pytest.approx(mu[:, :1] + 0.5)
+    with pytest.raises(DataError, match="malformed"):
+        Calibration.from_dict({"kind": "interval", "q": ["x"], "level": 0.9, "n": 1})
+    sigma_only = calibrate("regression", y, Predictive(mean=mu, std=sd),
+                           UncertaintySpec(method="ensemble", recalibration="scaling"))
+    assert sigma_only.kind == "sigma" and apply_calibration(sigma_only, Predictive(mean=mu, std=sd)) == {}
+    assert isinstance(sigma_only.sigma, SigmaCalibrator)
+
+
+class _TwoInputConv(torch.nn.Module):
+    """A model that is not an MLP: a 1-D conv on a signal plus a table input, with 1-D dropout."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(2, 4, 3)
+        self.drop = torch.nn.Dropout1d(0.3)
+        self.head = torch.nn.Linear(4 + 3, 2)
+
+    def forward(self, signal, meta):
+        h = self.drop(torch.relu(self.conv(signal))).mean(-1)
+        return self.head(torch.cat([h, meta], 1))
+
+
+def test_mc_dropout_and_predictive_on_any_model_with_named_inputs():
+    torch.manual_seed(0)
+    model = _TwoInputConv()
+    X = {"signal": torch.randn(9, 2, 8), "meta": torch.randn(9, 3)}
+    spec = UncertaintySpec(method="mc-dropout", samples=5, heteroscedastic=True, seed=1)
+    dist = predictive(model, X, "regression", spec, batch_size=4)  # batches of named inputs: take()
+    s = mc_dropout_samples(model, X, samples=5, seed=1)
+    assert s.shape == (5, 9, 2) and model.training  # modes restored
+    var = torch.nn.functional.softplus(s[..., 1:].double()) + 1e-6
+    oracle = np.sqrt(var.mean(0).numpy() + s[..., :1].double().var(0, unbiased=False).numpy())
+    np.testing.assert_allclose(dist.std, oracle, rtol=1e-5)
+    plain = predictive(model, X, "regression", UncertaintySpec(), batch_size=4)
+    model.eval()
+    with torch.no_grad():
+        np.testing.assert_allclose(plain.mean, model(**X).double().numpy(), rtol=1e-5, atol=1e-6)

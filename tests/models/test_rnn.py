@@ -81,6 +81,7 @@ def test_charlm_sampling_reproducible_and_temperature():
 
 
 def _train_deep_rnn(clip, steps=40):
+    """Losses and pre-clipping gradient norms of SGD on a deep vanilla RNN with recurrent gain 1.5."""
     g = torch.Generator().manual_seed(0)
     X = torch.randn(64, 40, 3, generator=g)
     y = X[:, :, 0].sum(1, keepdim=True) / 6
@@ -90,7 +91,7 @@ def _train_deep_rnn(clip, steps=40):
         if name.startswith("weight_hh"):
             torch.nn.init.orthogonal_(p, gain=1.5)  # recurrent gain > 1: the exploding-gradient regime
     opt = torch.optim.SGD(m.parameters(), lr=0.1)
-    losses = []
+    losses, norms = [], []
     for _ in range(steps):
         loss = F.mse_loss(m(X), y)
         losses.append(float(loss.detach()))
@@ -98,19 +99,25 @@ def _train_deep_rnn(clip, steps=40):
             break
         opt.zero_grad()
         loss.backward()
-        if clip is not None:
-            torch.nn.utils.clip_grad_norm_(m.parameters(), clip)
+        norms.append(float(torch.nn.utils.clip_grad_norm_(m.parameters(), clip if clip is not None else math.inf)))
         opt.step()
-    return losses
+    return losses, norms
 
 
 @pytest.mark.slow
 def test_gradient_clipping_tames_exploding_gradients_in_deep_vanilla_rnn():
-    unclipped = _train_deep_rnn(None)
-    clipped = _train_deep_rnn(SequenceModel(3, 1, cell="rnn").spec()["clip_grad_norm"])
-    assert not math.isfinite(unclipped[-1])  # diverges without clipping
+    # What separates the two runs is scale, not whether float32 happens to overflow (on one machine the
+    # unclipped loss reached 6e17, finite): without clipping the loss grows by orders of magnitude (or
+    # overflows); with the spec's default clip of 1.0 every step moves the weights by at most lr * 1.0,
+    # so the loss stays within a small factor of where it started and ends lower.
+    unclipped, _ = _train_deep_rnn(None)
+    clipped, clipped_norms = _train_deep_rnn(SequenceModel(3, 1, cell="rnn").spec()["clip_grad_norm"])
+    blew_up = (not math.isfinite(unclipped[-1])) or max(unclipped) > 1e3 * unclipped[0]
+    assert blew_up, f"unclipped losses stayed within 1e3x of the start: max {max(unclipped):.3g} vs {unclipped[0]:.3g}"
     assert all(math.isfinite(v) for v in clipped) and len(clipped) == 40
+    assert max(clipped) < 10 * clipped[0]  # bounded: no step sends the loss up by orders of magnitude
     assert clipped[-1] < clipped[0]  # and still learns
+    assert max(clipped_norms) > 1.0  # the clip was active: the raw gradients did exceed it
 
 
 @pytest.mark.slow

@@ -12,12 +12,14 @@ from deepsci.models import MLP
 from deepsci.training.ensemble import (
     StackedMLP,
     bootstrap_indices,
+    bootstrap_data,
     build_ensemble,
     ensemble_loss,
-    fit_ensemble,
+    per_member_batch,
     stack_models,
 )
-from deepsci.training.losses import cross_entropy, mse
+from deepsci.training.trainer import Trainer
+from deepsci.training.losses import PER_SAMPLE, cross_entropy, mse, weighted_loss
 
 K, D, OUT = 4, 7, 3
 OPTIONS = [
@@ -105,7 +107,7 @@ def test_members_differ_after_training_and_the_mean_beats_the_average_member():
     X = torch.rand(256, 2, generator=g) * 4 - 2
     y = torch.sin(2 * X[:, :1]) * X[:, 1:] + 0.1 * torch.randn(256, 1, generator=g)
     st = build_ensemble(lambda s: MLP(2, 1, (32, 32), activation="tanh", seed=s), members=5, seed=0)
-    fit_ensemble(st, X, y, loss=mse, epochs=40, batch_size=32, lr=3e-3, seed=0)
+    Trainer(st, loss=ensemble_loss(mse, target_dims=2), epochs=40, batch_size=32, lr=3e-3, seed=0).fit(X, y)
     W = st.member_state_dict()["layers.0.weight"]  # (K, 32, 2)
     assert min((W[i] - W[j]).abs().max() for i in range(5) for j in range(i)) > 0.05
     Xt = torch.rand(200, 2, generator=g) * 4 - 2
@@ -147,19 +149,48 @@ def test_bootstrap_gives_each_member_its_own_rows():
     g = torch.Generator().manual_seed(5)
     X, y = torch.randn(80, D, generator=g), torch.randn(80, OUT, generator=g)
     st = stack_models(members())
-    history = fit_ensemble(st, X, y, loss=mse, epochs=3, bootstrap=True, X_valid=X, y_valid=y)
+    Xb, yb = bootstrap_data(X, y, K, torch.Generator().manual_seed(1))  # (n, K, d), (n, K, t)
+    assert torch.equal(Xb[:, 2], X[bootstrap_indices(80, K, torch.Generator().manual_seed(1))[2]])
+    trainer = Trainer(st, loss=ensemble_loss(mse, target_dims=2), epochs=3, augment=per_member_batch)
+    history = trainer.fit(Xb, yb, X, y).history_
     assert len(history) == 3 and history[-1]["train_loss"] < history[0]["train_loss"] * 1.5
     assert all(torch.isfinite(torch.tensor(h["valid_loss"])) for h in history)
 
 
 def test_trainer_accepts_a_stacked_ensemble():
-    trainer_mod = pytest.importorskip("deepsci.training.trainer")
     g = torch.Generator().manual_seed(6)
     X, y = torch.randn(64, D, generator=g), torch.randn(64, OUT, generator=g)
     st = stack_models(members())
-    trainer = trainer_mod.Trainer(st, loss=ensemble_loss(mse), epochs=3, batch_size=16)
+    trainer = Trainer(st, loss=ensemble_loss(mse), epochs=3, batch_size=16)
     trainer.fit(X, y, X, y)
     assert trainer.predict(X).shape == (K, 64, OUT)
+    torch.testing.assert_close(trainer.predict(X, batch_size=10), trainer.predict(X))  # rows are dim 1
+
+
+def test_the_ensemble_trains_each_member_exactly_as_if_alone():
+    """Oracle: each member trained by its own Trainer with the same seed (same batches; Adam is elementwise)."""
+    g = torch.Generator().manual_seed(7)
+    X, y = torch.randn(96, D, generator=g), torch.randn(96, OUT, generator=g)
+    alone = [Trainer(m, loss=mse, epochs=3, batch_size=32, lr=1e-2, seed=0).fit(X, y).model for m in members()]
+    st = stack_models(members())
+    Trainer(st, loss=ensemble_loss(mse, target_dims=2), epochs=3, batch_size=32, lr=1e-2, seed=0).fit(X, y)
+    for k, m in enumerate(st.unstack()):
+        for a, b in zip(m.state_dict().values(), alone[k].state_dict().values()):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("loss,target", [(mse, "reg"), (cross_entropy, "labels")])
+def test_the_ensemble_loss_per_sample_form_weights_every_member_alike(loss, target):
+    g = torch.Generator().manual_seed(8)
+    out = torch.randn(K, 12, OUT, generator=g)
+    t = torch.randn(12, OUT, generator=g) if target == "reg" else torch.randint(0, OUT, (12,), generator=g)
+    summed = ensemble_loss(loss, target_dims=t.dim())
+    rows = summed.per_sample(out, t)  # (12,)
+    assert rows.shape == (12,)
+    torch.testing.assert_close(rows.mean(), summed(out, t))
+    w = torch.rand(12, generator=g)
+    by_member = sum((PER_SAMPLE[loss](out[k], t) * w).sum() / w.sum() for k in range(K))
+    torch.testing.assert_close(weighted_loss(summed.per_sample, out, t, w), by_member)
 
 
 def test_errors_name_the_problem():

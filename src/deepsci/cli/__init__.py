@@ -1,42 +1,115 @@
 """The `deepsci` command: a thin face over deepsci.experiment and the library.
 
-Errors a user can cause (DeepSciError) are printed as one line without a traceback, exit status 2.
+Errors a user can cause (DeepSciError, a bad option, an OSError on a path they gave) are printed as
+one line without a traceback, exit status 2; Ctrl-C exits 130 with one line on how to resume. The
+config is validated before torch and the rest are imported, so a config error shows at once.
+`DEEPSCI_FAST=1` caps training for tests of the docs (deepsci.cli.fast).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shlex
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
+from deepsci.cli.failure import describe_os_error, show_cursor
+from deepsci.cli.fast import fast_overrides
+from deepsci.cli.paths import check_out, check_output_file
 from deepsci.errors import DeepSciError
 
 app = typer.Typer(help="Deep learning for scientific data: fit, evaluate, predict, report.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True, highlight=False)
+INTERRUPTED = 130  # the shell's status for a process ended by SIGINT (128 + 2)
+
+# Paths named on the command line or in the config: an OSError on one of them is the user's to fix.
+_user_paths: list[Path] = []
 
 
 @app.command()
 def fit(config: Path = typer.Argument(..., help="TOML config, e.g. examples/solubility.toml"),
         set_: Optional[list[str]] = typer.Option(None, "--set", help="override a key: --set train.epochs=50"),
         out: Path = typer.Option(Path("runs"), "--out", help="folder that receives the run folder"),
-        quiet: bool = typer.Option(False, "--quiet", help="no progress output"),
+        quiet: bool = typer.Option(False, "--quiet", help="print nothing but errors and the run folder's path"),
         resume: bool = typer.Option(False, "--resume", help="go on from the run's last checkpoint (an interrupted "
                                                              "run, or a finished one with more train.epochs)")) -> None:
     """Train and evaluate the model of CONFIG; write runs/<name>/ with metrics, predictions and report."""
-    from deepsci.experiment import load_config, run_experiment
+    from deepsci.experiment import load_config  # validation first: the heavy imports come after it
+
+    overrides = list(set_ or ())
+    cfg = load_config(config, [*overrides, *fast_overrides(config, overrides)])
+    _user_paths.extend(Path(str(s)) for s in _data_sources(cfg))
+    _check_out(out, cfg.name)
+    try:
+        from deepsci.experiment import run_experiment
+
+        run = run_experiment(cfg, out, progress=not quiet, resume=resume)
+    except KeyboardInterrupt:
+        show_cursor()
+        console.print(escape(_interrupted(config, overrides, out, cfg.name)))
+        raise typer.Exit(INTERRUPTED) from None
+    report = run.path / "report.html"
+    if quiet:
+        print(run.path)
+        return
     from deepsci.report.summary import metrics_table
 
-    cfg = load_config(config, set_ or ())
-    run = run_experiment(cfg, out, progress=not quiet, resume=resume)
     Console().print(metrics_table({k: run.metrics[k] for k in ("train", "valid", "test") if k in run.metrics}))
-    report = run.path / "report.html"
     print(f"run folder: {run.path}")
     if report.exists():
         print(f"report: {report}")
+
+
+def _data_sources(cfg: Any) -> list[str]:
+    """The data files a config names (the user's paths, for error messages)."""
+    data = getattr(cfg, "data", None)
+    return [v for v in (getattr(data, "source", None), getattr(data, "test_source", None)) if isinstance(v, str)]
+
+
+def _check_out(out: Path, name: str) -> None:
+    """--out can receive the run folder: deepsci.folder's check where it exists, else the CLI's own."""
+    import importlib
+
+    try:
+        folder_check = getattr(importlib.import_module("deepsci.folder"), "check_out", None)
+    except ImportError:
+        folder_check = None
+    if folder_check is not None:
+        folder_check(out, name)
+    check_out(out, name)
+
+
+def _interrupted(config: Path, overrides: list[str], out: Path, name: str) -> str:
+    """The one line printed on Ctrl-C: the last saved epoch and the command that goes on from it."""
+    epoch = _last_saved_epoch(out, name)
+    command = ["deepsci", "fit", str(config), *(a for o in overrides for a in ("--set", o))]
+    if out != Path("runs"):
+        command += ["--out", str(out)]
+    again = " ".join(shlex.quote(a) for a in command)
+    if epoch is None:
+        return f"interrupted before the first epoch ended; nothing was saved: start again with `{again}`"
+    return f"interrupted at epoch {epoch}; the training state is saved: resume with `{again} --resume`"
+
+
+def _last_saved_epoch(out: Path, name: str) -> int | None:
+    """The epoch of the newest training checkpoint of run `name` in `out` (None where there is none)."""
+    candidates = [*out.glob(f".{name}.checkpoint*/state.json"), out / name / "checkpoint" / "state.json"]
+    newest: tuple[float, int] | None = None
+    for state in candidates:
+        try:
+            stamp, epoch = state.stat().st_mtime, int(json.loads(state.read_text())["epoch"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if newest is None or stamp > newest[0]:
+            newest = (stamp, epoch)
+    return None if newest is None else newest[1]
 
 
 @app.command()
@@ -46,9 +119,16 @@ def predict(run: Path = typer.Argument(..., help="a run folder written by `deeps
     """Predict INPUT with the model of RUN, featurised and scaled as in training."""
     from deepsci.run import Run
 
+    check_output_file(output)
     frame = Run.load(run).predict(input)
     output.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(output, index=False)
+    # Written beside and renamed: an interrupted write never leaves half a predictions file.
+    partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
+    try:
+        frame.to_csv(partial, index=False)
+        os.replace(partial, output)
+    finally:
+        partial.unlink(missing_ok=True)
     print(f"{len(frame)} predictions written to {output}")
 
 
@@ -56,8 +136,6 @@ def predict(run: Path = typer.Argument(..., help="a run folder written by `deeps
 def evaluate(run: Path = typer.Argument(..., help="a run folder written by `deepsci fit`"),
              input: Path = typer.Argument(..., help="labelled table (it must hold the target column)")) -> None:
     """Metrics of the model of RUN on the labelled table INPUT."""
-    import json
-
     from deepsci.run import Run
 
     metrics = Run.load(run).evaluate(input)
@@ -102,12 +180,43 @@ _mount_subapps()
 
 
 def main(argv: Optional[list[str]] = None) -> None:
-    """Entry point: run the app; DeepSciError -> one line on stderr, exit 2.
+    """Entry point: run the command and exit with its status.
 
-    Usage errors (bad options) are reported by typer itself, also with exit status 2.
+    A user's error (DeepSciError, a bad option, an OSError on a path they gave) is one line on stderr
+    and status 2; Ctrl-C is status 130; any other exception is a bug and keeps its traceback. The
+    terminal cursor is shown again however the command ends.
     """
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError
+
+    args = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    _user_paths[:] = [Path(part) for a in args for part in a.split("=")[-1:] if part and not part.startswith("-")]
+    code: Any = 0
     try:
-        app(args=argv)
+        code = app(args=args, prog_name="deepsci", standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        exc.show()
+        code = 2
+    except ClickException as exc:
+        ctx = getattr(exc, "ctx", None)
+        command = f"{ctx.command_path} --help" if ctx is not None else "deepsci --help"
+        _error(f"{exc.format_message()} (see `{command}`)")
+        code = exc.exit_code
+    except typer.Abort:  # end of input at a prompt
+        code = 1
     except DeepSciError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        _error(str(exc))
+        code = 2
+    except OSError as exc:
+        message = describe_os_error(exc, _user_paths)
+        if message is None:
+            raise
+        _error(message)
+        code = 2
+    finally:
+        show_cursor()
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _error(message: str) -> None:
+    """One line on stderr, however many lines the message had."""
+    console.print(f"[bold red]error:[/] {escape(' '.join(message.split()))}")

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from matplotlib.figure import Figure
 from rich.console import Console
 from rich.table import Table
 
+from deepsci.cli.fast import cap_epochs
 from deepsci.errors import ConfigError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 app = typer.Typer(help="Learning rules beyond backprop, Hopfield networks, RBMs.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
@@ -52,7 +55,7 @@ def compare(epochs: int = typer.Option(40, "--epochs", help="training epochs for
     if epochs < 1:
         raise ConfigError(f"--epochs must be >= 1; received {epochs}.")
     names = tuple(r.strip() for r in rules.split(",") if r.strip())
-    res = compare_rules(names, epochs=epochs, seed=seed)
+    res = compare_rules(names, epochs=cap_epochs(epochs), seed=seed)
     table = Table("rule", "test accuracy", "train accuracy", "final angle per layer (deg)", "seconds")
     for r in names:
         table.add_row(r, f"{res.accuracy[r]:.4f}", f"{res.train_accuracy[r]:.4f}",
@@ -103,6 +106,7 @@ def rbm(epochs: int = typer.Option(20, "--epochs"), hidden: int = typer.Option(6
 
     if epochs < 1 or hidden < 1:
         raise ConfigError(f"--epochs and --hidden must be >= 1; received {epochs} and {hidden}.")
+    epochs = cap_epochs(epochs)
     res = rbm_digits(n_hidden=hidden, k=k, persistent=persistent, epochs=epochs, seed=seed)
     rows = {"RBM reconstruction (held-out)": res.test_reconstruction,
             "chance: training pixel means": res.chance_mean, "chance: coin (0.5)": res.chance_coin}

@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 import typer
 
+from deepsci.cli.fast import cap_epochs
 from deepsci.errors import ConfigError
 
 app = typer.Typer(help="Theory of deep networks: criticality, propagation, kernels.", no_args_is_help=True,
@@ -106,6 +107,7 @@ def depth_cmd(
         raise ConfigError(f"--cws must be comma-separated numbers like '0.5,1,2'; received '{cws}'.") from None
     if not cw_values or any(c <= 0 for c in cw_values):
         raise ConfigError(f"--cws needs positive weight variances; received '{cws}'.")
+    epochs = cap_epochs(epochs)
     grads = gradient_experiment("tanh", depth=depth, width=width, cws=cw_values, seed=seed)
     train = trainability_experiment(depth=depth, width=width, cws=cw_values, epochs=epochs, lr=lr, seed=seed)
     out.mkdir(parents=True, exist_ok=True)
@@ -172,15 +174,16 @@ def kernel_cmd(
     point = critical(act)
     if point.universality == "none":
         raise ConfigError(f"activation '{act}' has no critical point to set C_b, C_W; pass --activation relu or tanh.")
-    X_train = torch.cat([ds.train.X, ds.valid.X]).reshape(len(ds.train) + len(ds.valid), -1)
+    X_train = torch.cat([_flat(ds.train.X), _flat(ds.valid.X)])
     y_train = torch.cat([ds.train.y, ds.valid.y])
-    X_test = ds.test.X.reshape(len(ds.test), -1)
+    X_test = _flat(ds.test.X)
     pred = kernel_regression(X_train, y_train, X_test, kernel=kernel, depth=depth, activation=act,  # type: ignore[arg-type]
                              cb=point.cb, cw=point.cw, ridge=ridge)
     y_true = ds.test.y.double()
-    if ds.y_scaler is not None and hasattr(ds.y_scaler, "inverse_transform"):
-        pred = ds.y_scaler.inverse_transform(pred.float()).double()
-        y_true = ds.y_scaler.inverse_transform(ds.test.y.float()).double()
+    y_scaler = getattr(ds, "y_scaler", None)
+    if y_scaler is not None and hasattr(y_scaler, "inverse_transform"):
+        pred = y_scaler.inverse_transform(pred.float()).double()
+        y_true = y_scaler.inverse_transform(ds.test.y.float()).double()
     m = regression_metrics(y_true, pred)
     rmse, r2 = float(m["rmse"]), float(m["r2"])
     print(f"{kernel.upper()} regression ({act}, {depth} hidden layers, C_b={point.cb:g}, C_W={point.cw:g}, "
@@ -197,3 +200,11 @@ def kernel_cmd(
             print(f"trained network metrics at {metrics_path} have no test rmse")
     else:
         print(f"no trained run at {metrics_path}; run `deepsci fit {config}` to compare")
+
+
+def _flat(x: Any) -> Any:
+    """Inputs of one fixed shape as a (n, features) tensor; masked or several inputs have no kernel here."""
+    if isinstance(x, dict):
+        raise ConfigError(f"'theory kernel' needs one fixed-shape input (a table or an image); this dataset's "
+                          f"inputs are {sorted(x)}. Use a table config such as examples/solubility.toml.")
+    return x.reshape(len(x), -1)

@@ -1,8 +1,12 @@
 """Data layer: read, validate, featurise, split and scale; the catalog of bundled datasets."""
 
-from deepsci.data.build import FEATURISERS, MISSING_POLICIES, TASKS, load_dataset, prepare_inputs, prepare_targets
+from deepsci.data.build import FEATURISERS, MISSING_POLICIES, TASKS, build_dataset, load_dataset
 from deepsci.data.catalog import DatasetInfo, get_dataset_info, list_datasets, load_frame, register_dataset
 from deepsci.data.dataset import Dataset, Split, Task
+from deepsci.data.fasta import read_fasta, write_fasta
+from deepsci.data.featurisers import Featuriser, register_input
+from deepsci.data.preprocess import Preprocessor
+from deepsci.data.raw import Raw
 from deepsci.data.molecules import (
     FEATURE_KINDS,
     MolecularFeatures,
@@ -30,12 +34,16 @@ __all__ = [
     "SPLITS",
     "TASKS",
     "Dataset",
+    "Featuriser",
+    "Preprocessor",
+    "Raw",
     "DatasetInfo",
     "MolecularFeatures",
     "Scaler",
     "Split",
     "SplitIndices",
     "Task",
+    "build_dataset",
     "column_split",
     "default_cache_dir",
     "esol_log_solubility",
@@ -46,11 +54,12 @@ __all__ = [
     "load_frame",
     "make_split",
     "murcko_scaffold",
-    "prepare_inputs",
-    "prepare_targets",
     "random_split",
+    "read_fasta",
     "read_table",
     "register_dataset",
+    "register_input",
     "scaffold_split",
     "stratified_split",
+    "write_fasta",
 ]

@@ -13,7 +13,7 @@ the keyword arguments of `load_dataset` (all but ``source``) and returns a `Data
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -38,6 +38,7 @@ class DatasetInfo:
         kind: "table", "molecules", "images", "timeseries", ... (for listing only).
         loader: returns the raw table (a DataFrame); None when `builder` is given.
         builder: returns a finished `Dataset` from `load_dataset`'s keyword arguments.
+        roles: default reader settings of the dataset (e.g. {"sequence_column": "sequence"}).
     """
 
     name: str
@@ -52,6 +53,7 @@ class DatasetInfo:
     kind: str = "table"
     loader: Callable[[], pd.DataFrame] | None = None
     builder: Callable[..., Any] | None = None
+    roles: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able facts (the loader and builder left out)."""
@@ -78,6 +80,7 @@ def register_dataset(
     n_rows: int | None = None,
     kind: str = "table",
     builder: Callable[..., Any] | None = None,
+    roles: dict[str, Any] | None = None,
     overwrite: bool = False,
 ) -> DatasetInfo:
     """Add a dataset to the catalog and return its entry.
@@ -95,7 +98,8 @@ def register_dataset(
         raise ValueError(f"dataset '{name}' is already registered; pass overwrite=True to replace it.")
     info = DatasetInfo(name=name, description=description, task=task, target=target,
                        smiles_column=smiles_column, split_column=split_column, id_column=id_column,
-                       citation=citation, n_rows=n_rows, kind=kind, loader=loader, builder=builder)
+                       citation=citation, n_rows=n_rows, kind=kind, loader=loader, builder=builder,
+                       roles=dict(roles or {}))
     _REGISTRY[name] = info
     return info
 
@@ -193,3 +197,32 @@ register_dataset(
     task="binary", target="diagnosis",
     citation="Street, Wolberg & Mangasarian (1993), UCI breast cancer Wisconsin (diagnostic); via scikit-learn",
     n_rows=569)
+
+
+def _motifs_frame() -> pd.DataFrame:
+    from deepsci.data.simulate import simulate_motifs
+
+    return simulate_motifs(seed=0)
+
+
+def _point_sets_frame() -> pd.DataFrame:
+    from deepsci.data.simulate import simulate_point_sets
+
+    return simulate_point_sets(seed=0)
+
+
+register_dataset(
+    "motifs", _motifs_frame,
+    description="Simulated regulatory DNA: 2000 sequences of 200 bases (Markov background, GC 0.42); positives "
+                "carry a GATA site (AGATAA PWM), negatives a shuffled decoy; target label 0/1. kind = 'sequence'.",
+    task="binary", target="label", id_column="id",
+    citation="simulated (deepsci.data.simulate); GATA core: Merika & Orkin (1993)", n_rows=2000,
+    kind="sequences", roles={"sequence_column": "sequence"})
+
+register_dataset(
+    "point-sets", _point_sets_frame,
+    description="Simulated 2-D point clouds (20-60 noisy points on a circle, square or triangle, randomly rotated, "
+                "scaled, shifted), one row per point; target shape. kind = 'set', set_column = 'set_id'.",
+    task="multiclass", target="shape",
+    citation="simulated (deepsci.data.simulate); as in Zaheer et al., Deep Sets (2017)", n_rows=1200,
+    kind="sets", roles={"set_column": "set_id", "features": ["x", "y"]})

@@ -1,72 +1,97 @@
 """The Dataset: what the data layer hands to models and training.
 
-Tensors live in memory; batches are index slices of them (no per-sample DataLoader).
+Tensors live in memory; batches are index slices of them (no per-sample DataLoader). The fitted
+`Preprocessor` that made them travels with the Dataset, so predict and evaluate transform new data
+with the very same object.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
+
+from deepsci.data.batch import Inputs, n_rows
+from deepsci.data.schema import InputSchema
+
+if TYPE_CHECKING:
+    from deepsci.data.preprocess import Preprocessor
+    from deepsci.data.scalers import Scaler
 
 Task = Literal["regression", "binary", "multiclass"]
 
 
 @dataclass
 class Split:
-    """One split's tensors.
+    """One part's tensors.
 
     Attributes:
-        X: inputs, float32. Tables: (n, d), already scaled with the training split's scaler.
-            Images (n, C, H, W), signals (n, C, L), windows (n, L, C) keep their own shapes.
-        y: targets. Regression: (n, t) float32, scaled with the training split's target scaler.
-            Classification: (n,) int64 class indices 0..k-1.
-        ids: one identifier per row (the source row's name or index), for predictions.csv.
+        X: model inputs (see `deepsci.data.batch`): a table (n, d), a signal (n, C, L), an image
+            (n, C, H, W[, D]), a window (n, L, C) as one tensor; a padded sequence or set as
+            {"x": ..., "mask": (n, L) bool}. Already transformed by the fitted preprocessor.
+        y: targets. Regression: (n, t) float32, scaled by the preprocessor's target scaler.
+            Classification: (n,) int64 class indices 0..k-1 (text: (n, L) next-symbol indices).
+        ids: one identifier per row (the id column, the FASTA header, the row number, or for
+            forecasting windows the time stamp of the window's last input step).
     """
 
-    X: torch.Tensor
+    X: Inputs
     y: torch.Tensor
     ids: list[str]
 
     def __len__(self) -> int:
-        return int(self.X.shape[0])
+        return n_rows(self.X)
 
 
 @dataclass
 class Dataset:
-    """Train/valid/test splits plus everything needed to transform new inputs the same way.
+    """Train/valid/test (and optional calib) parts plus the fitted preprocessor that made them.
 
     Attributes:
-        train, valid, test: the splits (valid is carved from train; test is never seen in training).
+        train, valid, test: the parts (valid is carved from train; test is never seen in training).
         task: "regression", "binary" or "multiclass".
-        feature_names: names of the d input columns (for tables).
-        target_names: names of the t target columns (regression) or the one label column.
-        class_names: label of each class index (classification), else [].
-        x_scaler, y_scaler: fitted on train only; y_scaler is None for classification.
-        featuriser: JSON-able spec that rebuilds the inputs from a raw table (see `prepare_inputs`).
-        summary: JSON-able facts for the report: rows read, dropped rows and why, split sizes,
-            featurisation seconds, cache hit.
-        skipped: rows that could not be used (e.g. unparsable SMILES), as records
-            {"row": int, "id": str, "reason": str}; written to skipped.csv in the run folder.
+        inputs: the model's named inputs and their structure (`InputSchema`).
+        preprocessor: fitted on the training rows only; transforms new raw data the same way.
+        summary: JSON-able facts: source, rows read/used, skipped rows by reason, the split method
+            used with each part's row count and where the test rows came from, featurisation time.
+        skipped: rows that could not be used, as {"row", "id", "reason"} (skipped.csv).
+        calib: rows carved from train (disjoint from valid) for conformal calibration, or None.
     """
 
     train: Split
     valid: Split
     test: Split
     task: Task
-    feature_names: list[str]
-    target_names: list[str]
-    class_names: list[str] = field(default_factory=list)
-    x_scaler: "Scaler | None" = None
-    y_scaler: "Scaler | None" = None
-    featuriser: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, InputSchema]
+    preprocessor: "Preprocessor"
     summary: dict[str, Any] = field(default_factory=dict)
     skipped: list[dict[str, Any]] = field(default_factory=list)
+    calib: Split | None = None
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Names of the features of the first input's last dimension (table columns, descriptors)."""
+        return self.preprocessor.feature_names
+
+    @property
+    def target_names(self) -> list[str]:
+        return self.preprocessor.target_names
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.preprocessor.class_names
+
+    @property
+    def y_scaler(self) -> "Scaler | None":
+        return self.preprocessor.y_scaler
 
     @property
     def n_features(self) -> int:
-        return int(self.train.X.shape[1]) if self.train.X.dim() == 2 else int(self.train.X[0].numel())
+        """Width of a table input (d); for other structures the number of values of one sample."""
+        x = self.train.X
+        t = x if isinstance(x, torch.Tensor) else x[next(iter(x))]
+        return int(t.shape[1]) if t.dim() == 2 else int(t[0].numel())
 
     @property
     def n_outputs(self) -> int:
@@ -76,6 +101,3 @@ class Dataset:
         if self.task == "binary":
             return 1
         return len(self.class_names)
-
-
-from deepsci.data.scalers import Scaler  # noqa: E402  (type used in annotations above)

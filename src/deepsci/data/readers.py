@@ -6,7 +6,12 @@ validation, featurisation) works on that one type.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import codecs
+import csv
+import gzip
+import re
+import zipfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +38,11 @@ def read_table(path: str | Path) -> pd.DataFrame:
     """Read a data file into a DataFrame, choosing the reader from the file's extension.
 
     Formats:
-        - CSV (.csv, .csv.gz, .txt) and TSV (.tsv): a header row, then one row per sample.
+        - CSV (.csv, .csv.gz, .txt) and TSV (.tsv): a header row, then one row per sample. Text is read
+          as UTF-8; a file that starts with a byte-order mark is read in the encoding it announces
+          (UTF-8, UTF-16 or UTF-32), so Excel's "Unicode text" export works as is. Any other
+          encoding (Latin-1, Windows-1252, UTF-16 without a mark) is refused with the line where the
+          first undecodable byte sits and how to re-save the file as UTF-8.
         - Parquet (.parquet, .pq).
         - NumPy .npz: either arrays ``X`` (n, d) and optionally ``y`` ((n,) or (n, t)) and
           ``feature_names`` (d,), giving columns ``feature_names`` (or ``x0..x{d-1}``) and ``y``
@@ -47,17 +56,31 @@ def read_table(path: str | Path) -> pd.DataFrame:
         path: file to read.
 
     Returns:
-        The table, one row per sample.
+        The table, one row per sample, with unique column names and a 0..n-1 index.
 
     Raises:
-        DataError: the file does not exist, is empty, has no rows, or has an unsupported
-            extension; the message says how to fix it.
+        DataError (always a one-line message): the file does not exist, is a directory, is empty,
+            has a header but no rows, is binary or not UTF-8 text, cannot be parsed, has duplicate
+            column names, or has an unsupported extension; the message says how to fix it.
     """
-    p = Path(path).expanduser()
-    if not p.exists():
+    try:
+        return _read_table(Path(path).expanduser())
+    except DataError as exc:
+        message = str(exc)
+        if "\n" in message or "\r" in message:  # a path or a cell quoted raw: keep the one-line promise
+            raise DataError(" ".join(message.split())) from exc
+        raise
+
+
+def _read_table(p: Path) -> pd.DataFrame:
+    try:
+        exists, is_dir = p.exists(), p.is_dir()
+    except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL in the path
+        raise DataError(f"cannot use '{p}' as a data file path: {exc}. Check the path.") from None
+    if not exists:
         raise DataError(f"data file not found: '{p}' (working directory {Path.cwd()}). "
                         "Check the path, or give a catalog dataset name (see `deepsci datasets`).")
-    if p.is_dir():
+    if is_dir:
         raise DataError(f"'{p}' is a directory, not a data file. Give the path of a "
                         f"{_supported()} file.")
     fmt = table_format(p)
@@ -67,9 +90,10 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if p.stat().st_size == 0:
         raise DataError(f"data file '{p}' is empty (0 bytes). Point to a file with a header and rows.")
     frame = _READERS[fmt](p)
+    _require_unique_columns(p, [str(c) for c in frame.columns])
     if len(frame) == 0:
-        raise DataError(f"data file '{p}' has no rows (columns: {', '.join(map(str, frame.columns)) or 'none'}). "
-                        "Add data rows below the header.")
+        names = ", ".join(repr(str(c)) for c in frame.columns) or "none"
+        raise DataError(f"data file '{p}' has no rows (columns: {names}). Add data rows below the header.")
     return frame
 
 
@@ -78,14 +102,139 @@ def _supported() -> str:
 
 
 def _read_csv(p: Path, sep: str = ",") -> pd.DataFrame:
+    kind = "CSV" if sep == "," else "TSV"
+    encoding = _text_encoding(p, _head_bytes(p), kind)
     try:
-        return pd.read_csv(p, sep=sep)
-    except pd.errors.EmptyDataError as exc:
+        header = pd.read_csv(p, sep=sep, encoding=encoding, header=None, nrows=1, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(p, sep=sep, encoding=encoding)
+    except pd.errors.EmptyDataError:
         raise DataError(f"data file '{p}' is empty (no header, no rows). "
-                        "Point to a file with a header and rows.") from exc
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot parse '{p}' as {'CSV' if sep == ',' else 'TSV'}: {exc}. "
-                        "Check the delimiter and quoting, or convert the file to Parquet.") from exc
+                        "Point to a file with a header and rows.") from None
+    except UnicodeError:
+        raise DataError(_encoding_message(p, encoding, kind)) from None
+    except (pd.errors.ParserError, ValueError, OverflowError, csv.Error, EOFError, OSError) as exc:
+        raise DataError(f"cannot parse '{p}' as {kind}: {_one_line(str(exc))}. "
+                        "Check the delimiter and quoting, or convert the file to Parquet.") from None
+    if len(header):
+        _require_unique_columns(p, [str(v) for v in header.iloc[0].tolist()])
+    if not frame.index.equals(pd.RangeIndex(len(frame))):  # pandas moved surplus leading fields to the index
+        raise DataError(f"the data rows of '{p}' have more fields than its header ({frame.shape[1]} names): "
+                        f"check the delimiter ({'comma' if sep == ',' else 'tab'}), or name every column in "
+                        "the header.")
+    return frame
+
+
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),  # before UTF-16: FF FE 00 00 starts FF FE
+    (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"PAR1", "a Parquet file: name it .parquet"),
+    (b"PK\x03\x04", "a zip archive (an Excel .xlsx or a NumPy .npz?): export the sheet as 'CSV UTF-8', or "
+                     "name a NumPy archive .npz"),
+    (b"\x1f\x8b", "gzip-compressed: name it .csv.gz (or .tsv.gz)"),
+    (b"\x93NUMPY", "a NumPy .npy array: save it with np.savez as .npz"),
+    (b"\x89HDF", "an HDF5 file: convert it to Parquet or CSV"),
+    (b"SQLite format 3\x00", "an SQLite database: export the table as CSV"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel .xls workbook: export the sheet as 'CSV UTF-8'"),
+)
+
+
+def _head_bytes(p: Path, n: int = 65536) -> bytes:
+    """The first `n` bytes of the text (decompressed for .gz)."""
+    try:
+        if p.name.lower().endswith(".gz"):
+            with gzip.open(p, "rb") as f:
+                return f.read(n)
+        with open(p, "rb") as f:
+            return f.read(n)
+    except (OSError, EOFError) as exc:
+        raise DataError(f"cannot read '{p}': {_one_line(str(exc))}. Check that the file is complete "
+                        "(a .gz name needs gzip-compressed content).") from None
+
+
+def _text_encoding(p: Path, head: bytes, kind: str) -> str:
+    """The encoding to read `p` with: the one a byte-order mark announces, else UTF-8; binary files refused."""
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return encoding
+    for magic, what in _MAGIC:
+        if head.startswith(magic) and not (magic == b"\x1f\x8b" and p.name.lower().endswith(".gz")):
+            raise DataError(f"'{p}' is not {kind} text but {what}.")
+    if b"\x00" in head:
+        zeros = head.count(b"\x00") / max(len(head), 1)
+        if 0.3 < zeros <= 0.5 and (head[1::2].count(0) > 0.9 * len(head[1::2]) or head[0::2].count(0) >
+                                   0.9 * len(head[0::2])):
+            raise DataError(f"'{p}' looks like UTF-16 text without a byte-order mark, which cannot be read "
+                            "reliably. Re-save it as UTF-8 (Excel: 'CSV UTF-8'; or `iconv -f UTF-16LE -t UTF-8 "
+                            f"{p.name} > fixed.csv`).")
+        raise DataError(f"'{p}' is a binary file (it holds NUL bytes), not {kind} text. Give a {kind} file, or "
+                        f"another supported format ({_supported()}).")
+    return "utf-8"
+
+
+def _encoding_message(p: Path, encoding: str, kind: str) -> str:
+    """Where the first byte that does not decode sits, and how to re-save the file as UTF-8."""
+    offset, line, byte = _first_bad_byte(p, encoding)
+    where = f"byte 0x{byte:02x} at line {line} (offset {offset})" if byte >= 0 else "its text"
+    if encoding == "utf-8":
+        return (f"'{p}' is not UTF-8 text: {where} cannot be decoded (Latin-1 or Windows-1252, perhaps). "
+                f"deepsci reads {kind} as UTF-8, or UTF-16/32 with a byte-order mark. Re-save it as UTF-8: Excel "
+                f"'CSV UTF-8', or `iconv -f WINDOWS-1252 -t UTF-8 {p.name} > fixed.csv`.")
+    return (f"'{p}' starts with a {encoding.upper()} byte-order mark but {where} is not valid "
+            f"{encoding.upper()}. Re-save it as UTF-8 (Excel: 'CSV UTF-8').")
+
+
+def _first_bad_byte(p: Path, encoding: str) -> tuple[int, int, int]:
+    """(offset, line, byte value) of the first byte `encoding` cannot decode; (-1, -1, -1) if none is found."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset, line = 0, 1
+    opener = gzip.open if p.name.lower().endswith(".gz") else open
+    try:
+        with opener(p, "rb") as f:
+            while chunk := f.read(1 << 20):
+                try:
+                    text = decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    good = chunk[:max(exc.start, 0)]
+                    line += good.count(b"\n")
+                    return offset + exc.start, line, chunk[exc.start] if exc.start < len(chunk) else -1
+                line += text.count("\n")
+                offset += len(chunk)
+            decoder.decode(b"", final=True)
+    except (UnicodeDecodeError, OSError, EOFError):
+        return offset, line, -1
+    return -1, -1, -1
+
+
+def _require_unique_columns(p: Path, names: list[str]) -> None:
+    """Refuse repeated column names (pandas would silently rename the second 'a' to 'a.1')."""
+    seen: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        if name != "":  # an unnamed column (e.g. a saved index) gets its own 'Unnamed: i' name
+            seen.setdefault(name, []).append(i + 1)
+    repeated = {n: cols for n, cols in seen.items() if len(cols) > 1}
+    if repeated:
+        listed = ", ".join(f"{n!r} (columns {', '.join(map(str, cols[:8]))}{', ...' if len(cols) > 8 else ''})"
+                           for n, cols in list(repeated.items())[:5])
+        headerless = all(_is_number(n) for n in names if n != "")
+        fix = ("Its first line holds only numbers: the file seems to lack a header row; add one line of unique "
+               "column names." if headerless else "Rename them so that each column name is unique.")
+        raise DataError(f"'{p}' has duplicate column names: {listed}. {fix}")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _one_line(text: str) -> str:
+    """`text` on one line (runs of whitespace, newlines included, become one space), at most 300 characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= 300 else flat[:297] + "..."
 
 
 def _read_tsv(p: Path) -> pd.DataFrame:
@@ -96,18 +245,24 @@ def _read_parquet(p: Path) -> pd.DataFrame:
     try:
         return pd.read_parquet(p)
     except Exception as exc:  # pyarrow raises several types for a corrupt file
-        raise DataError(f"cannot read '{p}' as Parquet: {exc}. Check that the file is complete.") from exc
+        raise DataError(f"cannot read '{p}' as Parquet: {_one_line(str(exc))}. Check that the file is "
+                        "complete.") from exc
 
 
 def _read_npz(p: Path) -> pd.DataFrame:
     try:
-        with np.load(p, allow_pickle=False) as archive:
+        loaded = np.load(p, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise DataError(f"'{p}' holds a single .npy array, not an .npz archive. Save named arrays with "
+                            "np.savez(path, X=X, y=y).")
+        with loaded as archive:
             arrays = {k: archive[k] for k in archive.files}
     except ValueError as exc:
-        raise DataError(f"cannot read '{p}' as .npz without unpickling ({exc}). "
+        raise DataError(f"cannot read '{p}' as .npz without unpickling ({_one_line(str(exc))}). "
                         "Save numeric or string arrays only (np.savez(path, X=X, y=y)).") from exc
-    except (OSError, EOFError) as exc:
-        raise DataError(f"cannot read '{p}' as .npz: {exc}.") from exc
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"cannot read '{p}' as .npz: {_one_line(str(exc))}. Check that the file is "
+                        "complete.") from exc
     if not arrays:
         raise DataError(f"'{p}' holds no arrays. Save arrays X (n, d) and y (n,) with np.savez.")
     if "X" in arrays:
@@ -170,6 +325,9 @@ def _read_sdf(p: Path) -> pd.DataFrame:
             rows.append(row)
     if not rows:
         raise DataError(f"'{p}' holds no SDF records. Check that it is an SDF file ($$$$-separated).")
+    if all(r["smiles"] == "" for r in rows):
+        raise DataError(f"none of the {len(rows)} records of '{p}' is a molecule RDKit can read. Check that it "
+                        "is an SDF (MDL molfile) file, not another format renamed .sdf.")
     frame = pd.DataFrame(rows)
     for col in frame.columns:
         if col in ("smiles", "name"):
@@ -178,6 +336,79 @@ def _read_sdf(p: Path) -> pd.DataFrame:
         if converted.notna().sum() == frame[col].notna().sum():
             frame[col] = converted
     return frame
+
+
+# -- values that do not fit a float32 tensor -------------------------------------------------------------------
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # 3.4028235e38
+
+
+def numeric_problems(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+    """For each of `columns` that should be numeric but holds text, where the first text cell sits.
+
+    A column is fine if its dtype is numeric or boolean, or if every non-missing cell parses as a number
+    (pandas.to_numeric). Rows are counted from 0, as in skipped.csv; a CSV file with one header line
+    has row r on line r + 2.
+
+    Returns:
+        One line per bad column, in the order given, e.g.
+        "column 'logS': row 3 (line 5 of a CSV file) holds 'n/a', not a number; 2 more rows hold text".
+        Empty when every column is numeric.
+    """
+    problems = []
+    for column in columns:
+        series = frame[column]
+        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            continue
+        bad = (series.notna() & pd.to_numeric(series, errors="coerce").isna()).to_numpy()
+        if not bad.any():
+            continue
+        rows = np.flatnonzero(bad)
+        value = str(series.iloc[rows[0]])
+        hint = " (a decimal comma? write 1.5, not 1,5)" if re.fullmatch(r"\s*[-+]?\d+,\d+\s*", value) else ""
+        more = f"; {len(rows) - 1} more row{'s' if len(rows) > 2 else ''} hold text" if len(rows) > 1 else ""
+        problems.append(f"column {str(column)!r}: row {rows[0]} (line {rows[0] + 2} of a CSV file) holds "
+                        f"{value[:60]!r}, not a number{hint}{more}")
+    return problems
+
+
+def float32_overflow(array: np.ndarray | pd.Series | pd.DataFrame) -> np.ndarray:
+    """Mask of the values that are finite in float64 but become ±inf as float32 (|x| >~ 3.4e38, e.g. 1e39, 1e300).
+
+    Models compute in float32, so such a value would silently become inf and its prediction NaN.
+
+    Args:
+        array: numbers of any shape (integers and booleans never overflow).
+
+    Returns:
+        Boolean array of the same shape; True where the value overflows float32.
+    """
+    values = np.asarray(array)
+    if values.dtype.kind == "O":  # numbers held as Python objects or strings: parse them, text becomes NaN
+        values = pd.to_numeric(pd.Series(values.ravel()), errors="coerce").to_numpy(np.float64).reshape(values.shape)
+    elif values.dtype.kind != "f":
+        return np.zeros(values.shape, dtype=bool)
+    values = values.astype(np.float64, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.asarray(np.isfinite(values) & ~np.isfinite(values.astype(np.float32)))
+
+
+def float32_problems(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+    """For each of `columns` holding values beyond float32's range, the column, its first rows and a value.
+
+    Returns:
+        One line per such column, e.g. "column 'x': rows 2, 7 hold values beyond float32's ±3.4e+38
+        (e.g. 1e+300)". Rows counted from 0, as in skipped.csv.
+    """
+    problems = []
+    for column in columns:
+        mask = float32_overflow(frame[column].to_numpy())
+        if mask.any():
+            rows = np.flatnonzero(mask)
+            shown = ", ".join(map(str, rows[:5])) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+            value = frame[column].iloc[rows[0]]
+            problems.append(f"column {str(column)!r}: row{'s' if len(rows) > 1 else ''} {shown} hold values beyond "
+                            f"float32's ±{FLOAT32_MAX:.1e} (e.g. {float(value):g})")
+    return problems
 
 
 _READERS: dict[str, Callable[[Path], pd.DataFrame]] = {

@@ -186,6 +186,28 @@ def column_split(values: Sequence[Any] | np.ndarray, *, valid_fraction: float = 
     return _finish(len(raw), train, valid, test)
 
 
+def parts_from_marks(values: Sequence[Any] | np.ndarray, *, valid_fraction: float = 0.1, seed: int = 0,
+                     labels: Sequence[Any] | np.ndarray | None = None, column: str = "split",
+                     where: str = "") -> dict[str, np.ndarray]:
+    """Parts given by marks "train"/"valid"/"test" and optionally "calib" (a split column, a test file).
+
+    Rows marked "calib" form the calibration part; the rest follow `column_split` (valid carved from
+    train when no row is marked valid). Raises DataError when no row is marked test.
+    """
+    raw = np.asarray(values, dtype=object)
+    is_calib = np.array([str(v).strip().lower() in ("calib", "calibration") for v in raw])
+    rest = np.flatnonzero(~is_calib)
+    sub_labels = None if labels is None else np.asarray(labels)[rest]
+    try:
+        parts = column_split(raw[rest], valid_fraction=valid_fraction, seed=seed, labels=sub_labels, column=column)
+    except DataError as exc:
+        raise DataError(f"{exc} (test rows from {where or column})") from None
+    out = {"train": rest[parts.train], "valid": rest[parts.valid], "test": rest[parts.test]}
+    if is_calib.any():
+        out["calib"] = np.flatnonzero(is_calib)
+    return out
+
+
 def make_split(method: str, *, n: int, test_fraction: float = 0.2, valid_fraction: float = 0.1,
                seed: int = 0, labels: Sequence[Any] | np.ndarray | None = None,
                smiles: Sequence[str] | None = None, column_values: Sequence[Any] | np.ndarray | None = None,

@@ -28,8 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from deepsci.data.dataset import Dataset, Split
-from deepsci.data.scalers import Scaler
+from deepsci.data.dataset import Dataset
 from deepsci.errors import DataError
 
 
@@ -76,133 +75,6 @@ def time_boundaries(T: int, *, test_fraction: float = 0.2, valid_fraction: float
     return b_valid, b_test
 
 
-def timeseries_dataset(values: np.ndarray | pd.DataFrame, *, times: Sequence[Any] | None = None,
-                       channel_names: Sequence[str] | None = None, target_channels: Sequence[int] = (0,),
-                       input_length: int = 24, horizon: int = 1, stride: int = 1, test_fraction: float = 0.2,
-                       valid_fraction: float = 0.1, test_size: int | None = None, valid_size: int | None = None,
-                       scale: bool = True, source: str = "arrays", notes: Sequence[str] = ()) -> Dataset:
-    """Forecasting windows of a (T, C) record with a time-ordered split (see the module docstring).
-
-    Args:
-        values: (T,) or (T, C) record (rows in time order) or a DataFrame of its value columns.
-        times: one label per step (dates, years); used as ids (the first target step's time).
-        target_channels: indices of the channels to forecast.
-        input_length, horizon, stride: window sizes in steps (stride applies to the training
-            windows; valid and test windows use stride 1 so every target step is evaluated).
-        test_size / valid_size: part sizes in steps (override the fractions).
-        scale: standardise each channel with mean/std of the training part only.
-
-    Returns:
-        Dataset with task "regression", X (n, L, C), y (n, H*k) (scaled if `scale`), x_scaler a
-        Scaler over the C channels (apply to X.reshape(-1, C)), y_scaler a Scaler over the H*k
-        target columns (its `inverse_transform` takes predictions (n, H*k) back to data units).
-    """
-    if isinstance(values, pd.DataFrame):
-        channel_names = list(channel_names or values.columns)
-        values = values.to_numpy(dtype=np.float64)
-    arr = np.array(values, dtype=np.float64)  # a writable copy
-    arr = arr[:, None] if arr.ndim == 1 else arr
-    T, C = arr.shape
-    names = [str(c) for c in channel_names] if channel_names is not None else [f"x{j}" for j in range(C)]
-    if len(names) != C:
-        raise DataError(f"{len(names)} channel names for {C} channels.")
-    if not np.isfinite(arr).all():
-        bad = [names[j] for j in np.nonzero(~np.isfinite(arr).all(0))[0]]
-        raise DataError(f"the record has NaN/inf in channel(s) {bad} ({int((~np.isfinite(arr)).sum())} values); "
-                        "interpolate gaps first (load_timeseries_csv(missing='interpolate')).")
-    tc = list(target_channels)
-    if any(not 0 <= t < C for t in tc):
-        raise DataError(f"target channels {tc} must index the {C} channels {names}.")
-    time_ids = [str(t) for t in times] if times is not None else [str(i) for i in range(T)]
-    b_valid, b_test = time_boundaries(T, test_fraction=test_fraction, valid_fraction=valid_fraction,
-                                      test_size=test_size, valid_size=valid_size)
-    series = torch.as_tensor(arr, dtype=torch.float64)
-    x_scaler = Scaler().fit(series[:b_valid]) if scale else None  # training part only: no future leaks
-    scaled = x_scaler.transform(series) if x_scaler is not None else series
-    X, y, starts = make_windows(scaled, input_length, horizon, target_channels=tc)
-    first, last = starts + input_length, starts + input_length + horizon - 1  # target steps of each window
-    in_train = (last < b_valid) & (starts % stride == 0)
-    in_valid = (first >= b_valid) & (last < b_test)
-    in_test = first >= b_test
-    n_dropped = int((~((last < b_valid) | in_valid | in_test)).sum())  # straddle a boundary
-    if int(in_train.sum()) == 0 or int(in_test.sum()) == 0:
-        raise DataError(f"no {'training' if int(in_train.sum()) == 0 else 'test'} windows: {T} steps, boundaries "
-                        f"{b_valid}/{b_test}, window {input_length}+{horizon}. Shorten the window or change "
-                        "the part sizes.")
-    y_scaler = None
-    if x_scaler is not None:
-        mean, std = x_scaler.mean_, x_scaler.scale_  # type: ignore[union-attr]
-        # targets are step-major (h, k): repeat the target channels' statistics for each step
-        y_scaler = Scaler.from_dict({"mean": [float(mean[t]) for _ in range(horizon) for t in tc],  # type: ignore[index]
-                                     "scale": [float(std[t]) for _ in range(horizon) for t in tc]})  # type: ignore[index]
-
-    def part(mask: torch.Tensor) -> Split:
-        i = mask.nonzero().flatten()
-        return Split(X[i].float().contiguous(), y[i].float().contiguous(),
-                     [time_ids[int(starts[j]) + input_length] for j in i])
-
-    target_names = [f"{names[t]}[t+{h + 1}]" for h in range(horizon) for t in tc]
-    return Dataset(
-        train=part(in_train), valid=part(in_valid), test=part(in_test), task="regression",
-        feature_names=names, target_names=target_names, x_scaler=x_scaler, y_scaler=y_scaler,
-        featuriser={"kind": "windows", "input_length": input_length, "horizon": horizon, "stride": stride,
-                    "channels": names, "target_channels": tc,
-                    "x_scaler": x_scaler.to_dict() if x_scaler is not None else None},
-        summary={"source": source, "steps": T, "channels": names, "targets": [names[t] for t in tc],
-                 "input_length": input_length, "horizon": horizon, "stride": stride,
-                 "split": "time-ordered", "boundaries": {"valid_start": time_ids[b_valid] if b_valid < T else None,
-                                                          "test_start": time_ids[b_test]},
-                 "boundary_steps": [b_valid, b_test], "n_train": int(in_train.sum()),
-                 "n_valid": int(in_valid.sum()), "n_test": int(in_test.sum()), "windows_dropped": n_dropped,
-                 "times": time_ids, "notes": list(notes)},
-    )
-
-
-def load_timeseries_csv(path: str | Path, *, time_column: str, value_columns: Sequence[str] | None = None,
-                        target_columns: Sequence[str] | None = None, missing: str = "error",
-                        **kwargs: Any) -> Dataset:
-    """Forecasting windows from a CSV with a time column and value columns.
-
-    Rows are sorted by time. `missing`: "error" (NaN -> DataError naming the column) or
-    "interpolate" (linear in row order; the count goes to summary["interpolated"]).
-    Other keyword arguments go to `timeseries_dataset`.
-    """
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"time-series file {p} does not exist; check the path.")
-    frame = pd.read_csv(p)
-    if time_column not in frame.columns:
-        raise DataError(f"time column '{time_column}' not in {p.name}; columns are: {', '.join(frame.columns)}. "
-                        "Set time_column.")
-    cols = list(value_columns) if value_columns is not None else [c for c in frame.columns if c != time_column]
-    absent = [c for c in cols if c not in frame.columns]
-    if absent:
-        raise DataError(f"value column(s) {absent} not in {p.name}; columns are: {', '.join(frame.columns)}.")
-    non_numeric = [c for c in cols if not pd.api.types.is_numeric_dtype(frame[c])]
-    if non_numeric:
-        raise DataError(f"value column(s) {non_numeric} are not numeric; drop them from value_columns.")
-    try:
-        order = pd.to_datetime(frame[time_column]) if not pd.api.types.is_numeric_dtype(frame[time_column]) \
-            else frame[time_column]
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"time column '{time_column}' is neither numeric nor parseable dates ({exc}).") from None
-    frame = frame.assign(_order=order).sort_values("_order").reset_index(drop=True)
-    values = frame[cols].astype(float)
-    n_missing = int(values.isna().sum().sum())
-    if n_missing and missing == "interpolate":
-        values = values.interpolate(limit_direction="both")
-    elif n_missing and missing != "error":
-        raise DataError(f"missing must be 'error' or 'interpolate'; received '{missing}'.")
-    targets = list(target_columns) if target_columns is not None else cols[:1]
-    tc = [cols.index(t) for t in targets if t in cols]
-    if len(tc) != len(targets):
-        raise DataError(f"target column(s) {[t for t in targets if t not in cols]} are not among the value "
-                        f"columns {cols}.")
-    ds = timeseries_dataset(values, times=list(frame[time_column]), target_channels=tc, source=str(p), **kwargs)
-    ds.summary["interpolated"] = n_missing if missing == "interpolate" else 0
-    return ds
-
-
 def co2_frame() -> pd.DataFrame:
     """Mauna Loa CO2 (ppm) as monthly means, 1958-03 .. 2001-12 (526 months).
 
@@ -229,24 +101,22 @@ def sunspots_frame() -> pd.DataFrame:
 
 def co2_dataset(*, input_length: int = 36, horizon: int = 12, test_size: int = 96, valid_size: int = 48,
                 stride: int = 1) -> Dataset:
-    """CO2 forecasting: 36 months in, the next 12 months out; test = the last 96 months (1994-2001).
+    """CO2 forecasting: 36 months in, the next 12 months out; test = the last 96 months (1994-2001)."""
+    from deepsci.data.ordered import build_series
 
-    Test windows forecast months inside the last 8 years; valid the 4 years before; the scaler and
-    every training window use only months before that.
-    """
-    f = co2_frame()
-    return timeseries_dataset(f[["co2"]], times=list(f["month"]), input_length=input_length, horizon=horizon,
-                              stride=stride, test_size=test_size, valid_size=valid_size, source="co2",
-                              notes=["weekly record resampled to monthly means; 5 empty months linearly "
-                                     "interpolated"])
+    return build_series({"kind": "series", "source": "co2", "input_length": input_length, "horizon": horizon,
+                         "stride": stride, "test_size": test_size, "valid_size": valid_size, "test_fraction": 0.2,
+                         "valid_fraction": 0.1})
 
 
 def sunspots_dataset(*, input_length: int = 24, horizon: int = 1, test_size: int = 60, valid_size: int = 30,
                      stride: int = 1) -> Dataset:
     """Sunspots forecasting: 24 years in, the next year out; test = the last 60 years (1949-2008)."""
-    f = sunspots_frame()
-    return timeseries_dataset(f[["sunspots"]], times=list(f["year"]), input_length=input_length, horizon=horizon,
-                              stride=stride, test_size=test_size, valid_size=valid_size, source="sunspots")
+    from deepsci.data.ordered import build_series
+
+    return build_series({"kind": "series", "source": "sunspots", "input_length": input_length, "horizon": horizon,
+                         "stride": stride, "test_size": test_size, "valid_size": valid_size, "test_fraction": 0.2,
+                         "valid_fraction": 0.1})
 
 
 # ---------------------------------------------------------------------------------------------

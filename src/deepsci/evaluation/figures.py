@@ -32,6 +32,24 @@ def _new_figure(width: float = 5.0, height: float = 4.0) -> Figure:
     return fig
 
 
+def plain_text(text: object) -> str:
+    """`text` as matplotlib will draw it verbatim: every user text (column, target, class, units) goes
+    through here before it reaches a label, title, legend or tick.
+
+    matplotlib reads a string holding an even number of unescaped `$` as mathtext, and a `$x^2$` or a
+    lone `\\` inside it can raise ParseFatalException at savefig, after training. Escaping every `$`
+    as `\\$` leaves no math (the count of `$` equals the count of `\\$`), and matplotlib turns each
+    `\\$` back into `$` when it draws.
+    """
+    return str(text).replace("$", "\\$")
+
+
+def _legend_text(text: object) -> str:
+    """`plain_text` for a legend entry: a legend drops labels that start with `_`, a zero-width space keeps them."""
+    out = plain_text(text)
+    return "\u200b" + out if out.startswith("_") else out
+
+
 def _axis_label(name: str, units: str) -> str:
     return f"{name} ({units})" if units else name
 
@@ -97,7 +115,7 @@ def learning_curves(history: Any, *, loss_name: str = "loss") -> Figure:
         ax.set_yscale("log")
         ax.yaxis.set_minor_formatter(NullFormatter())  # labelled minor ticks crowd a short log axis
     ax.set_xlabel("epoch")
-    ax.set_ylabel(loss_name)
+    ax.set_ylabel(plain_text(loss_name))
     ax.set_title("Learning curves")
     ax.grid(alpha=0.3)
     ax.legend(frameon=False)
@@ -113,6 +131,7 @@ def parity_plot(y_true: Any, y_pred: Any, *, name: str = "target", units: str = 
         name: the target's name, for the axis labels.
         units: the target's units (e.g. ``"log mol/L"``), for the labels and the RMSE.
     """
+    name, units = plain_text(name), plain_text(units)
     yt, yp = _paired(y_true, y_pred)
     rmse = float(np.sqrt(np.mean((yp - yt) ** 2)))
     r = float(np.corrcoef(yt, yp)[0, 1]) if np.ptp(yt) > 0 and np.ptp(yp) > 0 else float("nan")
@@ -145,12 +164,16 @@ def residual_histogram(y_true: Any, y_pred: Any, *, name: str = "target", units:
         y_pred: predictions, shape (n,).
         name: the target's name; units: its units.
     """
+    name, units = plain_text(name), plain_text(units)
     yt, yp = _paired(y_true, y_pred)
     res = yp - yt
     fig = _new_figure(5.0, 3.6)
     ax = fig.add_subplot()
     bins = int(np.clip(np.sqrt(res.size) * 1.5, 10, 60))
-    ax.hist(res, bins=bins, color=_COLOURS[0], alpha=0.8, edgecolor="white")
+    centre, spread = float(res.mean()), float(np.ptp(res))
+    # Residuals (nearly) all equal: numpy cannot cut a range of rounding-error width into bins.
+    span = None if spread > 1e-9 * max(1.0, abs(centre)) else (centre - 0.5, centre + 0.5)
+    ax.hist(res, bins=bins, range=span, color=_COLOURS[0], alpha=0.8, edgecolor="white")
     ax.axvline(0.0, color="0.3", lw=1, ls="--")
     unit = f" {units}" if units else ""
     ax.text(0.97, 0.95, f"mean = {res.mean():.3g}{unit}\nsd = {res.std(ddof=1):.3g}{unit}",
@@ -167,8 +190,8 @@ def _one_vs_rest(y_true: Any, proba: Any, class_names: Sequence[str]) -> list[tu
     """(label, is-positive (n,), score (n,)) for each curve: binary gives one, multiclass one per class."""
     labels, p = _check_classification_inputs(y_true, proba, class_names)
     if p.shape[1] == 2:
-        return [(str(class_names[1]), labels == 1, p[:, 1])]
-    return [(str(name), labels == c, p[:, c]) for c, name in enumerate(class_names)]
+        return [(_legend_text(class_names[1]), labels == 1, p[:, 1])]
+    return [(_legend_text(name), labels == c, p[:, c]) for c, name in enumerate(class_names)]
 
 
 def roc_curves(y_true: Any, proba: Any, class_names: Sequence[str]) -> Figure:
@@ -245,7 +268,7 @@ def confusion_matrix_plot(cm: Any, class_names: Sequence[str]) -> Figure:
     normalised = np.divide(counts, row_sums, out=np.zeros_like(counts), where=row_sums > 0)
     size = 3.2 + 0.35 * k
     fig = _new_figure(2 * size + 0.6, size)
-    names = [str(c) for c in class_names]
+    names = [plain_text(c) for c in class_names]
     annotate = k <= 20
     for ax, values, title, fmt in (
         (fig.add_subplot(1, 2, 1), counts, "counts", "{:.0f}"),

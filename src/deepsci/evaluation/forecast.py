@@ -23,8 +23,9 @@ def _rmse(y: np.ndarray, p: np.ndarray) -> float:
 
 def baseline_forecasts(dataset: Any, season: int | None) -> dict[str, np.ndarray]:
     """Baseline test forecasts (n, H*k) in data units for a windows Dataset (X scaled, y scaled)."""
-    spec = dataset.featuriser
-    horizon, channels = int(spec["horizon"]), list(spec["target_channels"])
+    summary = dataset.summary
+    horizon = int(summary["horizon"])
+    channels = [list(summary["channels"]).index(t) for t in summary["targets"]]
     X_train, X_test = dataset.train.X, dataset.test.X
     out = {"persistence": persistence_forecast(X_test, horizon, channels)}
     if season is not None and season <= X_test.shape[1]:
@@ -35,9 +36,7 @@ def baseline_forecasts(dataset: Any, season: int | None) -> dict[str, np.ndarray
 
 
 def _to_units(pred: torch.Tensor, dataset: Any) -> np.ndarray:
-    if dataset.y_scaler is not None:
-        pred = dataset.y_scaler.inverse_transform(pred.float())
-    return pred.double().numpy()
+    return dataset.preprocessor.inverse_targets(pred.float()).double().numpy()
 
 
 def forecast_comparison(y_true: np.ndarray, pred: np.ndarray, baselines: dict[str, np.ndarray]) -> dict[str, Any]:

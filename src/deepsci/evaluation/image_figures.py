@@ -7,6 +7,8 @@ from typing import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from deepsci.evaluation.figures import plain_text
+
 
 def image_grid(images: np.ndarray, titles: Sequence[str], *, columns: int = 8, colours: Sequence[str] = ()) -> Figure:
     """A grid of images (n, C, H, W) (first channel drawn, or RGB for C = 3), one title each."""
@@ -23,7 +25,7 @@ def image_grid(images: np.ndarray, titles: Sequence[str], *, columns: int = 8, c
             ax.imshow(np.clip(np.moveaxis(img, 0, -1), 0, 1))
         else:
             ax.imshow(img[0] if img.ndim == 3 else img, cmap="gray_r")
-        ax.set_title(titles[i], fontsize=7, color=colours[i] if colours else "black")
+        ax.set_title(plain_text(titles[i]), fontsize=7, color=colours[i] if colours else "black")
     fig.tight_layout()
     return fig
 

@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from deepsci.errors import ModelError, unknown_name
+from deepsci.models.names import ACTIVATIONS
 
 Tensor = torch.Tensor
 
@@ -53,7 +54,9 @@ _FUNCTIONS: dict[str, Callable[..., Tensor]] = {
     "linear": _linear,
 }
 
-ACTIVATIONS: tuple[str, ...] = (*_FUNCTIONS, "maxout")
+if set(ACTIVATIONS) != {*_FUNCTIONS, "maxout"}:  # one vocabulary: the config validates against names.py
+    raise ImportError(f"deepsci.models.names.ACTIVATIONS {ACTIVATIONS} and the implemented activations "
+                      f"{(*_FUNCTIONS, 'maxout')} differ; update both together.")
 
 
 def check_activation(name: str) -> str:

@@ -149,11 +149,36 @@ class ResidualBlock(nn.Module):
         return self.act(self.body(x) + self.shortcut(x))
 
 
-def build_block(dims: int, in_channels: int, block: dict[str, Any], activation: str) -> tuple[nn.Module, int]:
-    """One block from its spec dict; returns (module, output channels)."""
+BLOCK_KEYS: dict[str, tuple[str, ...]] = {
+    "conv": ("type", "channels", "kernel", "stride", "padding", "dilation", "batch_norm", "dropout", "activation"),
+    "pool": ("type", "kind", "kernel", "stride", "padding"),
+    "residual": ("type", "channels", "kernel", "stride", "batch_norm", "activation", "se"),
+    "se": ("type", "reduction"),
+    "dropout": ("type", "p"),
+}
+
+
+def check_block(block: dict[str, Any]) -> dict[str, Any]:
+    """The block dict without None values, after checking its type, its keys and its required keys.
+
+    Raises:
+        ModelError: unknown type, an unknown key (with the nearest known one), or a conv without channels.
+    """
     kind = block.get("type")
     if kind not in BLOCK_TYPES:
         raise ModelError(unknown_name("CNN block type", str(kind), BLOCK_TYPES))
+    for key in block:
+        if key not in BLOCK_KEYS[kind]:
+            raise ModelError(unknown_name(f"key of a '{kind}' block", str(key), BLOCK_KEYS[kind]))
+    if kind == "conv" and block.get("channels") is None:
+        raise ModelError(f"a 'conv' block needs channels, e.g. {{type = 'conv', channels = 32}}; received {block}.")
+    return {k: v for k, v in block.items() if v is not None}
+
+
+def build_block(dims: int, in_channels: int, block: dict[str, Any], activation: str) -> tuple[nn.Module, int]:
+    """One block from its spec dict; returns (module, output channels)."""
+    block = check_block(block)
+    kind = block["type"]
     act = block.get("activation", activation)
     if kind == "conv":
         out = int(block["channels"])
@@ -198,14 +223,30 @@ class CNN(nn.Module):
         head_dropout: dropout before each head Linear layer.
         seed: seeds the weight initialisation (PyTorch's default init for each layer).
 
-    Shapes: forward(x: (batch, C, *input_size)) -> (batch, n_outputs).
+        n_symbols: for token sequences (batch, L) int64 (index 0 = padding): the vocabulary size. Tokens
+            become channels first: one-hot over the n_symbols - 1 real symbols (in_channels = n_symbols - 1)
+            or, with `embedding`, a learned embedding (in_channels = embedding). dims must be 1.
+        steps_first: vector sequences (batch, L, d) are read as d channels of length L.
+
+    Shapes: forward(x: (batch, C, *input_size), mask=None) -> (batch, n_outputs). A mask (batch, L) of a
+    padded sequence zeroes the padded steps before the first convolution.
     """
 
     def __init__(self, in_channels: int, n_outputs: int, blocks: Sequence[dict[str, Any]] = (), *, dims: int = 2,
                  input_size: Sequence[int] | None = None, activation: str = "relu", global_pool: str = "avg",
-                 head_hidden: Sequence[int] = (), head_dropout: float = 0.0, seed: int = 0) -> None:
+                 head_hidden: Sequence[int] = (), head_dropout: float = 0.0, n_symbols: int | None = None,
+                 embedding: int | None = None, steps_first: bool = False, seed: int = 0) -> None:
         super().__init__()
         _check_dims(dims)
+        if n_symbols is not None:
+            if dims != 1:
+                raise ModelError(f"token sequences are 1-D: a CNN on tokens needs dims=1; received dims={dims}.")
+            if n_symbols < 2:
+                raise ModelError(f"a token vocabulary needs padding plus at least one symbol; n_symbols={n_symbols}.")
+            want = embedding if embedding else n_symbols - 1
+            if in_channels != want:
+                raise ModelError(f"a CNN on tokens has in_channels = {want} ({'embedding' if embedding else 'one-hot'}); "
+                                 f"received in_channels={in_channels}.")
         if global_pool not in GLOBAL_POOLS:
             raise ModelError(unknown_name("global pooling", global_pool, GLOBAL_POOLS))
         if input_size is not None and len(input_size) != dims:
@@ -218,9 +259,12 @@ class CNN(nn.Module):
                       "input_size": list(input_size) if input_size is not None else None,
                       "activation": activation, "global_pool": global_pool,
                       "head_hidden": list(head_hidden), "head_dropout": float(head_dropout), "seed": int(seed)}
+        if n_symbols is not None or steps_first:  # only in specs that use them: older specs stay as they were
+            self._spec.update(n_symbols=n_symbols, embedding=embedding, steps_first=bool(steps_first))
         gen_state = torch.random.get_rng_state()
         torch.manual_seed(seed)  # init draws from the global RNG; restore it afterwards (no hidden side effect)
         try:
+            self.embed = nn.Embedding(n_symbols, embedding, padding_idx=0) if n_symbols and embedding else None
             feats: list[nn.Module] = []
             c = int(in_channels)
             for b in blocks:
@@ -254,7 +298,26 @@ class CNN(nn.Module):
         finally:
             torch.random.set_rng_state(gen_state)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def _channels(self, x: Tensor, mask: Tensor | None) -> Tensor:
+        """Tokens or steps-first sequences as (batch, C, L); padded steps zeroed."""
+        s = self._spec
+        if s.get("n_symbols"):
+            if x.dtype != torch.int64 or x.dim() != 2:
+                raise ModelError(f"this CNN reads token sequences: expected int64 (batch, L); received {x.dtype} "
+                                 f"{tuple(x.shape)}.")
+            if mask is not None:
+                x = x.masked_fill(~mask.bool(), 0)
+            if self.embed is not None:
+                return self.embed(x).transpose(1, 2)  # (batch, E, L)
+            return nn.functional.one_hot(x, s["n_symbols"])[..., 1:].transpose(1, 2).float()  # (batch, V-1, L)
+        if s.get("steps_first"):
+            x = x.transpose(1, 2)
+        if mask is not None:
+            x = x * mask.unsqueeze(1).to(x.dtype)
+        return x
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        x = self._channels(x, mask)
         want = 2 + int(self._spec["dims"])
         if x.dim() != want or x.shape[1] != self._spec["in_channels"]:
             raise ModelError(f"CNN expects input (batch, {self._spec['in_channels']}, <{self._spec['dims']} spatial "
@@ -280,7 +343,8 @@ class CNN(nn.Module):
     def lenet(cls, in_channels: int, n_outputs: int, *, dims: int = 2, channels: Sequence[int] = (32, 64),
               kernel: int = 3, batch_norm: bool = True, pool: str = "max", dropout: float = 0.0,
               head_hidden: Sequence[int] = (128,), input_size: Sequence[int] | None = None,
-              global_pool: str = "avg", activation: str = "relu", seed: int = 0) -> "CNN":
+              global_pool: str = "avg", activation: str = "relu", n_symbols: int | None = None,
+              embedding: int | None = None, steps_first: bool = False, seed: int = 0) -> "CNN":
         """LeNet-style stack: per stage two 'same' convolutions (+BN, act) then a 2x pooling."""
         blocks: list[dict[str, Any]] = []
         for c in channels:
@@ -291,7 +355,8 @@ class CNN(nn.Module):
             if dropout:
                 blocks.append({"type": "dropout", "p": dropout})
         return cls(in_channels, n_outputs, blocks, dims=dims, input_size=input_size, activation=activation,
-                   global_pool=global_pool, head_hidden=head_hidden, head_dropout=dropout, seed=seed)
+                   global_pool=global_pool, head_hidden=head_hidden, head_dropout=dropout, n_symbols=n_symbols,
+                   embedding=embedding, steps_first=steps_first, seed=seed)
 
 
 def global_pool_module(dims: int, kind: str) -> nn.Module:

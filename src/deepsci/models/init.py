@@ -1,22 +1,23 @@
 """Weight initialisations by name.
 
 "gaussian" is the parameterisation of Roberts, Yaida & Hanin (2022), eq. (2.19):
-W_ij ~ N(0, C_W / fan_in), b_i ~ N(0, C_b). "critical" is resolved by the caller to a gaussian
-(C_b, C_W) at criticality for the activation (see deepsci.theory.critical), since models do not
-depend on theory.
+W_ij ~ N(0, C_W / fan_in), b_i ~ N(0, C_b). "critical" is the gaussian scheme at the activation's
+critical (C_b, C_W) (ch. 5): `resolve_init` is the one place that turns it into numbers, by asking
+`deepsci.theory.critical`; every builder (the config's `build_model`, the scikit-learn estimators)
+goes through it.
 """
 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Any
 
 import torch
 from torch import nn
 
-from deepsci.errors import ModelError, unknown_name
-
-INITS: tuple[str, ...] = ("default", "xavier", "he", "lecun", "orthogonal", "gaussian")
+from deepsci.errors import ConfigError, ModelError, unknown_name
+from deepsci.models.names import INIT_CHOICES, INITS
 
 # Gains for He (Kaiming) initialisation: the factor that keeps E[sigma(z)^2] / Var(z) at 1/2 for ReLU.
 _NONLINEARITY = {"relu": "relu", "leaky-relu": "leaky_relu", "tanh": "tanh", "sigmoid": "sigmoid",
@@ -28,6 +29,57 @@ def check_init(name: str) -> str:
     if name not in INITS:
         raise ModelError(unknown_name("initialisation", name, INITS))
     return name
+
+
+def resolve_init(activation: str, init: str, *, cb: float | None = None, cw: float | None = None,
+                 slope: float | None = None) -> tuple[str, float | None, float | None]:
+    """(init, cb, cw) for a model builder, with "critical" turned into "gaussian" at the critical point.
+
+    For init = "critical" the critical (C_b, C_W) of the activation solve chi_par(K*) = chi_perp(K*) = 1
+    at a fixed point K* of K' = C_b + C_W E[sigma(z)^2], z ~ N(0, K) (Roberts, Yaida & Hanin 2022,
+    ch. 5; `deepsci.theory.critical`): relu (0, 2), tanh (0, 1), gelu ~ (0.173, 1.983). Explicit
+    `cb` / `cw` are ignored for "critical" (the point fixes them); other schemes pass them through.
+
+    Args:
+        activation: the hidden layers' activation (a name from ACTIVATIONS).
+        init: one of INIT_CHOICES ("critical" or a scheme of INITS).
+        cb, cw: bias and weight variances for "gaussian".
+        slope: leaky-relu's negative slope (its critical C_W = 2 / (1 + slope^2)).
+
+    Raises:
+        ConfigError: an unknown scheme, "gaussian" without cw/cb, or "critical" for an activation that
+            has no critical point (sigmoid, softplus, maxout), in one line with the fix.
+    """
+    if init not in INIT_CHOICES:
+        raise ConfigError(unknown_name("initialisation", init, INIT_CHOICES))
+    if init == "gaussian" and (cw is None or cb is None):
+        raise ConfigError(f"init = 'gaussian' needs both model.cw (> 0) and model.cb (>= 0); received cw={cw}, "
+                          f"cb={cb}. Set them, or use init = 'critical' to take the activation's critical values.")
+    if init != "critical":
+        return init, cb, cw
+    point_cb, point_cw, why = _critical_point(activation, slope if activation == "leaky-relu" else None)
+    if why:
+        raise ConfigError(f"init = 'critical' needs an activation with a critical point, and '{activation}' has "
+                          f"none ({why}). Use init = 'he' or 'xavier', or an activation with a critical point "
+                          "(relu, leaky-relu, tanh, gelu, silu, elu, linear).")
+    return "gaussian", point_cb, point_cw
+
+
+@lru_cache(maxsize=64)
+def _critical_point(activation: str, slope: float | None) -> tuple[float, float, str]:
+    """(C_b, C_W, "") at the activation's critical point, or (nan, nan, why there is none)."""
+    from deepsci.theory.criticality import critical  # imported on use: it loads scipy
+
+    if activation == "maxout":
+        return math.nan, math.nan, "maxout is not elementwise, so the single-unit kernel recursion does not apply"
+    try:
+        point = critical(activation, slope=slope)
+    except ModelError as exc:
+        return math.nan, math.nan, str(exc).rstrip(".")
+    if point.universality == "none" or not math.isfinite(point.cw):
+        notes = point.notes.split(";")[0].strip().rstrip(".")
+        return math.nan, math.nan, f"no (C_b >= 0, C_W) makes chi_par = chi_perp = 1: {notes}"
+    return float(point.cb), float(point.cw), ""
 
 
 def initialise_linear(layer: nn.Linear, scheme: str, *, activation: str = "relu",

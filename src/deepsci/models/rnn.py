@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from deepsci.errors import ModelError, unknown_name
+from deepsci.models.stem import ConvStem
 
 CELLS = ("rnn", "gru", "lstm")
 MODES = ("many-to-one", "many-to-many")
@@ -83,6 +84,9 @@ class _Seeded:
         torch.random.set_rng_state(self.state)
 
 
+READOUTS = ("last", "mean", "max")
+
+
 class SequenceModel(nn.Module):
     """Recurrent encoder + linear head, many-to-one or many-to-many.
 
@@ -92,60 +96,117 @@ class SequenceModel(nn.Module):
         cell: "rnn" (Elman), "gru" (Cho et al. 2014) or "lstm" (Hochreiter & Schmidhuber 1997).
         hidden: hidden units per direction; layers: stacked layers (deep RNN).
         bidirectional: read the sequence both ways (not for forecasting or generation: it sees the future).
-        mode: "many-to-one" (head on the last step's top-layer state; both directions' final states
-            when bidirectional) or "many-to-many" (head on every step).
+        mode: "many-to-one" (one output per sequence) or "many-to-many" (one output per step: tagging).
+        readout: many-to-one summary of the top layer: "last" (the state at the last real step; when
+            bidirectional, the forward state at the last real step and the backward state at step 0),
+            or the "mean" / "max" over real steps.
         dropout: between stacked layers and before the head.
-        n_symbols, embedding: for symbol input, vocabulary size and embedding width.
+        n_symbols, embedding: for symbol input, vocabulary size (index 0 = padding) and embedding width.
+        channels_first: inputs are signals (batch, C, L), read as L steps of C features.
+        stem_kernel, stem_channels, stem_pool: a convolutional stem (deepsci.models.stem.ConvStem) before
+            the recurrence: motif detectors of width stem_kernel, max-pooled by stem_pool (None: no stem).
         nonlinearity: "tanh" or "relu" for the vanilla RNN.
         clip_grad_norm: recommended gradient-norm clip for training (default 1.0; None = off).
         seed: seeds the weight initialisation.
 
-    Shapes: forward(x: (batch, T, n_inputs) float or (batch, T) int64) ->
-        (batch, n_outputs) many-to-one, (batch, T, n_outputs) many-to-many.
+    Masks: `forward(x, mask)` with mask (batch, T) bool, True on real steps, a prefix of each row
+    (padding at the end). Sequences are packed (`pack_padded_sequence`), so padded steps never enter
+    the recurrence and their values cannot change the outputs.
+
+    Shapes: forward(x: (batch, T, n_inputs) float, (batch, n_inputs, T) when channels_first, or
+    (batch, T) int64; mask: (batch, T) bool or None) -> (batch, n_outputs) many-to-one,
+    (batch, T, n_outputs) many-to-many (padded steps' outputs are zero).
     """
 
     def __init__(self, n_inputs: int, n_outputs: int, *, cell: str = "lstm", hidden: int = 64, layers: int = 1,
-                 bidirectional: bool = False, mode: str = "many-to-one", dropout: float = 0.0,
-                 n_symbols: int | None = None, embedding: int = 32, nonlinearity: str = "tanh",
+                 bidirectional: bool = False, mode: str = "many-to-one", readout: str = "last",
+                 dropout: float = 0.0, n_symbols: int | None = None, embedding: int = 32,
+                 channels_first: bool = False, stem_kernel: int | None = None, stem_channels: int = 64,
+                 stem_pool: int = 1, nonlinearity: str = "tanh",
                  clip_grad_norm: float | None = DEFAULT_CLIP, seed: int = 0) -> None:
         super().__init__()
         _check("sequence mode", mode, MODES)
+        _check("sequence readout", readout, READOUTS)
         self._spec: dict[str, Any] = {
             "kind": "rnn", "n_inputs": int(n_inputs), "n_outputs": int(n_outputs), "cell": cell,
             "hidden": int(hidden), "layers": int(layers), "bidirectional": bool(bidirectional), "mode": mode,
-            "dropout": float(dropout), "n_symbols": n_symbols, "embedding": int(embedding),
-            "nonlinearity": nonlinearity, "clip_grad_norm": clip_grad_norm, "seed": int(seed)}
+            "readout": readout, "dropout": float(dropout), "n_symbols": n_symbols, "embedding": int(embedding),
+            "channels_first": bool(channels_first), "nonlinearity": nonlinearity,
+            "clip_grad_norm": clip_grad_norm, "seed": int(seed)}
+        if stem_kernel:  # only in specs that use it: older specs stay as they were
+            self._spec.update(stem_kernel=int(stem_kernel), stem_channels=int(stem_channels), stem_pool=int(stem_pool))
         with _Seeded(seed):
-            self.embed = nn.Embedding(n_symbols, embedding) if n_symbols else None
+            self.embed = nn.Embedding(n_symbols, embedding, padding_idx=0) if n_symbols else None
             width_in = embedding if n_symbols else n_inputs
+            self.stem = ConvStem(width_in, stem_channels, stem_kernel, stem_pool) if stem_kernel else None
+            width_in = stem_channels if stem_kernel else width_in
             self.rnn = recurrent_layer(cell, width_in, hidden, layers=layers, bidirectional=bidirectional,
                                        dropout=dropout, nonlinearity=nonlinearity)
             self.drop = nn.Dropout(dropout)
             self.head = nn.Linear(hidden * (2 if bidirectional else 1), n_outputs)
 
-    def step(self, x: Tensor, state: State = None) -> tuple[Tensor, State]:
-        """Run on a chunk from a given hidden state: returns (outputs, new state). For truncated BPTT."""
+    @property
+    def features(self) -> int:
+        """Width of the summary the head reads (hidden x directions)."""
+        return int(self._spec["hidden"]) * (2 if self._spec["bidirectional"] else 1)
+
+    def _steps(self, x: Tensor) -> Tensor:
+        """The input as (batch, T, width) float steps."""
+        s = self._spec
         if self.embed is not None:
             if x.dtype != torch.int64 or x.dim() != 2:
                 raise ModelError(f"this model embeds symbols: expected int64 (batch, T); received "
                                  f"{x.dtype} {tuple(x.shape)}.")
-            x = self.embed(x)
-        elif x.dim() != 3 or x.shape[-1] != self._spec["n_inputs"]:
-            raise ModelError(f"expected (batch, T, {self._spec['n_inputs']}) inputs; received {tuple(x.shape)}. "
+            return self.embed(x)
+        if s["channels_first"]:
+            if x.dim() != 3 or x.shape[1] != s["n_inputs"]:
+                raise ModelError(f"expected signals (batch, {s['n_inputs']}, L); received {tuple(x.shape)}.")
+            return x.transpose(1, 2)
+        if x.dim() != 3 or x.shape[-1] != s["n_inputs"]:
+            raise ModelError(f"expected (batch, T, {s['n_inputs']}) inputs; received {tuple(x.shape)}. "
                              "Windows of a time series are (n, input_length, channels).")
-        h, state = self.rnn(x, state)  # h: (batch, T, hidden * directions)
+        return x
+
+    def step(self, x: Tensor, state: State = None) -> tuple[Tensor, State]:
+        """Run on an unpadded chunk from a given hidden state: returns (outputs, new state). For truncated BPTT."""
+        steps = self._steps(x)
+        if self.stem is not None:
+            steps, _ = self.stem(steps)
+        h, state = self.rnn(steps, state)  # h: (batch, T, hidden * directions)
         if self._spec["mode"] == "many-to-many":
             return self.head(self.drop(h)), state
-        hidden = self._spec["hidden"]
-        if self._spec["bidirectional"]:
-            # forward direction's last step, backward direction's first step (its final state)
-            last = torch.cat([h[:, -1, :hidden], h[:, 0, hidden:]], dim=-1)
-        else:
-            last = h[:, -1]
-        return self.head(self.drop(last)), state
+        return self.head(self.drop(self._summary(h, _top_state(state, self._spec), None))), state
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.step(x)[0]
+    def encode(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Top-layer states: (batch, features) many-to-one, (batch, T, features) many-to-many."""
+        steps = self._steps(x)
+        if self.stem is not None:
+            steps, mask = self.stem(steps, mask)
+        if mask is None:
+            h, state = self.rnn(steps)
+            return h if self._spec["mode"] == "many-to-many" else self._summary(h, _top_state(state, self._spec), None)
+        lengths = prefix_lengths(mask, steps.shape[1])
+        packed = nn.utils.rnn.pack_padded_sequence(steps, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, state = self.rnn(packed)
+        h, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=steps.shape[1])
+        if self._spec["mode"] == "many-to-many":
+            return h
+        return self._summary(h, _top_state(state, self._spec), mask)
+
+    def _summary(self, h: Tensor, last: Tensor, mask: Tensor | None) -> Tensor:
+        """(batch, features): the final states `last`, or the masked mean / max of h over real steps."""
+        readout = self._spec["readout"]
+        if readout == "last":
+            return last
+        if mask is None:
+            return h.mean(1) if readout == "mean" else h.amax(1)
+        m = mask.unsqueeze(-1)  # (batch, T, 1)
+        if readout == "mean":
+            return (h * m).sum(1) / m.sum(1).clamp_min(1)
+        return h.masked_fill(~m, float("-inf")).amax(1)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        return self.head(self.drop(self.encode(x, mask)))
 
     def spec(self) -> dict[str, Any]:
         return copy.deepcopy(self._spec)
@@ -156,6 +217,36 @@ class SequenceModel(nn.Module):
         if s.pop("kind", "rnn") != "rnn":
             raise ModelError(f"not a recurrent-model spec: kind={spec.get('kind')!r}; expected 'rnn'.")
         return cls(s.pop("n_inputs"), s.pop("n_outputs"), **s)
+
+
+def prefix_lengths(mask: Tensor, steps: int) -> Tensor:
+    """Lengths (batch,) int64 of a prefix mask (batch, T); ModelError if a row is empty or not a prefix."""
+    if mask.dim() != 2 or mask.shape[1] != steps:
+        raise ModelError(f"the mask must be (batch, {steps}) bool, True on real steps; received "
+                         f"{tuple(mask.shape)}.")
+    mask = mask.bool()
+    lengths = mask.sum(1)
+    if bool((lengths == 0).any()):
+        raise ModelError(f"{int((lengths == 0).sum())} sequence(s) have no real step (all-False mask rows); "
+                         "drop empty sequences before training.")
+    prefix = torch.arange(steps, device=mask.device).unsqueeze(0) < lengths.unsqueeze(1)
+    if not torch.equal(prefix, mask):
+        raise ModelError("the mask must be True on a prefix of each row (real steps first, padding at the end); "
+                         "received a mask with holes or leading padding. Pad sequences at the end.")
+    return lengths
+
+
+def _top_state(state: State, spec: dict[str, Any]) -> Tensor:
+    """The top layer's final hidden state(s): (batch, hidden) or, bidirectional, forward ++ backward.
+
+    nn.RNN/GRU/LSTM return h_n (layers * directions, batch, hidden); with packed input the forward
+    final state is at each row's last real step and the backward one at step 0.
+    """
+    h_n = state[0] if isinstance(state, tuple) else state
+    assert h_n is not None
+    if spec["bidirectional"]:
+        return torch.cat([h_n[-2], h_n[-1]], dim=-1)
+    return h_n[-1]
 
 
 class Seq2Seq(nn.Module):

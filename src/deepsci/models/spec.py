@@ -1,4 +1,10 @@
-"""Rebuild any deepsci model from the JSON spec stored in a run folder's model.json."""
+"""Rebuild any deepsci model from the JSON spec stored in a run folder's model.json.
+
+`model.spec()` gives a JSON-able dict whose "kind" names a registered model kind
+(deepsci.models.registry); `model_from_spec(spec)` rebuilds the untrained architecture (the weights
+come separately, from safetensors). Specs written before a key existed still load: every new key has
+a default.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,11 @@ from typing import Any
 
 from torch import nn
 
-from deepsci.errors import ModelError, unknown_name
-from deepsci.models.cnn import CNN
-from deepsci.models.mlp import MLP
-from deepsci.models.rnn import recurrent_from_spec
+import deepsci.models.build  # noqa: F401  (registers every model kind)
+from deepsci.errors import ModelError
+from deepsci.models.registry import MODELS, model_kind
 
-MODEL_KINDS: tuple[str, ...] = ("mlp", "cnn", "rnn", "seq2seq", "charlm")
+MODEL_KINDS: tuple[str, ...] = tuple(MODELS)
 
 
 def spec_of(model: nn.Module) -> dict[str, Any]:
@@ -22,11 +27,6 @@ def spec_of(model: nn.Module) -> dict[str, Any]:
 
 def model_from_spec(spec: dict[str, Any]) -> nn.Module:
     """The untrained architecture of `spec` (weights come separately, from safetensors)."""
-    kind = spec.get("kind")
-    if kind == "mlp":
-        return MLP.from_spec(spec)
-    if kind == "cnn":
-        return CNN.from_spec(spec)
-    if kind in ("rnn", "seq2seq", "charlm"):
-        return recurrent_from_spec(spec)
-    raise ModelError(unknown_name("model kind", str(kind), MODEL_KINDS))
+    if not isinstance(spec, dict) or "kind" not in spec:
+        raise ModelError(f"a model spec is a dict with a 'kind' (one of {', '.join(MODELS)}); received {spec!r:.200}.")
+    return model_kind(str(spec["kind"])).spec_class.from_spec(spec)  # type: ignore[no-any-return]

@@ -7,20 +7,24 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from deepsci.evaluation.figures import figure_to_data_uri, figures_for, learning_curves
 from deepsci.report.document import Section, write_report
+from deepsci.report.summary import format_value
 
 if TYPE_CHECKING:
+    from deepsci.config import Config
     from deepsci.data.dataset import Dataset
-    from deepsci.experiment import Config
+    from deepsci.evaluation.results import Evaluation, SplitResult
 
 
 def build_run_report(path: Path, *, config: "Config", config_toml: str, dataset: "Dataset",
-                     metrics: dict[str, Any], results: dict[str, dict[str, Any]],
-                     history: list[dict[str, Any]], extra_sections: Sequence[Section] = ()) -> Path:
-    """Write report.html for a run: figures are drawn on the test split (valid if there is no test)."""
-    shown = "test" if "test" in results else "valid"
-    r = results[shown]
-    if "pred" in r:
-        y_true, pred, names = r["y_true"], r["pred"], dataset.target_names
+                     metrics: dict[str, Any], evaluation: "Evaluation", history: list[dict[str, Any]],
+                     extra_sections: Sequence[Section] = ()) -> Path:
+    """Write report.html for a run: figures are drawn on the test split (valid if there is no test).
+
+    Reads the evaluation and the data summary; writes nothing back into them.
+    """
+    shown = evaluation.shown
+    if shown.frame is None:
+        y_true, pred, names = shown.y_true, shown.pred, dataset.target_names
         if dataset.task == "regression" and len(names) > 3:  # e.g. 12 forecast steps: first and last only
             y_true, pred, names = y_true[:, [0, -1]], pred[:, [0, -1]], [names[0], names[-1]]
         figures = figures_for(dataset.task, y_true, pred, history, dataset.class_names, names, config.report.units)
@@ -31,17 +35,45 @@ def build_run_report(path: Path, *, config: "Config", config_toml: str, dataset:
     summary = dict(dataset.summary)
     summary["task"] = dataset.task
     summary["target"] = ", ".join(dataset.target_names)
-    summary["figures drawn on"] = f"{shown} split"
-    sections = list(extra_sections)
-    if "dist" in r:
-        sections.insert(0, uncertainty_section(dataset.task, r, metrics.get("uncertainty", {}), shown,
-                                               dataset.target_names, config.report.units))
+    summary["figures drawn on"] = f"{shown.name} split"
+    sections = [*warning_sections(evaluation), *baseline_sections(evaluation)]
+    if shown.dist is not None:
+        sections.append(uncertainty_section(dataset.task, shown, evaluation.uncertainty or {}, shown.name,
+                                            dataset.target_names, config.report.units))
+    sections += list(extra_sections)
     return write_report(path, title=f"deepsci run: {config.name}", config_toml=config_toml,
                         data_summary=summary, metrics=split_metrics, figures=figures,
                         sections=sections)
 
 
-def uncertainty_section(task: str, result: dict[str, Any], summary: dict[str, Any], split: str,
+def warning_sections(evaluation: "Evaluation") -> list[Section]:
+    """A section at the top for every warning of the run (e.g. worse than the trivial baseline)."""
+    from markupsafe import escape
+
+    if not evaluation.warnings:
+        return []
+    items = "".join(f"<li><strong>{escape(w)}</strong></li>" for w in evaluation.warnings)
+    return [Section(title="Warnings", html=f"<ul>{items}</ul>")]
+
+
+def baseline_sections(evaluation: "Evaluation") -> list[Section]:
+    """The model beside the trivial and linear references on the same split (tables only)."""
+    if not evaluation.baselines:
+        return []
+    key = "rmse" if evaluation.task == "regression" else "accuracy"
+    second = "r2" if evaluation.task == "regression" else "log_loss"
+    splits = [n for n in ("valid", "test") if n in evaluation.splits]
+    rows = [["model (this run)", *[format_value(evaluation.splits[n].metrics.get(k)) for n in splits
+                                   for k in (key, second)]]]
+    rows += [[f"{b.name}: {b.description}", *[format_value(b.metrics.get(n, {}).get(k)) for n in splits
+                                              for k in (key, second)]] for b in evaluation.baselines]
+    table = {"columns": ["model", *[f"{n} {k}" for n in splits for k in (key, second)]], "rows": rows}
+    html = ("<p>References fitted on the same training rows and features: the trivial model ignores the "
+            "inputs; the linear model is the simplest model that uses them.</p>")
+    return [Section(title="Against simple references", html=html, table=table)]
+
+
+def uncertainty_section(task: str, result: "SplitResult", summary: dict[str, Any], split: str,
                         target_names: Sequence[str], units: str = "") -> Section:
     """The report's uncertainty part: metrics table and the calibration figures of one split.
 
@@ -58,7 +90,7 @@ def uncertainty_section(task: str, result: dict[str, Any], summary: dict[str, An
         reliability_figure,
     )
 
-    dist, bands, y = result["dist"], result.get("bands", {}), result["y_true"]
+    dist, bands, y = result.dist or {}, result.bands, result.y_true
     figures: list[tuple[str, str]] = []
     if task == "regression":
         name = f"{target_names[0]} ({units})" if units else target_names[0]
@@ -87,7 +119,8 @@ def uncertainty_section(task: str, result: dict[str, Any], summary: dict[str, An
     if calibration:
         notes.append(f"Conformal {escape(str(calibration.get('score') or calibration.get('method')))} "
                      f"{'intervals' if calibration.get('kind') == 'interval' else 'sets'} at level "
-                     f"{calibration.get('level')}, calibrated on the validation split ({calibration.get('n')} rows), "
+                     f"{calibration.get('level')}, calibrated on the {escape(str(calibration.get('calibrated_on', 'calib')))} split "
+                     f"({calibration.get('n')} rows that took no part in training or model selection), "
                      f"never on test. Figures and the table show the {escape(split)} split.")
-    table = {k: v for k, v in (summary.get(split) or result.get("uncertainty") or {}).items()}
+    table = {k: v for k, v in (summary.get(split) or result.uncertainty or {}).items()}
     return Section(title="Uncertainty", html="<p>" + " ".join(notes) + "</p>", figures=figures, table=table)

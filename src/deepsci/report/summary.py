@@ -77,3 +77,32 @@ def metrics_table(metrics: Mapping[Any, Any], *, title: str = "Metrics") -> Tabl
     for name, values in rows:
         table.add_row(name, *values)
     return table
+
+
+def run_tables(metrics: Mapping[str, Any]) -> list[Table]:
+    """What the terminal shows after a fit: the metrics per split, then the model beside its references.
+
+    Args:
+        metrics: a run's metrics.json; its "baselines" entry (tables) holds the trivial and linear
+            models' metrics per split.
+    """
+    tables = [metrics_table({k: metrics[k] for k in SPLIT_ORDER if k in metrics})]
+    baselines = metrics.get("baselines") or {}
+    test = metrics.get("test")
+    if baselines and isinstance(test, Mapping):
+        keys = [k for k in ("rmse", "r2", "accuracy", "roc_auc", "log_loss") if k in test]
+        table = Table(title="Test split against simple references (same rows and features)")
+        table.add_column("model", style="bold")
+        for key in keys:
+            table.add_column(key, justify="right")
+        table.add_row("this run", *[format_value(test.get(k)) for k in keys])
+        for name, entry in baselines.items():
+            scores = entry.get("test", {}) if isinstance(entry, Mapping) else {}
+            table.add_row(f"{name} ({entry.get('description', '')})", *[format_value(scores.get(k)) for k in keys])
+        tables.append(table)
+    return tables
+
+
+def run_warnings(metrics: Mapping[str, Any]) -> list[str]:
+    """The run's warnings (e.g. a model worse than the trivial baseline), to print loudly."""
+    return [str(w) for w in metrics.get("warnings") or []]

@@ -18,7 +18,8 @@ Layer by layer (the flat MLP layout of `deepsci.models.mlp`):
 Hidden activations are (K, B, F): member first. `forward(x)` takes x (B, d) (every member sees the same
 batch) or x (K, B, d) (a batch per member, e.g. bootstrap resamples) and returns (K, B, out).
 
-Training: `ensemble_loss(loss)` sums the members' mean losses, so each member's gradient is exactly
+Training goes through `deepsci.training.Trainer` like every other model (DESIGN.md: one training loop):
+`ensemble_loss(loss)` sums the members' mean losses, so each member's gradient is exactly
 what it would be alone and Adam (per-parameter, elementwise) gives each member the update it would get
 alone, at the same learning rate. Options that couple parameters across members do not keep them
 independent: gradient-norm clipping clips the norm of all members together.
@@ -27,13 +28,13 @@ independent: gradient-norm clipping clips the norm of all members together.
 from __future__ import annotations
 
 import copy
-import time
 from typing import Any, Callable, Literal, Sequence
 
 import torch
 from torch import nn
 
-from deepsci.errors import DataError, ModelError, TrainingError
+from deepsci.errors import DataError, ModelError
+from deepsci.training.losses import PER_SAMPLE
 
 Tensor = torch.Tensor
 Loss = Callable[[Tensor, Tensor], Tensor]
@@ -48,7 +49,7 @@ __all__ = [
     "bootstrap_indices",
     "bootstrap_data",
     "per_member_batch",
-    "fit_ensemble",
+    "EnsembleLoss",
 ]
 
 
@@ -252,8 +253,52 @@ def build_ensemble(make_member: Callable[[int], nn.Module], members: int, seed: 
     return StackedMLP([make_member(seed + k) for k in range(members)])
 
 
+class EnsembleLoss:
+    """The sum over members of each member's mean loss (see `ensemble_loss`); callable as a loss.
+
+    `per_sample(output (K, B, ...), target) -> (B,)`: each row's loss summed over members, so that the
+    weighted mean over rows is the sum of the members' weighted mean losses (sample weights, see
+    `deepsci.training.losses.weighted_loss`). None where the member loss has no per-sample form.
+    """
+
+    def __init__(self, loss: Loss, targets: Literal["auto", "shared", "per-member"] = "auto",
+                 target_dims: int | None = None) -> None:
+        self.loss, self.targets, self.target_dims = loss, targets, target_dims
+        try:
+            self._member_per_sample = PER_SAMPLE.get(loss) or getattr(loss, "per_sample", None)
+        except TypeError:  # an unhashable loss
+            self._member_per_sample = getattr(loss, "per_sample", None)
+        self.per_sample = self._per_sample if self._member_per_sample is not None else None
+
+    def _flat(self, output: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+        """(K*B, ...) outputs and the matching (K*B, ...) targets."""
+        k, b = output.shape[0], output.shape[1]
+        if self.targets == "auto" and self.target_dims is not None:
+            per_member = target.dim() == self.target_dims + 1
+        else:
+            per_member = self.targets == "per-member" or (
+                self.targets == "auto" and target.dim() >= 2 and tuple(target.shape[:2]) == (k, b) and b != k)
+        if per_member:
+            flat_target = target.reshape(k * b, *target.shape[2:])
+        else:
+            if target.shape[0] != b:
+                raise DataError(f"target batch {tuple(target.shape)} does not match the ensemble output "
+                                f"{tuple(output.shape)} (members, batch, ...).")
+            flat_target = target.unsqueeze(0).expand(k, *target.shape).reshape(k * b, *target.shape[1:])
+        return output.reshape(k * b, *output.shape[2:]), flat_target
+
+    def __call__(self, output: Tensor, target: Tensor) -> Tensor:
+        flat_output, flat_target = self._flat(output, target)
+        return self.loss(flat_output, flat_target) * output.shape[0]
+
+    def _per_sample(self, output: Tensor, target: Tensor) -> Tensor:
+        assert self._member_per_sample is not None
+        flat_output, flat_target = self._flat(output, target)
+        return self._member_per_sample(flat_output, flat_target).view(output.shape[0], output.shape[1]).sum(0)
+
+
 def ensemble_loss(loss: Loss, *, targets: Literal["auto", "shared", "per-member"] = "auto",
-                  target_dims: int | None = None) -> Loss:
+                  target_dims: int | None = None) -> EnsembleLoss:
     """The sum over members of each member's mean loss, from a per-batch loss `loss(output, target)`.
 
     The member dim is folded into the batch: loss(output.reshape(K*B, ...), target repeated K times) * K.
@@ -269,26 +314,9 @@ def ensemble_loss(loss: Loss, *, targets: Literal["auto", "shared", "per-member"
         target_dims: dims of one member's target batch (regression (B, t): 2; class labels (B,): 1).
 
     Returns:
-        loss'(output (K, B, ...), target) -> scalar.
+        loss'(output (K, B, ...), target) -> scalar, with a `per_sample` form (B,) for sample weights.
     """
-
-    def summed(output: Tensor, target: Tensor) -> Tensor:
-        k, b = output.shape[0], output.shape[1]
-        if targets == "auto" and target_dims is not None:
-            per_member = target.dim() == target_dims + 1
-        else:
-            per_member = targets == "per-member" or (
-                targets == "auto" and target.dim() >= 2 and tuple(target.shape[:2]) == (k, b) and b != k)
-        if per_member:
-            flat_target = target.reshape(k * b, *target.shape[2:])
-        else:
-            if target.shape[0] != b:
-                raise DataError(f"target batch {tuple(target.shape)} does not match the ensemble output "
-                                f"{tuple(output.shape)} (members, batch, ...).")
-            flat_target = target.unsqueeze(0).expand(k, *target.shape).reshape(k * b, *target.shape[1:])
-        return loss(output.reshape(k * b, *output.shape[2:]), flat_target) * k
-
-    return summed
+    return EnsembleLoss(loss, targets, target_dims)
 
 
 def bootstrap_indices(n: int, members: int, generator: torch.Generator) -> Tensor:
@@ -314,75 +342,3 @@ def bootstrap_data(X: Tensor, y: Tensor, members: int, generator: torch.Generato
 def per_member_batch(xb: Tensor, yb: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
     """A Trainer `augment` for bootstrap batches: (B, K, ...) -> (K, B, ...) for inputs and targets."""
     return xb.transpose(0, 1), yb.transpose(0, 1)
-
-
-def fit_ensemble(model: StackedMLP, X: Tensor, y: Tensor, *, loss: Loss, epochs: int = 100, batch_size: int = 32,
-                 lr: float = 1e-3, weight_decay: float = 0.0, bootstrap: bool = False, seed: int = 0,
-                 X_valid: Tensor | None = None, y_valid: Tensor | None = None) -> list[dict[str, float]]:
-    """A plain training loop for a StackedMLP: index-sliced batches, Adam (fused), `ensemble_loss(loss)`.
-
-    With `bootstrap=False` every member sees the same batch (members differ by initialisation, and by
-    dropout masks); with `bootstrap=True` each member trains on its own resample of the training rows, in
-    its own order. Use `deepsci.training.Trainer` with `ensemble_loss(loss)` for callbacks, schedules and
-    early stopping (bootstrap there: `bootstrap_data` + augment `per_member_batch`); this loop is kept
-    for benchmarks and tests.
-
-    Args:
-        model: the stacked ensemble (trained in place).
-        X: (n, d) inputs; y: (n, ...) targets as the per-member `loss` expects them.
-        loss: per-member loss, e.g. `deepsci.training.losses.mse`.
-        X_valid, y_valid: optional validation split; its summed loss is logged each epoch.
-
-    Returns:
-        history: one dict per epoch (epoch, train_loss, valid_loss, seconds); losses are per-member means.
-    """
-    if X.shape[0] != y.shape[0]:
-        raise DataError(f"X has {X.shape[0]} rows but y has {y.shape[0]}; they must match.")
-    k, n = model.members, int(X.shape[0])
-    generator = torch.Generator().manual_seed(seed)
-    optimiser = _adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    shared = ensemble_loss(loss, targets="shared")
-    per_member = ensemble_loss(loss, targets="per-member")
-    rows = bootstrap_indices(n, k, generator) if bootstrap else None  # (K, n)
-    history: list[dict[str, float]] = []
-    for epoch in range(epochs):
-        start = time.perf_counter()
-        model.train()
-        total, batches = 0.0, 0
-        if rows is None:
-            order = torch.randperm(n, generator=generator)
-        else:
-            order = torch.gather(rows, 1, torch.argsort(torch.rand(k, n, generator=generator), dim=1))  # (K, n)
-        for s in range(0, n, batch_size):
-            if rows is None:
-                idx = order[s:s + batch_size]
-                value = shared(model(X[idx]), y[idx])
-            else:
-                idx = order[:, s:s + batch_size]  # (K, B)
-                value = per_member(model(X[idx]), y[idx])
-            optimiser.zero_grad(set_to_none=True)
-            value.backward()
-            optimiser.step()
-            total += float(value.detach())
-            batches += 1
-        if not torch.isfinite(torch.tensor(total)):
-            raise TrainingError(f"the ensemble's training loss became {total} at epoch {epoch}; lower the learning "
-                                f"rate (now {lr}) or check the data for extreme values.")
-        row = {"epoch": float(epoch), "train_loss": total / batches / k, "valid_loss": float("nan"),
-               "seconds": time.perf_counter() - start}
-        if X_valid is not None and y_valid is not None:
-            model.eval()
-            with torch.no_grad():
-                row["valid_loss"] = float(shared(model(X_valid), y_valid)) / k
-        history.append(row)
-    model.eval()
-    return history
-
-
-def _adam(params: Any, *, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    """Adam with the fused kernel where this build has it (~25% faster fits on CPU), else foreach."""
-    params = list(params)
-    try:
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
-    except (RuntimeError, TypeError):  # pragma: no cover - builds without a fused CPU kernel
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True)

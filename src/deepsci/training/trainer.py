@@ -3,10 +3,16 @@
 The loop is made of small steps one can override (fit -> run_epoch -> train_step / eval_loss)
 and callbacks for everything else. Batches are index slices of tensors already in memory:
 DESIGN.md measured DataLoader(TensorDataset) at 20-30% slower for the same work.
+
+Inputs are `deepsci.data.batch.Inputs`: one tensor (a table, signal or image) or a dict of named
+tensors (a padded sequence or set with its mask, or several inputs at once). Every tensor shares the
+row dimension, so a batch is the same index slice of each (`batch.take`) and the model is called with
+`batch.forward` (model(x) or model(**x)).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from pathlib import Path
@@ -15,13 +21,15 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
+from deepsci.data.batch import Inputs, check_rows, forward, n_rows, take
 from deepsci.errors import DataError, TrainingError
 from deepsci.training.callbacks import Callback, EarlyStopping, ProgressBar
+from deepsci.training.losses import per_sample_loss, weighted_loss
 from deepsci.training.optimisers import make_optimiser, make_schedule
 
 Tensor = torch.Tensor
 # An augmentation maps a training batch (x, y) to a new one, drawing from the generator.
-Augment = Callable[[Tensor, Tensor, torch.Generator], tuple[Tensor, Tensor]]
+Augment = Callable[[Any, Tensor, torch.Generator], tuple[Any, Tensor]]
 
 
 class Trainer:
@@ -29,7 +37,8 @@ class Trainer:
 
     Args:
         model: any nn.Module; outputs go straight into `loss`.
-        loss: (output, target) -> scalar tensor.
+        loss: (output, target) -> scalar tensor (a mean over the batch). Sample weights need its
+            per-sample form (`deepsci.training.losses.per_sample_loss`).
         optimizer: "sgd", "adam" or "adamw" (see training.optimisers).
         lr, weight_decay, momentum, nesterov: optimiser settings.
         batch_size: rows per step; the last, smaller batch of an epoch is kept.
@@ -38,8 +47,8 @@ class Trainer:
             `make_schedule`.
         clip_grad_norm: rescale gradients to at most this global L2 norm (None: no clipping).
         patience: early stopping on the validation loss, restoring the best weights (None: off).
-        callbacks: extra Callback objects.
-        augment: applied to each training batch only, never at evaluation.
+        callbacks: extra Callback objects (those with `runs_last`, the Checkpoint, run after all others).
+        augment: applied to each training batch only, never at evaluation: (xb, yb, generator) -> (xb, yb).
         seed: drives batch order, dropout masks and augmentation.
         progress: show a progress bar (terminal) or periodic lines (not a terminal).
         teacher_forcing: in training, call model(x, y, generator=...) so a sequence-to-sequence
@@ -62,62 +71,85 @@ class Trainer:
                                         momentum=momentum, nesterov=nesterov)
         self.scheduler = make_schedule(self.optimizer, schedule, epochs=epochs, **(schedule_kwargs or {}))
         self.early_stopping = EarlyStopping(patience) if patience else None
-        self.callbacks: list[Callback] = list(callbacks)
-        if self.early_stopping is not None:
-            self.callbacks.append(self.early_stopping)
+        extra: list[Callback] = [self.early_stopping] if self.early_stopping is not None else []
         if progress:
-            self.callbacks.append(ProgressBar())
+            extra.append(ProgressBar())
+        # Stable: the Checkpoint (runs_last) writes the epoch after every other callback recorded it.
+        self.callbacks: list[Callback] = sorted([*callbacks, *extra], key=lambda cb: cb.runs_last)
         self.stop_training = False
         self.history_: list[dict[str, Any]] = []
+        self.generator = torch.Generator().manual_seed(seed)
 
     # -- the loop ---------------------------------------------------------------------------------
-    def fit(self, X: Tensor, y: Tensor, X_valid: Tensor | None = None,
-            y_valid: Tensor | None = None, *, resume_from: str | Path | None = None) -> "Trainer":
+    def fit(self, X: Inputs, y: Tensor, X_valid: Inputs | None = None, y_valid: Tensor | None = None, *,
+            sample_weight: Tensor | None = None, valid_sample_weight: Tensor | None = None,
+            resume_from: str | Path | None = None) -> "Trainer":
         """Train on (X, y), tracking the loss on (X_valid, y_valid) if given. Returns self.
 
-        resume_from: a folder written by the `Checkpoint` callback; training goes on after its last
-        epoch with the same weights, optimiser state, schedule and random streams.
+        Args:
+            X: (n, ...) tensor or dict of (n, ...) tensors; y: (n, ...) targets.
+            sample_weight: (n,) non-negative weights; the loss is their weighted mean (None or all equal:
+                the plain mean, bit for bit).
+            valid_sample_weight: the same for the validation rows (weighted validation loss).
+            resume_from: a folder written by the `Checkpoint` callback; training goes on after its last
+                epoch with the same weights, optimiser state, schedule, callback states and random streams.
+
+        Raises:
+            DataError: mismatched or empty splits, non-finite values in inputs or targets, bad weights.
+            TrainingError: the training loss became NaN or infinite.
         """
-        _check_pair(X, y, "training")
+        _check_split(X, y, "training")
+        weight = _check_weights(sample_weight, n_rows(X), "training")
+        valid_weight = None
         if X_valid is not None and y_valid is not None:
-            _check_pair(X_valid, y_valid, "validation")
+            _check_split(X_valid, y_valid, "validation")
+            valid_weight = _check_weights(valid_sample_weight, n_rows(X_valid), "validation")
+        if weight is not None or valid_weight is not None:
+            self._per_sample = per_sample_loss(self.loss)
         torch.manual_seed(self.seed)  # dropout draws from the global generator
         self.generator = torch.Generator().manual_seed(self.seed)
         self.stop_training = False
-        done = 0
-        if resume_from is not None:
-            from deepsci.training.checkpoint import load_training_state
+        try:
+            done = 0
+            if resume_from is not None:
+                from deepsci.training.checkpoint import load_training_state
 
-            done = load_training_state(self, Path(resume_from))
-        for cb in self.callbacks:
-            cb.on_fit_start(self)
-        for epoch in range(done + 1, self.epochs + 1):
+                done = load_training_state(self, Path(resume_from))
             for cb in self.callbacks:
-                cb.on_epoch_start(self, epoch)
-            logs = self.run_epoch(epoch, X, y, X_valid, y_valid)
-            self.history_.append(logs)
+                cb.on_fit_start(self)
+            for epoch in range(done + 1, self.epochs + 1):
+                if self.stop_training:
+                    break
+                for cb in self.callbacks:
+                    cb.on_epoch_start(self, epoch)
+                logs = self.run_epoch(epoch, X, y, X_valid, y_valid, weight, valid_weight)
+                self.history_.append(logs)
+                for cb in self.callbacks:
+                    cb.on_epoch_end(self, epoch, logs)
             for cb in self.callbacks:
-                cb.on_epoch_end(self, epoch, logs)
-            if self.stop_training:
-                break
-        for cb in self.callbacks:
-            cb.on_fit_end(self)
+                cb.on_fit_end(self)
+        except BaseException as exc:  # KeyboardInterrupt too: callbacks give back the terminal, files, ...
+            for cb in self.callbacks:
+                with contextlib.suppress(Exception):
+                    cb.on_exception(self, exc)
+            raise
         return self
 
-    def run_epoch(self, epoch: int, X: Tensor, y: Tensor, X_valid: Tensor | None,
-                  y_valid: Tensor | None) -> dict[str, Any]:
+    def run_epoch(self, epoch: int, X: Inputs, y: Tensor, X_valid: Inputs | None, y_valid: Tensor | None,
+                  sample_weight: Tensor | None = None, valid_sample_weight: Tensor | None = None
+                  ) -> dict[str, Any]:
         """One pass over shuffled mini-batches; returns the epoch's logs."""
         start = time.perf_counter()
         self.model.train()
-        n = X.shape[0]
+        n = n_rows(X)
         order = torch.randperm(n, generator=self.generator)
         total = 0.0
         for batch, i in enumerate(range(0, n, self.batch_size)):
             idx = order[i:i + self.batch_size]
-            xb, yb = X[idx], y[idx]
+            xb, yb = take(X, idx), y[idx]
             if self.augment is not None:
                 xb, yb = self.augment(xb, yb, self.generator)
-            loss = self.train_step(xb, yb)
+            loss = self.train_step(xb, yb) if sample_weight is None else self.train_step(xb, yb, sample_weight[idx])
             if not math.isfinite(loss):
                 raise TrainingError(
                     f"the training loss became {loss} at epoch {epoch}, batch {batch + 1}. Lower train.lr "
@@ -126,43 +158,62 @@ class Trainer:
             for cb in self.callbacks:
                 cb.on_batch_end(self, batch, {"loss": loss})
         logs: dict[str, Any] = {"epoch": epoch, "train_loss": total / n}
-        logs["valid_loss"] = self.eval_loss(X_valid, y_valid) if X_valid is not None and y_valid is not None else None
+        logs["valid_loss"] = (self.eval_loss(X_valid, y_valid, sample_weight=valid_sample_weight)
+                              if X_valid is not None and y_valid is not None else None)
         logs["lr"] = self.optimizer.param_groups[0]["lr"]
         self._step_schedule(logs)
         logs["seconds"] = time.perf_counter() - start
         return logs
 
-    def train_step(self, xb: Tensor, yb: Tensor) -> float:
-        """One optimiser step on a batch; returns the batch loss."""
+    def train_step(self, xb: Inputs, yb: Tensor, wb: Tensor | None = None) -> float:
+        """One optimiser step on a batch; returns the batch loss (weighted by `wb` (B,) if given)."""
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.loss(self.forward_train(xb, yb), yb)
+        output = self.forward_train(xb, yb)
+        loss = self.loss(output, yb) if wb is None else weighted_loss(self._per_sample, output, yb, wb)
         loss.backward()
         if self.clip_grad_norm is not None:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad_norm, foreach=True)
         self.optimizer.step()
         return loss.item()
 
-    def forward_train(self, xb: Tensor, yb: Tensor) -> Tensor:
+    def forward_train(self, xb: Inputs, yb: Tensor) -> Tensor:
         """The model's output on a training batch (with the targets, under teacher forcing)."""
         if self.teacher_forcing:
+            if isinstance(xb, dict):
+                return self.model(**xb, y=yb, generator=self.generator)
             return self.model(xb, yb, generator=self.generator)
-        return self.model(xb)
+        return forward(self.model, xb)
 
     @torch.no_grad()
-    def eval_loss(self, X: Tensor, y: Tensor, batch_size: int = 4096) -> float:
-        """Mean loss over (X, y) in eval mode (dropout off, batch norm uses running statistics)."""
+    def eval_loss(self, X: Inputs, y: Tensor, batch_size: int = 4096, *,
+                  sample_weight: Tensor | None = None) -> float:
+        """Mean loss over (X, y) in eval mode (dropout off, batch norm uses running statistics);
+        the weighted mean with `sample_weight` (n,)."""
         self.model.eval()
-        total = 0.0
-        for i in range(0, X.shape[0], batch_size):
-            total += self.loss(self.model(X[i:i + batch_size]), y[i:i + batch_size]).item() * len(X[i:i + batch_size])
+        total, norm = 0.0, 0.0
+        n = n_rows(X)
+        for i in range(0, n, batch_size):
+            rows = slice(i, i + batch_size)
+            output, target = forward(self.model, take(X, rows)), y[rows]
+            if sample_weight is None:
+                total += self.loss(output, target).item() * target.shape[0]
+                norm += target.shape[0]
+            else:
+                w = sample_weight[rows]
+                total += (self._per_sample(output, target) * w).sum().item()
+                norm += w.sum().item()
         self.model.train()
-        return total / X.shape[0]
+        return total / norm if norm > 0 else 0.0
 
     @torch.no_grad()
-    def predict(self, X: Tensor, batch_size: int = 4096) -> Tensor:
-        """The model's raw outputs for X in eval mode, in batches."""
+    def predict(self, X: Inputs, batch_size: int = 4096) -> Tensor:
+        """The model's raw outputs for X in eval mode, in batches: (n, ...), or (K, n, ...) for a
+        stacked ensemble (the row dimension second)."""
+        from deepsci.training.ensemble import StackedMLP
+
         self.model.eval()
-        return torch.cat([self.model(X[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)])
+        parts = [forward(self.model, take(X, slice(i, i + batch_size))) for i in range(0, n_rows(X), batch_size)]
+        return torch.cat(parts, dim=1 if isinstance(self.model, StackedMLP) else 0)
 
     def _step_schedule(self, logs: dict[str, Any]) -> None:
         if self.scheduler is None:
@@ -174,8 +225,47 @@ class Trainer:
             self.scheduler.step()
 
 
-def _check_pair(X: Tensor, y: Tensor, name: str) -> None:
-    if X.shape[0] != y.shape[0]:
-        raise DataError(f"{name} inputs have {X.shape[0]} rows but targets have {y.shape[0]}; they must match.")
-    if X.shape[0] == 0:
+def _check_split(X: Inputs, y: Tensor, name: str) -> None:
+    """Row counts agree, the split is not empty, and every float value is finite."""
+    try:
+        rows = check_rows(X, f"{name} inputs")
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+    if rows != y.shape[0]:
+        raise DataError(f"{name} inputs have {rows} rows but targets have {y.shape[0]}; they must match.")
+    if rows == 0:
         raise DataError(f"the {name} split is empty; use more data or a smaller test/valid fraction.")
+    parts = X.items() if isinstance(X, dict) else [("", X)]
+    for key, tensor in parts:
+        _check_finite(tensor, f"{name} inputs" + (f" '{key}'" if key else ""))
+    _check_finite(y, f"{name} targets")
+
+
+def _check_finite(tensor: Tensor, what: str) -> None:
+    """DataError naming `what` and the count of NaN / infinite values (float tensors only)."""
+    if not tensor.is_floating_point():
+        return
+    bad = ~torch.isfinite(tensor)
+    count = int(bad.sum())
+    if count:
+        rows = int(bad.reshape(bad.shape[0], -1).any(1).sum()) if bad.dim() else 1
+        raise DataError(f"the {what} hold {count} non-finite values (NaN or infinite; values beyond about "
+                        f"±3.4e38 overflow float32) in {rows} of {tensor.shape[0] if tensor.dim() else 1} rows. "
+                        "Remove or impute those rows, or rescale the column, before training.")
+
+
+def _check_weights(weight: Tensor | None, n: int, name: str) -> Tensor | None:
+    """The (n,) float weights, or None when absent or all equal (the plain mean, bit for bit)."""
+    if weight is None:
+        return None
+    weight = torch.as_tensor(weight, dtype=torch.float32).reshape(-1)
+    if weight.shape[0] != n:
+        raise DataError(f"{name} sample_weight has {weight.shape[0]} values for {n} rows; give one weight per row.")
+    if not bool(torch.isfinite(weight).all()) or bool((weight < 0).any()):
+        raise DataError(f"{name} sample_weight must be finite and non-negative; received min "
+                        f"{float(weight.min())}, max {float(weight.max())}.")
+    if float(weight.sum()) <= 0:
+        raise DataError(f"{name} sample_weight sums to 0: at least one row needs a positive weight.")
+    if bool((weight == weight[0]).all()):
+        return None
+    return weight

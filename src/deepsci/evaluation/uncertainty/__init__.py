@@ -1,5 +1,5 @@
-"""Uncertainty: heteroscedastic heads, ensemble variance parts, MC dropout, conformal prediction,
-calibration metrics and figures. The vectorised ensemble itself lives in `deepsci.training.ensemble`."""
+"""Uncertainty: heteroscedastic heads, ensemble variance parts, MC dropout, sigma recalibration, conformal
+prediction, coverage with its confidence interval, calibration metrics and figures. The vectorised ensemble itself lives in `deepsci.training.ensemble`."""
 
 from deepsci.evaluation.uncertainty.conformal import (
     REGRESSION_SCORES,
@@ -9,6 +9,13 @@ from deepsci.evaluation.uncertainty.conformal import (
     conformal_quantile,
     conformal_sets,
     regression_scores,
+)
+from deepsci.evaluation.uncertainty.coverage import (
+    Coverage,
+    binomial_interval,
+    conformal_coverage_beta,
+    conformal_coverage_interval,
+    coverage,
 )
 from deepsci.evaluation.uncertainty.figures import (
     calibration_figure,
@@ -32,27 +39,44 @@ from deepsci.evaluation.uncertainty.metrics import (
 )
 from deepsci.evaluation.uncertainty.predictive import (
     METHODS,
+    Calibration,
+    Predictive,
+    TargetUnscaler,
     UncertaintySpec,
     apply_calibration,
+    as_predictive,
     calibrate,
     format_sets,
     predictive,
+    recalibrate,
 )
+from deepsci.evaluation.uncertainty.recalibration import RECALIBRATIONS, SigmaCalibrator, pit, variance_scale
 
 __all__ = [
     "LINKS",
     "METHODS",
+    "RECALIBRATIONS",
     "REGRESSION_SCORES",
     "SET_METHODS",
+    "Calibration",
+    "Coverage",
+    "Predictive",
+    "SigmaCalibrator",
+    "TargetUnscaler",
     "UncertaintySpec",
     "apply_calibration",
+    "as_predictive",
+    "binomial_interval",
     "calibrate",
     "calibration_curve",
     "calibration_figure",
     "classification_scores",
+    "conformal_coverage_beta",
+    "conformal_coverage_interval",
     "conformal_interval",
     "conformal_quantile",
     "conformal_sets",
+    "coverage",
     "decompose",
     "error_vs_std_figure",
     "expected_calibration_error",
@@ -66,11 +90,14 @@ __all__ = [
     "mean_variance",
     "miscalibration_area",
     "parity_figure",
+    "pit",
     "predictive",
+    "recalibrate",
     "regression_scores",
     "reliability_curve",
     "reliability_figure",
     "set_coverage",
     "set_size",
     "uncertainty_metrics",
+    "variance_scale",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from deepsci.data.batch import Inputs, forward, n_rows, take
 from deepsci.errors import ConfigError, ModelError
 
 Tensor = torch.Tensor
@@ -12,7 +13,7 @@ Tensor = torch.Tensor
 __all__ = ["mc_dropout_predict", "mc_dropout_samples"]
 
 
-def mc_dropout_predict(model: nn.Module, X: Tensor, samples: int = 30, seed: int = 0,
+def mc_dropout_predict(model: nn.Module, X: Inputs, samples: int = 30, seed: int = 0,
                        batch_size: int | None = None) -> tuple[Tensor, Tensor]:
     """Mean and standard deviation of `samples` stochastic forward passes with dropout on.
 
@@ -21,8 +22,8 @@ def mc_dropout_predict(model: nn.Module, X: Tensor, samples: int = 30, seed: int
     from a forked RNG seeded with `seed`, so the call is reproducible and leaves global state untouched.
 
     Args:
-        model: a network with at least one nn.Dropout (p > 0).
-        X: inputs (n, ...).
+        model: any network with at least one dropout layer (nn.Dropout, Dropout1d/2d/3d, AlphaDropout; p > 0).
+        X: inputs: a tensor (n, ...) or named tensors (see `deepsci.data.batch`).
         samples: number of passes T >= 2.
         seed: seeds the dropout masks.
         batch_size: rows per forward pass (None: all at once).
@@ -35,9 +36,9 @@ def mc_dropout_predict(model: nn.Module, X: Tensor, samples: int = 30, seed: int
     return stacked.mean(0), stacked.std(0, unbiased=False)
 
 
-def mc_dropout_samples(model: nn.Module, X: Tensor, samples: int = 30, seed: int = 0,
+def mc_dropout_samples(model: nn.Module, X: Inputs, samples: int = 30, seed: int = 0,
                        batch_size: int | None = None) -> Tensor:
-    """The `samples` stochastic forward passes themselves, stacked: (T, ..., n, outputs).
+    """The `samples` stochastic forward passes themselves, stacked: (T, n, ...) (one pass's output shape).
 
     Same rules as `mc_dropout_predict` (dropout on, batch norm in eval mode, own seeded RNG); use this when
     each pass is itself a distribution (a heteroscedastic head: mean and variance per pass).
@@ -45,7 +46,8 @@ def mc_dropout_samples(model: nn.Module, X: Tensor, samples: int = 30, seed: int
     if samples < 2:
         raise ConfigError(f"MC dropout needs samples >= 2 to estimate a spread, got {samples}. "
                           "Set uncertainty.samples to e.g. 30.")
-    dropouts = [m for m in model.modules() if isinstance(m, nn.Dropout) and m.p > 0]
+    # _DropoutNd covers Dropout, Dropout1d/2d/3d, AlphaDropout and FeatureAlphaDropout, in any architecture.
+    dropouts = [m for m in model.modules() if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0]
     if not dropouts:
         raise ModelError("MC dropout needs a model with dropout; this one has none. Set model.dropout > 0 "
                          "(e.g. 0.1), or use uncertainty.method = 'ensemble'.")
@@ -57,11 +59,13 @@ def mc_dropout_samples(model: nn.Module, X: Tensor, samples: int = 30, seed: int
         outs = []
         with torch.random.fork_rng(devices=[]), torch.no_grad():
             torch.manual_seed(seed)
-            step = batch_size or max(int(X.shape[0]), 1)
+            n = n_rows(X)
+            step = batch_size or max(n, 1)
             for _ in range(samples):
-                outs.append(torch.cat([model(X[s:s + step]) for s in range(0, int(X.shape[0]), step)], dim=-2)
-                            if X.shape[0] else model(X))
+                # Rows are the first dim of a plain network's output (n, ...) (a sequence model's (n, L, k) too).
+                outs.append(torch.cat([forward(model, take(X, slice(s, s + step))) for s in range(0, n, step)])
+                            if n else forward(model, X))
     finally:
         for m, mode in modes.items():
             m.training = mode
-    return torch.stack(outs)  # (T, ..., n, outputs)
+    return torch.stack(outs)  # (T, n, ...)

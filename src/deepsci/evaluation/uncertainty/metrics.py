@@ -15,6 +15,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from deepsci.errors import DataError
+from deepsci.evaluation.uncertainty.coverage import coverage
 
 __all__ = [
     "interval_coverage",
@@ -140,18 +141,23 @@ def set_size(sets: ArrayLike) -> float:
 def uncertainty_metrics(y: ArrayLike, *, mean: ArrayLike | None = None, std: ArrayLike | None = None,
                         lower: ArrayLike | None = None, upper: ArrayLike | None = None,
                         proba: ArrayLike | None = None, sets: ArrayLike | None = None,
-                        level: float = 0.9, bins: int = 15) -> dict[str, float]:
+                        std_raw: ArrayLike | None = None, level: float = 0.9, bins: int = 15,
+                        confidence: float = 0.95) -> dict[str, float]:
     """The uncertainty numbers for metrics.json, from whatever the model provides.
 
     Regression (give `mean`; optionally `std` and/or conformal `lower`/`upper`, in target units):
         coverage, mean_width (of [lower, upper] at `level`), nll, miscalibration_area, mean_std,
         gaussian_coverage and gaussian_width (of mu +- z sigma at `level`), error_std_spearman
-        (rank correlation of |error| with sigma: does a larger sigma flag a larger error?).
+        (rank correlation of |error| with sigma: does a larger sigma flag a larger error?). With `std_raw`
+        (the sigma before recalibration) also nll_raw, gaussian_coverage_raw, miscalibration_area_raw and
+        mean_std_raw, to show what recalibration changed.
     Classification (give `proba` (n, classes) and optionally conformal `sets`):
         ece, nll (log loss), accuracy, set_coverage, mean_set_size.
+    Every coverage comes with its Clopper-Pearson interval at `confidence` (`<name>_low`, `<name>_high`)
+    and "n", the number of targets counted (see `coverage.binomial_interval`).
 
     Returns:
-        a flat dict of floats, keys as above plus "level".
+        a flat dict of floats, keys as above plus "level" and "n".
     """
     out: dict[str, float] = {"level": float(level)}
     if proba is not None:
@@ -162,26 +168,44 @@ def uncertainty_metrics(y: ArrayLike, *, mean: ArrayLike | None = None, std: Arr
         out["accuracy"] = float(correct.mean())
         out["ece"] = expected_calibration_error(labels, p2, bins)
         out["nll"] = float(-np.mean(np.log(np.clip(p2[np.arange(len(labels)), labels], 1e-12, None))))
+        out["n"] = float(len(labels))
         if sets is not None:
-            out["set_coverage"] = set_coverage(labels, sets)
+            s = np.asarray(sets, dtype=bool)
+            _add_coverage(out, "set_coverage", s[np.arange(len(labels)), labels], confidence)
             out["mean_set_size"] = set_size(sets)
         return out
     if mean is None:
         raise DataError("uncertainty_metrics needs mean (regression) or proba (classification).")
     y_, mu = _f64(y), _f64(mean)
     _same_shape(y=y_, mean=mu)
+    out["n"] = float(y_.size)
     if lower is not None and upper is not None:
-        out["coverage"] = interval_coverage(y_, lower, upper)
-        out["mean_width"] = interval_width(lower, upper)
+        lo, hi = _f64(lower), _f64(upper)
+        _same_shape(y=y_, lower=lo, upper=hi)
+        _add_coverage(out, "coverage", (y_ >= lo) & (y_ <= hi), confidence)
+        out["mean_width"] = interval_width(lo, hi)
+    z = float(stats.norm.ppf(0.5 + level / 2))
     if std is not None:
         sd = np.broadcast_to(_f64(std), y_.shape)
-        z = float(stats.norm.ppf(0.5 + level / 2))
         out["nll"] = gaussian_nll_score(y_, mu, sd)
         out["mean_std"] = float(np.mean(sd))
-        out["gaussian_coverage"] = interval_coverage(y_, mu - z * sd, mu + z * sd)
+        _add_coverage(out, "gaussian_coverage", np.abs(y_ - mu) <= z * sd, confidence)
         out["gaussian_width"] = float(np.mean(2 * z * sd))
         expected, observed = calibration_curve(y_, mu, sd)
         out["miscalibration_area"] = miscalibration_area(expected, observed)
-        rho = stats.spearmanr(np.abs(y_ - mu).ravel(), sd.ravel()).statistic
+        # A constant sigma cannot rank errors: the correlation is undefined (NaN), not a warning.
+        rho = stats.spearmanr(np.abs(y_ - mu).ravel(), sd.ravel()).statistic if np.ptp(sd) > 0 else np.nan
         out["error_std_spearman"] = float(rho) if np.isfinite(rho) else float("nan")
+    if std_raw is not None:
+        raw = np.broadcast_to(_f64(std_raw), y_.shape)
+        out["nll_raw"] = gaussian_nll_score(y_, mu, raw)
+        out["mean_std_raw"] = float(np.mean(raw))
+        out["gaussian_coverage_raw"] = float(np.mean(np.abs(y_ - mu) <= z * raw))
+        out["miscalibration_area_raw"] = miscalibration_area(*calibration_curve(y_, mu, raw))
     return out
+
+
+def _add_coverage(out: dict[str, float], name: str, inside: NDArray[np.bool_], confidence: float) -> None:
+    """out[name] = the coverage of `inside`, with out[name_low], out[name_high] its Clopper-Pearson interval."""
+    c = coverage(inside, confidence)
+    out[name], out[f"{name}_low"], out[f"{name}_high"] = c.value, c.low, c.high

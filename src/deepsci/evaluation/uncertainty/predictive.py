@@ -1,28 +1,31 @@
-"""From a trained network to a predictive distribution, and from a calibration split to conformal bands.
+"""From a trained network to a predictive distribution, and from a calibration split to calibrated error bars.
 
-This is the glue a run (and the scikit-learn estimators) use; the pieces are the pure functions of the
-neighbouring modules:
+Estimator, calibrator, evaluator (the split chemprop v2 makes), each a value or a pure function:
 
-    network (MLP | StackedMLP) --predictive()--> {"pred", "std", "aleatoric", "epistemic"}  (data units)
-    validation split          --calibrate()---> {"q": ..., "score"/"method": ..., "n": ...}  (JSON)
-    any split                 --apply_calibration()--> {"lower", "upper"} or {"sets"}
+    network (any nn.Module; an ensemble gives (K, n, out))  --predictive()-->  Predictive (data units)
+    calibration split (y, Predictive)                        --calibrate()--->  Calibration (JSON via to_dict)
+    Calibration + any Predictive      --recalibrate()-->  Predictive with the recalibrated std
+                                      --apply_calibration()-->  {"lower", "upper"} or {"sets"}
 
-`UncertaintySpec` carries the options as plain typed values (the experiment's `[uncertainty]` section
-is validated at the edge and turned into one). Calibration is on the validation split only, never on
-test: the conformal guarantee needs calibration rows the model never trained on and that are
-exchangeable with the rows the bands are put on.
+`UncertaintySpec` carries the options as plain typed values (the `[uncertainty]` config section turned
+into one by `deepsci.config.uncertainty.resolve_uncertainty`). Calibration is fitted on rows that played
+no part in training or model selection (the calibration split, `Dataset.calib`): conformal guarantees need
+calibration rows exchangeable with the rows the bands are put on, and validation rows used for early
+stopping are not (the chosen model fits them better than fresh rows).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Iterator, Protocol
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
 from torch import nn
 
+from deepsci.data.batch import Inputs, forward, n_rows, take
 from deepsci.errors import ConfigError, DataError, unknown_name
 from deepsci.evaluation.uncertainty.conformal import (
     REGRESSION_SCORES,
@@ -34,15 +37,15 @@ from deepsci.evaluation.uncertainty.conformal import (
 )
 from deepsci.evaluation.uncertainty.heteroscedastic import LINKS, decompose, mean_variance
 from deepsci.evaluation.uncertainty.mc_dropout import mc_dropout_samples
+from deepsci.evaluation.uncertainty.recalibration import RECALIBRATIONS, SigmaCalibrator
 from deepsci.models.heads import head_predictions
 
-if TYPE_CHECKING:
-    from deepsci.data.scalers import Scaler
-
 Tensor = torch.Tensor
+Array = NDArray[np.float64]
 METHODS = ("none", "ensemble", "mc-dropout")
 
-__all__ = ["METHODS", "UncertaintySpec", "predictive", "calibrate", "apply_calibration", "format_sets"]
+__all__ = ["METHODS", "UncertaintySpec", "TargetUnscaler", "Predictive", "Calibration", "predictive",
+           "calibrate", "recalibrate", "apply_calibration", "format_sets"]
 
 
 @dataclass(frozen=True)
@@ -50,14 +53,15 @@ class UncertaintySpec:
     """How a model expresses uncertainty (the `[uncertainty]` config section as plain values).
 
     Attributes:
-        method: "none" (one network), "ensemble" (a StackedMLP of `members`) or "mc-dropout" (`samples`
-            stochastic passes with dropout on).
+        method: "none" (one network), "ensemble" (K members stacked, output (K, n, out)) or "mc-dropout"
+            (`samples` stochastic passes with dropout on).
         members: ensemble size K.
         samples: MC-dropout passes T.
         heteroscedastic: regression head with 2t outputs (means, then variances via `link`), trained
-            with the Gaussian NLL.
+            with the Gaussian NLL (Lakshminarayanan et al. 2017 deep ensembles).
         bootstrap: each ensemble member trains on its own bootstrap resample of the training rows.
-        conformal: split-conformal intervals / prediction sets calibrated on the validation split.
+        conformal: split-conformal intervals / prediction sets calibrated on the calibration split.
+        recalibration: sigma recalibration on the calibration split: "scaling", "isotonic" or "none".
         level: the interval / set level 1 - alpha (0.9 for 90%).
         score: regression conformal score, "absolute" or "normalised" (by the predicted sigma).
         set_method: classification set method, "lac" or "aps".
@@ -72,6 +76,7 @@ class UncertaintySpec:
     heteroscedastic: bool = False
     bootstrap: bool = False
     conformal: bool = False
+    recalibration: str = "none"
     level: float = 0.9
     score: str = "absolute"
     set_method: str = "lac"
@@ -83,6 +88,7 @@ class UncertaintySpec:
         for kind, value, known in (("uncertainty method", self.method, METHODS),
                                    ("conformal score", self.score, REGRESSION_SCORES),
                                    ("prediction-set method", self.set_method, SET_METHODS),
+                                   ("sigma recalibration", self.recalibration, RECALIBRATIONS),
                                    ("variance link", self.link, LINKS)):
             if value not in known:
                 raise ConfigError(unknown_name(kind, value, known))
@@ -94,100 +100,328 @@ class UncertaintySpec:
         """True when the model gives more than a point prediction."""
         return self.method != "none" or self.heteroscedastic or self.conformal
 
+    @property
+    def needs_calibration(self) -> bool:
+        """True when a calibration split is needed: conformal bands, or a sigma to recalibrate."""
+        return self.conformal or (self.recalibration != "none" and (self.method != "none" or self.heteroscedastic))
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, state: dict[str, Any] | None) -> "UncertaintySpec":
-        return cls(**(state or {}))
+        try:
+            return cls(**(state or {}))
+        except TypeError as err:
+            raise DataError(f"the stored uncertainty options are malformed ({err}); expected the keys "
+                            f"{', '.join(cls.__dataclass_fields__)}.") from err
+
+
+class TargetUnscaler(Protocol):
+    """What `predictive` needs from the target scaler: values and standard deviations back to data units."""
+
+    def inverse_transform(self, y: Tensor) -> Tensor: ...
+
+    def inverse_transform_std(self, std: Tensor) -> Tensor: ...
+
+
+_FIELDS = ("mean", "std", "std_raw", "aleatoric", "epistemic", "proba")
+
+
+@dataclass(frozen=True, eq=False)
+class Predictive:
+    """A model's predictive distribution at n rows, float64 numpy in the data's own units.
+
+    Attributes:
+        mean: regression: (n, t) predicted means (mean over members / samples); None for classification.
+        std: (n, t) total predictive standard deviation, recalibrated when a calibration was applied
+            (`recalibrate`); None for a single network without a variance head.
+        std_raw: (n, t) the model's own sigma before recalibration (None until recalibrated).
+        aleatoric, epistemic: (n, t) standard deviations of the two parts (sqrt E_k[s2_k], sqrt Var_k[mu_k]),
+            with aleatoric^2 + epistemic^2 = std^2; present for a variance head with several members / samples.
+        proba: classification: (n, k) mean class probabilities.
+
+    For the transition from dicts, `dist["pred"]` (mean or proba), `dist["std"]`, `"std" in dist` and
+    `dist.get(...)` still work; new code should read the attributes.
+    """
+
+    mean: Array | None = None
+    std: Array | None = None
+    std_raw: Array | None = None
+    aleatoric: Array | None = None
+    epistemic: Array | None = None
+    proba: Array | None = None
+
+    @property
+    def pred(self) -> Array:
+        """The point prediction: the mean (regression) or the class probabilities (classification)."""
+        out = self.mean if self.mean is not None else self.proba
+        if out is None:
+            raise DataError("this Predictive holds neither a mean nor probabilities.")
+        return out
+
+    def __len__(self) -> int:
+        return int(self.pred.shape[0])
+
+    def take(self, idx: NDArray[Any] | slice) -> "Predictive":
+        """Rows `idx` of every array."""
+        return Predictive(**{f: None if getattr(self, f) is None else getattr(self, f)[idx] for f in _FIELDS})
+
+    def as_dict(self) -> dict[str, Array]:
+        """The arrays that are present, keyed "pred", "std", "std_raw", "aleatoric", "epistemic"."""
+        out = {"pred": self.pred}
+        out.update({f: getattr(self, f) for f in _FIELDS[1:5] if getattr(self, f) is not None})
+        return out
+
+    # -- read-only mapping access, for callers written against the old dict --------------------------
+    def __getitem__(self, key: str) -> Array:
+        return self.as_dict()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.as_dict()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.as_dict())
+
+    def keys(self) -> Any:
+        return self.as_dict().keys()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.as_dict().get(key, default)
+
+
+def as_predictive(dist: "Predictive | Mapping[str, Any]", task: str = "regression") -> Predictive:
+    """A Predictive from a Predictive or an old-style dict {"pred", "std", ...}."""
+    if isinstance(dist, Predictive):
+        return dist
+    arrays = {k: None if dist.get(k) is None else np.asarray(dist[k], dtype=np.float64)
+              for k in ("pred", "std", "std_raw", "aleatoric", "epistemic")}
+    pred = arrays.pop("pred")
+    return Predictive(**arrays, **({"mean": pred} if task == "regression" else {"proba": pred}))
 
 
 @torch.no_grad()
-def _raw_samples(model: nn.Module, X: Tensor, spec: UncertaintySpec, batch_size: int) -> Tensor:
-    """Raw outputs as (S, n, out): S = members (ensemble), samples (MC dropout) or 1."""
+def _raw_samples(model: nn.Module, X: Inputs, spec: UncertaintySpec, batch_size: int) -> Tensor:
+    """Raw outputs as (S, n, ...): S = members (ensemble), samples (MC dropout) or 1."""
     if spec.method == "mc-dropout":
         return mc_dropout_samples(model, X, samples=spec.samples, seed=spec.seed, batch_size=batch_size)
+    was_training = model.training
     model.eval()
-    chunks = [model(X[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)]
-    out = torch.cat(chunks, dim=-2) if chunks else model(X)
-    return out if out.dim() == 3 else out.unsqueeze(0)  # a StackedMLP gives (K, n, out) already
+    try:
+        n = n_rows(X)
+        # An ensemble's rows are dim 1 of (K, n, out); any other model's are dim 0.
+        row_dim = 1 if spec.method == "ensemble" else 0
+        chunks = [forward(model, take(X, slice(i, i + batch_size))) for i in range(0, n, batch_size)]
+        out = torch.cat(chunks, dim=row_dim) if chunks else forward(model, X)
+    finally:
+        model.train(was_training)
+    return out if spec.method == "ensemble" else out.unsqueeze(0)
 
 
-def predictive(model: nn.Module, X: Tensor, task: str, spec: UncertaintySpec, y_scaler: "Scaler | None" = None,
-               batch_size: int = 4096) -> dict[str, NDArray[np.float64]]:
+def predictive(model: nn.Module, X: Inputs, task: str, spec: UncertaintySpec,
+               y_scaler: TargetUnscaler | None = None, batch_size: int = 4096) -> Predictive:
     """The predictive distribution of `model` at X, in the data's own units (float64 numpy).
 
-    Regression: "pred" (n, t) is the mean over members / samples; "std" (n, t) the total predictive
-    standard deviation, with "aleatoric" and "epistemic" standard deviations (sqrt of E_k[s2_k] and of
-    Var_k[mu_k], `decompose`) when the model has a variance head and more than one member / sample.
-    A single network without a variance head has no "std".
-    Classification: "pred" (n, k) is the mean of the members' / samples' class probabilities.
+    Regression: `mean` (n, t) is the mean over members / samples; `std` (n, t) the total predictive
+    standard deviation of the mixture (`decompose`), with `aleatoric` and `epistemic` parts when the model
+    has a variance head and more than one member / sample. A single network without a variance head has no
+    std. The std is the model's own (uncalibrated); `recalibrate` with a `Calibration` fixes it.
+    Classification: `proba` (n, k) is the mean of the members' / samples' class probabilities.
 
     Args:
-        model: an MLP (or rule-wrapped MLP) giving (n, out), or a StackedMLP giving (K, n, out).
-        X: (n, d) inputs, scaled as in training.
+        model: any network: a tensor or named inputs in (`deepsci.data.batch.forward`), (n, out) out; an
+            ensemble (spec.method = "ensemble") gives (K, n, out).
+        X: inputs (n, ...) or {name: (n, ...)}, preprocessed as in training.
         task: "regression", "binary" or "multiclass".
         spec: the uncertainty options (method, heteroscedastic, samples, link, seed).
-        y_scaler: the target scaler (regression), to return values in target units.
+        y_scaler: regression: any object with `inverse_transform(values)` and `inverse_transform_std(stds)`
+            (torch tensors (n, t); the data layer's `Scaler` is one), to return values in target units.
+        batch_size: rows per forward pass.
     """
     raw = _raw_samples(model, X, spec, batch_size).double()  # (S, n, out)
     if task != "regression":
         proba = torch.stack([head_predictions(r, task) for r in raw]).mean(0)
-        return {"pred": proba.numpy()}
+        return Predictive(proba=proba.numpy())
     if spec.heteroscedastic:
         means, variances = mean_variance(raw, link=spec.link)  # type: ignore[arg-type]  # (S, n, t) each
     else:
         means, variances = raw, None
     parts = decompose(means, variances)
-    out: dict[str, Tensor] = {"pred": parts["mean"]}
+    out: dict[str, Tensor] = {"mean": parts["mean"]}
     if raw.shape[0] > 1 or variances is not None:
         out["std"] = parts["std"]
     if raw.shape[0] > 1 and variances is not None:
         out["aleatoric"], out["epistemic"] = parts["aleatoric"].sqrt(), parts["epistemic"].sqrt()
     if y_scaler is not None:
-        out = {k: (y_scaler.inverse_transform(v) if k == "pred" else y_scaler.inverse_transform_std(v))
+        out = {k: (y_scaler.inverse_transform(v) if k == "mean" else y_scaler.inverse_transform_std(v))
                for k, v in out.items()}
-    return {k: v.double().numpy() for k, v in out.items()}
+    return Predictive(**{k: v.double().numpy() for k, v in out.items()})
 
 
-def calibrate(task: str, y_cal: NDArray[Any], dist_cal: dict[str, NDArray[np.float64]],
-              spec: UncertaintySpec) -> dict[str, Any]:
-    """Split-conformal calibration on the validation split: the threshold(s) as a JSON-able dict.
+@dataclass(frozen=True, eq=False)
+class Calibration:
+    """What was learned on the calibration split: conformal thresholds and the sigma recalibration.
 
-    Regression: {"kind": "interval", "score", "q": [per target], "level", "n"}; with score "absolute" q is
-    in target units (half-width), with "normalised" it multiplies the predicted sigma.
-    Classification: {"kind": "set", "method", "randomised", "q", "level", "n"}.
+    Attributes:
+        kind: "interval" (regression conformal), "set" (classification conformal) or "sigma" (recalibration
+            only, no conformal bands).
+        level: the interval / set level 1 - alpha.
+        n: calibration rows.
+        calibrated_on: the split it was fitted on ("calib"; "valid" only for old run folders).
+        q: conformal threshold(s): per target for intervals (a half-width in target units for the "absolute"
+            score, a multiple of the recalibrated sigma for "normalised"), one for sets; () without conformal.
+        score: regression conformal score; method, randomised, seed: the set method.
+        sigma: the fitted sigma recalibration, or None (classification, or a model without sigma).
     """
-    alpha = 1.0 - spec.level
+
+    kind: str
+    level: float
+    n: int
+    calibrated_on: str = "calib"
+    q: tuple[float, ...] = ()
+    score: str | None = None
+    method: str | None = None
+    randomised: bool = False
+    seed: int = 0
+    sigma: SigmaCalibrator | None = None
+
+    @property
+    def conformal(self) -> bool:
+        return self.kind in ("interval", "set")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able (model.json, metrics.json); the keys of the old calibration dict plus the new ones."""
+        out: dict[str, Any] = {"kind": self.kind, "level": self.level, "n": self.n,
+                               "calibrated_on": self.calibrated_on, "q": list(self.q)}
+        if self.kind == "interval":
+            out["score"] = self.score
+        if self.kind == "set":
+            out.update(method=self.method, randomised=self.randomised, seed=self.seed)
+        out["sigma"] = self.sigma.to_dict() if self.sigma is not None else None
+        return out
+
+    @classmethod
+    def from_dict(cls, state: Mapping[str, Any]) -> "Calibration":
+        """Rebuild from `to_dict()` output, or the calibration dict of an older run (calibrated on "valid")."""
+        try:
+            kind = str(state["kind"])
+            if kind not in ("interval", "set", "sigma"):
+                raise ValueError(f"kind '{kind}' is not interval, set or sigma")
+            q = tuple(float(v) for v in state.get("q") or ())
+            sigma = state.get("sigma")
+            return cls(kind=kind, level=float(state["level"]), n=int(state["n"]),
+                       calibrated_on=str(state.get("calibrated_on", "valid")), q=q,
+                       score=state.get("score"), method=state.get("method"),
+                       randomised=bool(state.get("randomised", False)), seed=int(state.get("seed", 0)),
+                       sigma=SigmaCalibrator.from_dict(sigma) if sigma else None)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise DataError(f"the stored calibration is malformed ({err!r}); expected the keys kind, level, n, q "
+                            "as written by Calibration.to_dict().") from err
+
+
+def calibrate(task: str, y_cal: NDArray[Any], dist_cal: "Predictive | Mapping[str, Any]", spec: UncertaintySpec,
+              *, calibrated_on: str = "calib") -> Calibration:
+    """Fit the calibration on the calibration split: sigma recalibration first, then conformal thresholds.
+
+    The conformal scores use the recalibrated sigma (score "normalised"), so `apply_calibration` and the
+    thresholds agree. Fit it on rows that played no part in training or model selection.
+
+    Args:
+        task: "regression", "binary" or "multiclass".
+        y_cal: calibration targets in data units, (n, t) (regression) or (n,) labels.
+        dist_cal: the model's `Predictive` on those rows (raw, as `predictive` returns it).
+        spec: level, score, set method, recalibration method.
+        calibrated_on: the split's name, recorded in the result (and metrics.json).
+    """
+    dist = as_predictive(dist_cal, task)
     n = int(len(y_cal))
     if n == 0:
-        raise DataError("conformal calibration needs a validation split, and this run has none. Set "
-                        "data.valid_fraction > 0 (e.g. 0.2), or uncertainty.conformal = false.")
-    if task == "regression":
-        if spec.score == "normalised" and "std" not in dist_cal:
-            raise ConfigError("uncertainty.score = 'normalised' needs a predicted sigma; this model gives none. "
-                              "Use an ensemble, mc-dropout or heteroscedastic = true, or score = 'absolute'.")
-        scores = regression_scores(y_cal, dist_cal["pred"], dist_cal.get("std"), spec.score)  # type: ignore[arg-type]
-        q = np.atleast_1d(conformal_quantile(scores, alpha))
-        return {"kind": "interval", "score": spec.score, "q": [float(v) for v in q], "level": spec.level, "n": n}
-    s = classification_scores(dist_cal["pred"], y_cal, spec.set_method,  # type: ignore[arg-type]
-                              randomised=spec.randomised, seed=spec.seed)
-    threshold = float(conformal_quantile(s, alpha))
-    return {"kind": "set", "method": spec.set_method, "randomised": spec.randomised, "seed": spec.seed,
-            "q": [threshold], "level": spec.level, "n": n}
+        raise DataError(f"calibration needs rows that played no part in training, and the '{calibrated_on}' split "
+                        "is empty. Set data.calib_fraction > 0 (e.g. 0.2), or uncertainty.conformal = false "
+                        "and uncertainty.recalibration = 'none'.")
+    alpha = 1.0 - spec.level
+    if task != "regression":
+        if not spec.conformal:
+            return Calibration(kind="sigma", level=spec.level, n=n, calibrated_on=calibrated_on)
+        s = classification_scores(dist.pred, y_cal, spec.set_method,  # type: ignore[arg-type]
+                                  randomised=spec.randomised, seed=spec.seed)
+        return Calibration(kind="set", level=spec.level, n=n, calibrated_on=calibrated_on,
+                           q=(float(conformal_quantile(s, alpha)),), method=spec.set_method,
+                           randomised=spec.randomised, seed=spec.seed)
+    sigma = None
+    raw_std = dist.std_raw if dist.std_raw is not None else dist.std
+    if spec.recalibration != "none" and raw_std is not None:
+        sigma = SigmaCalibrator(spec.recalibration).fit(y_cal, dist.pred, raw_std)  # type: ignore[arg-type]
+    cal = Calibration(kind="sigma", level=spec.level, n=n, calibrated_on=calibrated_on, sigma=sigma)
+    if not spec.conformal:
+        return cal
+    dist = recalibrate(cal, dist)
+    if spec.score == "normalised" and dist.std is None:
+        raise ConfigError("uncertainty.score = 'normalised' needs a predicted sigma; this model gives none. "
+                          "Use an ensemble, mc-dropout or heteroscedastic = true, or score = 'absolute'.")
+    scores = regression_scores(y_cal, dist.pred, dist.std, spec.score)  # type: ignore[arg-type]
+    q = np.atleast_1d(conformal_quantile(scores, alpha))
+    return replace(cal, kind="interval", q=tuple(float(v) for v in q), score=spec.score)
 
 
-def apply_calibration(calibration: dict[str, Any], dist: dict[str, NDArray[np.float64]]) -> dict[str, NDArray[Any]]:
-    """Conformal bands for a predictive distribution: {"lower", "upper"} (n, t) or {"sets"} (n, k) bool."""
-    q = np.asarray(calibration["q"], dtype=np.float64)
-    if calibration["kind"] == "interval":
-        mu = dist["pred"]
-        half = q * dist["std"] if calibration["score"] == "normalised" else np.broadcast_to(q, mu.shape)
+def _as_calibration(calibration: "Calibration | Mapping[str, Any]") -> Calibration:
+    return calibration if isinstance(calibration, Calibration) else Calibration.from_dict(calibration)
+
+
+def recalibrate(calibration: "Calibration | Mapping[str, Any] | None",
+                dist: "Predictive | Mapping[str, Any]") -> Predictive:
+    """The Predictive with its sigma recalibrated: std from std_raw (kept), aleatoric / epistemic scaled alike.
+
+    Idempotent: it always starts from the model's own sigma (std_raw when present). Without a sigma
+    calibration the distribution is returned unchanged.
+    """
+    d = as_predictive(dist)
+    cal = None if calibration is None else _as_calibration(calibration)
+    if cal is None or cal.sigma is None or (d.std is None and d.std_raw is None):
+        return d
+    raw = d.std_raw if d.std_raw is not None else d.std
+    assert raw is not None
+    new = cal.sigma.apply(raw)
+    # The parts scale with the total, so aleatoric^2 + epistemic^2 = std^2 still holds; an already
+    # recalibrated Predictive's parts are first brought back to the raw scale (factor std_raw / std).
+    factor = _ratio(new, raw) * (_ratio(raw, d.std) if d.std_raw is not None and d.std is not None else 1.0)
+
+    def rescale(part: Array | None) -> Array | None:
+        return None if part is None else part * factor
+
+    return replace(d, std=new, std_raw=raw, aleatoric=rescale(d.aleatoric), epistemic=rescale(d.epistemic))
+
+
+def _ratio(a: Array, b: Array) -> Array:
+    """a / b, with 1 where b is 0."""
+    return np.divide(a, b, out=np.ones_like(a), where=b > 0)
+
+
+def apply_calibration(calibration: "Calibration | Mapping[str, Any]",
+                      dist: "Predictive | Mapping[str, Any]") -> dict[str, NDArray[Any]]:
+    """Conformal bands for a predictive distribution: {"lower", "upper"} (n, t), {"sets"} (n, k) bool, or {}.
+
+    The sigma of a "normalised" score is the recalibrated one, as in `calibrate` (recalibration is
+    applied here from std_raw, so a raw or an already recalibrated Predictive give the same bands).
+    """
+    cal = _as_calibration(calibration)
+    q = np.asarray(cal.q, dtype=np.float64)
+    if cal.kind == "interval":
+        d = recalibrate(cal, as_predictive(dist))
+        mu = d.pred
+        if cal.score == "normalised":
+            if d.std is None:
+                raise DataError("these conformal bands were calibrated with sigma ('normalised' score), and this "
+                                "prediction has none.")
+            half = q * d.std
+        else:
+            half = np.broadcast_to(q, mu.shape)
         return {"lower": mu - half, "upper": mu + half}
-    p = np.asarray(dist["pred"], dtype=np.float64)
-    scores = _all_scores(p, calibration["method"], bool(calibration.get("randomised", False)),
-                         int(calibration.get("seed", 0)) + 1)
-    return {"sets": scores <= q[0]}
+    if cal.kind == "set":
+        p = as_predictive(dist, "multiclass").pred
+        scores = _all_scores(p, str(cal.method), cal.randomised, cal.seed + 1)
+        return {"sets": scores <= q[0]}
+    return {}
 
 
 def format_sets(sets: NDArray[np.bool_], class_names: list[str]) -> list[str]:

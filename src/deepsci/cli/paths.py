@@ -1,0 +1,69 @@
+"""Where a command writes: checked before any work, so a bad `--out` or `-o` costs no training.
+
+Each check raises a ConfigError whose one line names the path, what is wrong and the fix. The checks
+cover what a user can get wrong (a file where a folder is needed and the reverse, a folder without
+write permission, a name longer than the file system allows); a write can still fail later (a full
+disk), and the command line reports that OSError as one line too (deepsci.cli.failure).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from deepsci.errors import ConfigError
+
+# A run folder `out/<name>` has siblings named from it (".<name>.checkpoint", temporary and old
+# copies with a process id): the run name must leave room for those additions.
+SIBLING_ROOM = 40
+
+
+def check_out(out: Path, name: str) -> None:
+    """`out` can receive the run folder `out/<name>/` and its siblings, or a ConfigError says why not."""
+    _check_folder(out, "--out")
+    limit = _name_max(out) - SIBLING_ROOM
+    if len(name.encode()) > limit:
+        raise ConfigError(f"the run name is {len(name.encode())} bytes long; this file system allows {limit} for a "
+                          f"run name in '{out}'. Set a shorter `name` in the config (or --set name=...).")
+    run = out / name
+    if run.exists() and not run.is_dir():
+        raise ConfigError(f"'{run}' exists and is not a run folder (it is a file). Move it away, or set another "
+                          "`name` or --out.")
+
+
+def check_output_file(path: Path, option: str = "-o") -> None:
+    """`path` can be written as a file (its folder is created if missing), or a ConfigError says why not."""
+    if path.is_dir():
+        raise ConfigError(f"{option} '{path}' is a folder; give a file name, e.g. {option} {path / 'predictions.csv'}.")
+    if len(path.name.encode()) > _name_max(path.parent):
+        raise ConfigError(f"{option} '{path}': the file name is {len(path.name.encode())} bytes long, more than the "
+                          f"{_name_max(path.parent)} this file system allows. Give a shorter name.")
+    _check_folder(path.parent, f"the folder of {option}")
+
+
+def _check_folder(folder: Path, what: str) -> None:
+    """`folder` is a writable folder, or can be created as one."""
+    existing = folder
+    while not existing.exists():
+        if existing.is_symlink():  # a dangling link: creating folders through it fails
+            raise ConfigError(f"{what} '{folder}': '{existing}' is a link to nothing. Remove it or choose another path.")
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        shown = f"'{folder}' is a file" if existing == folder else f"'{existing}' (in the path '{folder}') is a file"
+        raise ConfigError(f"{what}: {shown}, not a folder. Give the path of a folder, or move the file.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what} '{folder}': no permission to write in '{existing}'. Choose a folder you can "
+                          "write to.")
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name (bytes) the file system holding `folder` allows; 255 where unknown."""
+    existing = folder
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    try:
+        return int(os.pathconf(existing, "PC_NAME_MAX"))
+    except (OSError, ValueError):
+        return 255

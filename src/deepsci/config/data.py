@@ -1,0 +1,183 @@
+"""[data]: where the data comes from, what structure its input has, and how it is split.
+
+One model per input kind, chosen by `kind` (a discriminated union; `kind` defaults to "table"). Keys
+that mean the same thing have the same name in every kind:
+
+    source        a bundled dataset name (deepsci datasets) or a file path
+    test_source   a separate test file (its rows are the test set; the split is "given")
+    target        target column(s) / target array name
+    task          "auto", "regression", "binary", "multiclass"
+    split         "auto", "random", "stratified", "scaffold", "column", "given"
+    split_column  column of train / valid / test (/ calib) marks
+    test_fraction, valid_fraction, calib_fraction
+    id_column     column naming each row
+    missing       "error" or "drop" (rows with NaN/inf)
+    scale_targets standardise regression targets (training rows only)
+
+Array sources (.npz/.npy) name their arrays: `x`, `target`, and for given test arrays `test_x`,
+`test_target` (any names). Unknown keys are errors, so the resolved config holds only keys that apply.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Discriminator, Field, Tag, model_validator
+
+from deepsci.config.section import Section
+
+Task = Literal["auto", "regression", "binary", "multiclass"]
+SplitName = Literal["auto", "random", "stratified", "scaffold", "column", "given"]
+
+
+class _Common(Section):
+    """Keys every kind of data shares."""
+
+    source: str = Field(description="a bundled dataset name (deepsci datasets) or a file path")
+    test_source: str | None = Field(None, description="a separate test file; its rows are the test set")
+    target: str | list[str] | None = None
+    task: Task = "auto"
+    id_column: str | None = None
+    missing: Literal["error", "drop"] = "error"
+    scale_targets: bool = True
+
+
+class _RowSplit(_Common):
+    """Split keys of kinds whose rows are independent samples (everything but series and text)."""
+
+    split: SplitName = "auto"
+    split_column: str | None = None
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    valid_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    calib_fraction: float = Field(0.0, ge=0.0, lt=1.0, description="share of training rows held out for "
+                                  "conformal calibration (disjoint from valid)")
+
+    @model_validator(mode="after")
+    def _split_needs(self) -> "_RowSplit":
+        if self.split == "given" and self.test_source is None and getattr(self, "test_x", None) is None \
+                and self.split_column is None:
+            raise ValueError("split = 'given' needs the test rows: set test_source (a test file), test_x (test "
+                             "arrays) or split_column")
+        return self
+
+
+class TableData(_RowSplit):
+    """Rows of numeric columns and/or molecules (a SMILES column featurised with RDKit)."""
+
+    kind: Literal["table"] = "table"
+    features: list[str] | None = None
+    smiles_column: str | None = None
+    featuriser: Literal["descriptors", "morgan", "descriptors+morgan", "none"] = "descriptors"
+    morgan_radius: int = Field(2, ge=0, le=6)
+    morgan_bits: int = Field(2048, ge=64, le=65536)
+    scale_features: bool = True
+
+
+class _Arrays(_RowSplit):
+    """Array names of an .npz (or .npy) source."""
+
+    x: str = Field("X", description="name of the input array in the .npz")
+    test_x: str | None = Field(None, description="name of the test input array (given test rows)")
+    test_target: str | None = Field(None, description="name of the test target array")
+
+
+class SignalData(_Arrays):
+    """1-D signals (n, C, L): arrays (n, L) are one channel; or a CSV of one row per sample."""
+
+    kind: Literal["signal"] = "signal"
+    features: list[str] | None = Field(None, description="CSV: the columns holding the L values, in order")
+    scale: Literal["standard", "unit", "none"] = "standard"
+
+
+class ImageData(_Arrays):
+    """Images (n, C, H, W) or volumes (n, C, D, H, W): arrays, an image folder + labels CSV, or 'digits'."""
+
+    kind: Literal["image"] = "image"
+    labels: str | None = Field(None, description="labels CSV of an image folder (columns file, label), or "
+                                                 "the labels (.npy/.csv) of an .npy stack")
+    scale: Literal["unit", "standard", "none"] = "unit"
+
+
+class SequenceData(_Arrays):
+    """Symbol sequences (FASTA, a CSV text column) or vector sequences (n, L, d) from an .npz."""
+
+    kind: Literal["sequence"] = "sequence"
+    sequence_column: str | None = Field(None, description="CSV column of sequences (default 'sequence')")
+    labels: str | None = Field(None, description="labels CSV of a FASTA file (columns id and the target)")
+    alphabet: Literal["auto", "dna", "rna", "protein"] = "auto"
+    max_length: int | None = Field(None, ge=1)
+    truncate: bool = False
+    lengths: str | None = Field(None, description=".npz: name of the (n,) array of sequence lengths")
+    mask: str | None = Field(None, description=".npz: name of the (n, L) boolean array of real steps")
+
+
+class SetData(_Arrays):
+    """Variable-size sets of d-vectors: .npz (n, S, d) + sizes/mask, or a long CSV (one row per element)."""
+
+    kind: Literal["set"] = "set"
+    set_column: str | None = Field(None, description="long CSV: the column naming each element's set")
+    features: list[str] | None = Field(None, description="long CSV: the element feature columns")
+    sizes: str | None = Field(None, description=".npz: name of the (n,) array of set sizes")
+    mask: str | None = Field(None, description=".npz: name of the (n, S) boolean array of real elements")
+    scale: Literal["standard", "none"] = "standard"
+
+
+class SeriesData(_Common):
+    """Forecasting windows of a record ('co2', 'sunspots', or a CSV with a time column), split in time."""
+
+    kind: Literal["series"] = "series"
+    time_column: str | None = None
+    value_columns: list[str] | None = None
+    input_length: int = Field(24, ge=1)
+    horizon: int = Field(1, ge=1)
+    stride: int = Field(1, ge=1)
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    valid_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    test_size: int | None = Field(None, ge=1, description="test part in time steps (overrides test_fraction)")
+    valid_size: int | None = Field(None, ge=1)
+    season: int | None = Field(None, ge=2, description="season length in steps, for the seasonal-naive baseline")
+    scale: bool = True
+    missing: Literal["error", "interpolate"] = "error"  # type: ignore[assignment]
+
+
+class TextData(_Common):
+    """Next-symbol windows of a UTF-8 text file (a character language model)."""
+
+    kind: Literal["text"] = "text"
+    seq_length: int = Field(100, ge=2)
+    test_fraction: float = Field(0.1, gt=0.0, lt=1.0)
+    valid_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+
+
+KINDS: tuple[str, ...] = ("table", "signal", "image", "sequence", "set", "series", "text")
+
+
+def _kind_of(value: Any) -> str:
+    kind = value.get("kind", "table") if isinstance(value, dict) else getattr(value, "kind", "table")
+    return str(kind)
+
+
+DataConfig = Annotated[
+    Union[
+        Annotated[TableData, Tag("table")],
+        Annotated[SignalData, Tag("signal")],
+        Annotated[ImageData, Tag("image")],
+        Annotated[SequenceData, Tag("sequence")],
+        Annotated[SetData, Tag("set")],
+        Annotated[SeriesData, Tag("series")],
+        Annotated[TextData, Tag("text")],
+    ],
+    Discriminator(_kind_of, custom_error_type="data_kind",
+                  custom_error_message=f"data.kind must be one of {', '.join(KINDS)}"),
+]
+DATA_MODELS: dict[str, type[_Common]] = {"table": TableData, "signal": SignalData, "image": ImageData,
+                                         "sequence": SequenceData, "set": SetData, "series": SeriesData,
+                                         "text": TextData}
+AnyData = Union[TableData, SignalData, ImageData, SequenceData, SetData, SeriesData, TextData]
+
+
+def data_config(**values: Any) -> AnyData:
+    """A validated data section from keyword arguments (kind defaults to "table")."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(DataConfig).validate_python(values)  # type: ignore[no-any-return]

@@ -1,0 +1,69 @@
+"""[train] and [augment]: how the weights learn, and training-batch augmentation."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from deepsci.config.section import Section, check_name
+from deepsci.training.losses import LOSSES
+from deepsci.training.optimisers import OPTIMISERS, SCHEDULES
+
+RULE_NAMES = ("backprop", "feedback-alignment", "direct-feedback-alignment", "sign-symmetry",
+              "adaptive-feedback-alignment")
+
+
+class TrainConfig(Section):
+    """How the weights learn."""
+
+    optimizer: str = "adam"
+    lr: float = Field(1e-3, gt=0.0, le=10.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    nesterov: bool = False
+    batch_size: int = Field(32, ge=1)
+    epochs: int = Field(100, ge=1, le=100_000)
+    schedule: str = "constant"
+    step_size: int = Field(30, ge=1)
+    gamma: float = Field(0.1, gt=0.0, le=1.0)
+    plateau_patience: int = Field(10, ge=1)
+    min_lr: float = Field(0.0, ge=0.0)
+    clip_grad_norm: float | None = Field(None, gt=0.0)
+    patience: int | None = Field(None, ge=1, description="early stopping on the validation loss")
+    loss: str | None = None
+    rule: str = "backprop"
+
+    @field_validator("optimizer")
+    @classmethod
+    def _known_optimizer(cls, value: str) -> str:
+        return check_name("optimizer", value, OPTIMISERS)
+
+    @field_validator("schedule")
+    @classmethod
+    def _known_schedule(cls, value: str) -> str:
+        return check_name("schedule", value, SCHEDULES)
+
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, value: str | None) -> str | None:
+        return None if value is None else check_name("loss", value, tuple(LOSSES))
+
+    @field_validator("rule")
+    @classmethod
+    def _known_rule(cls, value: str) -> str:
+        return check_name("rule", value, RULE_NAMES)
+
+
+class AugmentConfig(Section):
+    """Augmentation of training batches only (never at evaluation). See deepsci.training.augment."""
+
+    hflip: float = Field(0.0, ge=0.0, le=1.0)
+    vflip: float = Field(0.0, ge=0.0, le=1.0)
+    rotate: float = Field(0.0, ge=0.0, le=180.0, description="max rotation, degrees")
+    crop_scale: float | None = Field(None, gt=0.0, le=1.0)
+    brightness: float = Field(0.0, ge=0.0)
+    contrast: float = Field(0.0, ge=0.0)
+    noise: float = Field(0.0, ge=0.0)
+    erase: float = Field(0.0, ge=0.0, le=1.0)
+    mixup: float = Field(0.0, ge=0.0, description="Beta(alpha, alpha) of mixup; 0 is off")

@@ -1,0 +1,99 @@
+"""[uncertainty]: error bars, and how the section becomes the library's `UncertaintySpec`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field, model_validator
+
+from deepsci.config.section import Section
+
+if TYPE_CHECKING:
+    from deepsci.evaluation.uncertainty import UncertaintySpec
+
+__all__ = ["UncertaintyConfig", "resolve_heteroscedastic", "resolve_section", "resolve_uncertainty"]
+
+
+class UncertaintyConfig(Section):
+    """Error bars: a vectorised deep ensemble or MC dropout, a heteroscedastic head, sigma recalibration,
+    conformal bands. See docs/uncertainty.md.
+
+    Regression ensembles and MC dropout are by default Lakshminarayanan et al. (2017) deep ensembles /
+    Kendall & Gal (2017) heteroscedastic MC dropout: each member has a mean and a variance head trained on
+    the Gaussian NLL (`heteroscedastic = "auto"`, resolved by `resolve_uncertainty` once the task is known).
+    Every reported sigma is recalibrated (`recalibration`, fitted on the calibration split), and conformal
+    bands are calibrated on the calibration split too: rows that played no part in training or model
+    selection (data.calib_fraction; see docs/uncertainty.md for the default).
+    """
+
+    method: Literal["none", "ensemble", "mc-dropout"] = "none"
+    members: int = Field(8, ge=2, le=256, description="ensemble size (method = 'ensemble')")
+    samples: int = Field(50, ge=2, le=10_000, description="stochastic passes (method = 'mc-dropout')")
+    heteroscedastic: bool | Literal["auto"] = Field(
+        "auto", description="regression: mean-and-variance head, Gaussian NLL loss; 'auto': on for ensemble and "
+        "mc-dropout regression unless train.loss is set")
+    bootstrap: bool = Field(False, description="each ensemble member trains on its own bootstrap resample")
+    conformal: bool | None = Field(None, description="conformal bands; default: on when method or "
+                                   "heteroscedastic is set")
+    recalibration: Literal["none", "scaling", "isotonic"] = Field(
+        "scaling", description="sigma recalibration on the calibration split: 'scaling' (one variance factor per "
+        "target, Levi et al. 2020), 'isotonic' (Kuleshov et al. 2018) or 'none'")
+    level: float = Field(0.9, gt=0.0, lt=1.0)
+    score: Literal["absolute", "normalised"] = "absolute"
+    set_method: Literal["lac", "aps"] = "lac"
+    randomised: bool = False
+    link: Literal["softplus", "exp"] = "softplus"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "UncertaintyConfig":
+        if self.bootstrap and self.method != "ensemble":
+            raise ValueError("bootstrap = true resamples ensemble members; set method = 'ensemble' or drop bootstrap")
+        if self.score == "normalised" and self.method == "none" and self.heteroscedastic is not True:
+            raise ValueError("score = 'normalised' divides by a predicted sigma, and this model gives none; set "
+                             "method = 'ensemble' or 'mc-dropout', or heteroscedastic = true, or score = 'absolute'")
+        if self.conformal is None:  # resolved here so the run's config.toml states it
+            self.__dict__["conformal"] = self.method != "none" or self.heteroscedastic is True
+        return self
+
+
+def resolve_heteroscedastic(section: UncertaintyConfig, task: str, loss: str | None = None) -> bool:
+    """Whether the model gets a mean-and-variance head: the section's value, or for "auto" the default.
+
+    "auto" is true for regression with method "ensemble" (deep ensembles as Lakshminarayanan et al. 2017
+    define them) or "mc-dropout" (Kendall & Gal 2017), unless the user chose a training loss (`loss`, the
+    config's train.loss; the variance head is trained on the Gaussian NLL instead of it); false otherwise.
+    """
+    if section.heteroscedastic != "auto":
+        return bool(section.heteroscedastic)
+    return task == "regression" and section.method in ("ensemble", "mc-dropout") and loss is None
+
+
+def resolve_section(section: UncertaintyConfig, task: str, loss: str | None = None) -> UncertaintyConfig:
+    """The section with "auto" replaced by its value for this task, for the run's config.toml."""
+    return section.model_copy(update={"heteroscedastic": resolve_heteroscedastic(section, task, loss)})
+
+
+def resolve_uncertainty(section: UncertaintyConfig, task: str, *, seed: int = 0,
+                        loss: str | None = None) -> "UncertaintySpec":
+    """The section as the library's plain `UncertaintySpec`, once the task is known (after reading the data).
+
+    Args:
+        section: the validated [uncertainty] section.
+        task: "regression", "binary" or "multiclass".
+        seed: the run's seed (MC-dropout masks, randomised APS).
+        loss: the config's train.loss (None when unset); a user-chosen loss turns "auto" off.
+    """
+    from deepsci.evaluation.uncertainty import UncertaintySpec  # imports torch: only once the data is read
+
+    het = resolve_heteroscedastic(section, task, loss)
+    if section.heteroscedastic is True and task != "regression":
+        from deepsci.errors import ConfigError
+
+        raise ConfigError(f"uncertainty.heteroscedastic = true is for regression (a mean-and-variance head); this "
+                          f"task is {task}. Set heteroscedastic = false or 'auto' (class probabilities already "
+                          "carry the aleatoric part).")
+    return UncertaintySpec(method=section.method, members=section.members, samples=section.samples,
+                           heteroscedastic=het, bootstrap=section.bootstrap, conformal=bool(section.conformal),
+                           recalibration=section.recalibration if task == "regression" else "none",
+                           level=section.level, score=section.score, set_method=section.set_method,
+                           randomised=section.randomised, link=section.link, seed=seed)

@@ -1,0 +1,416 @@
+"""Featurisers: one small class per input structure, from raw rows to model tensors.
+
+Every featuriser has the same life: `fit(raw, rows)` learns its statistics on the training rows only
+(fitting on all rows leaks test statistics into training), `transform(raw)` returns the tensors of
+every row plus the rows it could not use ({row: reason}), and `to_dict` / `from_dict` round-trip
+through plain JSON (no pickles). The registry maps a structure name to its class:
+
+    @register_input("table")
+    class TableFeaturiser(Featuriser): ...
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from deepsci.data.batch import Inputs
+from deepsci.data.raw import Raw
+from deepsci.data.scalers import Scaler
+from deepsci.data.schema import InputSchema
+from deepsci.data.sequences import ALPHABETS
+from deepsci.errors import DataError, unknown_name
+
+Bad = dict[int, str]
+FEATURISERS: dict[str, type["Featuriser"]] = {}
+
+
+def register_input(name: str) -> Callable[[type["Featuriser"]], type["Featuriser"]]:
+    """Class decorator: register a featuriser under a structure name (the TOML's data.kind)."""
+    def add(cls: type[Featuriser]) -> type[Featuriser]:
+        FEATURISERS[name] = cls
+        cls.kind = name
+        return cls
+    return add
+
+
+def featuriser_from_dict(d: dict[str, Any]) -> "Featuriser":
+    """Rebuild a fitted featuriser from its `to_dict()`."""
+    if d.get("kind") not in FEATURISERS:
+        raise DataError(unknown_name("featuriser", str(d.get("kind")), list(FEATURISERS)))
+    return FEATURISERS[d["kind"]].from_dict(d)
+
+
+class Featuriser:
+    """Base: raw rows of one input -> tensors. Subclasses keep their settings and fitted state."""
+
+    kind = "base"
+
+    def __init__(self, name: str = "x", **settings: Any) -> None:
+        self.name = name
+        self.settings = settings
+        self.state: dict[str, Any] = {}
+
+    def fit(self, raw: Raw, rows: np.ndarray) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def transform(self, raw: Raw) -> tuple[Inputs, Bad]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def schema(self) -> InputSchema:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def check(self, raw: Raw) -> Bad:
+        """Rows this featuriser cannot use, before fitting (default: none)."""
+        return {}
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.state.get("feature_names", []))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "settings": dict(self.settings), "state": dict(self.state)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Featuriser":
+        f = cls(d.get("name", "x"), **d.get("settings", {}))
+        f.state = dict(d.get("state", {}))
+        return f
+
+    def _array(self, raw: Raw) -> Any:
+        if self.name not in raw.arrays:
+            raise DataError(f"{raw.source} holds no input '{self.name}'; inputs read: {', '.join(raw.arrays)}.")
+        return raw.arrays[self.name]
+
+
+def _nonfinite_rows(x: np.ndarray, what: str) -> Bad:
+    bad = ~np.isfinite(x.reshape(x.shape[0], int(np.prod(x.shape[1:])))).all(1)
+    return {int(r): f"NaN or inf in the {what}" for r in np.flatnonzero(bad)}
+
+
+# ---------------------------------------------------------------------------------------------
+@register_input("table")
+class TableFeaturiser(Featuriser):
+    """Numeric columns and/or molecules (RDKit descriptors / Morgan bits of a SMILES column) -> (n, d).
+
+    Settings: features (table columns), smiles_column, featuriser ("descriptors", "morgan",
+    "descriptors+morgan", "none"), morgan_radius, morgan_bits, scale (standardise columns), cache_dir
+    (not saved). State: fill values of non-finite descriptors (training medians), the scaler.
+    """
+
+    def __init__(self, name: str = "x", **settings: Any) -> None:
+        self.cache_dir = settings.pop("cache_dir", None)
+        super().__init__(name, **settings)
+        self._memo: dict[str, tuple[np.ndarray, bool]] = {}
+        self.last_featurisation: dict[str, Any] = {"seconds": 0.0, "cache_hit": None}
+
+    @property
+    def mol_kind(self) -> str:
+        return str(self.settings.get("featuriser", "none")) if self.settings.get("smiles_column") else "none"
+
+    def _molecules(self, raw: Raw) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """(X (n, d) float64 with NaN where undefined, valid (n,), names); memoised per SMILES."""
+        from deepsci.data.molecules import featurise_smiles, feature_names
+
+        col = self.settings["smiles_column"]
+        if col not in raw.frame.columns:
+            raise DataError(f"the input table lacks the SMILES column '{col}' the model needs; it has: "
+                            f"{', '.join(map(str, raw.frame.columns))}.")
+        smiles = raw.frame[col].tolist()
+        kind, radius, bits = self.mol_kind, int(self.settings["morgan_radius"]), int(self.settings["morgan_bits"])
+        new = list(dict.fromkeys(str(s) for s in smiles if str(s) not in self._memo))
+        if new:
+            mf = featurise_smiles(smiles if len(new) == len(smiles) else new, kind, radius, bits, self.cache_dir)
+            keys = [str(s) for s in (smiles if len(new) == len(smiles) else new)]
+            for s, row, ok in zip(keys, mf.X, mf.valid):
+                self._memo[s] = (np.asarray(row, dtype=np.float64), bool(ok))
+            self.last_featurisation = {"seconds": mf.seconds, "cache_hit": mf.cache_hit}
+        names = feature_names(kind, radius, bits)
+        X = np.stack([self._memo[str(s)][0] for s in smiles]) if smiles else np.zeros((0, len(names)))
+        valid = np.array([self._memo[str(s)][1] for s in smiles], dtype=bool)
+        return X, valid, names
+
+    def _columns(self, raw: Raw) -> list[str]:
+        cols = list(self.settings.get("features") or [])
+        absent = [c for c in cols if c not in raw.frame.columns]
+        if absent:
+            raise DataError(f"the input table lacks column(s) the model needs: {', '.join(absent)}. It has: "
+                            f"{', '.join(map(str, raw.frame.columns))}. Add them (same names as in training).")
+        return cols
+
+    def check(self, raw: Raw) -> Bad:
+        bad: Bad = {}
+        if self.mol_kind != "none":
+            _, valid, _ = self._molecules(raw)
+            smiles = raw.frame[self.settings["smiles_column"]].tolist()
+            bad.update({int(r): f"unparsable SMILES '{smiles[r]}'" for r in np.flatnonzero(~valid)})
+        for col in self._columns(raw):
+            for r in np.flatnonzero(_nonfinite_column(raw.frame[col])):
+                bad.setdefault(int(r), f"NaN or inf in column '{col}'")
+        return bad
+
+    def _raw_features(self, raw: Raw) -> tuple[np.ndarray, list[str], Bad]:
+        blocks, names = [], []
+        bad = self.check(raw)
+        if self.mol_kind != "none":
+            X, _, mol_names = self._molecules(raw)
+            blocks.append(X)
+            names += mol_names
+        cols = self._columns(raw)
+        if cols:
+            blocks.append(raw.frame[cols].astype(np.float64).to_numpy())
+            names += cols
+        X_all = np.concatenate(blocks, axis=1) if blocks else np.zeros((len(raw), 0))
+        return X_all, names, bad
+
+    def fit(self, raw: Raw, rows: np.ndarray) -> None:
+        from deepsci.data.molecules import fill_nonfinite, nonfinite_fill_values
+
+        X, names, _ = self._raw_features(raw)
+        n_mol = len(names) - len(self._columns(raw))
+        fill = nonfinite_fill_values(X[rows, :n_mol]) if n_mol else np.zeros(0)
+        Xf = X.copy()
+        self.n_filled = 0
+        if n_mol:
+            Xf[:, :n_mol], self.n_filled = fill_nonfinite(X[:, :n_mol], fill)
+        self.state = {"feature_names": names, "fill_values": [float(v) for v in fill]}
+        if self.settings.get("scale", True):
+            self.state["scaler"] = Scaler().fit(Xf[rows]).to_dict()
+
+    def transform(self, raw: Raw) -> tuple[Inputs, Bad]:
+        from deepsci.data.molecules import fill_nonfinite
+
+        X, names, bad = self._raw_features(raw)
+        if names != self.feature_names:
+            raise DataError(f"the featuriser gives {len(names)} features but the model expects "
+                            f"{len(self.feature_names)}; was the run folder edited?")
+        fill = self.state.get("fill_values") or []
+        if fill:
+            X[:, :len(fill)], _ = fill_nonfinite(X[:, :len(fill)], fill)
+        X[list(bad)] = 0.0
+        t = torch.as_tensor(X, dtype=torch.float32)
+        if "scaler" in self.state:
+            t = Scaler.from_dict(self.state["scaler"]).transform(t)
+        return t, bad
+
+    def schema(self) -> InputSchema:
+        return InputSchema(self.name, "table", (len(self.feature_names),), feature_names=self.feature_names)
+
+    @property
+    def x_scaler(self) -> Scaler | None:
+        """The fitted column scaler, or None when features are not scaled."""
+        return Scaler.from_dict(self.state["scaler"]) if "scaler" in self.state else None
+
+
+def _nonfinite_column(series: pd.Series) -> np.ndarray:
+    if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        return ~np.isfinite(series.to_numpy(dtype=np.float64, na_value=np.nan))
+    return series.isna().to_numpy() | (series.astype(str).str.strip() == "").to_numpy()
+
+
+# ---------------------------------------------------------------------------------------------
+def _channel_stats(x: np.ndarray, scale: str) -> dict[str, Any]:
+    """Scaling statistics over the training samples x (n, C, ...): per channel for "standard"."""
+    if scale == "unit":
+        m = float(np.abs(x).max()) if x.size else 1.0
+        return {"max": m if m > 0 else 1.0}
+    if scale == "standard":
+        per_c = np.moveaxis(x, 1, 0).reshape(x.shape[1], -1).astype(np.float64)
+        std = per_c.std(1)
+        return {"mean": per_c.mean(1).tolist(), "std": np.where(std > 0, std, 1.0).tolist()}
+    return {}
+
+
+def _apply_stats(x: torch.Tensor, scale: str, stats: dict[str, Any]) -> torch.Tensor:
+    if scale == "unit":
+        return x / stats["max"]
+    if scale == "standard":
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        mean = torch.tensor(stats["mean"], dtype=torch.float64).view(shape)
+        std = torch.tensor(stats["std"], dtype=torch.float64).view(shape)
+        return ((x.double() - mean) / std).float()
+    return x
+
+
+class _Grid(Featuriser):
+    """Fixed-shape arrays with channels second: signals (n, C, L) and images (n, C, H, W[, D])."""
+
+    structure = "signal"
+
+    def layout(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - per subclass
+        raise NotImplementedError
+
+    def _samples(self, raw: Raw) -> np.ndarray:
+        x = np.asarray(self._array(raw))
+        if not np.issubdtype(x.dtype, np.number) and x.dtype != bool:
+            raise DataError(f"input '{self.name}' of {raw.source} must be numeric; received dtype {x.dtype}.")
+        return self.layout(x.astype(np.float32))
+
+    def fit(self, raw: Raw, rows: np.ndarray) -> None:
+        x = self._samples(raw)[rows]
+        scale = str(self.settings.get("scale", "none"))
+        self.state = {"shape": list(x.shape[1:]), "stats": _channel_stats(x, scale)}
+
+    def transform(self, raw: Raw) -> tuple[Inputs, Bad]:
+        x = self._samples(raw)
+        want = tuple(self.state["shape"])
+        if tuple(x.shape[1:]) != want:
+            raise DataError(f"input '{self.name}' of {raw.source} has samples of shape {tuple(x.shape[1:])}; the "
+                            f"model was trained on {want} ({self.structure} (C, ...)). Give arrays of that shape.")
+        bad = _nonfinite_rows(x, self.structure)
+        x[list(bad)] = 0.0
+        t = _apply_stats(torch.as_tensor(x), str(self.settings.get("scale", "none")), self.state["stats"])
+        return t.float().contiguous(), bad
+
+    def check(self, raw: Raw) -> Bad:
+        return _nonfinite_rows(self._samples(raw), self.structure)
+
+    def schema(self) -> InputSchema:
+        return InputSchema(self.name, self.structure, tuple(int(s) for s in self.state["shape"]))  # type: ignore[arg-type]
+
+
+@register_input("signal")
+class SignalFeaturiser(_Grid):
+    """1-D signals (n, C, L). An array (n, L) is one channel; (n, 1, L) is a 1-channel signal.
+
+    Settings: scale "standard" (per channel, mean/std over every training sample and step), "unit"
+    (divide by the training max |x|) or "none".
+    """
+
+    structure = "signal"
+
+    def layout(self, x: np.ndarray) -> np.ndarray:
+        if x.ndim == 2:
+            return x[:, None, :]
+        if x.ndim == 3:
+            return x
+        raise DataError(f"a signal array must be (n, L) (one channel) or (n, C, L); input '{self.name}' has "
+                        f"shape {tuple(x.shape)}. Use data.kind = 'image' for (n, C, H, W).")
+
+
+@register_input("image")
+class ImageFeaturiser(_Grid):
+    """Images (n, C, H, W) from (n, H, W) or (n, C, H, W); volumes (n, C, D, H, W) from 5-D arrays.
+
+    Settings: scale "unit" (divide by the training max |x|, keeps 0 as background), "standard" (per
+    channel) or "none".
+    """
+
+    structure = "image"
+
+    def layout(self, x: np.ndarray) -> np.ndarray:
+        if x.ndim == 3:
+            return x[:, None]
+        if x.ndim in (4, 5):
+            return x
+        raise DataError(f"an image array must be (n, H, W), (n, C, H, W) or (n, C, D, H, W); input "
+                        f"'{self.name}' has shape {tuple(x.shape)}. Use data.kind = 'signal' for (n, C, L).")
+
+
+# ---------------------------------------------------------------------------------------------
+@register_input("sequence")
+class TokenFeaturiser(Featuriser):
+    """Symbol sequences -> {"x": (n, L) int64, "mask": (n, L) bool}.
+
+    Index 0 is padding, 1..V the alphabet's symbols, V+1 any symbol not in it (unknown). L is the
+    longest training sequence (or `max_length`); a longer sequence is an error naming both lengths,
+    or is cut to L when `truncate` is set. Settings: alphabet ("auto": learned from the training
+    sequences, or "dna", "rna", "protein"), max_length, truncate.
+    """
+
+    def _sequences(self, raw: Raw) -> list[str]:
+        return [str(s).strip().upper() for s in self._array(raw)]
+
+    def fit(self, raw: Raw, rows: np.ndarray) -> None:
+        seqs = self._sequences(raw)
+        train = [seqs[i] for i in rows]
+        alphabet = str(self.settings.get("alphabet", "auto"))
+        symbols = sorted(set("".join(train))) if alphabet == "auto" else list(ALPHABETS[alphabet])
+        longest = max((len(s) for s in train), default=1)
+        self.state = {"symbols": symbols, "length": int(self.settings.get("max_length") or longest)}
+
+    def check(self, raw: Raw) -> Bad:
+        return {i: "empty sequence" for i, s in enumerate(self._sequences(raw)) if not s}
+
+    def transform(self, raw: Raw) -> tuple[Inputs, Bad]:
+        seqs = self._sequences(raw)
+        L = int(self.state["length"])
+        index = {s: i + 1 for i, s in enumerate(self.state["symbols"])}
+        unknown = len(index) + 1
+        long = [i for i, s in enumerate(seqs) if len(s) > L]
+        if long and not self.settings.get("truncate", False):
+            raise DataError(f"{len(long)} sequence(s) of {raw.source} are longer than the {L} symbols the model "
+                            f"takes (row {long[0]}, id {raw.ids[long[0]]}: {len(seqs[long[0]])} symbols). Set "
+                            "data.truncate = true to cut them, or data.max_length to a larger length.")
+        x = np.zeros((len(seqs), L), dtype=np.int64)
+        for i, s in enumerate(seqs):
+            s = s[:L]
+            x[i, :len(s)] = [index.get(c, unknown) for c in s]
+        t = torch.from_numpy(x)
+        return {"x": t, "mask": t > 0}, self.check(raw)
+
+    def schema(self) -> InputSchema:
+        return InputSchema(self.name, "sequence", (int(self.state["length"]),), masked=True,
+                           n_symbols=len(self.state["symbols"]) + 2)
+
+
+@register_input("set")
+class PaddedVectorsFeaturiser(Featuriser):
+    """Variable-size sets (or vector sequences) of d-vectors -> {"x": (n, S, d) float, "mask": (n, S)}.
+
+    Each feature is standardised with the mean/std over the real elements of the training samples
+    (padding never enters the statistics). S is the largest training sample; a raw batch holding a
+    larger one is padded to its own largest size (a set network takes any S). Settings: scale
+    ("standard" or "none"), structure ("set" or "sequence").
+    """
+
+    def _items(self, raw: Raw) -> list[np.ndarray]:
+        items = [np.asarray(a, dtype=np.float64) for a in self._array(raw)]
+        return [a[:, None] if a.ndim == 1 else a for a in items]
+
+    def fit(self, raw: Raw, rows: np.ndarray) -> None:
+        items = self._items(raw)
+        train = np.concatenate([items[i] for i in rows])
+        d = train.shape[1]
+        std = train.std(0)
+        scale = self.settings.get("scale", "standard") == "standard"
+        self.state = {"size": int(max(len(items[i]) for i in rows)), "d": int(d),
+                      "mean": train.mean(0).tolist() if scale else [0.0] * d,
+                      "std": np.where(std > 0, std, 1.0).tolist() if scale else [1.0] * d,
+                      "feature_names": list(self.settings.get("feature_names") or [f"f{j}" for j in range(d)])}
+
+    def check(self, raw: Raw) -> Bad:
+        bad: Bad = {}
+        for i, a in enumerate(self._items(raw)):
+            if len(a) == 0:
+                bad[i] = "empty set"
+            elif not np.isfinite(a).all():
+                bad[i] = "NaN or inf in an element"
+        return bad
+
+    def transform(self, raw: Raw) -> tuple[Inputs, Bad]:
+        items = self._items(raw)
+        d = int(self.state["d"])
+        wrong = [i for i, a in enumerate(items) if a.shape[1] != d]
+        if wrong:
+            raise DataError(f"sample {raw.ids[wrong[0]]} of {raw.source} has elements of {items[wrong[0]].shape[1]} "
+                            f"features; the model was trained on {d}.")
+        S = max([int(self.state["size"])] + [len(a) for a in items])
+        x = np.zeros((len(items), S, d), dtype=np.float64)
+        mask = np.zeros((len(items), S), dtype=bool)
+        mean, std = np.asarray(self.state["mean"]), np.asarray(self.state["std"])
+        bad = self.check(raw)
+        for i, a in enumerate(items):
+            if i in bad:
+                continue
+            x[i, :len(a)] = (a - mean) / std
+            mask[i, :len(a)] = True
+        return {"x": torch.as_tensor(x, dtype=torch.float32), "mask": torch.from_numpy(mask)}, bad
+
+    def schema(self) -> InputSchema:
+        structure = str(self.settings.get("structure", "set"))
+        return InputSchema(self.name, structure, (int(self.state["size"]), int(self.state["d"])),  # type: ignore[arg-type]
+                           masked=True, feature_names=self.feature_names)

@@ -1,0 +1,292 @@
+"""Data whose rows are windows of one ordered record: forecasting series and next-symbol text.
+
+Series: a record (T, C) is cut into windows of `input_length` steps; the targets are the next
+`horizon` steps of the target channels, step-major (n, H*k). The split is in time order: a window
+belongs to the part its targets lie in (test = the last `test_size` steps, or a separate
+`test_source` record that continues the training one); windows straddling a boundary are dropped
+and counted. The channel scaler is fitted on the training part of the record only. A window's id is
+the time stamp of its last input step, so predicting on a record file gives one forecast per window
+and reproduces the run's test windows.
+
+Text: non-overlapping windows of `seq_length` symbols with their next-symbol targets (n, L); the
+text is cut in order (train, valid, test).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from deepsci.data.batch import Inputs
+from deepsci.data.dataset import Dataset, Split
+from deepsci.data.featurisers import Bad, Featuriser, register_input
+from deepsci.data.preprocess import Preprocessor
+from deepsci.data.raw import Raw
+from deepsci.data.scalers import Scaler
+from deepsci.data.schema import InputSchema
+from deepsci.data.sequences import Vocabulary, unigram_entropy
+from deepsci.data.timeseries import co2_frame, sunspots_frame, time_boundaries
+from deepsci.errors import DataError
+
+RECORDS = {"co2": (co2_frame, "month", ["co2"]), "sunspots": (sunspots_frame, "year", ["sunspots"])}
+
+
+# -- readers ---------------------------------------------------------------------------------------
+def read_record(reader: dict[str, Any], source: Any) -> Raw:
+    """A (T, C) record in time order: 'co2', 'sunspots', a CSV with a time column, or a DataFrame."""
+    if isinstance(source, str) and source in RECORDS and not Path(source).exists():
+        make, time_col, values = RECORDS[source]
+        frame, label = make(), f"record '{source}'"
+        reader["time_column"] = reader.get("time_column") or time_col
+        reader["value_columns"] = reader.get("value_columns") or values
+    else:
+        frame = source.copy() if isinstance(source, pd.DataFrame) else _read_csv(source)
+        label = "the DataFrame" if isinstance(source, pd.DataFrame) else f"'{source}'"
+    time_col = str(reader.get("time_column"))
+    if reader.get("time_column") is None or time_col not in frame.columns:
+        raise DataError(f"time column '{time_col}' not in {label}; its columns are: {', '.join(map(str, frame.columns))}. "
+                        "Set data.time_column.")
+    cols = reader.get("value_columns") or [c for c in frame.columns if c != time_col]
+    reader["value_columns"] = list(cols)
+    absent = [c for c in cols if c not in frame.columns]
+    if absent:
+        raise DataError(f"value column(s) {absent} not in {label}; columns are: {', '.join(map(str, frame.columns))}.")
+    order = frame[time_col] if pd.api.types.is_numeric_dtype(frame[time_col]) else pd.to_datetime(frame[time_col])
+    frame = frame.assign(_order=order).sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
+    values = frame[cols].apply(pd.to_numeric, errors="coerce")
+    n_missing = int(values.isna().sum().sum())
+    if n_missing and reader.get("missing") == "interpolate":
+        values = values.interpolate(limit_direction="both")
+    elif n_missing:
+        raise DataError(f"{label} has {n_missing} missing or non-numeric value(s) in {list(cols)}; set "
+                        "data.missing = 'interpolate' or fix the file.")
+    out = pd.concat([frame[[time_col]], values], axis=1)
+    return Raw(out, {}, out[time_col].astype(str).tolist(), label)
+
+
+def _read_csv(path: Any) -> pd.DataFrame:
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"record file '{p}' not found; check the path.")
+    return pd.read_csv(p)
+
+
+def read_text(source: Any) -> Raw:
+    p = Path(source)
+    if not p.is_file():
+        raise DataError(f"text file '{p}' not found. Set data.source to the path of a UTF-8 text file.")
+    text = p.read_text(encoding="utf-8")
+    return Raw(pd.DataFrame(index=range(1)), {"text": text}, ["0"], f"'{p}'")
+
+
+# -- featurisers -----------------------------------------------------------------------------------
+@register_input("window")
+class WindowFeaturiser(Featuriser):
+    """Input windows (n, L, C) of a record, channels standardised with training-part statistics."""
+
+    def fit(self, raw: Raw, rows: np.ndarray) -> None:
+        values = raw.frame[self.settings["channels"]].to_numpy(np.float64)[rows]
+        self.state = {"feature_names": list(self.settings["channels"])}
+        if self.settings.get("scale", True):
+            self.state["scaler"] = Scaler().fit(values).to_dict()
+
+    def scaled(self, raw: Raw) -> torch.Tensor:
+        t = torch.as_tensor(np.array(raw.frame[self.settings["channels"]], dtype=np.float64))
+        return Scaler.from_dict(self.state["scaler"]).transform(t) if "scaler" in self.state else t
+
+    def transform(self, raw: Raw) -> tuple[Inputs, Bad]:
+        L = int(self.settings["input_length"])
+        series = self.scaled(raw)
+        if len(series) < L:
+            raise DataError(f"{raw.source} has {len(series)} steps; a window needs {L}.")
+        starts = torch.arange(0, len(series) - L + 1)
+        X = series[starts[:, None] + torch.arange(L)[None]]
+        return X.float().contiguous(), {}
+
+    def schema(self) -> InputSchema:
+        return InputSchema(self.name, "window", (int(self.settings["input_length"]), len(self.settings["channels"])),
+                           feature_names=list(self.settings["channels"]))
+
+
+@register_input("text")
+class TextFeaturiser(Featuriser):
+    """Windows (n, L) of symbol indices of a text (vocabulary from the training text)."""
+
+    def fit(self, raw: Raw, rows: np.ndarray) -> None:
+        self.state = {"vocabulary": Vocabulary.from_text(raw.arrays["text"]).to_dict()}
+
+    def encode(self, raw: Raw) -> torch.Tensor:
+        return Vocabulary.from_dict(self.state["vocabulary"]).encode(raw.arrays["text"])
+
+    def transform(self, raw: Raw) -> tuple[Inputs, Bad]:
+        L = int(self.settings["seq_length"])
+        idx = self.encode(raw)
+        starts = torch.arange(0, len(idx) - L, L)
+        return idx[starts[:, None] + torch.arange(L)[None]], {}
+
+    def schema(self) -> InputSchema:
+        return InputSchema(self.name, "sequence", (int(self.settings["seq_length"]),),
+                           n_symbols=len(self.state["vocabulary"]["symbols"]))
+
+
+class OrderedPreprocessor(Preprocessor):
+    """The preprocessor of a series or text run: rows are windows of the record read."""
+
+    def read(self, source: Any) -> Raw:
+        return read_text(source) if self.reader["kind"] == "text" else read_record(dict(self.reader), source)
+
+    def transform(self, raw: Raw) -> tuple[Inputs, list[str], list[dict[str, Any]]]:
+        f = self.featurisers["x"]
+        X, _ = f.transform(raw)
+        n = int(X.shape[0])  # type: ignore[union-attr]
+        if self.reader["kind"] == "text":
+            ids = [str(i * int(f.settings["seq_length"])) for i in range(n)]
+        else:
+            L = int(f.settings["input_length"])
+            ids = [raw.ids[s + L - 1] for s in range(n)]
+        return X, ids, []
+
+    def labelled_rows(self, raw: Raw) -> np.ndarray:
+        """Rows of `transform(raw)` whose targets lie inside the record (all of them for text)."""
+        f = self.featurisers["x"]
+        if self.reader["kind"] == "text":
+            return np.arange(int(f.transform(raw)[0].shape[0]))  # type: ignore[union-attr]
+        L, H = int(f.settings["input_length"]), int(self.reader["horizon"])
+        return np.arange(max(0, len(raw) - L - H + 1))
+
+    def targets(self, raw: Raw, rows: np.ndarray | list[int] | None = None) -> torch.Tensor:
+        f = self.featurisers["x"]
+        if self.reader["kind"] == "text":
+            L = int(f.settings["seq_length"])
+            idx = f.encode(raw)  # type: ignore[attr-defined]
+            first = torch.arange(0, len(idx) - L, L)
+            y = idx[first[:, None] + torch.arange(L)[None] + 1]
+            return y if rows is None else y[torch.as_tensor(np.asarray(rows), dtype=torch.int64)]
+        L, H = int(f.settings["input_length"]), int(self.reader["horizon"])
+        tc = [raw.frame.columns.get_loc(c) for c in self.target_names_raw]
+        values = raw.frame.to_numpy()[:, tc].astype(np.float64)
+        starts: np.ndarray = np.arange(len(raw) - L + 1) if rows is None else np.asarray(rows, dtype=np.int64)
+        late = starts[starts + L + H > len(raw)]
+        if len(late):
+            raise DataError(f"window(s) ending at {raw.ids[int(late[0]) + L - 1]} have no observed targets: the "
+                            f"record ends before their {H}-step horizon. Evaluate on labelled_rows(raw).")
+        y = np.stack([values[s + L:s + L + H].reshape(-1) for s in starts]) if len(starts) else np.zeros((0, H * len(tc)))
+        return torch.as_tensor(y, dtype=torch.float32)
+
+    @property
+    def target_names_raw(self) -> list[str]:
+        return list(self.reader["targets"])
+
+
+# -- builders --------------------------------------------------------------------------------------
+def build_ordered(spec: dict[str, Any]) -> Dataset:
+    return build_text(spec) if spec["kind"] == "text" else build_series(spec)
+
+
+def build_series(spec: dict[str, Any]) -> Dataset:
+    """Forecasting windows with a time-ordered split (see the module docstring)."""
+    reader = {"kind": "series", "time_column": spec.get("time_column"), "value_columns": spec.get("value_columns"),
+              "missing": spec.get("missing", "error"), "horizon": int(spec["horizon"])}
+    raw = read_record(reader, spec["source"])
+    n_train_record = None
+    if spec.get("test_source"):
+        test = read_record(dict(reader), spec["test_source"])
+        n_train_record = len(raw)
+        raw = Raw(pd.concat([raw.frame, test.frame[list(raw.frame.columns)]], ignore_index=True), {},
+                  raw.ids + test.ids, raw.source, None, f"test source {test.source}")
+    channels = list(reader["value_columns"])
+    t = spec.get("target")
+    targets = [t] if isinstance(t, str) else list(t or channels[:1])
+    if any(c not in channels for c in targets):
+        raise DataError(f"target(s) {[c for c in targets if c not in channels]} are not among the value columns "
+                        f"{channels}; set data.target / data.value_columns.")
+    reader["targets"] = targets
+    L, H, stride = int(spec["input_length"]), int(spec["horizon"]), int(spec["stride"])
+    T = len(raw)
+    if n_train_record is not None:
+        n_valid = spec.get("valid_size") or int(round(n_train_record * float(spec["valid_fraction"])))
+        b_test, b_valid = n_train_record, n_train_record - n_valid
+    else:
+        b_valid, b_test = time_boundaries(T, test_fraction=float(spec["test_fraction"]),
+                                          valid_fraction=float(spec["valid_fraction"]),
+                                          test_size=spec.get("test_size"), valid_size=spec.get("valid_size"))
+    f = WindowFeaturiser("x", input_length=L, channels=channels, scale=bool(spec.get("scale", True)))
+    f.fit(raw, np.arange(b_valid))  # the training part of the record only: no future statistics
+    tc = [channels.index(c) for c in targets]
+    y_scaler = None
+    if "scaler" in f.state:
+        mean, std = f.state["scaler"]["mean"], f.state["scaler"]["scale"]
+        y_scaler = Scaler.from_dict({"mean": [mean[j] for _ in range(H) for j in tc],
+                                     "scale": [std[j] for _ in range(H) for j in tc]})
+    target_names = [f"{c}[t+{h + 1}]" for h in range(H) for c in targets]
+    pre = OrderedPreprocessor(reader, {"x": f}, "regression", target_names, [], y_scaler)
+    X, ids, _ = pre.transform(raw)
+    rows = pre.labelled_rows(raw)
+    y = pre.scale_targets(pre.targets(raw, rows))
+    first, last = rows + L, rows + L + H - 1
+    masks = {"train": (last < b_valid) & (rows % stride == 0), "valid": (first >= b_valid) & (last < b_test),
+             "test": first >= b_test}
+    if not masks["train"].any() or not masks["test"].any():
+        raise DataError(f"no {'training' if not masks['train'].any() else 'test'} windows: {T} steps, boundaries "
+                        f"{b_valid}/{b_test}, window {L}+{H}. Shorten the window or change the part sizes.")
+
+    def part(m: np.ndarray) -> Split:
+        i = torch.as_tensor(rows[m], dtype=torch.int64)
+        return Split(X[i].contiguous(), y[torch.as_tensor(np.flatnonzero(m))].contiguous(),  # type: ignore[index]
+                     [ids[j] for j in i.tolist()])
+
+    parts = {k: part(m) for k, m in masks.items()}
+    n_dropped = int(len(rows) - sum(int(m.sum()) for m in masks.values()) -
+                    int(((last < b_valid) & (rows % stride != 0)).sum()))
+    summary = {"source": raw.source, "kind": "series", "task": "regression", "steps": T, "channels": channels,
+               "targets": targets, "input_length": L, "horizon": H, "stride": stride,
+               "split": {"method": "time-ordered", "test_from": raw.given or "last steps",
+                         **{k: len(v) for k, v in parts.items()}, "calib": 0},
+               "boundaries": {"valid_start": raw.ids[b_valid] if b_valid < T else None,
+                              "test_start": raw.ids[b_test] if b_test < T else None},
+               "boundary_steps": [b_valid, b_test], "n_train": len(parts["train"]), "n_valid": len(parts["valid"]),
+               "n_test": len(parts["test"]), "windows_dropped": n_dropped, "times": raw.ids,
+               "season": spec.get("season")}
+    return Dataset(parts["train"], parts["valid"], parts["test"], "regression", pre.inputs, pre, summary)
+
+
+def build_text(spec: dict[str, Any]) -> Dataset:
+    """Next-symbol windows; text cut in order: train, valid, test (or a separate test text)."""
+    raw = read_text(spec["source"])
+    L = int(spec["seq_length"])
+    text = raw.arrays["text"]
+    if spec.get("test_source"):
+        test_text = read_text(spec["test_source"]).arrays["text"]
+        b_test = len(text)
+        text = text + test_text
+    else:
+        b_test = int(len(text) * (1 - float(spec["test_fraction"])))
+    if len(text) < 10 * L:
+        raise DataError(f"{raw.source} has {len(text)} characters, too few for windows of {L}; use a longer text "
+                        "or a smaller data.seq_length.")
+    b_valid = int(b_test * (1 - float(spec["valid_fraction"])))
+    whole = Raw(raw.frame, {"text": text}, ["0"], raw.source)
+    f = TextFeaturiser("x", seq_length=L)
+    f.fit(whole, np.arange(1))
+    vocab = Vocabulary.from_dict(f.state["vocabulary"])
+    pre = OrderedPreprocessor({"kind": "text", "seq_length": L}, {"x": f}, "multiclass", ["next symbol"],
+                              list(vocab.symbols), None)
+
+    def part(lo: int, hi: int) -> Split:
+        sub = Raw(raw.frame, {"text": text[lo:hi]}, ["0"], raw.source)
+        X, _, _ = pre.transform(sub)
+        return Split(X, pre.targets(sub), [str(lo + i * L) for i in range(int(X.shape[0]))])  # type: ignore[union-attr]
+
+    parts = {"train": part(0, b_valid), "valid": part(b_valid, b_test), "test": part(b_test, len(text))}
+    indices = vocab.encode(text[:b_valid])
+    summary = {"source": raw.source, "kind": "text", "task": "multiclass", "characters": len(text),
+               "vocabulary": len(vocab), "seq_length": L,
+               "split": {"method": "in order", "test_from": "test source" if spec.get("test_source") else "last part",
+                         **{k: len(v) for k, v in parts.items()}, "calib": 0},
+               "n_train": len(parts["train"]), "n_valid": len(parts["valid"]), "n_test": len(parts["test"]),
+               "unigram_entropy_nats": unigram_entropy(indices, len(vocab))}
+    return Dataset(parts["train"], parts["valid"], parts["test"], "multiclass", pre.inputs, pre, summary)

@@ -1,0 +1,222 @@
+"""The one fitted preprocessor of a run: read, featurise, encode and scale, both ways.
+
+Fitted on the training rows only, it is the single object training, predict and evaluate use:
+
+    raw = pre.read("new.csv")                    # the same reader and names as training
+    X, ids, skipped = pre.transform(raw)         # the same featurisers, statistics and padding
+    y = pre.targets(raw, rows)                   # true targets in data units
+    pred = pre.inverse_targets(model_output)     # scaled -> data units
+
+It round-trips through plain JSON (`to_dict` / `Preprocessor.from_dict`); no pickles.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+
+from deepsci.data.batch import Inputs, take
+from deepsci.data.featurisers import Featuriser, featuriser_from_dict
+from deepsci.data.raw import Raw
+from deepsci.data.scalers import Scaler
+from deepsci.data.schema import InputSchema
+from deepsci.data.sources import read_source
+from deepsci.errors import DataError
+
+VERSION = 2
+MAX_CLASSES = 50
+
+
+class Preprocessor:
+    """Reader spec + featurisers (one per named input) + target encoding and scaling.
+
+    Attributes:
+        reader: the reader spec (kind, array/column names) that `read` uses.
+        featurisers: {input name: fitted featuriser}.
+        task: "regression", "binary" or "multiclass".
+        target_names: target columns (array targets: the array name, or name[j] per column).
+        class_names: label of each class index (classification), else [].
+        y_scaler: standardises regression targets (fitted on training rows), or None.
+    """
+
+    def __init__(self, reader: dict[str, Any], featurisers: dict[str, Featuriser], task: str,
+                 target_names: list[str], class_names: list[str] | None = None,
+                 y_scaler: Scaler | None = None) -> None:
+        self.reader = reader
+        self.featurisers = featurisers
+        self.task = task
+        self.target_names = list(target_names)
+        self.class_names = list(class_names or [])
+        self.y_scaler = y_scaler
+
+    # -- what the model sees ---------------------------------------------------------------------
+    @property
+    def inputs(self) -> dict[str, InputSchema]:
+        return {name: f.schema() for name, f in self.featurisers.items()}
+
+    @property
+    def feature_names(self) -> list[str]:
+        return next(iter(self.featurisers.values())).feature_names if self.featurisers else []
+
+    # -- new data --------------------------------------------------------------------------------
+    def read(self, source: str | Path | pd.DataFrame | Mapping[str, np.ndarray]) -> Raw:
+        """Read new rows exactly as training read its data (same reader, column and array names).
+
+        An .npz whose arrays are named as the training's test arrays is read too.
+        """
+        return read_source(self.reader, source, test=True)
+
+    def transform(self, raw: Raw) -> tuple[Inputs, list[str], list[dict[str, Any]]]:
+        """(model inputs, ids, skipped rows {"row", "id", "reason"}) of the usable rows of `raw`."""
+        parts: dict[str, Inputs] = {}
+        bad: dict[int, str] = {}
+        for name, f in self.featurisers.items():
+            x, b = f.transform(raw)
+            parts[name] = x
+            for r, why in b.items():
+                bad.setdefault(r, why)
+        keep = np.array([r not in bad for r in range(len(raw))], dtype=bool)
+        idx = torch.as_tensor(np.flatnonzero(keep), dtype=torch.int64)
+        X = _combine(parts)
+        skipped = [{"row": r, "id": raw.ids[r], "reason": why} for r, why in sorted(bad.items())]
+        if len(raw) and not keep.any():
+            raise DataError(f"none of the {len(raw)} rows of {raw.source} is usable: {skipped[0]['reason']} (and "
+                            "others). Check the input.")
+        return take(X, idx), [raw.ids[i] for i in idx.tolist()], skipped
+
+    def targets(self, raw: Raw, rows: np.ndarray | list[int] | None = None) -> torch.Tensor:
+        """True targets of `rows` (positions in raw) in data units: (m, t) float32 or (m,) int64."""
+        absent = [c for c in self.target_names if c not in raw.frame.columns]
+        if absent:
+            raise DataError(f"{raw.source} holds no target {', '.join(absent)}; it has: "
+                            f"{', '.join(map(str, raw.frame.columns)) or 'no target columns'}. Give a file with "
+                            "the targets to evaluate on.")
+        sub = raw.frame.iloc[np.arange(len(raw)) if rows is None else np.asarray(rows, dtype=np.int64)]
+        if self.task == "regression":
+            vals = sub[self.target_names].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+            if not np.isfinite(vals).all():
+                raise DataError(f"target(s) {', '.join(self.target_names)} of {raw.source} hold NaN, inf or text "
+                                f"in {int((~np.isfinite(vals)).any(1).sum())} row(s); fix or remove them.")
+            return torch.tensor(vals, dtype=torch.float32)
+        labels = label_strings(sub[self.target_names[0]])
+        index = {c: i for i, c in enumerate(self.class_names)}
+        unknown = sorted({lab for lab in labels if lab not in index})
+        if unknown:
+            raise DataError(f"target '{self.target_names[0]}' of {raw.source} holds label(s) "
+                            f"{', '.join(unknown[:5])} the model was not trained on; known classes: "
+                            f"{', '.join(self.class_names)}.")
+        return torch.as_tensor([index[lab] for lab in labels], dtype=torch.int64)
+
+    def scale_targets(self, y: torch.Tensor) -> torch.Tensor:
+        """Data units -> the units the model is trained in (identity for classification)."""
+        return self.y_scaler.transform(y) if self.y_scaler is not None else y
+
+    def inverse_targets(self, y: torch.Tensor) -> torch.Tensor:
+        """Model outputs (scaled) -> data units (identity for classification)."""
+        return self.y_scaler.inverse_transform(y) if self.y_scaler is not None else y
+
+    def inverse_std(self, s: torch.Tensor) -> torch.Tensor:
+        """Standard deviations in scaled units -> data units."""
+        return self.y_scaler.inverse_transform_std(s) if self.y_scaler is not None else s
+
+    # -- JSON --------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        reader = {k: v for k, v in self.reader.items() if k != "cache_dir"}
+        return {"version": VERSION, "reader": reader, "task": self.task, "target_names": self.target_names,
+                "class_names": self.class_names,
+                "y_scaler": self.y_scaler.to_dict() if self.y_scaler is not None else None,
+                "featurisers": {k: f.to_dict() for k, f in self.featurisers.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Preprocessor":
+        if d.get("version") != VERSION:
+            raise DataError(f"preprocessor format version {d.get('version')} is not {VERSION}; re-run the "
+                            "experiment with this deepsci to get a usable run folder.")
+        feats = {k: featuriser_from_dict(v) for k, v in d["featurisers"].items()}
+        ys = Scaler.from_dict(d["y_scaler"]) if d.get("y_scaler") else None
+        if d["reader"].get("kind") in ("series", "text"):
+            from deepsci.data.ordered import OrderedPreprocessor
+
+            return OrderedPreprocessor(d["reader"], feats, d["task"], d["target_names"], d["class_names"], ys)
+        return cls(d["reader"], feats, d["task"], d["target_names"], d["class_names"], ys)
+
+
+def _combine(parts: dict[str, Inputs]) -> Inputs:
+    """One input: its tensor or dict; several: {name: tensor, name_mask: mask}."""
+    if len(parts) == 1:
+        return next(iter(parts.values()))
+    out: dict[str, torch.Tensor] = {}
+    for name, x in parts.items():
+        if isinstance(x, dict):
+            out[name], out[f"{name}_mask"] = x["x"], x["mask"]
+        else:
+            out[name] = x
+    return out
+
+
+# -- targets -------------------------------------------------------------------------------------
+def label_strings(series: pd.Series) -> list[str]:
+    """Class labels as text: 1.0 -> "1" (as written in an integer column), True -> "True"."""
+    if pd.api.types.is_float_dtype(series) and np.all(np.mod(series.to_numpy(np.float64), 1) == 0):
+        return [str(int(v)) for v in series]
+    if pd.api.types.is_bool_dtype(series):
+        return [str(bool(v)) for v in series]
+    return [str(v) for v in series]
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True
+
+
+def infer_task(series: pd.Series, task: str, n_targets: int, what: str) -> str:
+    """Auto: bool -> binary; float -> regression; integer -> 2 classes binary, 3..50 multiclass, more
+    regression; text -> binary/multiclass (more than 50 values is an error)."""
+    if n_targets > 1:
+        if task not in ("auto", "regression"):
+            raise DataError(f"several targets are supported for regression only; received task='{task}'. Give "
+                            "one target for classification.")
+        return "regression"
+    if task != "auto":
+        return task
+    n_unique = series.nunique()
+    if pd.api.types.is_bool_dtype(series):
+        return "binary"
+    if pd.api.types.is_float_dtype(series):
+        return "regression"
+    if pd.api.types.is_integer_dtype(series):
+        return "regression" if n_unique > MAX_CLASSES else ("binary" if n_unique <= 2 else "multiclass")
+    if n_unique > MAX_CLASSES:
+        raise DataError(f"target {what} is text with {n_unique} distinct values; a classification target has "
+                        f"2..{MAX_CLASSES} classes. Convert it to numbers for regression, or set task explicitly.")
+    return "binary" if n_unique <= 2 else "multiclass"
+
+
+def encode_targets(frame: pd.DataFrame, targets: list[str], task: str, what: str) -> tuple[str, np.ndarray, list[str]]:
+    """(task, y, class_names): y (n, t) float64 for regression, (n,) int64 class indices otherwise."""
+    task = infer_task(frame[targets[0]], task, len(targets), what)
+    if task == "regression":
+        y = frame[targets].apply(pd.to_numeric, errors="coerce")
+        bad = [c for c in targets if y[c].isna().any()]
+        if bad:
+            raise DataError(f"regression target column(s) {', '.join(bad)} in {what} hold text, e.g. "
+                            f"{frame[bad[0]][y[bad[0]].isna()].iloc[0]!r}. Use numbers, or set task to "
+                            "'binary'/'multiclass'.")
+        return "regression", y.to_numpy(np.float64), []
+    labels = label_strings(frame[targets[0]])
+    uniq = sorted(set(labels), key=lambda s: (0, float(s), s) if _is_number(s) else (1, 0.0, s))
+    if len(uniq) < 2:
+        raise DataError(f"target '{targets[0]}' in {what} has a single class ({uniq[0]!r}); classification needs "
+                        "at least 2.")
+    if task == "binary" and len(uniq) != 2:
+        raise DataError(f"task='binary' but target '{targets[0]}' has {len(uniq)} classes ({', '.join(uniq[:10])}). "
+                        "Use task='multiclass'.")
+    index = {c: i for i, c in enumerate(uniq)}
+    return task, np.array([index[v] for v in labels], dtype=np.int64), uniq

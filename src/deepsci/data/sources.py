@@ -1,0 +1,266 @@
+"""Read a source into `Raw` rows, one reader per input kind. Readers only read.
+
+A reader spec is a plain dict (kept in the fitted preprocessor, so new files are read exactly as
+training read its data): kind, x / test_x / target / test_target (array names), id_column,
+sequence_column, labels, set_column, features, sizes, mask, lengths.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Union
+
+import numpy as np
+import pandas as pd
+
+from deepsci.data.catalog import DatasetInfo, get_dataset_info, is_registered, load_frame
+from deepsci.data.fasta import is_fasta, read_fasta
+from deepsci.data.raw import Raw
+from deepsci.data.readers import read_table, table_format
+from deepsci.errors import DataError
+
+Source = Union[str, Path, pd.DataFrame, Mapping[str, np.ndarray]]
+IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
+
+
+def catalog_info(source: Any) -> DatasetInfo | None:
+    """The catalog entry when `source` names a bundled dataset (and is not a file), else None."""
+    if isinstance(source, str) and not Path(source).expanduser().exists() and is_registered(source):
+        return get_dataset_info(source)
+    return None
+
+
+def read_frame(source: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """(table, label) of a DataFrame, a catalog table or a table file."""
+    if isinstance(source, pd.DataFrame):
+        frame, label = source.copy(), "the DataFrame"
+    elif catalog_info(source) is not None:
+        frame, label = load_frame(str(source)), f"dataset '{source}'"
+    else:
+        path = Path(source).expanduser()
+        if not path.exists() and isinstance(source, str) and table_format(source) is None \
+                and "/" not in source and "\\" not in source:
+            get_dataset_info(source)  # raises: unknown dataset, with the known names
+        frame, label = read_table(path), f"'{path}'"
+    frame = frame.reset_index(drop=True)
+    frame.columns = [str(c) for c in frame.columns]
+    if len(frame) == 0:
+        raise DataError(f"{label} has no rows. Give a table with data rows.")
+    return frame, label
+
+
+def frame_ids(frame: pd.DataFrame, id_column: str | None, label: str) -> list[str]:
+    if id_column is None:
+        return [str(i) for i in range(len(frame))]
+    if id_column not in frame.columns:
+        raise DataError(f"id_column '{id_column}' not in {label}; its columns are: {', '.join(frame.columns)}.")
+    return frame[id_column].astype(str).tolist()
+
+
+def read_arrays(source: str | Path | Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], str]:
+    """Named arrays of an .npz, an .npy (named "X"), or a mapping; never unpickled."""
+    if isinstance(source, Mapping):
+        return {str(k): np.asarray(v) for k, v in source.items()}, "the arrays"
+    p = Path(source).expanduser()
+    if not p.is_file():
+        raise DataError(f"array file '{p}' not found (working directory {Path.cwd()}); check the path.")
+    try:
+        if p.suffix == ".npy":
+            return {"X": np.load(p, allow_pickle=False)}, f"'{p}'"
+        with np.load(p, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}, f"'{p}'"
+    except ValueError as exc:
+        raise DataError(f"cannot read '{p}' without unpickling ({exc}); save numeric arrays only "
+                        "(np.savez(path, X_train=..., y_train=...)).") from exc
+    except (OSError, EOFError) as exc:
+        raise DataError(f"cannot read '{p}' as .npz/.npy: {exc}.") from exc
+
+
+def pick(arrays: dict[str, np.ndarray], names: list[str | None], role: str, label: str,
+         key: str) -> np.ndarray | None:
+    """The first of `names` present in `arrays`; DataError listing what is there if none is."""
+    wanted = [n for n in names if n]
+    for n in wanted:
+        if n in arrays:
+            return arrays[n]
+    if not wanted:
+        return None
+    shapes = ", ".join(f"{k} {tuple(a.shape)}" for k, a in arrays.items())
+    raise DataError(f"{label} has no {role} array {' or '.join(repr(n) for n in wanted)}; it holds: {shapes}. "
+                    f"Set data.{key} to one of these names.")
+
+
+def target_columns(name: str, y: np.ndarray) -> dict[str, np.ndarray]:
+    """A target array as frame columns: (n,) -> {name}, (n, t) -> {name[0], ..., name[t-1]}."""
+    if y.ndim == 1:
+        return {name: y}
+    y2 = y.reshape(len(y), -1)
+    return {f"{name}[{j}]": y2[:, j] for j in range(y2.shape[1])}
+
+
+def read_array_source(spec: dict[str, Any], source: Source, *, test: bool = False) -> Raw:
+    """Inputs and targets from named arrays. A test file may name them as the training's test arrays."""
+    arrays, label = read_arrays(source)  # type: ignore[arg-type]
+    xs = [spec.get("test_x"), spec.get("x")] if test else [spec.get("x"), spec.get("test_x")]
+    ys = [spec.get("test_target"), spec.get("target")] if test else [spec.get("target"), spec.get("test_target")]
+    x = pick(arrays, xs, "input", label, "x")
+    assert x is not None
+    frame = pd.DataFrame(index=range(len(x)))
+    tname = spec.get("target")
+    y = pick(arrays, ys, "target", label, "target") if any(n in arrays for n in ys if n) else None
+    if y is not None and tname:
+        if len(y) != len(x):
+            raise DataError(f"{label}: the target array has {len(y)} rows but the input array {len(x)}; they "
+                            "must match one to one.")
+        for k, v in target_columns(tname, y).items():
+            frame[k] = v
+    values: Any = x
+    if spec.get("kind") in ("set", "sequence") and x.ndim == 3:
+        values = _unpad(x, arrays, spec, label)
+    return Raw(frame, {"x": values}, [str(i) for i in range(len(x))], label)
+
+
+def _unpad(x: np.ndarray, arrays: dict[str, np.ndarray], spec: dict[str, Any], label: str) -> list[np.ndarray]:
+    """(n, S, d) padded samples -> n arrays (s_i, d), cut by a sizes/lengths or a mask array."""
+    sizes = arrays.get(spec.get("sizes") or spec.get("lengths") or "")
+    mask = arrays.get(spec.get("mask") or "")
+    if sizes is not None:
+        return [x[i, :int(s)] for i, s in enumerate(sizes)]
+    if mask is not None:
+        if mask.shape != x.shape[:2]:
+            raise DataError(f"{label}: mask has shape {mask.shape} but the samples are {x.shape[:2]} (n, S).")
+        return [x[i][mask[i].astype(bool)] for i in range(len(x))]
+    return [x[i] for i in range(len(x))]  # every sample full size
+
+
+def read_table_source(spec: dict[str, Any], source: Source, *, test: bool = False) -> Raw:
+    frame, label = read_frame(source)  # type: ignore[arg-type]
+    return Raw(frame, {}, frame_ids(frame, _id_column(spec, frame, test), label), label)
+
+
+def _id_column(spec: dict[str, Any], frame: pd.DataFrame, test: bool) -> str | None:
+    """The id column; new rows (test=True) without it are named by row number."""
+    col = spec.get("id_column")
+    return None if test and col is not None and col not in frame.columns else col
+
+
+def read_signal_source(spec: dict[str, Any], source: Source, *, test: bool = False) -> Raw:
+    """An .npz/.npy/arrays source, or a CSV of one row per sample (feature columns are the L steps)."""
+    if _is_arrays(source):
+        return read_array_source(spec, source, test=test)
+    frame, label = read_frame(source)  # type: ignore[arg-type]
+    cols = spec.get("features") or [c for c in frame.columns if c not in _reserved(spec)]
+    absent = [c for c in cols if c not in frame.columns]
+    if absent:
+        raise DataError(f"{label} lacks the signal column(s) {', '.join(absent[:5])}.")
+    values = frame[cols].apply(pd.to_numeric, errors="coerce").to_numpy(np.float32)
+    return Raw(frame, {"x": values}, frame_ids(frame, _id_column(spec, frame, test), label), label)
+
+
+def read_image_source(spec: dict[str, Any], source: Source, *, test: bool = False) -> Raw:
+    """An .npz/.npy stack (labels from `labels` for .npy), an image folder + labels CSV, or 'digits'."""
+    if isinstance(source, str) and source == "digits" and not Path(source).exists():
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        frame = pd.DataFrame({"digit": d.target})
+        return Raw(frame, {"x": d.images.astype(np.float32)}, [str(i) for i in range(len(frame))], "dataset 'digits'")
+    if isinstance(source, (str, Path)) and Path(source).is_dir():
+        return _read_image_folder(spec, Path(source))
+    raw = read_array_source(spec, source, test=test)
+    if spec.get("labels") and not raw.frame.columns.size and spec.get("target"):
+        labels = _read_labels(spec["labels"])
+        raw.frame[spec["target"]] = labels[: len(raw)] if len(labels) == len(raw) else _length_error(labels, raw)
+    return raw
+
+
+def _length_error(labels: np.ndarray, raw: Raw) -> np.ndarray:
+    raise DataError(f"{len(labels)} labels for {len(raw)} images in {raw.source}; they must match one to one.")
+
+
+def _read_labels(path: str) -> np.ndarray:
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"labels file '{p}' not found; check data.labels.")
+    if p.suffix == ".npy":
+        return np.load(p, allow_pickle=False)
+    return pd.read_csv(p).iloc[:, -1].to_numpy()
+
+
+def _read_image_folder(spec: dict[str, Any], folder: Path) -> Raw:
+    from PIL import Image
+
+    if not spec.get("labels"):
+        raise DataError(f"'{folder}' is a folder of images: set data.labels to its labels CSV (columns file and "
+                        "the target).")
+    frame = pd.read_csv(spec["labels"])
+    if "file" not in frame.columns:
+        raise DataError(f"labels CSV {spec['labels']} needs a 'file' column; it has {', '.join(frame.columns)}.")
+    arrays = []
+    for name in frame["file"].astype(str):
+        f = folder / name
+        if not f.is_file() or f.suffix.lower() not in IMAGE_SUFFIXES:
+            raise DataError(f"image '{name}' listed in {spec['labels']} is not an image file in {folder}.")
+        with Image.open(f) as opened:
+            a = np.asarray(opened, dtype=np.float32)
+        arrays.append(a if a.ndim == 2 else np.moveaxis(a, -1, 0))
+    if len({a.shape for a in arrays}) != 1:
+        raise DataError(f"images in {folder} differ in size: {sorted({a.shape for a in arrays})[:4]}; resize them.")
+    return Raw(frame, {"x": np.stack(arrays)}, frame["file"].astype(str).tolist(), f"'{folder}'")
+
+
+def read_sequence_source(spec: dict[str, Any], source: Source, *, test: bool = False) -> Raw:
+    """FASTA (labels in headers or a labels CSV), a table with a sequence column, or .npz vectors."""
+    if _is_arrays(source):
+        return read_array_source(spec, source, test=test)
+    if isinstance(source, (str, Path)) and is_fasta(source):
+        frame, label = read_fasta(source), f"'{source}'"
+        if spec.get("labels"):
+            labels = pd.read_csv(spec["labels"])
+            key = "id" if "id" in labels.columns else labels.columns[0]
+            frame = frame.drop(columns=[c for c in labels.columns if c in frame.columns and c != "id"])
+            frame = frame.merge(labels.rename(columns={key: "id"}).astype({"id": str}), on="id", how="left")
+        return Raw(frame, {"x": frame["sequence"].astype(str).tolist()}, frame["id"].astype(str).tolist(), label)
+    frame, label = read_frame(source)  # type: ignore[arg-type]
+    col = spec.get("sequence_column") or "sequence"
+    if col not in frame.columns:
+        raise DataError(f"sequence column '{col}' not in {label}; its columns are: {', '.join(frame.columns)}. "
+                        "Set data.sequence_column.")
+    return Raw(frame, {"x": frame[col].astype(str).tolist()}, frame_ids(frame, _id_column(spec, frame, test), label), label)
+
+
+def read_set_source(spec: dict[str, Any], source: Source, *, test: bool = False) -> Raw:
+    """.npz (n, S, d) with sizes/mask, or a long table: one row per element, a set column."""
+    if _is_arrays(source):
+        return read_array_source(spec, source, test=test)
+    long, label = read_frame(source)  # type: ignore[arg-type]
+    set_col = spec.get("set_column") or "set_id"
+    if set_col not in long.columns:
+        raise DataError(f"set column '{set_col}' not in {label}; its columns are: {', '.join(long.columns)}. "
+                        "Set data.set_column to the column naming each element's set.")
+    feats = spec.get("features") or [c for c in long.columns if c not in _reserved(spec) | {set_col}]
+    groups = long.groupby(set_col, sort=False)
+    per_set = groups.first().reset_index()
+    elements = [g[feats].to_numpy(np.float64) for _, g in groups]
+    spec.setdefault("features", feats)
+    frame = per_set.drop(columns=[c for c in feats if c in per_set.columns])
+    return Raw(frame, {"x": elements}, frame[set_col].astype(str).tolist(), label)
+
+
+def _is_arrays(source: Any) -> bool:
+    return isinstance(source, Mapping) or (isinstance(source, (str, Path)) and Path(source).suffix in (".npz", ".npy"))
+
+
+def _reserved(spec: dict[str, Any]) -> set[str]:
+    t = spec.get("target")
+    targets = set([t] if isinstance(t, str) else (t or []))
+    return targets | {c for c in (spec.get("id_column"), spec.get("split_column")) if c}
+
+
+READERS = {"table": read_table_source, "signal": read_signal_source, "image": read_image_source,
+           "sequence": read_sequence_source, "set": read_set_source}
+
+
+def read_source(spec: dict[str, Any], source: Source, *, test: bool = False) -> Raw:
+    """Rows of `source` read as the spec's kind says."""
+    return READERS[spec["kind"]](spec, source, test=test)

@@ -1,0 +1,217 @@
+"""Evaluate a trained model on every split of its Dataset: predictions, metrics, references, error bars.
+
+Predictions and metrics are in the data's own units: the run's preprocessor turns scaled regression
+outputs back. The test split is never used to choose or calibrate anything.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from deepsci.data.batch import Inputs, forward, n_rows, take
+from deepsci.evaluation.baselines import table_baselines, worse_than_trivial
+from deepsci.evaluation.metrics import classification_metrics, regression_metrics
+from deepsci.evaluation.results import BaselineResult, Evaluation, SplitResult
+
+if TYPE_CHECKING:
+    from deepsci.data.dataset import Dataset
+
+SPLITS = ("train", "valid", "test")
+
+
+@torch.no_grad()
+def raw_outputs(model: nn.Module, X: Inputs, batch_size: int = 4096) -> torch.Tensor:
+    """The model's raw outputs for every row of X in eval mode, in batches: (n, out)."""
+    model.eval()
+    n = n_rows(X)
+    chunks = [forward(model, take(X, slice(i, i + batch_size))) for i in range(0, n, batch_size)]
+    return torch.cat(chunks) if chunks else forward(model, X)
+
+
+def predictions(outputs: torch.Tensor, task: str, inverse_targets: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:
+    """Raw outputs as predictions in data units: regression (n, t) values; classification (n, k) probabilities.
+
+    Probabilities are computed in float64, so each row sums to 1 within 1e-12.
+    """
+    from deepsci.models import head_predictions
+
+    pred = head_predictions(outputs.double(), task)
+    if task == "regression":
+        pred = inverse_targets(pred)
+    return pred.double().numpy()
+
+
+def truth(y: torch.Tensor, task: str, inverse_targets: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:
+    """Targets in data units: regression (n, t) float64; classification (n,) class indices."""
+    if task == "regression":
+        return inverse_targets(y.double()).double().numpy()
+    return y.long().numpy()
+
+
+def task_metrics(task: str, y_true: np.ndarray, pred: np.ndarray, class_names: list[str],
+                 target_names: list[str]) -> dict[str, Any]:
+    """The task's metrics for one split (deepsci.evaluation.metrics)."""
+    if task == "regression":
+        return regression_metrics(y_true, pred, target_names=target_names)
+    return classification_metrics(y_true, pred, class_names)
+
+
+def evaluate_model(model: nn.Module, dataset: "Dataset", spec: Any = None, *, season: int | None = None) -> Evaluation:
+    """Predictions, metrics, references and error bars of a trained model on every split of `dataset`.
+
+    With an active uncertainty spec the predictive distribution of each split is computed, the
+    calibration (conformal thresholds, sigma scale) is fitted on the calibration split only (rows that
+    took no part in training or model selection), and applied to every split.
+    """
+    from deepsci.evaluation.uncertainty import apply_calibration
+
+    from deepsci.evaluation.uncertainty import recalibrate
+
+    task, pre = dataset.task, dataset.preprocessor
+    names = [n for n in SPLITS + ("calib",) if (s := getattr(dataset, n, None)) is not None and len(s) > 0]
+    truths = {n: truth(getattr(dataset, n).y, task, pre.inverse_targets) for n in names}
+    outputs = {n: predict_with_uncertainty(model, getattr(dataset, n).X, task, pre, spec, None) for n in names}
+    calibration = None
+    if spec is not None and spec.active:
+        calibration = fit_calibration(task, truths.get("calib"), outputs["calib"][1] if "calib" in outputs else None,
+                                      spec)
+    splits: dict[str, SplitResult] = {}
+    for n in names:
+        pred, dist, _ = outputs[n]
+        bands: dict[str, np.ndarray] = {}
+        uncertainty: dict[str, Any] = {}
+        if dist is not None:
+            dist = recalibrate(calibration, dist).as_dict() if calibration is not None else dist.as_dict()
+            bands = apply_calibration(calibration, dist) if calibration is not None else {}
+            uncertainty = split_uncertainty(task, truths[n], dist, bands, spec.level)
+        splits[n] = SplitResult(name=n, ids=list(getattr(dataset, n).ids), y_true=truths[n], pred=pred,
+                                metrics=task_metrics(task, truths[n], pred, dataset.class_names, dataset.target_names),
+                                dist=dist, bands=bands, uncertainty=uncertainty)
+    baselines = baseline_results(dataset)
+    forecast = forecast_results(dataset, splits, season) if _is_forecast(dataset) else None
+    stored = calibration.to_dict() if calibration is not None else None
+    summary = _uncertainty_summary(spec, model, stored, splits) if spec is not None and spec.active else None
+    return Evaluation(task=task, splits=splits, baselines=baselines, forecast=forecast, uncertainty=summary,
+                      calibration=stored, warnings=baseline_warnings(task, splits, baselines))
+
+
+def _is_forecast(dataset: "Dataset") -> bool:
+    return any(schema.structure == "window" for schema in dataset.inputs.values())
+
+
+def forecast_results(dataset: "Dataset", splits: dict[str, SplitResult], season: int | None) -> dict[str, Any] | None:
+    """Test RMSE of the model and of persistence, seasonal-naive and linear AR on the same test windows."""
+    from deepsci.evaluation.forecast import baseline_forecasts, forecast_comparison
+
+    if "test" not in splits:
+        return None
+    test = splits["test"]
+    return forecast_comparison(test.y_true, test.pred, baseline_forecasts(dataset, season))
+
+
+def _uncertainty_summary(spec: Any, model: nn.Module, calibration: dict[str, Any] | None,
+                         splits: dict[str, SplitResult]) -> dict[str, Any]:
+    """metrics.json["uncertainty"]: the method, the calibration and where it was fitted, per split metrics."""
+    out: dict[str, Any] = {"method": spec.method, "members": int(getattr(model, "members", 1)),
+                           "heteroscedastic": spec.heteroscedastic, "level": spec.level,
+                           "calibration": calibration}
+    if spec.method == "mc-dropout":
+        out["samples"] = spec.samples
+    out.update({n: r.uncertainty for n, r in splits.items() if n in ("valid", "test", "calib")})
+    return out
+
+
+def baseline_results(dataset: "Dataset") -> tuple[BaselineResult, ...]:
+    """The trivial and linear references on a single-table dataset (none for other inputs)."""
+    X_train = dataset.train.X
+    if isinstance(X_train, dict) or X_train.dim() != 2:
+        return ()
+    task, inverse = dataset.task, dataset.preprocessor.inverse_targets
+    n_classes = len(dataset.class_names)
+    results: dict[str, dict[str, Any]] = {}
+    descriptions: dict[str, str] = {}
+    for name in SPLITS:
+        split = getattr(dataset, name)
+        if len(split) == 0:
+            continue
+        y_true = truth(split.y, task, inverse)
+        for b in table_baselines(task, X_train.double().numpy(), dataset.train.y.numpy(), split.X.double().numpy(),
+                                 n_classes):
+            pred = inverse(torch.as_tensor(b.pred)).double().numpy() if task == "regression" else b.pred
+            results.setdefault(b.name, {})[name] = task_metrics(task, y_true, pred, dataset.class_names,
+                                                                dataset.target_names)
+            descriptions[b.name] = b.description
+    return tuple(BaselineResult(name, descriptions[name], metrics) for name, metrics in results.items())
+
+
+def baseline_warnings(task: str, splits: dict[str, SplitResult], baselines: tuple[BaselineResult, ...]) -> tuple[str, ...]:
+    """A warning when the model ends worse than the trivial reference on the test split."""
+    trivial = next((b for b in baselines if b.name == "trivial"), None)
+    if trivial is None or "test" not in splits or "test" not in trivial.metrics:
+        return ()
+    warning = worse_than_trivial(task, splits["test"].metrics, trivial.metrics["test"])
+    return (warning,) if warning else ()
+
+
+class _TargetUnits:
+    """The preprocessor's target transform in the shape `predictive` expects (a scaler's two inverses)."""
+
+    def __init__(self, preprocessor: Any) -> None:
+        self.inverse_transform = preprocessor.inverse_targets
+        self.inverse_transform_std = preprocessor.inverse_std
+
+
+def predict_with_uncertainty(model: nn.Module, X: Inputs, task: str, preprocessor: Any, spec: Any,
+                             calibration: dict[str, Any] | None) -> tuple[np.ndarray, dict[str, np.ndarray] | None,
+                                                                          dict[str, np.ndarray]]:
+    """(pred, dist, bands) for inputs X in data units: the one path of evaluation, `predict` and `Run.predict`.
+
+    Without an active uncertainty spec dist is None and bands empty; with one, pred is the predictive mean
+    (ensemble / MC dropout), dist the predictive distribution (sigma recalibrated where a calibration holds
+    a scale) and bands the conformal intervals or sets of the stored calibration.
+    """
+    from deepsci.evaluation.uncertainty import apply_calibration, predictive, recalibrate
+
+    if spec is None or not spec.active:
+        return predictions(raw_outputs(model, X), task, preprocessor.inverse_targets), None, {}
+    dist = predictive(model, X, task, spec, _TargetUnits(preprocessor))
+    if not calibration:
+        return dist.pred, dist, {}
+    dist = recalibrate(calibration, dist)
+    return dist.pred, dist.as_dict(), apply_calibration(calibration, dist)
+
+
+def fit_calibration(task: str, y_cal: np.ndarray | None, dist_cal: Any, spec: Any) -> Any:
+    """Sigma recalibration and conformal thresholds fitted on the calibration split (None when not asked for).
+
+    The calibration split is carved from the training rows and plays no part in training, early stopping
+    or the learning-rate schedule, so its residuals are exchangeable with the test split's.
+    """
+    from deepsci.errors import DataError
+    from deepsci.evaluation.uncertainty import calibrate
+
+    if not spec.needs_calibration:
+        return None
+    if y_cal is None or dist_cal is None:
+        raise DataError("conformal calibration needs rows that took no part in training or model selection, and "
+                        "this run has none. Set data.calib_fraction (e.g. 0.2), or uncertainty.conformal = false.")
+    return calibrate(task, y_cal, dist_cal, spec, calibrated_on="calib")
+
+
+def split_uncertainty(task: str, y_true: np.ndarray, dist: dict[str, np.ndarray], bands: dict[str, np.ndarray],
+                      level: float) -> dict[str, Any]:
+    """Uncertainty metrics of one split (see `deepsci.evaluation.uncertainty.uncertainty_metrics`)."""
+    from deepsci.evaluation.uncertainty import uncertainty_metrics
+
+    if task != "regression":
+        return uncertainty_metrics(y_true, proba=dist["pred"], sets=bands.get("sets"), level=level)
+    out = uncertainty_metrics(y_true, mean=dist["pred"], std=dist.get("std"), lower=bands.get("lower"),
+                              upper=bands.get("upper"), std_raw=dist.get("std_raw"), level=level)
+    for part in ("aleatoric", "epistemic"):
+        if part in dist:
+            out[f"mean_{part}_std"] = float(np.mean(dist[part]))
+    return out

@@ -1,0 +1,205 @@
+"""Build the network of a `[model]` section for a dataset's inputs: one builder per model kind.
+
+    model = build_model(config.model, dataset.inputs, n_outputs, task="binary", seed=0)
+
+`inputs` maps each input name to its `InputSchema` (structure and one sample's shape); the kind must
+accept that structure (MLP: table; CNN: signal, image, sequence; RNN and transformer: sequence, signal,
+window; Deep Sets and Set Transformer: set; seq2seq: window; charlm: token text), else ConfigError
+names the kind, the structure received and the kinds that take it. Several inputs need kind "multi".
+The head has `n_outputs` raw outputs: regression values, or logits (binary 1, multiclass k,
+multilabel k) that the loss turns into probabilities.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+from torch import nn
+
+from deepsci.data.schema import InputSchema
+from deepsci.errors import ConfigError
+from deepsci.models.cnn import CNN
+from deepsci.models.init import resolve_init
+from deepsci.models.mlp import MLP
+from deepsci.models.multi import MultiInput
+from deepsci.models.registry import MODELS, kinds_for, model_kind, register
+from deepsci.models.rnn import CharLM, Seq2Seq, SequenceModel
+from deepsci.models.sets import DeepSets, SetTransformer
+from deepsci.models.transformer import TransformerEncoderModel
+
+if TYPE_CHECKING:
+    from deepsci.config.model import AnyModel
+
+# the encoder a multi-input model gives an input whose name has no entry in model.inputs
+DEFAULT_ENCODERS = {"table": "mlp", "signal": "cnn", "image": "cnn", "sequence": "rnn", "window": "rnn",
+                    "set": "deepsets"}
+
+
+def build_model(config: "AnyModel", inputs: dict[str, InputSchema], n_outputs: int, *, task: str, seed: int,
+                target_channels: Sequence[int] | None = None) -> nn.Module:
+    """The untrained network of `config` for these inputs, initialised from `seed`.
+
+    Args:
+        config: a validated [model] section (deepsci.config.model; one class per kind).
+        inputs: {name: InputSchema} of the dataset; one entry unless config.kind is "multi".
+        n_outputs: width of the head (seq2seq: horizon x number of target channels; charlm: vocabulary).
+        task: "regression", "binary", "multiclass", "multilabel", ... (seq2seq and charlm fix their own).
+        seed: seeds every initial weight.
+        target_channels: seq2seq only: which channels of the window are forecast (default [0]).
+
+    Raises:
+        ConfigError: the kind does not take the input's structure, or several inputs without "multi".
+    """
+    if not inputs:
+        raise ConfigError("the dataset declares no inputs; a model needs at least one.")
+    kind = model_kind(config.kind)
+    if kind.name == "multi":
+        return kind.build(config, inputs, n_outputs, task=task, seed=seed)
+    if len(inputs) > 1:
+        raise ConfigError(f"model.kind = '{kind.name}' takes one input; the data has {len(inputs)} "
+                          f"({', '.join(inputs)}). Set model.kind = 'multi' (one encoder per input).")
+    schema = next(iter(inputs.values()))
+    check_accepts(kind.name, schema)
+    return kind.build(config, schema, n_outputs, task=task, seed=seed, target_channels=target_channels)
+
+
+def check_accepts(kind: str, schema: InputSchema) -> None:
+    """ConfigError unless model kind `kind` takes `schema`'s structure (charlm: token sequences only)."""
+    accepts = model_kind(kind).accepts
+    ok = schema.structure in accepts and (kind != "charlm" or schema.tokens)
+    if not ok:
+        what = f"{schema.structure} of {'tokens' if schema.tokens else 'shape'} {tuple(schema.shape)}"
+        others = kinds_for(schema.structure, tokens=schema.tokens)
+        fix = (f"Set model.kind to one of: {', '.join(others)}." if others
+               else f"No model kind takes a {schema.structure} yet.")
+        raise ConfigError(f"model.kind = '{kind}' takes {' or '.join(accepts)} inputs; input '{schema.name}' is a "
+                          f"{what}. {fix}")
+
+
+def _shape(schema: InputSchema, rank: int, layout: str) -> tuple[int, ...]:
+    if len(schema.shape) != rank:
+        raise ConfigError(f"input '{schema.name}' ({schema.structure}) should have samples of shape {layout}; "
+                          f"its schema says {tuple(schema.shape)}.")
+    return tuple(schema.shape)
+
+
+def _width(hidden: Sequence[int]) -> int:
+    return int(hidden[0]) if hidden else 64
+
+
+# -- one builder per kind ----------------------------------------------------------------------------
+@register("mlp", accepts=("table",), spec_class=MLP, description="dense network on a table")
+def _mlp(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
+    (d,) = _shape(schema, 1, "(d,)")
+    init, cb, cw = resolve_init(m.activation, m.init, cb=m.cb, cw=m.cw, slope=m.leaky_slope)
+    return MLP(d, n_outputs, tuple(m.hidden), m.activation, dropout=m.dropout, batch_norm=m.batch_norm,
+               maxout_pieces=m.maxout_pieces, leaky_slope=m.leaky_slope, init=init, cw=cw, cb=cb, seed=seed)
+
+
+@register("cnn", accepts=("signal", "image", "sequence"), spec_class=CNN,
+          description="1-D/2-D/3-D convolutions on signals, images, volumes and token sequences")
+def _cnn(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
+    tokens: dict[str, Any] = {}
+    if schema.structure == "sequence" and schema.tokens:
+        (length,) = _shape(schema, 1, "(L,) tokens")
+        channels, size = (m.embedding or int(schema.n_symbols or 0) - 1), (length,)
+        tokens = {"n_symbols": schema.n_symbols, "embedding": m.embedding}
+    elif schema.structure == "sequence":
+        length, channels = _shape(schema, 2, "(L, d)")
+        size, tokens = (length,), {"steps_first": True}
+    else:
+        shape = schema.shape
+        if not 2 <= len(shape) <= 4:
+            raise ConfigError(f"input '{schema.name}': a CNN takes (C, L), (C, H, W) or (C, D, H, W) samples; "
+                              f"received {tuple(shape)}.")
+        channels, size = shape[0], tuple(shape[1:])
+    common = dict(dims=len(size), input_size=size, activation=m.activation, global_pool=m.global_pool, seed=seed,
+                  **tokens)
+    if m.blocks is not None:
+        blocks = [b.model_dump(exclude_none=True) for b in m.blocks]
+        return CNN(channels, n_outputs, blocks, head_hidden=m.hidden, head_dropout=m.dropout, **common)
+    return CNN.lenet(channels, n_outputs, channels=m.channels, kernel=m.kernel, batch_norm=m.batch_norm, pool=m.pool,
+                     dropout=m.dropout, head_hidden=m.hidden, **common)
+
+
+def _steps(schema: InputSchema) -> dict[str, Any]:
+    """n_inputs and layout keywords of a recurrent or attention model for this input."""
+    if schema.structure == "sequence" and schema.tokens:
+        _shape(schema, 1, "(L,) tokens")
+        return {"n_inputs": 1, "n_symbols": schema.n_symbols}
+    if schema.structure == "signal":
+        return {"n_inputs": _shape(schema, 2, "(C, L)")[0], "channels_first": True}
+    return {"n_inputs": _shape(schema, 2, "(L, d)")[1]}
+
+
+@register("rnn", accepts=("sequence", "signal", "window"), spec_class=SequenceModel,
+          description="RNN/GRU/LSTM over whole sequences, stacked, bidirectional")
+def _rnn(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
+    steps = _steps(schema)
+    return SequenceModel(steps.pop("n_inputs"), n_outputs, cell=m.cell, hidden=_width(m.hidden), layers=m.layers,
+                         bidirectional=m.bidirectional, readout=m.readout, dropout=m.dropout,
+                         embedding=m.embedding, stem_kernel=m.stem_kernel, stem_channels=m.stem_channels,
+                         stem_pool=m.stem_pool, seed=seed, **steps)
+
+
+@register("transformer", accepts=("sequence", "signal", "window"), spec_class=TransformerEncoderModel,
+          description="transformer encoder with sinusoidal positions")
+def _transformer(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
+    steps = _steps(schema)
+    return TransformerEncoderModel(steps.pop("n_inputs"), n_outputs, width=m.width, heads=m.heads, layers=m.layers,
+                                   feedforward=m.feedforward, pooling=m.pooling, dropout=m.dropout,
+                                   activation=m.activation, hidden=m.hidden, stem_kernel=m.stem_kernel,
+                                   stem_pool=m.stem_pool, seed=seed, **steps)
+
+
+@register("deepsets", accepts=("set",), spec_class=DeepSets, description="Deep Sets (Zaheer et al. 2017)")
+def _deepsets(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
+    _, d = _shape(schema, 2, "(S, d)")
+    return DeepSets(d, n_outputs, hidden=m.hidden, rho=m.rho, pooling=m.pooling, activation=m.activation,
+                    dropout=m.dropout, seed=seed)
+
+
+@register("set-transformer", accepts=("set",), spec_class=SetTransformer,
+          description="Set Transformer (Lee et al. 2019)")
+def _set_transformer(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
+    _, d = _shape(schema, 2, "(S, d)")
+    return SetTransformer(d, n_outputs, width=m.width, heads=m.heads, layers=m.layers, inducing=m.inducing,
+                          seeds=m.seeds, hidden=m.hidden, dropout=m.dropout, activation=m.activation, seed=seed)
+
+
+@register("seq2seq", accepts=("window",), spec_class=Seq2Seq, description="encoder-decoder forecaster")
+def _seq2seq(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: int,
+             target_channels: Sequence[int] | None = None, **_: Any) -> nn.Module:
+    _, channels = _shape(schema, 2, "(L, C)")
+    targets = list(target_channels) if target_channels is not None else [0]
+    if n_outputs % len(targets):
+        raise ConfigError(f"seq2seq forecasts horizon x {len(targets)} target channel(s); {n_outputs} outputs is not "
+                          "a multiple of that.")
+    return Seq2Seq(channels, n_outputs // len(targets), target_channels=targets, cell=m.cell, hidden=_width(m.hidden),
+                   layers=m.layers, dropout=m.dropout, teacher_forcing=m.teacher_forcing, seed=seed)
+
+
+@register("charlm", accepts=("sequence",), spec_class=CharLM, description="character-level language model")
+def _charlm(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
+    return CharLM(n_outputs, embedding=m.embedding, hidden=_width(m.hidden), layers=m.layers, cell=m.cell,
+                  dropout=m.dropout, seed=seed)
+
+
+@register("multi", accepts=("*",), spec_class=MultiInput, description="one encoder per input, then an MLP head")
+def _multi(m: Any, inputs: dict[str, InputSchema], n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
+    from deepsci.config.model import model_config  # the default encoders' configs (all defaults)
+
+    unknown = sorted(set(m.inputs) - set(inputs))
+    if unknown:
+        raise ConfigError(f"model.inputs names {unknown}, which the data does not have; its inputs are "
+                          f"{', '.join(inputs)}.")
+    encoders = {}
+    for i, (name, schema) in enumerate(sorted(inputs.items())):
+        sub = m.inputs.get(name)
+        if sub is None:
+            if schema.structure not in DEFAULT_ENCODERS:
+                raise ConfigError(f"input '{name}' is a {schema.structure}; give its encoder in model.inputs.{name}.")
+            sub = model_config(kind=DEFAULT_ENCODERS[schema.structure])
+        check_accepts(sub.kind, schema)
+        encoders[name] = MODELS[sub.kind].build(sub, schema, 1, task=task, seed=seed + 1 + i).spec()
+    return MultiInput(encoders, n_outputs, hidden=m.hidden, dropout=m.dropout, activation=m.activation, seed=seed)

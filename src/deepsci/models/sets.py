@@ -1,0 +1,203 @@
+"""Permutation-invariant networks for sets: Deep Sets and the Set Transformer.
+
+A set of S d-vectors travels padded, as x (batch, S, d) with mask (batch, S) bool (True on real
+elements). Both networks give the same output for any order of a set's elements and any values in
+its padding (Baldi 2021, Deep Learning in Science, on attention and gating):
+
+- Deep Sets (Zaheer et al. 2017): f(X) = rho( pool_{i in X} phi(x_i) ), phi and rho MLPs and a
+  masked sum, mean or max pool. Every permutation-invariant continuous function of a set has this form
+  (for sum pooling and wide enough phi, rho).
+- Set Transformer (Lee et al. 2019): attention between elements, built of
+      MAB(X, Y) = LN(H + rFF(H)),  H = LN(X + Multihead(X, Y, Y))
+      SAB(X)    = MAB(X, X)                              (O(S^2))
+      ISAB(X)   = MAB(X, MAB(I, X)), I: m learned points  (O(S m))
+      PMA_k(Z)  = MAB(S_k, rFF(Z)),  S_k: k learned seeds  (pooling)
+  SAB/ISAB are permutation-equivariant and PMA invariant; padded elements are keys masked out of
+  every attention (`key_padding_mask`), so they never reach a real element or the pool.
+
+Shapes: forward(x (batch, S, d), mask (batch, S) bool or None) -> (batch, n_outputs).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from deepsci.errors import ModelError, unknown_name
+from deepsci.models.activations import activation as make_activation
+from deepsci.models.rnn import _Seeded
+from deepsci.models.transformer import mlp_head
+
+SET_POOLINGS = ("sum", "mean", "max")
+
+
+def _check_set(x: Tensor, mask: Tensor | None, n_inputs: int) -> Tensor:
+    """The mask (batch, S) bool (all True when None), after checking shapes and that no set is empty."""
+    if x.dim() != 3 or x.shape[-1] != n_inputs:
+        raise ModelError(f"a set network expects sets (batch, S, {n_inputs}); received {tuple(x.shape)}.")
+    if mask is None:
+        return torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+    if mask.shape != x.shape[:2]:
+        raise ModelError(f"the set mask must be (batch, S) = {tuple(x.shape[:2])}; received {tuple(mask.shape)}.")
+    mask = mask.bool()
+    if not bool(mask.any(1).all()):
+        raise ModelError(f"{int((~mask.any(1)).sum())} set(s) have no element (all-False mask rows); drop empty sets.")
+    return mask
+
+
+def masked_pool(h: Tensor, mask: Tensor, kind: str) -> Tensor:
+    """Pool h (batch, S, w) over real elements: "sum", "mean" or "max" -> (batch, w)."""
+    m = mask.unsqueeze(-1)
+    if kind == "max":
+        return h.masked_fill(~m, float("-inf")).amax(1)
+    total = (h * m.to(h.dtype)).sum(1)
+    return total if kind == "sum" else total / m.sum(1).clamp_min(1).to(h.dtype)
+
+
+def _mlp(widths: Sequence[int], act: str, dropout: float) -> nn.Sequential:
+    """Linear -> act [-> Dropout] for each consecutive pair of widths."""
+    layers: list[nn.Module] = []
+    for a, b in zip(widths[:-1], widths[1:]):
+        layers += [nn.Linear(a, b), make_activation(act)]
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+class DeepSets(nn.Module):
+    """rho(pool_i phi(x_i)) (Zaheer et al. 2017) with a masked pool.
+
+    Args:
+        n_inputs: features per element d; n_outputs: head width.
+        hidden: phi's widths (applied to every element); rho: widths after the pool.
+        pooling: "sum" (default; counts matter), "mean" or "max".
+        activation, dropout: of phi and rho. seed: seeds the initialisation.
+    """
+
+    def __init__(self, n_inputs: int, n_outputs: int, *, hidden: Sequence[int] = (64, 64), rho: Sequence[int] = (64,),
+                 pooling: str = "sum", activation: str = "relu", dropout: float = 0.0, seed: int = 0) -> None:
+        super().__init__()
+        if pooling not in SET_POOLINGS:
+            raise ModelError(unknown_name("set pooling", pooling, SET_POOLINGS))
+        if not hidden:
+            raise ModelError("Deep Sets needs at least one phi layer: give hidden = [64] or wider.")
+        self._spec: dict[str, Any] = {
+            "kind": "deepsets", "n_inputs": int(n_inputs), "n_outputs": int(n_outputs),
+            "hidden": [int(h) for h in hidden], "rho": [int(h) for h in rho], "pooling": pooling,
+            "activation": activation, "dropout": float(dropout), "seed": int(seed)}
+        widths = [int(n_inputs), *self._spec["hidden"]]
+        with _Seeded(seed):
+            self.phi = _mlp(widths, activation, dropout)
+            self.rho = _mlp([widths[-1], *self._spec["rho"]], activation, dropout)
+            self.head = nn.Linear(([widths[-1], *self._spec["rho"]])[-1], int(n_outputs))
+
+    @property
+    def features(self) -> int:
+        return int(([self._spec["hidden"][-1], *self._spec["rho"]])[-1])
+
+    def encode(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        mask = _check_set(x, mask, self._spec["n_inputs"])
+        return self.rho(masked_pool(self.phi(x), mask, self._spec["pooling"]))
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        return self.head(self.encode(x, mask))
+
+    def spec(self) -> dict[str, Any]:
+        return copy.deepcopy(self._spec)
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> "DeepSets":
+        s = dict(spec)
+        if s.pop("kind", "deepsets") != "deepsets":
+            raise ModelError(f"not a Deep Sets spec: kind={spec.get('kind')!r}; expected 'deepsets'.")
+        return cls(s.pop("n_inputs"), s.pop("n_outputs"), **s)
+
+
+class MAB(nn.Module):
+    """Multihead attention block: H = LN(X + MHA(X, Y, Y)), out = LN(H + rFF(H)). X (b, n, w), Y (b, m, w)."""
+
+    def __init__(self, width: int, heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(width, heads, dropout=dropout, batch_first=True)
+        self.ln1, self.ln2 = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.ff = nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width))
+
+    def forward(self, x: Tensor, y: Tensor, y_mask: Tensor | None = None) -> Tensor:
+        a, _ = self.attn(x, y, y, key_padding_mask=None if y_mask is None else ~y_mask, need_weights=False)
+        h = self.ln1(x + a)
+        return self.ln2(h + self.ff(h))
+
+
+class ISAB(nn.Module):
+    """Induced set attention: H = MAB(I, X) (m learned points attend to the set), out = MAB(X, H)."""
+
+    def __init__(self, width: int, heads: int, inducing: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.points = nn.Parameter(torch.randn(1, inducing, width) * width ** -0.5)
+        self.mab1, self.mab2 = MAB(width, heads, dropout), MAB(width, heads, dropout)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        h = self.mab1(self.points.expand(x.shape[0], -1, -1), x, mask)  # (b, m, w): padding masked out
+        return self.mab2(x, h)
+
+
+class SetTransformer(nn.Module):
+    """Set Transformer (Lee et al. 2019): input projection, SAB/ISAB blocks, PMA pooling, head.
+
+    Args:
+        n_inputs: features per element; n_outputs: head width.
+        width, heads: attention width (a multiple of heads) and heads.
+        layers: SAB (or ISAB when `inducing` is set) blocks in the encoder.
+        inducing: number of ISAB inducing points (None: full self-attention, SAB).
+        seeds: PMA seed vectors; their outputs are concatenated (features = seeds * width).
+        hidden: head widths after pooling; dropout: in attention and the head. seed: the init.
+    """
+
+    def __init__(self, n_inputs: int, n_outputs: int, *, width: int = 64, heads: int = 4, layers: int = 2,
+                 inducing: int | None = None, seeds: int = 1, hidden: Sequence[int] = (), dropout: float = 0.0,
+                 activation: str = "relu", seed: int = 0) -> None:
+        super().__init__()
+        if width % heads:
+            raise ModelError(f"width {width} must be a multiple of heads {heads} (each head gets width/heads).")
+        self._spec: dict[str, Any] = {
+            "kind": "set-transformer", "n_inputs": int(n_inputs), "n_outputs": int(n_outputs), "width": int(width),
+            "heads": int(heads), "layers": int(layers), "inducing": inducing, "seeds": int(seeds),
+            "hidden": [int(h) for h in hidden], "dropout": float(dropout), "activation": activation, "seed": int(seed)}
+        with _Seeded(seed):
+            self.embed = nn.Linear(n_inputs, width)
+            self.blocks = nn.ModuleList([ISAB(width, heads, inducing, dropout) if inducing else MAB(width, heads, dropout)
+                                         for _ in range(layers)])
+            self.seed_vectors = nn.Parameter(torch.randn(1, seeds, width) * width ** -0.5)
+            self.pool_ff = nn.Sequential(nn.Linear(width, width), nn.ReLU())
+            self.pma = MAB(width, heads, dropout)
+            self.head = mlp_head(width * seeds, hidden, int(n_outputs), dropout,
+                                 "gelu" if activation == "gelu" else "relu")
+
+    @property
+    def features(self) -> int:
+        return int(self._spec["width"] * self._spec["seeds"])
+
+    def encode(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        mask = _check_set(x, mask, self._spec["n_inputs"])
+        h = self.embed(x).masked_fill(~mask.unsqueeze(-1), 0.0)  # (b, S, w)
+        for block in self.blocks:
+            h = block(h, mask) if isinstance(block, ISAB) else block(h, h, mask)
+        z = self.pool_ff(h)
+        pooled = self.pma(self.seed_vectors.expand(x.shape[0], -1, -1), z, mask)  # (b, seeds, w)
+        return pooled.flatten(1)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        return self.head(self.encode(x, mask))
+
+    def spec(self) -> dict[str, Any]:
+        return copy.deepcopy(self._spec)
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> "SetTransformer":
+        s = dict(spec)
+        if s.pop("kind", "set-transformer") != "set-transformer":
+            raise ModelError(f"not a Set Transformer spec: kind={spec.get('kind')!r}; expected 'set-transformer'.")
+        return cls(s.pop("n_inputs"), s.pop("n_outputs"), **s)

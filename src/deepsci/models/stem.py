@@ -1,0 +1,37 @@
+"""A convolutional stem for sequence models: local motifs first, then recurrence or attention.
+
+    steps (batch, L, w) -> Conv1d(w, channels, kernel, 'same') -> ReLU -> MaxPool1d(pool) -> (batch, L/pool, channels)
+
+A convolution of width k is a bank of learned position weight matrices scanned along the sequence, so
+a recurrent or attention layer above it reads motif detections instead of single symbols, over a
+sequence `pool` times shorter (DanQ: Quang & Xie 2016, a convolution + BiLSTM for regulatory DNA).
+Padded steps are zeroed before the convolution and a pooled step is real when any of its steps is,
+so the mask stays a prefix mask and padding values cannot reach the outputs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class ConvStem(nn.Module):
+    """Conv1d + ReLU + max pooling along the steps of (batch, L, w) inputs, with the mask pooled alike."""
+
+    def __init__(self, n_inputs: int, channels: int, kernel: int, pool: int = 1) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(n_inputs, channels, kernel, padding=(kernel - 1) // 2)
+        self.pool = max(1, int(pool))
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """(batch, L, w), mask (batch, L) -> (batch, ceil(L / pool), channels), pooled mask."""
+        if mask is not None:
+            x = x * mask.unsqueeze(-1).to(x.dtype)
+        h = torch.relu(self.conv(x.transpose(1, 2)))  # (batch, channels, L)
+        if h.shape[-1] != x.shape[1]:  # even kernels: trim the extra step of 'same' padding
+            h = h[..., : x.shape[1]]
+        if self.pool > 1:
+            h = nn.functional.max_pool1d(h, self.pool, ceil_mode=True)
+            if mask is not None:
+                mask = nn.functional.max_pool1d(mask.float().unsqueeze(1), self.pool, ceil_mode=True)[:, 0] > 0
+        return h.transpose(1, 2), mask

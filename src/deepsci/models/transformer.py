@@ -1,0 +1,162 @@
+"""A transformer encoder for whole sequences and signals: classify or regress a sequence.
+
+    tokens (batch, L) int64 -> embedding        \\
+    vectors (batch, L, d) -> Linear(d, width)    } + sinusoidal positions -> [CLS] -> TransformerEncoder
+    signals (batch, C, L) -> L steps of C        /     (key_padding_mask = ~mask) -> masked mean or CLS
+                                                                                 -> [MLP] -> Linear head
+
+The layers are torch's own (`nn.TransformerEncoderLayer`, batch_first); attention is not rewritten.
+Positional encoding (Vaswani et al. 2017, section 3.5), for position p and channel pair i:
+
+    PE[p, 2i] = sin(p / 10000^(2i/width)),   PE[p, 2i+1] = cos(p / 10000^(2i/width))
+
+computed for any length on the fly. Padded steps are masked out of attention and of the pooling, so
+their values cannot change the outputs. Baldi (2021), Deep Learning in Science, ch. on attention.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from deepsci.errors import ModelError, unknown_name
+from deepsci.models.rnn import _Seeded
+from deepsci.models.stem import ConvStem
+
+POOLINGS = ("mean", "cls")
+
+
+def sinusoidal_positions(length: int, width: int, *, device: torch.device | None = None) -> Tensor:
+    """(length, width) sinusoidal position codes PE[p, 2i] = sin(p w_i), PE[p, 2i+1] = cos(p w_i),
+    w_i = 10000^(-2i/width) (Vaswani et al. 2017)."""
+    position = torch.arange(length, dtype=torch.float32, device=device).unsqueeze(1)  # (L, 1)
+    freq = torch.exp(torch.arange(0, width, 2, dtype=torch.float32, device=device) * (-math.log(10000.0) / width))
+    pe = torch.zeros(length, width, device=device)
+    pe[:, 0::2] = torch.sin(position * freq)
+    pe[:, 1::2] = torch.cos(position * freq[: width // 2])
+    return pe
+
+
+def masked_mean(h: Tensor, mask: Tensor | None) -> Tensor:
+    """Mean over dim 1 of h (batch, L, w) counting only steps where mask (batch, L) is True -> (batch, w)."""
+    if mask is None:
+        return h.mean(1)
+    m = mask.unsqueeze(-1).to(h.dtype)
+    return (h * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+def mlp_head(width: int, hidden: Sequence[int], n_outputs: int, dropout: float, act: str = "relu") -> nn.Sequential:
+    """[Dropout -> Linear -> act]* -> Dropout -> Linear(n_outputs): the head every encoder ends with."""
+    layers: list[nn.Module] = []
+    for h in hidden:
+        layers += [nn.Dropout(dropout), nn.Linear(width, int(h)), nn.GELU() if act == "gelu" else nn.ReLU()]
+        width = int(h)
+    layers += [nn.Dropout(dropout), nn.Linear(width, n_outputs)]
+    return nn.Sequential(*layers)
+
+
+class TransformerEncoderModel(nn.Module):
+    """Transformer encoder + pooled head for token sequences, vector sequences and signals.
+
+    Args:
+        n_inputs: features per step (ignored with `n_symbols`).
+        n_outputs: head width (classes, targets).
+        n_symbols: vocabulary size for int64 tokens (index 0 = padding), else None.
+        width: model width d_model (a multiple of `heads`).
+        heads, layers, feedforward: attention heads, encoder layers, feed-forward width.
+        pooling: "mean" (masked mean over real steps) or "cls" (a learned token prepended).
+        dropout: inside the encoder layers and before the head.
+        activation: "relu" or "gelu" in the feed-forward blocks and the head.
+        hidden: head widths after pooling.
+        channels_first: inputs are signals (batch, C, L).
+        stem_kernel, stem_pool: a convolutional stem (deepsci.models.stem.ConvStem, `width` channels) between
+            the embedding and the positions: motif detectors of width stem_kernel, max-pooled by stem_pool.
+        seed: seeds the weight initialisation.
+
+    Shapes: forward(x: (batch, L) int64 | (batch, L, n_inputs) | (batch, n_inputs, L), mask: (batch, L)
+    bool or None) -> (batch, n_outputs).
+    """
+
+    def __init__(self, n_inputs: int, n_outputs: int, *, n_symbols: int | None = None, width: int = 64,
+                 heads: int = 4, layers: int = 2, feedforward: int = 128, pooling: str = "mean",
+                 dropout: float = 0.1, activation: str = "relu", hidden: Sequence[int] = (),
+                 channels_first: bool = False, stem_kernel: int | None = None, stem_pool: int = 1,
+                 seed: int = 0) -> None:
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ModelError(unknown_name("transformer pooling", pooling, POOLINGS))
+        if activation not in ("relu", "gelu"):
+            raise ModelError(f"the transformer's feed-forward activation is relu or gelu; received '{activation}'.")
+        if width % heads:
+            raise ModelError(f"width {width} must be a multiple of heads {heads} (each head gets width/heads).")
+        self._spec: dict[str, Any] = {
+            "kind": "transformer", "n_inputs": int(n_inputs), "n_outputs": int(n_outputs), "n_symbols": n_symbols,
+            "width": int(width), "heads": int(heads), "layers": int(layers), "feedforward": int(feedforward),
+            "pooling": pooling, "dropout": float(dropout), "activation": activation, "hidden": [int(h) for h in hidden],
+            "channels_first": bool(channels_first), "seed": int(seed)}
+        if stem_kernel:  # only in specs that use it
+            self._spec.update(stem_kernel=int(stem_kernel), stem_pool=int(stem_pool))
+        with _Seeded(seed):
+            self.embed: nn.Module = (nn.Embedding(n_symbols, width, padding_idx=0) if n_symbols
+                                     else nn.Linear(n_inputs, width))
+            self.stem = ConvStem(width, width, stem_kernel, stem_pool) if stem_kernel else None
+            self.cls = nn.Parameter(torch.randn(1, 1, width) * 0.02) if pooling == "cls" else None
+            layer = nn.TransformerEncoderLayer(width, heads, feedforward, dropout, activation=activation,
+                                               batch_first=True)
+            self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+            self.head = mlp_head(width, hidden, n_outputs, dropout, activation)
+
+    @property
+    def features(self) -> int:
+        return int(self._spec["width"])
+
+    def _steps(self, x: Tensor) -> Tensor:
+        s = self._spec
+        if s["n_symbols"]:
+            if x.dtype != torch.int64 or x.dim() != 2:
+                raise ModelError(f"this transformer embeds symbols: expected int64 (batch, L); received {x.dtype} "
+                                 f"{tuple(x.shape)}.")
+            return self.embed(x) * math.sqrt(s["width"])  # embeddings scaled as in Vaswani et al.
+        if s["channels_first"]:
+            if x.dim() != 3 or x.shape[1] != s["n_inputs"]:
+                raise ModelError(f"expected signals (batch, {s['n_inputs']}, L); received {tuple(x.shape)}.")
+            x = x.transpose(1, 2)
+        elif x.dim() != 3 or x.shape[-1] != s["n_inputs"]:
+            raise ModelError(f"expected (batch, L, {s['n_inputs']}) inputs; received {tuple(x.shape)}.")
+        return self.embed(x)
+
+    def encode(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """The pooled sequence summary (batch, width)."""
+        h = self._steps(x)  # (batch, L, width)
+        if mask is not None:
+            mask = mask.bool()
+            if mask.shape != h.shape[:2]:
+                raise ModelError(f"the mask must be (batch, L) = {tuple(h.shape[:2])}; received {tuple(mask.shape)}.")
+        if self.stem is not None:
+            h, mask = self.stem(h, mask)  # (batch, L / stem_pool, width)
+        h = h + sinusoidal_positions(h.shape[1], h.shape[2], device=h.device)
+        if mask is not None:
+            h = h.masked_fill(~mask.unsqueeze(-1), 0.0)  # padded steps carry no value into any computation
+        if self.cls is not None:
+            h = torch.cat([self.cls.expand(h.shape[0], -1, -1), h], dim=1)
+            if mask is not None:
+                mask = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
+        h = self.encoder(h, src_key_padding_mask=None if mask is None else ~mask)
+        return h[:, 0] if self.cls is not None else masked_mean(h, mask)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        return self.head(self.encode(x, mask))  # (batch, n_outputs)
+
+    def spec(self) -> dict[str, Any]:
+        return copy.deepcopy(self._spec)
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> "TransformerEncoderModel":
+        s = dict(spec)
+        if s.pop("kind", "transformer") != "transformer":
+            raise ModelError(f"not a transformer spec: kind={spec.get('kind')!r}; expected 'transformer'.")
+        return cls(s.pop("n_inputs"), s.pop("n_outputs"), **s)

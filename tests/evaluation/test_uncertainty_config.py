@@ -1,0 +1,38 @@
+"""The [uncertainty] section's "auto" heteroscedastic default and its resolution once the task is known
+(tests src/deepsci/config/uncertainty.py; the evaluation side is where the spec is used)."""
+
+from __future__ import annotations
+
+import pytest
+
+from deepsci.config.uncertainty import UncertaintyConfig, resolve_section, resolve_uncertainty
+from deepsci.errors import ConfigError
+
+
+@pytest.mark.parametrize("method,task,loss,expected", [
+    ("ensemble", "regression", None, True),       # Lakshminarayanan et al. (2017) deep ensembles
+    ("mc-dropout", "regression", None, True),     # Kendall & Gal (2017)
+    ("none", "regression", None, False),
+    ("ensemble", "multiclass", None, False),      # class probabilities carry the aleatoric part
+    ("ensemble", "regression", "mae", False),     # a loss the user chose is kept
+])
+def test_auto_heteroscedastic_resolves_by_task_and_method(method, task, loss, expected):
+    section = UncertaintyConfig(method=method)
+    assert section.heteroscedastic == "auto"
+    spec = resolve_uncertainty(section, task, seed=3, loss=loss)
+    assert spec.heteroscedastic is expected and spec.seed == 3
+    assert resolve_section(section, task, loss).heteroscedastic is expected  # what config.toml states
+    assert spec.recalibration == ("scaling" if task == "regression" else "none")
+
+
+def test_explicit_values_win_and_errors_are_readable():
+    assert resolve_uncertainty(UncertaintyConfig(method="ensemble", heteroscedastic=False), "regression").heteroscedastic is False
+    assert resolve_uncertainty(UncertaintyConfig(heteroscedastic=True), "regression").heteroscedastic is True
+    with pytest.raises(ConfigError, match="for regression"):
+        resolve_uncertainty(UncertaintyConfig(heteroscedastic=True), "binary")
+    assert UncertaintyConfig(method="ensemble").conformal is True and UncertaintyConfig().conformal is False
+    with pytest.raises(ValueError, match="predicted sigma"):
+        UncertaintyConfig(score="normalised")  # "auto" on method none gives no sigma
+    assert UncertaintyConfig(recalibration="isotonic").recalibration == "isotonic"
+    with pytest.raises(ValueError):
+        UncertaintyConfig(recalibration="platt")
