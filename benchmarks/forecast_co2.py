@@ -18,7 +18,8 @@ from pathlib import Path
 
 import torch
 
-from deepsci.data.timeseries import (co2_dataset, fit_linear_autoregression, linear_autoregression_predict,
+from deepsci.data.ordered import co2_dataset
+from deepsci.data.timeseries import (fit_linear_autoregression, linear_autoregression_predict,
                                      seasonal_naive_forecast)
 from deepsci.models.rnn import Seq2Seq
 

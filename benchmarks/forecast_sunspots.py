@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from deepsci.data.timeseries import (fit_linear_autoregression, linear_autoregression_predict,
-                                     persistence_forecast, sunspots_dataset)
+from deepsci.data.ordered import sunspots_dataset
+from deepsci.data.timeseries import fit_linear_autoregression, linear_autoregression_predict, persistence_forecast
 from deepsci.models.rnn import SequenceModel
 
 

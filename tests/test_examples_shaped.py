@@ -43,7 +43,7 @@ def test_char_lstm_learns_and_samples(tmp_path, capsys, fit_example):
 
 
 def test_a_model_kind_needs_its_data_kind():
-    with pytest.raises(ConfigError, match="model.kind = 'cnn' needs data.kind = 'images'"):
+    with pytest.raises(ConfigError, match="model.kind = 'cnn' takes signal or image or sequence inputs; input 'x' is a table"):
         run_experiment(config_from_dict({"name": "x", "data": {"source": "digits"}, "model": {"kind": "cnn"},
                                          "train": {"epochs": 1}}), out="/nonexistent", progress=False)
 
@@ -65,7 +65,7 @@ def test_cnn_blocks_from_the_toml_build_residual_and_se_networks(tmp_path):
     from deepsci.run import Run
 
     cfg = config_from_dict({
-        "name": "blocks", "data": {"kind": "images", "source": "digits"},
+        "name": "blocks", "data": {"kind": "image", "source": "digits"},
         "model": {"kind": "cnn", "hidden": [16],
                   "blocks": [{"type": "conv", "channels": 8, "padding": "same"},
                              {"type": "residual", "channels": 16, "se": 4}, {"type": "pool"}]},

@@ -66,12 +66,13 @@ def test_missing_and_broken_files(tmp_path):
 def test_rule_and_critical_init_reach_the_model():
     import torch
 
+    from deepsci.data.schema import InputSchema
     from deepsci.experiment import build_model
 
     cfg = config_from_dict({"name": "t", "data": {"source": "digits"},
                             "model": {"activation": "tanh", "init": "critical", "hidden": [400]},
                             "train": {"rule": "feedback-alignment"}})
-    model = build_model(cfg, 300, 10)
+    model = build_model(cfg, {"x": InputSchema("x", "table", (300,))}, 10, task="multiclass")
     from deepsci.rules import rule_of
 
     assert rule_of(model) == "feedback-alignment"

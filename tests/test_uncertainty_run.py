@@ -183,7 +183,7 @@ def test_estimator_errors_and_sklearn_contract():
     from deepsci.estimators import Classifier, Regressor
 
     X, y = _noisy(200, 2)
-    plain = Regressor(hidden=(8,), epochs=3).fit(X, y)
+    plain = Regressor(hidden=(8,), epochs=3, patience=None).fit(X, y)
     with pytest.raises(ModelError, match="uncertainty='ensemble'"):
         plain.predict(X, return_std=True)
     with pytest.raises(ModelError, match="calibration slice"):

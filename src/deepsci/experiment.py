@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from torch import Tensor, nn
 
     from deepsci.data.dataset import Dataset
+    from deepsci.data.schema import InputSchema
     from deepsci.evaluation.results import Evaluation
     from deepsci.evaluation.uncertainty import UncertaintySpec
     from deepsci.run import Run
@@ -36,22 +37,28 @@ def build_dataset(config: Config) -> "Dataset":
     return build(config.data, seed=config.seed)
 
 
-def build_model(config: Config, dataset: "Dataset", *, n_outputs: int | None = None, seed: int | None = None) -> "nn.Module":
-    """The network of config.model for the dataset's inputs, with config.train.rule applied.
+def build_model(config: Config, inputs: "dict[str, InputSchema]", n_outputs: int, *, task: str,
+                seed: int | None = None, target_channels: list[int] | None = None) -> "nn.Module":
+    """The network of config.model for these inputs and head width, with config.train.rule applied.
 
-    n_outputs defaults to the task's head width (a heteroscedastic head asks for twice the targets).
+    Args:
+        inputs: the dataset's named inputs (`Dataset.inputs`).
+        n_outputs: the head's width (a heteroscedastic head asks for twice the targets).
+        task: "regression", "binary" or "multiclass".
+        seed: initialisation seed (default config.seed; ensemble members get seed + k).
+        target_channels: forecasting: the input channels the targets are (seq2seq feeds them back).
     """
     from deepsci.models import build_model as build
 
-    model = build(config.model, dataset.inputs, dataset.n_outputs if n_outputs is None else n_outputs,
-                  task=dataset.task, seed=config.seed if seed is None else seed)
+    seed = config.seed if seed is None else seed
+    model = build(config.model, inputs, n_outputs, task=task, seed=seed, target_channels=target_channels)
     if config.train.rule != "backprop":
         from deepsci.rules import apply_rule
 
         if config.model.kind != "mlp":
             raise ConfigError(f"train.rule = '{config.train.rule}' is available for model.kind = 'mlp' only; "
                               "set train.rule = 'backprop'.")
-        model = apply_rule(model, config.train.rule, seed=config.seed if seed is None else seed)
+        model = apply_rule(model, config.train.rule, seed=seed)
     return model
 
 
@@ -85,13 +92,15 @@ def _fit(config: Config, out: Path, *, progress: bool, resume: bool) -> "Run":
     from deepsci.models.spec import spec_of
     from deepsci.report.data_sections import data_sections
     from deepsci.run import write_run
+    from deepsci.folder import checkpoint_dir
     from deepsci.training import Trainer
     from deepsci.training.checkpoint import Checkpoint
 
     start = time.perf_counter()
-    pending = out / f".{config.name}.checkpoint"
+    pending = checkpoint_dir(out, config.name)
     resume_from = _resume_point(config, out, pending) if resume else None
     dataset = build_dataset(config)
+    fingerprint = _fingerprint(config)  # as given: a resume compares it with the config given then
     # What "auto" means is known once the task is: the resolved section is what config.toml records.
     spec = resolve_uncertainty(config.uncertainty, dataset.task, seed=config.seed, loss=config.train.loss)
     config = config.model_copy(update={"uncertainty": resolve_section(config.uncertainty, dataset.task,
@@ -109,7 +118,7 @@ def _fit(config: Config, out: Path, *, progress: bool, resume: bool) -> "Run":
         # Recurrent models carry a default clipping norm in their spec (exploding gradients, Pascanu 2013).
         clip_grad_norm=t.clip_grad_norm if t.clip_grad_norm is not None else model_spec.get("clip_grad_norm"),
         patience=t.patience, seed=config.seed, progress=progress,
-        callbacks=[Checkpoint(pending, meta={"config": _fingerprint(config)})])
+        callbacks=[Checkpoint(pending, meta={"config": fingerprint})])
     fit_start = time.perf_counter()
     trainer.fit(X_train, y_train, dataset.valid.X, dataset.valid.y, resume_from=resume_from)
     train_seconds = time.perf_counter() - fit_start
@@ -136,8 +145,11 @@ def _training_setup(config: Config, dataset: "Dataset", spec: "UncertaintySpec")
     else:
         loss = get_loss(config.train.loss, dataset.task)
     width = dataset.n_outputs * (2 if spec.heteroscedastic else 1)
+    channels = ([list(dataset.summary["channels"]).index(t) for t in dataset.summary["targets"]]
+                if dataset.summary.get("kind") == "series" else None)
     model, loss, X_train, y_train, member_augment = uncertainty_training(
-        spec, dataset.task, lambda seed: build_model(config, dataset, n_outputs=width, seed=seed), loss,
+        spec, dataset.task, lambda seed: build_model(config, dataset.inputs, width, task=dataset.task, seed=seed,
+                                                     target_channels=channels), loss,
         dataset.train.X, dataset.train.y, seed=config.seed)
     batch_augment = make_augment(config, len(dataset.class_names) or None)
     if batch_augment is not None and member_augment is not None:
@@ -172,7 +184,7 @@ def _fingerprint(config: Config) -> dict[str, Any]:
 
 def _resume_point(config: Config, out: Path, pending: Path) -> Path:
     """The checkpoint to resume from, after checking it was made by this config (train.epochs aside)."""
-    from deepsci.training.checkpoint import read_checkpoint_meta
+    from deepsci.training.checkpoint import checkpoint_epoch, read_checkpoint_meta
 
     finished = out / config.name / "checkpoint"
     folder = next((p for p in (pending, finished) if p.is_dir() and not p.is_symlink()), None)
@@ -186,7 +198,7 @@ def _resume_point(config: Config, out: Path, pending: Path) -> Path:
         if differ:
             raise ConfigError(f"--resume: the config differs from the checkpoint's in {', '.join(differ)}; only "
                               "train.epochs may change on resume. Restore those keys, or fit afresh without --resume.")
-    epochs_done = int(meta.get("epoch", 0))
+    epochs_done = checkpoint_epoch(folder)
     if folder == finished and config.train.epochs <= epochs_done:
         raise ConfigError(f"--resume: run '{config.name}' already finished {epochs_done} epoch(s) and "
                           f"train.epochs is {config.train.epochs}; raise it (e.g. --set train.epochs="

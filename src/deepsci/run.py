@@ -225,16 +225,12 @@ class Run:
         if missing:
             raise DataError(f"'{path}' is not a complete run folder (missing {', '.join(missing)}). "
                             "Pass the folder that `deepsci fit` wrote, e.g. runs/solubility.")
-        meta = read_json(path / "model.json", "model.json")
-        for key in ("model", "task", "preprocessor"):
-            if key not in meta:
-                raise DataError(f"{path / 'model.json'} lacks the key '{key}'; the run folder is damaged or from "
-                                "an older deepsci. Fit the run again.")
+        meta = read_json(path / "model.json", "model spec", require=("model", "task", "preprocessor"))
         model = build_checked(lambda: model_from_spec(meta["model"]), path / "model.safetensors",
                               members=meta.get("members", 1))
         model.eval()
         return cls(path=path, config=load_config(path / "config.toml"), model=model, meta=meta,
-                   metrics=read_json(path / "metrics.json", "metrics.json"))
+                   metrics=read_json(path / "metrics.json", "metrics"))
 
     @property
     def task(self) -> str:

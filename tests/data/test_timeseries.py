@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 import torch
 
-from deepsci.data.ordered import build_series
-from deepsci.data.timeseries import co2_dataset, make_windows, persistence_forecast, seasonal_naive_forecast, sunspots_dataset
+from deepsci.data.ordered import build_series, co2_dataset, sunspots_dataset
+from deepsci.data.timeseries import make_windows, persistence_forecast, seasonal_naive_forecast
 from deepsci.errors import DataError
 
 

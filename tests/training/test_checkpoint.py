@@ -9,7 +9,7 @@ from sklearn.datasets import load_diabetes
 from deepsci.errors import DataError
 from deepsci.models import MLP
 from deepsci.training import Trainer, get_loss
-from deepsci.training.checkpoint import STATE, Checkpoint, read_checkpoint_meta, save_training_state
+from deepsci.training.checkpoint import STATE, Checkpoint, checkpoint_epoch, read_checkpoint_meta, save_training_state
 
 
 def _data():
@@ -97,6 +97,7 @@ def test_meta_round_trips_and_no_temporary_is_left(tmp_path):
     path = _saved(tmp_path, meta={"config": "abc123", "epochs": 5})
     assert read_checkpoint_meta(tmp_path) == {"config": "abc123", "epochs": 5}
     assert read_checkpoint_meta(path) == {"config": "abc123", "epochs": 5}
+    assert checkpoint_epoch(tmp_path) == checkpoint_epoch(path) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == [STATE]
 
 

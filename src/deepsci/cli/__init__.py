@@ -81,9 +81,10 @@ def _check_out(out: Path, name: str) -> None:
         folder_check = getattr(importlib.import_module("deepsci.folder"), "check_out", None)
     except ImportError:
         folder_check = None
-    if folder_check is not None:
+    if folder_check is not None:  # the run folder's owner knows its working names best
         folder_check(out, name)
-    check_out(out, name)
+    else:
+        check_out(out, name)
 
 
 def _interrupted(config: Path, overrides: list[str], out: Path, name: str) -> str:
@@ -100,16 +101,27 @@ def _interrupted(config: Path, overrides: list[str], out: Path, name: str) -> st
 
 def _last_saved_epoch(out: Path, name: str) -> int | None:
     """The epoch of the newest training checkpoint of run `name` in `out` (None where there is none)."""
-    candidates = [*out.glob(f".{name}.checkpoint*/state.json"), out / name / "checkpoint" / "state.json"]
     newest: tuple[float, int] | None = None
-    for state in candidates:
-        try:
-            stamp, epoch = state.stat().st_mtime, int(json.loads(state.read_text())["epoch"])
-        except (OSError, ValueError, KeyError, TypeError):
+    for folder in [*out.glob(f".{name}.checkpoint*"), out / name / "checkpoint"]:
+        epoch = _checkpoint_epoch(folder)
+        if epoch is None:
             continue
+        stamp = max((p.stat().st_mtime for p in folder.iterdir()), default=0.0)
         if newest is None or stamp > newest[0]:
             newest = (stamp, epoch)
     return None if newest is None else newest[1]
+
+
+def _checkpoint_epoch(folder: Path) -> int | None:
+    """The last completed epoch a checkpoint folder holds, read by the checkpoint's own reader."""
+    if not folder.is_dir():
+        return None
+    try:
+        from deepsci.training.checkpoint import checkpoint_epoch
+
+        return int(checkpoint_epoch(folder))
+    except Exception:  # an unreadable checkpoint: the interrupt message says nothing was saved
+        return None
 
 
 @app.command()

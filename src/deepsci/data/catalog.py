@@ -199,10 +199,18 @@ register_dataset(
     n_rows=569)
 
 
+# The bundled motif task: three sites per positive from the GATA PWM sharpened by 3 (most sites are the
+# consensus AGATAA or one base off it). A scan that sums the PWM's odds over positions separates the
+# classes with ROC-AUC 1.00 and the best single site with 0.96 (both on the 2000 sequences, seed 0): the
+# evidence is there, and a network must find and add it. At strength 1, sharpness 1 the same scan gives
+# 0.74: chance GATA-like 6-mers in 200 bases of background hide a single weak site.
+MOTIF_STRENGTH, MOTIF_SHARPNESS = 3, 3.0
+
+
 def _motifs_frame() -> pd.DataFrame:
     from deepsci.data.simulate import simulate_motifs
 
-    return simulate_motifs(seed=0)
+    return simulate_motifs(strength=MOTIF_STRENGTH, sharpness=MOTIF_SHARPNESS, seed=0)
 
 
 def _point_sets_frame() -> pd.DataFrame:
@@ -214,7 +222,8 @@ def _point_sets_frame() -> pd.DataFrame:
 register_dataset(
     "motifs", _motifs_frame,
     description="Simulated regulatory DNA: 2000 sequences of 200 bases (Markov background, GC 0.42); positives "
-                "carry a GATA site (AGATAA PWM), negatives a shuffled decoy; target label 0/1. kind = 'sequence'.",
+                "carry 3 GATA sites (AGATAA PWM, sharpened by 3), negatives none; target label 0/1. "
+                "kind = 'sequence'.",
     task="binary", target="label", id_column="id",
     citation="simulated (deepsci.data.simulate); GATA core: Merika & Orkin (1993)", n_rows=2000,
     kind="sequences", roles={"sequence_column": "sequence"})

@@ -24,7 +24,7 @@ import torch
 from deepsci.data.batch import Inputs
 from deepsci.data.dataset import Dataset, Split
 from deepsci.data.featurisers import Bad, Featuriser, register_input
-from deepsci.data.preprocess import Preprocessor
+from deepsci.data.preprocess import PREPROCESSORS, Preprocessor
 from deepsci.data.raw import Raw
 from deepsci.data.scalers import Scaler
 from deepsci.data.schema import InputSchema
@@ -183,6 +183,9 @@ class OrderedPreprocessor(Preprocessor):
 
 
 # -- builders --------------------------------------------------------------------------------------
+PREPROCESSORS.update(series=OrderedPreprocessor, text=OrderedPreprocessor)
+
+
 def build_ordered(spec: dict[str, Any]) -> Dataset:
     return build_text(spec) if spec["kind"] == "text" else build_series(spec)
 
@@ -290,3 +293,19 @@ def build_text(spec: dict[str, Any]) -> Dataset:
                "n_train": len(parts["train"]), "n_valid": len(parts["valid"]), "n_test": len(parts["test"]),
                "unigram_entropy_nats": unigram_entropy(indices, len(vocab))}
     return Dataset(parts["train"], parts["valid"], parts["test"], "multiclass", pre.inputs, pre, summary)
+
+
+def co2_dataset(*, input_length: int = 36, horizon: int = 12, test_size: int = 96, valid_size: int = 48,
+                stride: int = 1) -> Dataset:
+    """CO2 forecasting: 36 months in, the next 12 months out; test = the last 96 months (1994-2001)."""
+    return build_series({"kind": "series", "source": "co2", "input_length": input_length, "horizon": horizon,
+                         "stride": stride, "test_size": test_size, "valid_size": valid_size, "test_fraction": 0.2,
+                         "valid_fraction": 0.1})
+
+
+def sunspots_dataset(*, input_length: int = 24, horizon: int = 1, test_size: int = 60, valid_size: int = 30,
+                     stride: int = 1) -> Dataset:
+    """Sunspots forecasting: 24 years in, the next year out; test = the last 60 years (1949-2008)."""
+    return build_series({"kind": "series", "source": "sunspots", "input_length": input_length, "horizon": horizon,
+                         "stride": stride, "test_size": test_size, "valid_size": valid_size, "test_fraction": 0.2,
+                         "valid_fraction": 0.1})

@@ -138,11 +138,13 @@ class Preprocessor:
                             "experiment with this deepsci to get a usable run folder.")
         feats = {k: featuriser_from_dict(v) for k, v in d["featurisers"].items()}
         ys = Scaler.from_dict(d["y_scaler"]) if d.get("y_scaler") else None
-        if d["reader"].get("kind") in ("series", "text"):
-            from deepsci.data.ordered import OrderedPreprocessor
+        klass = PREPROCESSORS.get(str(d["reader"].get("kind")), cls)  # records and texts read in order
+        return klass(d["reader"], feats, d["task"], d["target_names"], d["class_names"], ys)
 
-            return OrderedPreprocessor(d["reader"], feats, d["task"], d["target_names"], d["class_names"], ys)
-        return cls(d["reader"], feats, d["task"], d["target_names"], d["class_names"], ys)
+
+#: Preprocessor classes of reader kinds that need their own (series and text: deepsci.data.ordered);
+#: importing deepsci.data fills it, so a run folder's preprocessor always finds its class.
+PREPROCESSORS: dict[str, type[Preprocessor]] = {}
 
 
 def _combine(parts: dict[str, Inputs]) -> Inputs:

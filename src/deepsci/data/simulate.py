@@ -68,13 +68,16 @@ def sample_sites(k: int, pwm: np.ndarray, rng: np.random.Generator, sharpness: f
 
 
 def simulate_motifs(n: int = 2000, length: int = 200, *, strength: int = 1, sharpness: float = 1.0,
-                    gc: float = 0.42, pwm: np.ndarray = GATA_PWM, seed: int = 0) -> pd.DataFrame:
+                    gc: float = 0.42, pwm: np.ndarray = GATA_PWM, decoy: bool = False, seed: int = 0) -> pd.DataFrame:
     """Balanced DNA sequences with (label 1) or without (label 0) a planted motif.
 
     Args:
         n: number of sequences (half positive). length: L bases.
-        strength: motif copies per positive sequence (decoy copies per negative).
+        strength: motif copies per positive sequence (decoy copies per negative, with `decoy`).
         sharpness: PWM sharpening exponent (1 = the PWM as given).
+        decoy: negatives carry the same number of PWM sites with their bases shuffled (same composition,
+            no motif order). A shuffle of a 6-base site reproduces a high-scoring site often (1 in 30 for
+            the consensus AGATAA), which caps any classifier's ROC-AUC well below 1; off by default.
         gc: stationary GC content of the background chain.
         seed: the one random source.
 
@@ -95,7 +98,10 @@ def simulate_motifs(n: int = 2000, length: int = 200, *, strength: int = 1, shar
         offset = min(int(rng.integers(0, length - (slots.max() + w) + 1)), w - 1)
         sites = sample_sites(strength, pwm, rng, sharpness)
         for s, site in zip(slots + offset, sites):
-            seqs[i, s:s + w] = site if labels[i] else rng.permutation(site)
+            if labels[i]:
+                seqs[i, s:s + w] = site
+            elif decoy:
+                seqs[i, s:s + w] = rng.permutation(site)
         if labels[i]:
             starts[i] = int(slots[0] + offset)
     text = ["".join(BASES[b] for b in row) for row in seqs]

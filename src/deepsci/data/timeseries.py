@@ -28,7 +28,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from deepsci.data.dataset import Dataset
 from deepsci.errors import DataError
 
 
@@ -97,26 +96,6 @@ def sunspots_frame() -> pd.DataFrame:
 
     d = sm.datasets.sunspots.load_pandas().data
     return pd.DataFrame({"year": d["YEAR"].astype(int), "sunspots": d["SUNACTIVITY"].astype(float)})
-
-
-def co2_dataset(*, input_length: int = 36, horizon: int = 12, test_size: int = 96, valid_size: int = 48,
-                stride: int = 1) -> Dataset:
-    """CO2 forecasting: 36 months in, the next 12 months out; test = the last 96 months (1994-2001)."""
-    from deepsci.data.ordered import build_series
-
-    return build_series({"kind": "series", "source": "co2", "input_length": input_length, "horizon": horizon,
-                         "stride": stride, "test_size": test_size, "valid_size": valid_size, "test_fraction": 0.2,
-                         "valid_fraction": 0.1})
-
-
-def sunspots_dataset(*, input_length: int = 24, horizon: int = 1, test_size: int = 60, valid_size: int = 30,
-                     stride: int = 1) -> Dataset:
-    """Sunspots forecasting: 24 years in, the next year out; test = the last 60 years (1949-2008)."""
-    from deepsci.data.ordered import build_series
-
-    return build_series({"kind": "series", "source": "sunspots", "input_length": input_length, "horizon": horizon,
-                         "stride": stride, "test_size": test_size, "valid_size": valid_size, "test_fraction": 0.2,
-                         "valid_fraction": 0.1})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -100,6 +100,7 @@ def _mlp(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: int, *
           description="1-D/2-D/3-D convolutions on signals, images, volumes and token sequences")
 def _cnn(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
     tokens: dict[str, Any] = {}
+    size: tuple[int, ...]
     if schema.structure == "sequence" and schema.tokens:
         (length,) = _shape(schema, 1, "(L,) tokens")
         channels, size = (m.embedding or int(schema.n_symbols or 0) - 1), (length,)
@@ -154,7 +155,7 @@ def _transformer(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed
 
 @register("deepsets", accepts=("set",), spec_class=DeepSets, description="Deep Sets (Zaheer et al. 2017)")
 def _deepsets(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
-    _, d = _shape(schema, 2, "(S, d)")
+    d = _shape(schema, 2, "(S, d)")[1]
     return DeepSets(d, n_outputs, hidden=m.hidden, rho=m.rho, pooling=m.pooling, activation=m.activation,
                     dropout=m.dropout, seed=seed)
 
@@ -162,7 +163,7 @@ def _deepsets(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: i
 @register("set-transformer", accepts=("set",), spec_class=SetTransformer,
           description="Set Transformer (Lee et al. 2019)")
 def _set_transformer(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
-    _, d = _shape(schema, 2, "(S, d)")
+    d = _shape(schema, 2, "(S, d)")[1]
     return SetTransformer(d, n_outputs, width=m.width, heads=m.heads, layers=m.layers, inducing=m.inducing,
                           seeds=m.seeds, hidden=m.hidden, dropout=m.dropout, activation=m.activation, seed=seed)
 
@@ -170,7 +171,7 @@ def _set_transformer(m: Any, schema: InputSchema, n_outputs: int, *, task: str, 
 @register("seq2seq", accepts=("window",), spec_class=Seq2Seq, description="encoder-decoder forecaster")
 def _seq2seq(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: int,
              target_channels: Sequence[int] | None = None, **_: Any) -> nn.Module:
-    _, channels = _shape(schema, 2, "(L, C)")
+    channels = _shape(schema, 2, "(L, C)")[1]
     targets = list(target_channels) if target_channels is not None else [0]
     if n_outputs % len(targets):
         raise ConfigError(f"seq2seq forecasts horizon x {len(targets)} target channel(s); {n_outputs} outputs is not "
@@ -201,5 +202,6 @@ def _multi(m: Any, inputs: dict[str, InputSchema], n_outputs: int, *, task: str,
                 raise ConfigError(f"input '{name}' is a {schema.structure}; give its encoder in model.inputs.{name}.")
             sub = model_config(kind=DEFAULT_ENCODERS[schema.structure])
         check_accepts(sub.kind, schema)
-        encoders[name] = MODELS[sub.kind].build(sub, schema, 1, task=task, seed=seed + 1 + i).spec()
+        encoder = MODELS[sub.kind].build(sub, schema, 1, task=task, seed=seed + 1 + i)
+        encoders[name] = encoder.spec()  # type: ignore[operator]
     return MultiInput(encoders, n_outputs, hidden=m.hidden, dropout=m.dropout, activation=m.activation, seed=seed)

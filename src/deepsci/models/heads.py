@@ -11,15 +11,19 @@ def head_predictions(outputs: Tensor, task: str) -> Tensor:
     """Turn raw outputs into predictions.
 
     Args:
-        outputs: regression (n, t) values; binary (n, 1) logits; multiclass (n, k) logits.
-        task: "regression", "binary" or "multiclass".
+        outputs: regression (n, t) values; binary (n, 1) logits; multiclass (n, k) logits; multilabel
+            (n, k) independent logits.
+        task: "regression", "binary", "multiclass" or "multilabel".
 
     Returns:
         regression: (n, t) unchanged (still in the scaled target units); binary: (n, 2) probabilities
-        [P(class 0), P(class 1)]; multiclass: (n, k) softmax probabilities.
+        [P(class 0), P(class 1)]; multiclass: (n, k) softmax probabilities; multilabel: (n, k)
+        per-label sigmoid probabilities.
     """
     if task == "regression":
         return outputs
+    if task == "multilabel":
+        return torch.sigmoid(outputs)
     if task == "binary":
         p = torch.sigmoid(outputs[:, 0])
         return torch.stack([1.0 - p, p], dim=1)

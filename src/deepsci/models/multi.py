@@ -54,7 +54,7 @@ class MultiInput(nn.Module):
     def __init__(self, encoders: dict[str, dict[str, Any]], n_outputs: int, *, hidden: Sequence[int] = (64,),
                  dropout: float = 0.0, activation: str = "relu", seed: int = 0) -> None:
         super().__init__()
-        from deepsci.models.spec import model_from_spec  # the registry imports this module
+        from deepsci.models.registry import model_kind  # filled by deepsci.models.build, which builds this
 
         if not encoders:
             raise ModelError("a multi-input model needs at least one named input encoder.")
@@ -69,7 +69,7 @@ class MultiInput(nn.Module):
             if encoders[name].get("kind") in ("multi", "seq2seq", "charlm"):
                 raise ModelError(f"input '{name}': a '{encoders[name].get('kind')}' model cannot be an encoder; use "
                                  "mlp, cnn, rnn, transformer, deepsets or set-transformer.")
-            encoder = model_from_spec(encoders[name])
+            encoder = model_kind(str(encoders[name].get("kind"))).spec_class.from_spec(encoders[name])
             width += strip_head(encoder)
             self.encoders[name] = encoder
         with _Seeded(seed):

@@ -211,22 +211,12 @@ def critical(
 def critical_init(activation: ActivationLike, *, slope: float | None = None) -> dict[str, Any]:
     """Keyword arguments for a model builder's Gaussian init at criticality: {"init", "cb", "cw"}.
 
-    Meant for `MLP(..., init="gaussian", cb=..., cw=...)`. For a named activation this is
-    `deepsci.models.init.resolve_init(name, "critical")`, the one path every builder takes for
-    `init = "critical"`; a user function is solved here with `critical`.
+    Meant for `MLP(..., init="gaussian", cb=..., cw=...)`. `deepsci.models.init.resolve_init(name,
+    "critical")`, the path every model builder takes for `init = "critical"`, solves with `critical` too.
 
     Raises:
         ModelError: the activation has no critical point (e.g. sigmoid), with the reason.
     """
-    if isinstance(activation, str):
-        from deepsci.errors import ConfigError
-        from deepsci.models.init import resolve_init  # imported on use: models sit beside theory
-
-        try:
-            init, cb, cw = resolve_init(activation, "critical", slope=slope)
-        except ConfigError as exc:
-            raise ModelError(str(exc)) from None
-        return {"init": init, "cb": cb, "cw": cw}
     point = critical(activation, slope=slope)
     if point.universality == "none":
         raise ModelError(

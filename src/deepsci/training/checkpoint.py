@@ -36,7 +36,8 @@ STATE = "state.safetensors"
 FORMAT = "deepsci-training-state/2"
 _TENSOR = "__tensor__"
 
-__all__ = ["Checkpoint", "STATE", "load_training_state", "read_checkpoint_meta", "save_training_state"]
+__all__ = ["Checkpoint", "STATE", "checkpoint_epoch", "load_training_state", "read_checkpoint_meta",
+           "save_training_state"]
 
 
 class Checkpoint(Callback):
@@ -104,11 +105,24 @@ def load_training_state(trainer: "Trainer", folder: Path) -> int:
 
 
 def read_checkpoint_meta(path: str | Path) -> dict[str, Any]:
-    """The `meta` dict saved with a checkpoint (a folder or its state.safetensors), tensors not loaded."""
-    path = Path(path)
-    if path.is_dir() or not path.name.endswith(".safetensors"):
-        path = path / STATE
+    """The `meta` dict saved with a checkpoint (a folder or its state.safetensors), tensors not loaded.
+
+    Raises:
+        DataError: no checkpoint, a symlink, or a damaged file (one line naming it).
+    """
+    path = _state_path(path)
     return dict(_header_state(path, _read_bytes(path))["meta"])
+
+
+def checkpoint_epoch(path: str | Path) -> int:
+    """The last completed epoch saved in a checkpoint (a folder or its state.safetensors)."""
+    path = _state_path(path)
+    return int(_header_state(path, _read_bytes(path))["epoch"])
+
+
+def _state_path(path: str | Path) -> Path:
+    path = Path(path)
+    return path if path.name.endswith(".safetensors") and not path.is_dir() else path / STATE
 
 
 # -- restoring ----------------------------------------------------------------------------------------
