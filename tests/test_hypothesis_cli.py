@@ -19,7 +19,7 @@ import math
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -58,8 +58,12 @@ def run_cli(*args: Any) -> tuple[int, str, str]:
     return (0 if code is None else code), out.getvalue(), err.getvalue()
 
 
+OUTCOMES: dict[int, int] = {}  # exit status -> cases, printed at the end (how many cases really trained)
+
+
 def check_outcome(code: int, err: str, out_dir: Path, name: str, before: dict[str, str]) -> None:
     """The battery's invariants for one finished command."""
+    OUTCOMES[code] = OUTCOMES.get(code, 0) + 1
     assert code in (0, 2), f"exit {code}\n{err}"
     assert "Traceback" not in err, err
     if code == 2:
@@ -80,7 +84,7 @@ def snapshot(folder: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def earlier_run(tmp_path_factory) -> Path:
+def earlier_run(tmp_path_factory) -> Iterator[Path]:
     """A finished run named `keep`, copied into each case's --out: a failed fit must leave it intact."""
     root = tmp_path_factory.mktemp("earlier")
     data = _good_frame(30)
@@ -89,7 +93,8 @@ def earlier_run(tmp_path_factory) -> Path:
     config.write_text(f'name = "keep"\n[data]\nsource = "{root / "good.csv"}"\ntarget = "y"\n')
     code, _, err = run_cli("fit", config, "--out", root / "runs", "--quiet", *SMALL)
     assert code == 0, err
-    return root / "runs"
+    yield root / "runs"
+    print(f"\nCLI battery outcomes (exit status: cases): {dict(sorted(OUTCOMES.items()))}")
 
 
 def _good_frame(n: int, seed: int = 0) -> pd.DataFrame:
@@ -119,34 +124,44 @@ CELL = st.one_of(
     st.sampled_from(["abc", "", " ", "1,5", "1e5", "NaN", "null", "-", "1e400"]),
     st.integers(-10, 10),
 )
+# `deepsci predict` has two known bugs (the xfail tests at the end): a text cell and a value beyond
+# float32 in a feature. Its battery draws cells without them, so it guards everything else.
+PREDICT_CELL = st.one_of(
+    st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False),
+    st.sampled_from([float("nan"), float("inf"), -float("inf"), 0.0]),
+    st.sampled_from(["", "NaN", "1e5"]),
+    st.integers(-10, 10),
+)
 
 
 @st.composite
-def csv_files(draw) -> tuple[bytes, str]:
+def csv_files(draw, cell=CELL) -> tuple[bytes, str]:
     """CSV bytes (with an encoding and delimiter drawn) and a description for the failure report."""
     n_rows = draw(st.integers(0, 40))
     extra = draw(st.lists(st.sampled_from(ODD_NAMES), min_size=0, max_size=4))
     names = ["a", "y"] + extra if draw(st.booleans()) or n_rows == 0 else draw(st.permutations(["a", "y"] + extra))
     if draw(st.integers(0, 9)) == 0:
         names = [n for n in names if n != "y"]  # no target column at all
-    clean = draw(st.booleans())  # half the files hold only numbers, so that fits run through
+    clean = draw(st.booleans())  # half the files are well formed (numbers, unique names), so that fits run through
+    if clean:
+        names = list(dict.fromkeys(n for n in names if n.strip() and n != "nan")) or ["a", "y"]
     columns = {}
     for j, name in enumerate(names):
         if clean:
             values = list(np.random.default_rng(j + n_rows).normal(size=n_rows))
         else:
-            values = draw(st.lists(CELL, min_size=n_rows, max_size=n_rows))
+            values = draw(st.lists(cell, min_size=n_rows, max_size=n_rows))
         columns[j] = values
     frame = pd.DataFrame(columns)
     frame.columns = names  # duplicates allowed on purpose
-    sep = draw(st.sampled_from([",", ",", ",", ";", "\t"]))
-    encoding = draw(st.sampled_from(["utf-8", "utf-8", "utf-8", "utf-8-sig", "utf-16", "latin-1"]))
+    sep = "," if clean else draw(st.sampled_from([",", ",", ";", "\t"]))
+    encoding = draw(st.sampled_from(["utf-8", "utf-8-sig"] if clean else ["utf-8", "utf-8-sig", "utf-16", "latin-1"]))
     text = frame.to_csv(index=False, sep=sep)
     try:
         data = text.encode(encoding)
     except UnicodeEncodeError:
         data = text.encode("utf-8")
-    if draw(st.integers(0, 19)) == 0:
+    if not clean and draw(st.integers(0, 9)) == 0:
         data = data[: draw(st.integers(0, max(len(data) - 1, 0)))]  # a truncated file
     return data, f"{n_rows} rows, columns {names!r}, sep {sep!r}, {encoding}, clean={clean}"
 
@@ -165,7 +180,7 @@ def test_fit_on_generated_csv_files(earlier_run, csv):
 
 
 @settings(max_examples=40, **SETTINGS)
-@given(csv=csv_files())
+@given(csv=csv_files(cell=PREDICT_CELL))
 def test_predict_on_generated_csv_files(earlier_run, csv):
     data, _description = csv
     with case_folder(earlier_run) as root:
@@ -218,7 +233,19 @@ KEYS = {
     "report": ["units"],
     "bogus": ["x"],
 }
-EDITS = st.lists(st.tuples(st.sampled_from(sorted(KEYS)), st.data()), min_size=1, max_size=3)
+VALID = {  # values each key accepts, so that about half the configs train
+    ("", "seed"): [0, 1, 7], ("", "name"): ["keep", "other", "a.b-c_d"],
+    ("data", "target"): ["y"], ("data", "features"): [["a"], ["a", "b"]], ("data", "missing"): ["error", "drop"],
+    ("data", "task"): ["auto", "regression"], ("data", "split"): ["auto", "random"],
+    ("data", "test_fraction"): [0.2, 0.3], ("data", "valid_fraction"): [0.1, 0.2], ("data", "scale_targets"): [True, False],
+    ("model", "hidden"): [[4], [3, 3]], ("model", "activation"): ["relu", "tanh", "gelu"], ("model", "dropout"): [0.0, 0.1],
+    ("model", "init"): ["he", "xavier", "critical"], ("train", "epochs"): [1, 2], ("train", "lr"): [1e-3, 1e-2],
+    ("train", "batch_size"): [8, 16], ("train", "optimizer"): ["adam", "sgd", "adamw"],
+    ("train", "schedule"): ["constant", "cosine"], ("train", "patience"): [1, 5], ("train", "loss"): ["mse", "huber"],
+    ("train", "weight_decay"): [0.0, 1e-4], ("train", "clip_grad_norm"): [1.0],
+    ("uncertainty", "method"): ["none", "ensemble"], ("uncertainty", "members"): [2, 3], ("uncertainty", "level"): [0.9],
+    ("report", "units"): ["log mol/L", "$x^2$", "%"],
+}
 
 
 @st.composite
@@ -229,7 +256,8 @@ def configs(draw) -> dict[str, Any]:
     for _ in range(draw(st.integers(1, 3))):
         section = draw(st.sampled_from(sorted(KEYS)))
         key = draw(st.sampled_from(KEYS[section]))
-        value = draw(VALUES)
+        value = draw(st.sampled_from(VALID[(section, key)]) if (section, key) in VALID and draw(st.booleans())
+                     else VALUES)
         if section == "train" and key == "epochs" and isinstance(value, int) and value > 2:
             value = 2  # keep the valid cases quick
         if section == "uncertainty" and key == "members" and isinstance(value, int) and value > 3:
@@ -271,3 +299,32 @@ def test_fit_with_generated_configs(earlier_run, raw, broken):
         code, _, err = run_cli("fit", config, "--out", root / "runs", "--quiet")
         name = raw.get("name") if isinstance(raw.get("name"), str) else "keep"
         check_outcome(code, err, root / "runs", name if name and "/" not in name else "keep", before)
+
+
+# -- cases the battery found, in other modules' code ------------------------------------------------
+def _predict_rows(earlier: Path, last_row: str) -> tuple[int, str, Path]:
+    root = Path(tempfile.mkdtemp(prefix="hyp-cli-"))
+    (root / "new.csv").write_text("a,b\n" + "0.0,0.0\n" * 33 + last_row + "\n")
+    code, _, err = run_cli("predict", earlier / "keep", root / "new.csv", "-o", root / "pred.csv")
+    return code, err, root
+
+
+@pytest.mark.xfail(strict=True, reason="src/deepsci/run.py Run.predict (Run._inputs): a text cell in a feature "
+                   "column escapes as ValueError 'could not convert string to float' with a traceback")
+def test_predict_text_cell_is_one_line(earlier_run):
+    code, err, root = _predict_rows(earlier_run, "0.0,abc")
+    shutil.rmtree(root, ignore_errors=True)
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.xfail(strict=True, reason="src/deepsci/run.py Run.predict: 1e300 (finite in float64, inf in float32) "
+                   "gives a blank prediction and exit 0")
+def test_predict_value_beyond_float32_is_refused_or_predicted(earlier_run):
+    code, err, root = _predict_rows(earlier_run, "0.0,1e300")
+    try:
+        if code == 0:
+            assert not pd.read_csv(root / "pred.csv")["y_pred"].isna().any(), "blank prediction with exit 0"
+        else:
+            assert code == 2 and len(err.strip().splitlines()) == 1, err
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -21,7 +21,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from deepsci.data.scalers import Scaler
 from deepsci.errors import ModelError
-from deepsci.evaluation.uncertainty import UncertaintySpec, conformal_interval, predictive
+from deepsci.evaluation.uncertainty import SigmaCalibrator, UncertaintySpec, conformal_interval, predictive
 from deepsci.models import MLP, head_predictions
 from deepsci.training import Trainer, get_loss, uncertainty_training
 
@@ -65,8 +65,8 @@ class _MLPEstimator(BaseEstimator):
                  batch_norm: bool = False, init: str = "default", optimizer: str = "adam", lr: float = 1e-3,
                  weight_decay: float = 0.0, momentum: float = 0.9, batch_size: int = 32, epochs: int = 100,
                  schedule: str | None = None, clip_grad_norm: float | None = None, patience: int | None = 10,
-                 valid_fraction: float = 0.1, seed: int = 0, progress: bool = False, uncertainty: str = "none",
-                 members: int = 8, samples: int = 50, heteroscedastic: bool = False) -> None:
+                 valid_fraction: float = 0.1, calib_fraction: float = 0.2, seed: int = 0, progress: bool = False,
+                 uncertainty: str = "none", members: int = 8, samples: int = 50, heteroscedastic: bool = False) -> None:
         self.hidden = hidden
         self.activation = activation
         self.dropout = dropout
@@ -82,6 +82,7 @@ class _MLPEstimator(BaseEstimator):
         self.clip_grad_norm = clip_grad_norm
         self.patience = patience
         self.valid_fraction = valid_fraction
+        self.calib_fraction = calib_fraction
         self.seed = seed
         self.progress = progress
         self.uncertainty = uncertainty
@@ -97,7 +98,7 @@ class _MLPEstimator(BaseEstimator):
                                      heteroscedastic=self.heteroscedastic, seed=self.seed)
         Xt = _tensor(X)
         weight = None if sample_weight is None else _tensor(sample_weight)
-        train, valid = self._split(len(Xt))
+        train, valid, calib = self._split(len(Xt))
         self.x_scaler_ = Scaler().fit(Xt[train])
         Xt = self.x_scaler_.transform(Xt)
         init, cb, cw = _resolve_init(self.activation, self.init)
@@ -120,20 +121,37 @@ class _MLPEstimator(BaseEstimator):
                     valid_sample_weight=_positive(weight[valid]) if weight is not None and watch else None)  # type: ignore[index]
         self.model_.eval()
         self.history_ = trainer.history_
-        self.valid_ = (Xt[valid], y[valid]) if valid is not None else None
+        self.calib_ = (Xt[calib], y[calib]) if calib is not None else None
+        self.sigma_calibrator_ = self._fit_sigma_calibrator(task)
         return self
 
-    def _split(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Training rows and, with early stopping or an uncertainty method, a random validation slice carved
-        from them (used for early stopping and for conformal calibration)."""
-        if self.patience is None and not self.spec_.active:
-            return torch.arange(n), None
+    def _split(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """(train, valid, calib) rows. The validation slice (early stopping) is carved when patience is set;
+        with an uncertainty method a calibration slice too, disjoint from both, so that the sigma scale and
+        the conformal thresholds are fitted on rows that took no part in training or model selection."""
+        watch, calibrate = self.patience is not None, self.spec_.active
+        if not watch and not calibrate:
+            return torch.arange(n), None, None
         order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed))
-        n_valid = max(1, int(round(self.valid_fraction * n)))
-        if n - n_valid < 1:
-            raise ValueError(f"{type(self).__name__} with a validation slice needs at least 2 samples; got {n} "
-                             f"samples (n_samples={n}).")
-        return order[n_valid:], order[:n_valid]
+        n_valid = max(1, int(round(self.valid_fraction * n))) if watch else 0
+        n_calib = max(1, int(round(self.calib_fraction * n))) if calibrate else 0
+        if n - n_valid - n_calib < 1:
+            raise ValueError(f"{type(self).__name__} with validation and calibration slices needs at least "
+                             f"{n_valid + n_calib + 1} samples; got {n} samples (n_samples={n}).")
+        valid = order[:n_valid] if watch else None
+        calib = order[n_valid:n_valid + n_calib] if calibrate else None
+        return order[n_valid + n_calib:], valid, calib
+
+    def _fit_sigma_calibrator(self, task: str) -> SigmaCalibrator | None:
+        """Variance scaling (one factor per target) fitted on the calibration slice, for a regressor with a sigma."""
+        if task != "regression" or self.calib_ is None:
+            return None
+        X_cal, y_cal = self.calib_
+        dist = predictive(self.model_, X_cal, task, self.spec_, self.y_scaler_)  # type: ignore[attr-defined]
+        if dist.std is None:
+            return None
+        y_true = self.y_scaler_.inverse_transform(y_cal).double().numpy()  # type: ignore[attr-defined]
+        return SigmaCalibrator("scaling").fit(y_true, dist.pred, dist.std)
 
     def _inputs(self, X: Any) -> torch.Tensor:
         """X validated against the fit (width and feature names, scikit-learn's messages), scaled."""
@@ -198,10 +216,12 @@ class Regressor(RegressorMixin, _MLPEstimator):
         if "std" not in dist or dist["std"] is None:
             raise ModelError("this model gives no spread (one network without a variance head); fit with "
                              "uncertainty='ensemble' or heteroscedastic=True to use return_std.")
-        return mean, dist["std"][:, 0] if self._y_1d else dist["std"]
+        # The raw spread of an ensemble is too narrow; the one returned is scaled on the calibration slice.
+        std = self.sigma_calibrator_.apply(dist["std"]) if self.sigma_calibrator_ is not None else dist["std"]
+        return mean, std[:, 0] if self._y_1d else std
 
     def predict_interval(self, X: Any, level: float = 0.9, score: str = "absolute") -> tuple[np.ndarray, np.ndarray]:
-        """Split-conformal (lower, upper) at `level`, calibrated on the internal validation slice.
+        """Split-conformal (lower, upper) at `level`, calibrated on the internal calibration slice.
 
         Args:
             X: (n, d) inputs.
@@ -209,15 +229,16 @@ class Regressor(RegressorMixin, _MLPEstimator):
             score: "absolute" (|y - mean|: same width everywhere) or "normalised" (|y - mean| / sigma: width
                 follows the predicted sigma; needs a model with a spread).
 
-        The slice (valid_fraction of the training rows) is carved when patience is set or an uncertainty
-        method is used; coverage >= level holds when the new rows are exchangeable with the training rows.
+        The slice (calib_fraction of the training rows) is carved when an uncertainty method is used and
+        plays no part in training or early stopping; coverage >= level holds when the new rows are
+        exchangeable with the training rows.
         """
         check_is_fitted(self, "model_")
-        if self.valid_ is None:
+        if self.calib_ is None:
             raise ModelError("predict_interval needs a calibration slice, and this model was fitted without one. "
-                             "Fit with uncertainty='ensemble' (or 'mc-dropout', or heteroscedastic=True), or with "
-                             "patience set, so valid_fraction of the rows is held out.")
-        X_cal, y_cal = self.valid_
+                             "Fit with uncertainty='ensemble' (or 'mc-dropout' and dropout > 0) so that "
+                             "calib_fraction of the rows is held out for calibration.")
+        X_cal, y_cal = self.calib_
         cal = predictive(self.model_, X_cal, "regression", self.spec_, self.y_scaler_)
         test = self._dist(X)
         y_true = self.y_scaler_.inverse_transform(y_cal).double().numpy()

@@ -119,7 +119,9 @@ class SetData(_Arrays):
     features: list[str] | None = Field(None, description="long CSV: the element feature columns")
     sizes: str | None = Field(None, description=".npz: name of the (n,) array of set sizes")
     mask: str | None = Field(None, description=".npz: name of the (n, S) boolean array of real elements")
-    scale: Literal["standard", "none"] = "standard"
+    scale: Literal["standard", "per-set", "none"] = Field(
+        "standard", description="standard: each feature standardised over the training elements; per-set: each "
+                                "set centred on its centroid and divided by its RMS radius (position and size removed)")
 
 
 class SeriesData(_Common):

@@ -28,6 +28,7 @@ from deepsci.data.raw import Raw, concat_raw
 from deepsci.data.scalers import Scaler
 from deepsci.data.sources import catalog_info, read_source
 from deepsci.data.splits import SPLITS, make_split, parts_from_marks
+from deepsci.data.ordered import build_ordered  # also registers the series and text featurisers
 from deepsci.errors import ConfigError, DataError, unknown_name
 
 TASKS: tuple[str, ...] = ("auto", "regression", "binary", "multiclass")
@@ -40,8 +41,6 @@ def build_dataset(data_config: Any, seed: int = 0, cache_dir: str | Path | None 
     """The Dataset of a validated `[data]` section (deepsci.config.data), seeded by `seed`."""
     spec = data_config.model_dump() if hasattr(data_config, "model_dump") else dict(data_config)
     if spec.get("kind", "table") in ("series", "text"):
-        from deepsci.data.ordered import build_ordered
-
         return build_ordered(spec)
     return build_rows(spec, seed=seed, cache_dir=cache_dir)
 

@@ -357,6 +357,20 @@ class TokenFeaturiser(Featuriser):
                            n_symbols=len(self.state["symbols"]) + 2)
 
 
+def per_set_normalised(a: np.ndarray) -> np.ndarray:
+    """One set's elements (s, d) centred on their centroid and divided by their RMS distance from it.
+
+    What is left is the set's shape: its position and size are gone. For point clouds whose class
+    does not depend on where they are or how large (shapes, jets in their own frame), this removes
+    two nuisance factors the network would otherwise have to learn to ignore.
+    """
+    if len(a) == 0:
+        return a
+    centred = a - a.mean(0, keepdims=True)
+    radius = float(np.sqrt((centred ** 2).sum(1).mean()))
+    return centred / radius if radius > 0 else centred
+
+
 @register_input("set")
 class PaddedVectorsFeaturiser(Featuriser):
     """Variable-size sets (or vector sequences) of d-vectors -> {"x": (n, S, d) float, "mask": (n, S)}.
@@ -364,12 +378,13 @@ class PaddedVectorsFeaturiser(Featuriser):
     Each feature is standardised with the mean/std over the real elements of the training samples
     (padding never enters the statistics). S is the largest training sample; a raw batch holding a
     larger one is padded to its own largest size (a set network takes any S). Settings: scale
-    ("standard" or "none"), structure ("set" or "sequence").
+    ("standard", "per-set" (`per_set_normalised`) or "none"), structure ("set" or "sequence").
     """
 
     def _items(self, raw: Raw) -> list[np.ndarray]:
         items = [np.asarray(a, dtype=np.float64) for a in self._array(raw)]
-        return [a[:, None] if a.ndim == 1 else a for a in items]
+        items = [a[:, None] if a.ndim == 1 else a for a in items]
+        return [per_set_normalised(a) for a in items] if self.settings.get("scale") == "per-set" else items
 
     def fit(self, raw: Raw, rows: np.ndarray) -> None:
         items = self._items(raw)

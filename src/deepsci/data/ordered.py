@@ -38,8 +38,8 @@ RECORDS = {"co2": (co2_frame, "month", ["co2"]), "sunspots": (sunspots_frame, "y
 # -- readers ---------------------------------------------------------------------------------------
 def read_record(reader: dict[str, Any], source: Any) -> Raw:
     """A (T, C) record in time order: 'co2', 'sunspots', a CSV with a time column, or a DataFrame."""
-    if isinstance(source, str) and source in RECORDS and not Path(source).exists():
-        make, time_col, values = RECORDS[source]
+    if isinstance(source, (str, Path)) and str(source) in RECORDS and not Path(source).exists():
+        make, time_col, values = RECORDS[str(source)]
         frame, label = make(), f"record '{source}'"
         reader["time_column"] = reader.get("time_column") or time_col
         reader["value_columns"] = reader.get("value_columns") or values
