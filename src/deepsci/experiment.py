@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from deepsci.config import Config, apply_override, config_from_dict, load_config
-from deepsci.errors import ConfigError
+from deepsci.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -100,6 +100,7 @@ def _fit(config: Config, out: Path, *, progress: bool, resume: bool) -> "Run":
     pending = checkpoint_dir(out, config.name)
     resume_from = _resume_point(config, out, pending) if resume else None
     dataset = build_dataset(config)
+    check_split_sizes(dataset)
     fingerprint = _fingerprint(config)  # as given: a resume compares it with the config given then
     # What "auto" means is known once the task is: the resolved section is what config.toml records.
     spec = resolve_uncertainty(config.uncertainty, dataset.task, seed=config.seed, loss=config.train.loss)
@@ -167,6 +168,21 @@ def evaluate(config: Config, dataset: "Dataset", model: "nn.Module", spec: "Unce
 
     season = getattr(config.data, "season", None)
     return evaluate_model(model, dataset, spec, season=season)
+
+
+MIN_ROWS = 2  # metrics of one row (a variance, a correlation, R²) are undefined
+
+
+def check_split_sizes(dataset: "Dataset") -> None:
+    """Refuse, before any training, a split too small to train on or to measure."""
+    sizes = {name: len(part) for name in ("train", "valid", "test", "calib")
+             if (part := getattr(dataset, name, None)) is not None}
+    small = {name: n for name, n in sizes.items() if (0 < n < MIN_ROWS) or (name == "train" and n < MIN_ROWS)}
+    if small:
+        parts = ", ".join(f"{name} {n} row(s)" for name, n in small.items())
+        raise DataError(f"the data gives {parts} (all parts: {', '.join(f'{k} {v}' for k, v in sizes.items())}); "
+                        f"every part in use needs at least {MIN_ROWS} rows. Use more data, or raise "
+                        "data.valid_fraction / data.test_fraction / data.calib_fraction for the part named.")
 
 
 def is_text(dataset: "Dataset") -> bool:

@@ -271,6 +271,7 @@ class Run:
         from deepsci.evaluation.evaluate import task_metrics
 
         raw, X, ids, skipped = self._inputs(source)
+        self.skipped_ = skipped
         used = np.setdiff1d(np.arange(len(raw)), [s["row"] for s in skipped])
         y = self.preprocessor.targets(raw, used)
         y_true = y.double().numpy() if self.task == "regression" else y.long().numpy()
@@ -301,5 +302,11 @@ class Run:
         from deepsci.evaluation.uncertainty import UncertaintySpec
 
         spec = UncertaintySpec.from_dict(self.meta.get("uncertainty"))
-        return predict_with_uncertainty(self.model, X, self.task, self.preprocessor, spec,
-                                        self.meta.get("calibration"))
+        pred, dist, bands = predict_with_uncertainty(self.model, X, self.task, self.preprocessor, spec,
+                                                     self.meta.get("calibration"))
+        bad = ~np.isfinite(pred).all(axis=tuple(range(1, pred.ndim)))
+        if bad.any():  # never a blank prediction with exit 0
+            raise DataError(f"the model gives non-finite predictions for {int(bad.sum())} input row(s) (first: row "
+                            f"{int(np.flatnonzero(bad)[0])}); their inputs lie far outside the training data. Check "
+                            "those rows' values and units.")
+        return pred, dist, bands

@@ -167,9 +167,6 @@ def test_fast_mode_fit_trains_two_epochs(tmp_path, capsys, monkeypatch):
     assert metrics["epochs_run"] == 2
 
 
-@pytest.mark.xfail(strict=True, reason="src/deepsci/config/model.py and config/train.py import torch (through "
-                   "deepsci.models.activations, deepsci.training.losses/optimisers) to list names; the config "
-                   "needs torch-free name registries (see the CLI helper's report)")
 def test_a_config_error_comes_before_torch_is_imported(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "x"\n[data]\nsource = "solubility"\n[train]\nepochs = "many"\n')

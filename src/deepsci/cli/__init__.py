@@ -56,15 +56,43 @@ def fit(config: Path = typer.Argument(..., help="TOML config, e.g. examples/solu
         console.print(escape(_interrupted(config, overrides, out, cfg.name)))
         raise typer.Exit(INTERRUPTED) from None
     report = run.path / "report.html"
+    _warn(_run_notes(run.metrics))  # on stderr, even with --quiet: a result not to be trusted must be seen
     if quiet:
         print(run.path)
         return
-    from deepsci.report.summary import metrics_table
+    from deepsci.report.summary import run_tables
 
-    Console().print(metrics_table({k: run.metrics[k] for k in ("train", "valid", "test") if k in run.metrics}))
+    for table in run_tables(run.metrics):
+        Console().print(table)
     print(f"run folder: {run.path}")
     if report.exists():
         print(f"report: {report}")
+
+
+def _warn(lines: list[str]) -> None:
+    for line in lines:
+        console.print(escape(f"warning: {line}"))
+
+
+def _skipped_note(skipped: list[dict[str, Any]], what: str) -> list[str]:
+    """One line counting the rows left out, with the first reason (all of them are in the records)."""
+    if not skipped:
+        return []
+    first = skipped[0]
+    return [f"{len(skipped)} {what} row{'s' if len(skipped) > 1 else ''} skipped (first: row {first['row']}, "
+            f"{first['reason']}); they have no prediction."]
+
+
+def _run_notes(metrics: dict[str, Any]) -> list[str]:
+    """The run's warnings and the rows its data lost (skipped.csv), each one line."""
+    from deepsci.report.summary import run_warnings
+
+    notes = run_warnings(metrics)
+    dropped = metrics.get("data", {}).get("n_dropped") or metrics.get("data", {}).get("n_skipped")
+    if dropped:
+        notes.append(f"{dropped} data row(s) could not be used and were left out; skipped.csv in the run folder "
+                     "lists each with its reason.")
+    return notes
 
 
 def _data_sources(cfg: Any) -> list[str]:
@@ -132,7 +160,9 @@ def predict(run: Path = typer.Argument(..., help="a run folder written by `deeps
     from deepsci.run import Run
 
     check_output_file(output)
-    frame = Run.load(run).predict(input)
+    loaded = Run.load(run)
+    frame = loaded.predict(input)
+    _warn(_skipped_note(loaded.skipped_, "input"))
     output.parent.mkdir(parents=True, exist_ok=True)
     # Written beside and renamed: an interrupted write never leaves half a predictions file.
     partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
@@ -150,7 +180,9 @@ def evaluate(run: Path = typer.Argument(..., help="a run folder written by `deep
     """Metrics of the model of RUN on the labelled table INPUT."""
     from deepsci.run import Run
 
-    metrics = Run.load(run).evaluate(input)
+    loaded = Run.load(run)
+    metrics = loaded.evaluate(input)
+    _warn(_skipped_note(loaded.skipped_, "input"))
     print(json.dumps(metrics, indent=2))
 
 

@@ -59,6 +59,7 @@ class Config(Section):
 
 # -- loading ----------------------------------------------------------------------------------------
 DEFAULT_CALIB_FRACTION = 0.2
+MAX_CONFIG_BYTES = 1 << 20  # a config is a page of TOML; a larger file is not one
 
 
 def _settable(section: BaseModel, key: str) -> bool:
@@ -75,7 +76,9 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     if not path.is_file():
         raise ConfigError(f"config file '{path}' not found. Pass the path of a TOML file, e.g. examples/solubility.toml.")
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_bytes()[:MAX_CONFIG_BYTES + 1].decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason}). Save the config as UTF-8.") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}. Fix the syntax at that line.") from exc
     for item in overrides:

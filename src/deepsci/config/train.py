@@ -7,11 +7,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from deepsci.config.section import Section, check_name
-from deepsci.training.losses import LOSSES
-from deepsci.training.optimisers import OPTIMISERS, SCHEDULES
-
-RULE_NAMES = ("backprop", "feedback-alignment", "direct-feedback-alignment", "sign-symmetry",
-              "adaptive-feedback-alignment")
+from deepsci.training.names import LOSSES, OPTIMISERS, SCHEDULES
+from deepsci.training.names import RULES as RULE_NAMES
 
 
 class TrainConfig(Section):

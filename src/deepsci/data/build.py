@@ -346,14 +346,20 @@ def _is_numeric(series: pd.Series) -> bool:
 
 
 def _require_numeric(frame: pd.DataFrame, cols: list[str], label: str, *, explicit: bool) -> None:
-    bad = [c for c in cols if not _is_numeric(frame[c])]
-    if bad:
-        examples = ", ".join(f"'{c}' (e.g. {frame[c].dropna().astype(str).iloc[0]!r})" if frame[c].notna().any()
-                             else f"'{c}'" for c in bad[:5])
+    """Feature columns must hold numbers that fit float32 (the models compute in float32)."""
+    from deepsci.data.readers import float32_problems, numeric_problems
+
+    text = numeric_problems(frame, [c for c in cols if not _is_numeric(frame[c])])
+    if text:
         how = ("remove it from features" if explicit else
                "list the numeric feature columns explicitly (features = [...]), set it as id_column, "
                "or drop it from the file")
-        raise DataError(f"feature column(s) {examples} in {label} are not numeric. Convert them to numbers, or {how}.")
+        raise DataError(f"{label}: feature column(s) are not numeric: {'; '.join(text[:5])}. Convert them to "
+                        f"numbers, or {how}.")
+    huge = float32_problems(frame, [c for c in cols if _is_numeric(frame[c])])
+    if huge:
+        raise DataError(f"{label}: {'; '.join(huge[:5])}. Rescale those columns (e.g. log10 or a unit change) "
+                        "or fix the values.")
 
 
 def _nonfinite_target(series: pd.Series) -> np.ndarray:

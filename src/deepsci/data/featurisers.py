@@ -19,6 +19,7 @@ import torch
 
 from deepsci.data.batch import Inputs
 from deepsci.data.raw import Raw
+from deepsci.data.readers import float32_overflow
 from deepsci.data.scalers import Scaler
 from deepsci.data.schema import InputSchema
 from deepsci.data.sequences import ALPHABETS
@@ -149,7 +150,9 @@ class TableFeaturiser(Featuriser):
             bad.update({int(r): f"unparsable SMILES '{smiles[r]}'" for r in np.flatnonzero(~valid)})
         for col in self._columns(raw):
             for r in np.flatnonzero(_nonfinite_column(raw.frame[col])):
-                bad.setdefault(int(r), f"NaN or inf in column '{col}'")
+                bad.setdefault(int(r), f"NaN, inf or text ({str(raw.frame[col].iloc[r])[:20]!r}) in column '{col}'")
+            for r in np.flatnonzero(float32_overflow(raw.frame[col])):
+                bad.setdefault(int(r), f"a value beyond float32's range (+-3.4e38) in column '{col}'")
         return bad
 
     def _raw_features(self, raw: Raw) -> tuple[np.ndarray, list[str], Bad]:
@@ -160,8 +163,8 @@ class TableFeaturiser(Featuriser):
             blocks.append(X)
             names += mol_names
         cols = self._columns(raw)
-        if cols:
-            blocks.append(raw.frame[cols].astype(np.float64).to_numpy())
+        if cols:  # text cells are rows `check` refused; they become NaN here and are never used
+            blocks.append(raw.frame[cols].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64))
             names += cols
         X_all = np.concatenate(blocks, axis=1) if blocks else np.zeros((len(raw), 0))
         return X_all, names, bad
@@ -206,9 +209,10 @@ class TableFeaturiser(Featuriser):
 
 
 def _nonfinite_column(series: pd.Series) -> np.ndarray:
+    """Rows of a feature column that hold no usable number: NaN, inf, empty, or text."""
     if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
         return ~np.isfinite(series.to_numpy(dtype=np.float64, na_value=np.nan))
-    return series.isna().to_numpy() | (series.astype(str).str.strip() == "").to_numpy()
+    return ~np.isfinite(pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan))
 
 
 # ---------------------------------------------------------------------------------------------

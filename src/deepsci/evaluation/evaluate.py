@@ -149,12 +149,18 @@ def baseline_results(dataset: "Dataset") -> tuple[BaselineResult, ...]:
 
 
 def baseline_warnings(task: str, splits: dict[str, SplitResult], baselines: tuple[BaselineResult, ...]) -> tuple[str, ...]:
-    """A warning when the model ends worse than the trivial reference on the test split."""
+    """Warnings about the test numbers: a model worse than the trivial reference, an undefined R²."""
+    warnings: list[str] = []
+    test = splits.get("test")
+    if task == "regression" and test is not None and np.ptp(test.y_true, axis=0).min() == 0:
+        warnings.append("a target is constant on the test split, so R² and correlations are undefined (null in "
+                        "metrics.json); judge the model by RMSE / MAE, or use a test split where the target varies.")
     trivial = next((b for b in baselines if b.name == "trivial"), None)
-    if trivial is None or "test" not in splits or "test" not in trivial.metrics:
-        return ()
-    warning = worse_than_trivial(task, splits["test"].metrics, trivial.metrics["test"])
-    return (warning,) if warning else ()
+    if trivial is not None and test is not None and "test" in trivial.metrics:
+        warning = worse_than_trivial(task, test.metrics, trivial.metrics["test"])
+        if warning:
+            warnings.append(warning)
+    return tuple(warnings)
 
 
 class _TargetUnits:

@@ -1,25 +1,51 @@
-"""Training: the Trainer, optimisers and schedules, losses, callbacks, ensembles, augmentation, TBPTT."""
+"""Training: the Trainer, optimisers and schedules, losses, callbacks, ensembles, augmentation, TBPTT.
 
-from deepsci.training.augment import Augment, mixup
+Names are imported on first use (PEP 562), so `deepsci.config` can read the name registries in
+`deepsci.training.names` without importing torch.
+"""
 
-from deepsci.training.callbacks import Callback, EarlyStopping, ProgressBar
-from deepsci.training.checkpoint import Checkpoint, read_checkpoint_meta
-from deepsci.training.ensemble import (
-    EnsembleLoss,
-    StackedMLP,
-    bootstrap_data,
-    build_ensemble,
-    ensemble_loss,
-    per_member_batch,
-    stack_models,
-)
-from deepsci.training.losses import DEFAULT_LOSS, LOSSES, get_loss, per_sample_loss, weighted_loss
-from deepsci.training.optimisers import OPTIMISERS, SCHEDULES, make_optimiser, make_schedule
-from deepsci.training.tbptt import fit_tbptt
-from deepsci.training.trainer import Trainer
-from deepsci.training.uncertainty import uncertainty_training
+from __future__ import annotations
 
-__all__ = ["Augment", "Callback", "Checkpoint", "DEFAULT_LOSS", "EarlyStopping", "EnsembleLoss", "LOSSES", "OPTIMISERS",
-           "ProgressBar", "SCHEDULES", "StackedMLP", "Trainer", "bootstrap_data", "build_ensemble", "ensemble_loss",
-           "fit_tbptt", "get_loss", "make_optimiser", "make_schedule", "mixup", "per_member_batch", "per_sample_loss",
-           "read_checkpoint_meta", "stack_models", "uncertainty_training", "weighted_loss"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "Augment": "augment", "mixup": "augment",
+    "Callback": "callbacks", "EarlyStopping": "callbacks", "ProgressBar": "callbacks",
+    "Checkpoint": "checkpoint", "read_checkpoint_meta": "checkpoint",
+    "EnsembleLoss": "ensemble", "StackedMLP": "ensemble", "bootstrap_data": "ensemble", "build_ensemble": "ensemble",
+    "ensemble_loss": "ensemble", "per_member_batch": "ensemble", "stack_models": "ensemble",
+    "DEFAULT_LOSS": "losses", "LOSSES": "losses", "get_loss": "losses", "per_sample_loss": "losses",
+    "weighted_loss": "losses",
+    "OPTIMISERS": "optimisers", "SCHEDULES": "optimisers", "make_optimiser": "optimisers", "make_schedule": "optimisers",
+    "fit_tbptt": "tbptt",
+    "Trainer": "trainer",
+    "uncertainty_training": "uncertainty",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from deepsci.training.augment import Augment, mixup
+    from deepsci.training.callbacks import Callback, EarlyStopping, ProgressBar
+    from deepsci.training.checkpoint import Checkpoint, read_checkpoint_meta
+    from deepsci.training.ensemble import (
+        EnsembleLoss,
+        StackedMLP,
+        bootstrap_data,
+        build_ensemble,
+        ensemble_loss,
+        per_member_batch,
+        stack_models,
+    )
+    from deepsci.training.losses import DEFAULT_LOSS, LOSSES, get_loss, per_sample_loss, weighted_loss
+    from deepsci.training.optimisers import OPTIMISERS, SCHEDULES, make_optimiser, make_schedule
+    from deepsci.training.tbptt import fit_tbptt
+    from deepsci.training.trainer import Trainer
+    from deepsci.training.uncertainty import uncertainty_training
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"deepsci.training.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'deepsci.training' has no attribute '{name}'")

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import torch
 from torch.nn import functional as F
 
+from deepsci.training import names
 from deepsci.errors import ConfigError, DataError, unknown_name
 
 Tensor = torch.Tensor
@@ -85,6 +86,9 @@ LOSSES: dict[str, Loss] = {
     "binary-cross-entropy": binary_cross_entropy,
     "cross-entropy": cross_entropy,
 }
+
+if tuple(LOSSES) != names.LOSSES:  # one vocabulary: deepsci.config validates against training.names
+    raise ImportError(f"training.losses implements {tuple(LOSSES)} but training.names lists {names.LOSSES}")
 
 PER_SAMPLE: dict[Loss, PerSampleLoss] = {
     mse: mse_per_sample,

@@ -13,8 +13,7 @@ from torch import nn
 
 from deepsci.errors import ConfigError, unknown_name
 
-OPTIMISERS: tuple[str, ...] = ("sgd", "adam", "adamw")
-SCHEDULES: tuple[str, ...] = ("constant", "step", "cosine", "plateau")
+from deepsci.training.names import OPTIMISERS, SCHEDULES  # the one list of names
 
 
 def make_optimiser(params: Iterable[nn.Parameter], name: str = "adam", *, lr: float = 1e-3,
