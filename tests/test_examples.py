@@ -17,43 +17,43 @@ def fresh_cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-def test_solubility_beats_the_bar_and_the_second_run_skips_featurisation(tmp_path, fresh_cache, fit_example):
-    first = fit_example("solubility", tmp_path / "a")
-    second = fit_example("solubility", tmp_path / "b")
-    test = first["test"]
+def test_the_feature_cache_skips_featurisation_the_second_time(tmp_path, fresh_cache, fit_example):
+    first = fit_example("solubility", tmp_path / "a", "train.epochs=1")
+    second = fit_example("solubility", tmp_path / "b", "train.epochs=1")
     assert first["data"]["split"]["test"] == 257
     assert first["data"]["split"]["train"] + first["data"]["split"]["valid"] == 1025
-    assert test["rmse"] <= 0.70 and test["r2"] >= 0.88, test
     assert not first["timings"]["featurisation_cache_hit"] and second["timings"]["featurisation_cache_hit"]
     assert second["timings"]["featurisation_seconds"] < 0.2 * first["timings"]["featurisation_seconds"]
     assert second["test"] == first["test"]  # same config and seed, identical metrics
-    run = tmp_path / "a" / "solubility"
+
+
+def test_a_run_folder_holds_every_file(example_runs):
+    _, run = example_runs("solubility")
     for name in ("config.toml", "metrics.json", "history.csv", "predictions.csv", "model.safetensors",
-                 "model.json", "report.html"):
-        assert (run / name).is_file()
+                 "model.json", "report.html", "checkpoint"):
+        assert (run / name).exists(), name
 
 
-def test_breast_cancer_auc_and_seeds(tmp_path, fit_example):
-    a = fit_example("breast_cancer", tmp_path / "a")
-    b = fit_example("breast_cancer", tmp_path / "b")
-    c = fit_example("breast_cancer", tmp_path / "c", "seed=1")
-    assert a["test"]["roc_auc"] >= 0.98
+def test_table_runs_report_the_trivial_and_linear_references(example_runs):
+    metrics, run = example_runs("solubility")
+    baselines = metrics["baselines"]
+    assert set(baselines) == {"trivial", "linear"}
+    assert metrics["test"]["rmse"] < baselines["linear"]["test"]["rmse"] < baselines["trivial"]["test"]["rmse"]
+    assert "Against simple references" in (run / "report.html").read_text()
+
+
+def test_same_seed_same_numbers_another_seed_another_split(tmp_path, fit_example):
+    a = fit_example("breast_cancer", tmp_path / "a", "train.epochs=5")
+    b = fit_example("breast_cancer", tmp_path / "b", "train.epochs=5")
+    c = fit_example("breast_cancer", tmp_path / "c", "train.epochs=5", "seed=1")
     assert a["test"] == b["test"] and a["valid"] == b["valid"]
     assert c["valid"] != a["valid"]  # another seed: another split and initialisation
+    assert a["environment"]["torch_threads"] >= 1 and a["versions"]["torch"].startswith("2.13.0")
 
 
-def test_digits_mlp_accuracy(tmp_path, fit_example):
-    assert fit_example("digits_mlp", tmp_path)["test"]["accuracy"] >= 0.96
-
-
-def test_solubility_classes_runs(tmp_path, fit_example):
-    metrics = fit_example("solubility_classes", tmp_path)
-    assert metrics["test"]["accuracy"] > 0.7  # three balanced-ish classes: chance is ~0.33
-
-
-def test_a_real_run_report_opens_offline_in_chromium(tmp_path, fit_example):
-    fit_example("breast_cancer", tmp_path)
+def test_a_real_run_report_opens_offline_in_chromium(example_runs):
+    _, run = example_runs("breast_cancer")
     spec = importlib.util.spec_from_file_location("deepsci_tests_browser", ROOT / "tests" / "report" / "browser.py")
     browser = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(browser)
-    browser.assert_opens_offline(tmp_path / "breast_cancer" / "report.html", min_images=4)
+    browser.assert_opens_offline(run / "report.html", min_images=4)

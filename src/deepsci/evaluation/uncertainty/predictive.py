@@ -67,6 +67,7 @@ class UncertaintySpec:
         set_method: classification set method, "lac" or "aps".
         randomised: randomised APS scores.
         link: variance link of the heteroscedastic head.
+        beta: beta-NLL exponent of the heteroscedastic loss (`gaussian_nll`); 0 is the plain NLL.
         seed: seeds MC-dropout masks and randomised APS.
     """
 
@@ -82,6 +83,7 @@ class UncertaintySpec:
     set_method: str = "lac"
     randomised: bool = False
     link: str = "softplus"
+    beta: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
