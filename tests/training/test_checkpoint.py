@@ -144,7 +144,7 @@ def test_two_writers_never_mix_their_states(tmp_path):
 
     def write(k):
         for epoch in range(15):
-            save_training_state(trainers[k], tmp_path, epoch, meta={"writer": k})
+            save_training_state(trainers[k], tmp_path, epoch, meta={"writer": k, "save": epoch})  # each meta unique
 
     threads = [threading.Thread(target=write, args=(k,)) for k in range(2)]
     for t in threads:
@@ -157,6 +157,7 @@ def test_two_writers_never_mix_their_states(tmp_path):
             continue
         fresh = _trainer(1)
         fresh.fit(X, y, resume_from=tmp_path)  # loads the tensors
+        # the state read is the meta's writer's, unless another save replaced the file in between
         assert fresh.history_[-1] == {"writer": meta["writer"]} or read_checkpoint_meta(tmp_path) != meta
     for t in threads:
         t.join()

@@ -149,8 +149,10 @@ class TableFeaturiser(Featuriser):
             smiles = raw.frame[self.settings["smiles_column"]].tolist()
             bad.update({int(r): f"unparsable SMILES '{smiles[r]}'" for r in np.flatnonzero(~valid)})
         for col in self._columns(raw):
+            numbers = pd.to_numeric(raw.frame[col], errors="coerce")
             for r in np.flatnonzero(_nonfinite_column(raw.frame[col])):
-                bad.setdefault(int(r), f"NaN, inf or text ({str(raw.frame[col].iloc[r])[:20]!r}) in column '{col}'")
+                text = pd.isna(numbers.iloc[r]) and not pd.isna(raw.frame[col].iloc[r]) and str(raw.frame[col].iloc[r]).strip()
+                bad.setdefault(int(r), f"text in column '{col}'" if text else f"NaN or inf in column '{col}'")
             for r in np.flatnonzero(float32_overflow(raw.frame[col])):
                 bad.setdefault(int(r), f"a value beyond float32's range (+-3.4e38) in column '{col}'")
         return bad
