@@ -225,7 +225,7 @@ class Run:
         if missing:
             raise DataError(f"'{path}' is not a complete run folder (missing {', '.join(missing)}). "
                             "Pass the folder that `deepsci fit` wrote, e.g. runs/solubility.")
-        meta = read_json(path / "model.json", "model spec", require=("model", "task", "preprocessor"))
+        meta: dict[str, Any] = read_json(path / "model.json", "model spec", require=("model", "task", "preprocessor"))
         model = build_checked(lambda: model_from_spec(meta["model"]), path / "model.safetensors",
                               members=meta.get("members", 1))
         model.eval()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import os
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +51,14 @@ return out;
 
 
 def skip_unless_chromium() -> None:
-    """Skip the calling test, with the line to install it, when Chromium or its driver is missing."""
+    """Skip the calling test, with the line to install it, when Chromium or its driver is missing.
+
+    Under CI (CI=true) a missing browser fails instead: .ci/run installs it, so its absence is a broken
+    CI, and a skipped browser test would hide it.
+    """
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("CI=true but headless Chromium is missing: " + INSTALL_HINT)
         pytest.skip(INSTALL_HINT)
     pytest.importorskip("selenium", reason="selenium is not installed: pip install 'deepsci[dev]'")
 

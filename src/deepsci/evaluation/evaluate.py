@@ -85,7 +85,7 @@ def evaluate_model(model: nn.Module, dataset: "Dataset", spec: Any = None, *, se
         bands: dict[str, np.ndarray] = {}
         uncertainty: dict[str, Any] = {}
         if dist is not None:
-            dist = recalibrate(calibration, dist).as_dict() if calibration is not None else dist.as_dict()
+            dist = recalibrate(calibration, dist).as_dict() if calibration is not None else dist
             bands = apply_calibration(calibration, dist) if calibration is not None else {}
             uncertainty = split_uncertainty(task, truths[n], dist, bands, spec.level)
         splits[n] = SplitResult(name=n, ids=list(getattr(dataset, n).ids), y_true=truths[n], pred=pred,
@@ -186,7 +186,7 @@ def predict_with_uncertainty(model: nn.Module, X: Inputs, task: str, preprocesso
         return predictions(raw_outputs(model, X), task, preprocessor.inverse_targets), None, {}
     dist = predictive(model, X, task, spec, _TargetUnits(preprocessor))
     if not calibration:
-        return dist.pred, dist, {}
+        return dist.pred, dist.as_dict(), {}
     dist = recalibrate(calibration, dist)
     return dist.pred, dist.as_dict(), apply_calibration(calibration, dist)
 
