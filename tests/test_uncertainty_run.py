@@ -72,10 +72,17 @@ def test_ensemble_run_folder_has_uncertainty_and_round_trips(table, tmp_path):
     run = run_experiment(_config(source, "ens", {"method": "ensemble", "members": 3}, patience=5), tmp_path,
                          progress=False)
     pred = pd.read_csv(run.path / "predictions.csv")
-    assert list(pred.columns) == ["id", "y", "y_pred", "y_std", "y_lower", "y_upper"]
+    # a regression ensemble has mean and variance heads by default (Lakshminarayanan et al. 2017)
+    assert list(pred.columns) == ["id", "y", "y_pred", "y_std", "y_std_raw", "y_lower", "y_upper",
+                                  "y_aleatoric_std", "y_epistemic_std"]
     assert (pred["y_std"] > 0).all() and (pred["y_lower"] < pred["y_pred"]).all()
     u = run.metrics["uncertainty"]
-    assert u["method"] == "ensemble" and u["members"] == 3 and u["calibration"]["n"] == run.metrics["data"]["split"]["valid"]
+    split = run.metrics["data"]["split"]
+    assert u["method"] == "ensemble" and u["members"] == 3 and u["heteroscedastic"] is True
+    # calibrated on rows of its own, neither validation (early stopping) nor test
+    assert u["calibration"]["calibrated_on"] == "calib" and u["calibration"]["n"] == split["calib"] > 0
+    assert split["valid"] > 0 and u["calibration"]["sigma"]["method"] == "scaling"
+    assert u["test"]["coverage_low"] <= u["test"]["coverage"] <= u["test"]["coverage_high"]
     assert 0.0 <= u["test"]["coverage"] <= 1.0 and u["test"]["mean_width"] > 0 and "nll" in u["test"]
     meta = json.loads((run.path / "model.json").read_text())
     assert meta["members"] == 3 and meta["model"]["kind"] == "mlp" and meta["calibration"]["kind"] == "interval"
@@ -84,7 +91,7 @@ def test_ensemble_run_folder_has_uncertainty_and_round_trips(table, tmp_path):
     loaded = Run.load(run.path)
     assert type(loaded.model).__name__ == "StackedMLP" and loaded.model.members == 3
     again = loaded.predict(frame.set_index("name").loc[pred["id"]].reset_index())
-    for col in ("y_pred", "y_std", "y_lower", "y_upper"):
+    for col in ("y_pred", "y_std", "y_std_raw", "y_lower", "y_upper"):
         np.testing.assert_allclose(again[col].to_numpy(), pred[col].to_numpy(), rtol=1e-5, atol=1e-6)
 
 
@@ -115,7 +122,7 @@ def test_mc_dropout_and_digits_prediction_sets(table, tmp_path):
                             "uncertainty": {"method": "ensemble", "members": 2, "set_method": "lac"}})
     run = run_experiment(cfg, tmp_path, progress=False)
     pred = pd.read_csv(run.path / "predictions.csv", dtype={"digit_set": str})
-    classes = run.meta["class_names"]
+    classes = run.preprocessor.class_names
     sets = pred["digit_set"].fillna("").str.split("|")
     assert all(all(c in classes for c in s if c) for s in sets)
     np.testing.assert_array_equal(pred["digit_set_size"], [len([c for c in s if c]) for s in sets])
@@ -129,8 +136,8 @@ def test_mc_dropout_and_digits_prediction_sets(table, tmp_path):
 def test_method_none_is_the_plain_run(table, tmp_path):
     """No [uncertainty] section and method = "none" give the same files as before the section existed:
     the same predictions as a hand-made MLP trained by the Trainer (oracle), and no uncertainty keys."""
+    from deepsci.evaluation.evaluate import predictions, raw_outputs
     from deepsci.experiment import build_dataset, build_model
-    from deepsci.run import predict_array
     from deepsci.training import Trainer, get_loss
 
     source, _ = table
@@ -139,14 +146,14 @@ def test_method_none_is_the_plain_run(table, tmp_path):
     a, b = pd.read_csv(plain.path / "predictions.csv"), pd.read_csv(explicit.path / "predictions.csv")
     assert list(a.columns) == ["id", "y", "y_pred"]
     pd.testing.assert_frame_equal(a, b)
-    assert "uncertainty" not in plain.metrics and "members" not in plain.meta
+    assert "uncertainty" not in plain.metrics and plain.meta["members"] == 1 and plain.meta["uncertainty"] is None
     cfg = _config(source, "plain")
     ds = build_dataset(cfg)
-    model = build_model(cfg, ds.n_features, ds.n_outputs)
+    model = build_model(cfg, ds.inputs, ds.n_outputs, task=ds.task)
     Trainer(model, loss=get_loss(None, "regression"), lr=cfg.train.lr, epochs=cfg.train.epochs, seed=0,
             schedule="constant").fit(ds.train.X, ds.train.y, ds.valid.X, ds.valid.y)
-    np.testing.assert_allclose(a["y_pred"], predict_array(model, ds.test.X, "regression", ds.y_scaler)[:, 0],
-                               rtol=1e-5, atol=1e-6)
+    oracle = predictions(raw_outputs(model, ds.test.X), "regression", ds.preprocessor.inverse_targets)
+    np.testing.assert_allclose(a["y_pred"], oracle[:, 0], rtol=1e-5, atol=1e-6)
 
 
 # -- estimators -------------------------------------------------------------------------------------

@@ -293,6 +293,8 @@ class Run:
 
     def _inputs(self, source: Any) -> tuple[Any, Any, list[str], list[dict[str, Any]]]:
         pre = self.preprocessor
+        if isinstance(source, Path) and not source.exists():
+            source = str(source)  # a catalog name given on the command line ("motifs", "co2")
         raw = pre.read(source)
         X, ids, skipped = pre.transform(raw)
         return raw, X, ids, skipped
