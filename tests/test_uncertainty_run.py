@@ -146,7 +146,7 @@ def test_method_none_is_the_plain_run(table, tmp_path):
     a, b = pd.read_csv(plain.path / "predictions.csv"), pd.read_csv(explicit.path / "predictions.csv")
     assert list(a.columns) == ["id", "y", "y_pred"]
     pd.testing.assert_frame_equal(a, b)
-    assert "uncertainty" not in plain.metrics and plain.meta["members"] == 1 and plain.meta["uncertainty"] is None
+    assert "uncertainty" not in plain.metrics and plain.meta["members"] == 1 and plain.meta["uncertainty"]["method"] == "none"
     cfg = _config(source, "plain")
     ds = build_dataset(cfg)
     model = build_model(cfg, ds.inputs, ds.n_outputs, task=ds.task)
