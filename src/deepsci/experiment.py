@@ -121,7 +121,9 @@ def _fit(config: Config, out: Path, *, progress: bool, resume: bool) -> "Run":
         patience=t.patience, seed=config.seed, progress=progress,
         callbacks=[Checkpoint(pending, meta={"config": fingerprint})])
     fit_start = time.perf_counter()
-    trainer.fit(X_train, y_train, dataset.valid.X, dataset.valid.y, resume_from=resume_from)
+    watched = len(dataset.valid) > 0  # valid_fraction = 0: no early stopping data, train on every epoch
+    trainer.fit(X_train, y_train, dataset.valid.X if watched else None, dataset.valid.y if watched else None,
+                resume_from=resume_from)
     train_seconds = time.perf_counter() - fit_start
     evaluation = evaluate(config, dataset, model, spec)
     timings = {"featurisation_seconds": dataset.summary.get("featurisation_seconds", 0.0),

@@ -123,7 +123,7 @@ def write_run(path: Path, *, config: "Config", dataset: "Dataset", model: nn.Mod
     """Write the whole run folder at `path` atomically: a staging sibling, published in one step.
 
     The report reads the evaluation and writes nothing back. `checkpoint` (the training state folder)
-    moves into the run as checkpoint/ in the same step.
+    moves into the run as checkpoint/ once the run is published.
     """
     import tomli_w
 
@@ -149,12 +149,13 @@ def write_run(path: Path, *, config: "Config", dataset: "Dataset", model: nn.Mod
 
             build_run_report(tmp / "report.html", config=config, config_toml=config_toml, dataset=dataset,
                              metrics=metrics, evaluation=evaluation, history=history, extra_sections=sections)
-        if checkpoint is not None and checkpoint.is_dir():
-            checkpoint.rename(tmp / "checkpoint")
         publish(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    # Moved only once the run is published: a kill before this leaves the checkpoint where --resume looks.
+    if checkpoint is not None and checkpoint.is_dir():
+        checkpoint.rename(path / "checkpoint")
     return Run.load(path)
 
 
