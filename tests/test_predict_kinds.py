@@ -127,6 +127,17 @@ def test_predict_and_evaluate_reproduce_the_runs_test_rows(kind: str, tmp_path: 
     assert metrics["data"]["split"]["test"] == len(saved)
 
 
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_evaluate_runs_on_every_kind(kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    make, toml = KINDS[kind]
+    source = str(make(tmp_path)) if make is not None else "sunspots"
+    run = _fit(tmp_path, f"ev_{kind}", toml.format(src=source))
+    capsys.readouterr()
+    _cli("evaluate", str(run), source)
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["rows"] > 0 and ("rmse" in metrics or "accuracy" in metrics), metrics
+
+
 def test_evaluate_on_the_test_rows_gives_the_runs_test_metrics(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = _signals(tmp_path)
     run = _fit(tmp_path, "ev", KINDS["signal"][1].format(src=source))

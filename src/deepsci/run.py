@@ -271,10 +271,21 @@ class Run:
         """Metrics of the model on new labelled data (a file, frame or arrays holding the targets)."""
         from deepsci.evaluation.evaluate import task_metrics
 
+        from deepsci.data.batch import take
+
+        pre = self.preprocessor
+        if pre.reader.get("kind") == "text":
+            raise DataError(f"'{self.path}' is a character-level language model; its held-out cross-entropy is in "
+                            "metrics.json. `deepsci evaluate` takes runs of tables, signals, images, sequences, sets "
+                            "and series; sample from this one with `deepsci sample`.")
         raw, X, ids, skipped = self._inputs(source)
         self.skipped_ = skipped
-        used = np.setdiff1d(np.arange(len(raw)), [s["row"] for s in skipped])
-        y = self.preprocessor.targets(raw, used)
+        if hasattr(pre, "labelled_rows"):  # a record: only the windows whose targets lie inside it
+            used = pre.labelled_rows(raw)
+            X = take(X, torch.as_tensor(used, dtype=torch.int64))
+        else:  # independent rows: every row that was not skipped
+            used = np.setdiff1d(np.arange(len(raw)), [s["row"] for s in skipped])
+        y = pre.targets(raw, used)
         y_true = y.double().numpy() if self.task == "regression" else y.long().numpy()
         pred, _, _ = self._predictions(X)
         metrics = task_metrics(self.task, y_true, pred, self.preprocessor.class_names,
