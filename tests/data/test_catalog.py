@@ -75,3 +75,11 @@ def test_register_a_builder_dataset(private_registry: None) -> None:
     assert seen["seed"] == 3 and "source" not in seen
     with pytest.raises(DataError, match="not a table"):
         load_frame("toy-images")
+
+
+def test_the_forecasting_records_are_listed_too() -> None:
+    from deepsci.data import list_datasets
+
+    listed = {info.name: info for info in list_datasets()}
+    assert {"co2", "sunspots", "motifs", "point-sets"} <= set(listed)
+    assert "series" in listed["co2"].description and listed["sunspots"].n_rows == 309

@@ -235,3 +235,29 @@ register_dataset(
     task="multiclass", target="shape",
     citation="simulated (deepsci.data.simulate); as in Zaheer et al., Deep Sets (2017)", n_rows=1200,
     kind="sets", roles={"set_column": "set_id", "features": ["x", "y"]})
+
+
+def _co2_frame() -> pd.DataFrame:
+    from deepsci.data.timeseries import co2_frame
+
+    return co2_frame()
+
+
+def _sunspots_frame() -> pd.DataFrame:
+    from deepsci.data.timeseries import sunspots_frame
+
+    return sunspots_frame()
+
+
+register_dataset(
+    "co2", _co2_frame,
+    description="Mauna Loa atmospheric CO2 (ppm), monthly means 1958-03..2001-12 (statsmodels' weekly record "
+                "resampled; 5 empty months interpolated). kind = 'series', time column month.",
+    task="regression", target="co2", citation="Keeling et al., Scripps CO2 program; via statsmodels", n_rows=526,
+    kind="series")
+
+register_dataset(
+    "sunspots", _sunspots_frame,
+    description="Yearly sunspot (Wolf) numbers 1700-2008. kind = 'series', time column year.",
+    task="regression", target="sunspots", citation="SILSO / statsmodels.datasets.sunspots", n_rows=309,
+    kind="series")
