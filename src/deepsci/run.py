@@ -70,11 +70,11 @@ def predictions_frame(ids: list[str], pred: np.ndarray, task: str, target_names:
 # -- writing ----------------------------------------------------------------------------------------
 def versions() -> dict[str, str]:
     """Versions of the libraries that decide the numbers, for metrics.json and model.json."""
+    from importlib.metadata import version
+
     import sklearn
 
-    import deepsci
-
-    return {"deepsci": deepsci.__version__, "torch": torch.__version__, "numpy": np.__version__,
+    return {"deepsci": version("deepsci"), "torch": torch.__version__, "numpy": np.__version__,
             "scikit-learn": sklearn.__version__, "python": platform.python_version()}
 
 

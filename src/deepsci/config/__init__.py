@@ -156,9 +156,12 @@ def _locate(loc: list[str]) -> tuple[list[str], type[BaseModel] | None]:
 
 
 def _lookup(raw: Any, loc: list[str]) -> Any:
+    """The value the user wrote at a key path (list items by their index), or None."""
     for part in loc:
         if isinstance(raw, dict) and part in raw:
             raw = raw[part]
+        elif isinstance(raw, list) and part.isdigit() and int(part) < len(raw):
+            raw = raw[int(part)]
         else:
             return None
     return raw

@@ -22,12 +22,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Discriminator, Field, Tag, TypeAdapter, field_validator, model_validator
+from pydantic import AfterValidator, Discriminator, Field, Tag, TypeAdapter, field_validator, model_validator
 
 from deepsci.config.section import Section, check_name
 from deepsci.models.names import ACTIVATIONS, INIT_CHOICES
 
-Activation = str
+def _known_activation(value: str) -> str:
+    return check_name("activation", value, ACTIVATIONS)
+
+
+Activation = Annotated[str, AfterValidator(_known_activation)]  # a name of deepsci.models.names.ACTIVATIONS
 Init = Literal["default", "xavier", "he", "lecun", "orthogonal", "gaussian", "critical"]
 assert set(INIT_CHOICES) == set(Init.__args__)  # type: ignore[attr-defined]  # one vocabulary with models
 
@@ -55,10 +59,6 @@ class _Common(Section):
     activation: Activation = "relu"
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
 
-    @field_validator("activation")
-    @classmethod
-    def _known_activation(cls, value: str) -> str:
-        return check_name("activation", value, ACTIVATIONS)
 
 
 class MLPModel(_Common):
@@ -90,10 +90,6 @@ class ConvBlock(Section):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     activation: Activation | None = None
 
-    @field_validator("activation")
-    @classmethod
-    def _known_activation(cls, value: str | None) -> str | None:
-        return None if value is None else check_name("activation", value, ACTIVATIONS)
 
 
 class PoolBlock(Section):
@@ -117,10 +113,6 @@ class ResidualBlockConfig(Section):
     activation: Activation | None = None
     se: int | None = Field(None, ge=1, description="squeeze-excitation reduction inside the block")
 
-    @field_validator("activation")
-    @classmethod
-    def _known_activation(cls, value: str | None) -> str | None:
-        return None if value is None else check_name("activation", value, ACTIVATIONS)
 
 
 class SEBlock(Section):

@@ -36,7 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from deepsci.errors import ModelError, unknown_name
-from deepsci.training import names
+from deepsci.training.names import RULES as RULE_NAMES
 
 RULES: dict[str, str] = {
     "backprop": "the transposed forward weights W^T (the true gradient)",
@@ -45,8 +45,8 @@ RULES: dict[str, str] = {
     "sign-symmetry": "sign(W) scaled by mean |W|: the sign of the forward weights, not their size",
     "adaptive-feedback-alignment": "a random matrix B per layer that learns with the same update as W",
 }
-if tuple(RULES) != names.RULES:  # one vocabulary: deepsci.config validates against training.names
-    raise ImportError(f"rules.feedback implements {tuple(RULES)} but training.names lists {names.RULES}")
+if tuple(RULES) != RULE_NAMES:  # one vocabulary: deepsci.config validates against training.names
+    raise ImportError(f"rules.feedback implements {tuple(RULES)} but training.names lists {RULE_NAMES}")
 
 
 class _DFAState:

@@ -18,12 +18,27 @@ epoch as every other callback has recorded it.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
+from torch import nn
 
-if TYPE_CHECKING:
-    from deepsci.training.trainer import Trainer
+
+class TrainingState(Protocol):
+    """What a callback reads or sets on the loop that calls it; the Trainer is one.
+
+    Callbacks are typed against this, not the Trainer class, so that the Trainer imports its callbacks
+    and nothing imports the Trainer back.
+    """
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    generator: torch.Generator
+    callbacks: list["Callback"]
+    history_: list[dict[str, Any]]
+    epochs: int
+    stop_training: bool
 
 
 class Callback:
@@ -31,22 +46,22 @@ class Callback:
 
     runs_last: bool = False
 
-    def on_fit_start(self, trainer: "Trainer") -> None:
+    def on_fit_start(self, trainer: TrainingState) -> None:
         pass
 
-    def on_epoch_start(self, trainer: "Trainer", epoch: int) -> None:
+    def on_epoch_start(self, trainer: TrainingState, epoch: int) -> None:
         pass
 
-    def on_batch_end(self, trainer: "Trainer", batch: int, logs: dict[str, Any]) -> None:
+    def on_batch_end(self, trainer: TrainingState, batch: int, logs: dict[str, Any]) -> None:
         pass
 
-    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: TrainingState, epoch: int, logs: dict[str, Any]) -> None:
         pass
 
-    def on_fit_end(self, trainer: "Trainer") -> None:
+    def on_fit_end(self, trainer: TrainingState) -> None:
         pass
 
-    def on_exception(self, trainer: "Trainer", exc: BaseException) -> None:
+    def on_exception(self, trainer: TrainingState, exc: BaseException) -> None:
         """Called when fit raises (including KeyboardInterrupt), before the exception propagates."""
 
     def state_dict(self) -> dict[str, Any]:
@@ -71,7 +86,7 @@ class EarlyStopping(Callback):
         self.best_epoch = -1
         self.best_state: dict[str, torch.Tensor] | None = None
 
-    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: TrainingState, epoch: int, logs: dict[str, Any]) -> None:
         loss = logs.get("valid_loss")
         if loss is None:
             return
@@ -81,7 +96,7 @@ class EarlyStopping(Callback):
         elif epoch - self.best_epoch >= self.patience:
             trainer.stop_training = True
 
-    def on_fit_end(self, trainer: "Trainer") -> None:
+    def on_fit_end(self, trainer: TrainingState) -> None:
         if self.best_state is not None:
             trainer.model.load_state_dict(self.best_state)
 
@@ -107,7 +122,7 @@ class ProgressBar(Callback):
         self._progress: Any = None
         self._task: Any = None
 
-    def on_fit_start(self, trainer: "Trainer") -> None:
+    def on_fit_start(self, trainer: TrainingState) -> None:
         if sys.stderr.isatty():
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -118,7 +133,7 @@ class ProgressBar(Callback):
                                                  completed=len(trainer.history_))
             self._progress.start()
 
-    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: TrainingState, epoch: int, logs: dict[str, Any]) -> None:
         status = f"train {logs['train_loss']:.4f}"
         if logs.get("valid_loss") is not None:
             status += f"  valid {logs['valid_loss']:.4f}"
@@ -127,10 +142,10 @@ class ProgressBar(Callback):
         elif epoch % self.every == 0 or epoch == trainer.epochs:
             print(f"epoch {epoch}/{trainer.epochs}  {status}", file=sys.stderr, flush=True)
 
-    def on_fit_end(self, trainer: "Trainer") -> None:
+    def on_fit_end(self, trainer: TrainingState) -> None:
         self.close()
 
-    def on_exception(self, trainer: "Trainer", exc: BaseException) -> None:
+    def on_exception(self, trainer: TrainingState, exc: BaseException) -> None:
         self.close()
 
     def close(self) -> None:

@@ -20,17 +20,14 @@ import os
 import secrets
 import struct
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 
 from deepsci.errors import DataError
-from deepsci.training.callbacks import Callback
-
-if TYPE_CHECKING:
-    from deepsci.training.trainer import Trainer
+from deepsci.training.callbacks import Callback, TrainingState
 
 STATE = "state.safetensors"
 FORMAT = "deepsci-training-state/2"
@@ -55,11 +52,11 @@ class Checkpoint(Callback):
         self.folder = Path(folder)
         self.meta = dict(meta or {})
 
-    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: TrainingState, epoch: int, logs: dict[str, Any]) -> None:
         save_training_state(trainer, self.folder, epoch, meta=self.meta)
 
 
-def save_training_state(trainer: "Trainer", folder: Path, epoch: int, meta: dict[str, Any] | None = None) -> None:
+def save_training_state(trainer: TrainingState, folder: Path, epoch: int, meta: dict[str, Any] | None = None) -> None:
     """Save the state after `epoch` (1-based) to folder/state.safetensors, atomically."""
     folder = Path(folder)
     _refuse_symlink(folder)
@@ -82,7 +79,7 @@ def save_training_state(trainer: "Trainer", folder: Path, epoch: int, meta: dict
     _write_atomic(folder / STATE, data)
 
 
-def load_training_state(trainer: "Trainer", folder: Path) -> int:
+def load_training_state(trainer: TrainingState, folder: Path) -> int:
     """Restore a trainer from `folder`; returns the last completed epoch.
 
     Raises:
@@ -126,7 +123,7 @@ def _state_path(path: str | Path) -> Path:
 
 
 # -- restoring ----------------------------------------------------------------------------------------
-def _restore_rest(trainer: "Trainer", tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
+def _restore_rest(trainer: TrainingState, tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
     """Optimiser, schedule, callbacks, random streams and history (the model is already loaded)."""
     optim: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import torch
 from torch.nn import functional as F
 
-from deepsci.training import names
+from deepsci.training.names import LOSSES as LOSS_NAMES
 from deepsci.errors import ConfigError, DataError, unknown_name
 
 Tensor = torch.Tensor
@@ -87,8 +87,8 @@ LOSSES: dict[str, Loss] = {
     "cross-entropy": cross_entropy,
 }
 
-if tuple(LOSSES) != names.LOSSES:  # one vocabulary: deepsci.config validates against training.names
-    raise ImportError(f"training.losses implements {tuple(LOSSES)} but training.names lists {names.LOSSES}")
+if tuple(LOSSES) != LOSS_NAMES:  # one vocabulary: deepsci.config validates against training.names
+    raise ImportError(f"training.losses implements {tuple(LOSSES)} but training.names lists {LOSS_NAMES}")
 
 PER_SAMPLE: dict[Loss, PerSampleLoss] = {
     mse: mse_per_sample,
