@@ -213,9 +213,12 @@ def datasets() -> None:
 
 
 def _mount_subapps() -> None:
+    from deepsci.cli import explain, sweep
     from deepsci.cli.rules import app as rules_app
     from deepsci.cli.theory import app as theory_app
 
+    explain.register(app)
+    sweep.register(app)
     app.add_typer(theory_app, name="theory", help="Theory of deep networks: criticality, propagation, kernels.")
     app.add_typer(rules_app, name="rules", help="Learning rules beyond backprop, Hopfield networks, RBMs.")
 

@@ -30,6 +30,10 @@ class TrainConfig(Section):
     patience: int | None = Field(None, ge=1, description="early stopping on the validation loss")
     loss: str | None = None
     rule: str = "backprop"
+    adversarial: float = Field(0.0, ge=0.0, description="adversarial training: the attack's ε in the model's "
+                                                         "(standardised) input units; 0 is off")
+    adversarial_method: Literal["fgsm", "pgd"] = "fgsm"
+    adversarial_steps: int = Field(7, ge=1, le=100, description="PGD steps (of size 2.5 ε / steps)")
 
     @field_validator("optimizer")
     @classmethod

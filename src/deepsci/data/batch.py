@@ -9,26 +9,47 @@ the keyword arguments of its `forward`:
 
 Every tensor in the dict has the same first (row) dimension, so batches are index slices of all of
 them at once (`take`), with no per-sample DataLoader.
+
+Inputs whose batch is not an index slice of fixed-shape tensors are a `RowSource`: a batch of
+molecular graphs (the chosen molecules' atoms and bonds, re-indexed into one disjoint graph) or rows
+read from disk. It assembles its own batches with `take_rows` and gives the model a tensor or a dict.
 """
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any, Protocol, Union, runtime_checkable
 
 import torch
 
-Inputs = Union[torch.Tensor, dict[str, torch.Tensor]]
+
+@runtime_checkable
+class RowSource(Protocol):
+    """Rows that assemble their own batches: `len` rows; `take_rows(idx)` gives the model's input for
+    rows `idx` (an index tensor or a slice) as a tensor or a dict of tensors."""
+
+    def __len__(self) -> int: ...
+
+    def take_rows(self, idx: torch.Tensor | slice) -> "torch.Tensor | dict[str, torch.Tensor]": ...
+
+
+Inputs = Union[torch.Tensor, dict[str, torch.Tensor], RowSource]
 
 
 def n_rows(x: Inputs) -> int:
     """Number of rows (samples) of an input."""
+    if isinstance(x, RowSource):
+        return len(x)
     if isinstance(x, dict):
         return int(next(iter(x.values())).shape[0]) if x else 0
     return int(x.shape[0])
 
 
 def take(x: Inputs, idx: torch.Tensor | slice) -> Inputs:
-    """Rows `idx` of an input: the same rows of every named tensor."""
+    """Rows `idx` of an input: the same rows of every named tensor (a RowSource assembles them)."""
+    if isinstance(x, torch.Tensor):  # first: the common case, and a cheaper check than the protocol's
+        return x[idx]
+    if isinstance(x, RowSource):
+        return x.take_rows(idx)
     if isinstance(x, dict):
         return {k: v[idx] for k, v in x.items()}
     return x[idx]
@@ -42,7 +63,10 @@ def concat(parts: list[Inputs]) -> Inputs:
 
 
 def to_device(x: Inputs, device: torch.device | str) -> Inputs:
-    """The input on `device` (non-blocking where the source is pinned memory)."""
+    """The input on `device` (non-blocking where the source is pinned memory). A RowSource stays
+    where it is: its batches are moved one at a time."""
+    if isinstance(x, RowSource):
+        return x
     if isinstance(x, dict):
         return {k: v.to(device, non_blocking=True) for k, v in x.items()}
     return x.to(device, non_blocking=True)
@@ -55,6 +79,8 @@ def forward(model: Any, x: Inputs) -> torch.Tensor:
 
 def check_rows(x: Inputs, name: str = "inputs") -> int:
     """The common row count of every tensor of `x`; raises ValueError if they differ."""
+    if isinstance(x, RowSource):
+        return len(x)
     if not isinstance(x, dict):
         return int(x.shape[0])
     counts = {k: int(v.shape[0]) for k, v in x.items()}

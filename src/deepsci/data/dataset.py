@@ -90,6 +90,8 @@ class Dataset:
     def n_features(self) -> int:
         """Width of a table input (d); for other structures the number of values of one sample."""
         x = self.train.X
+        if not isinstance(x, (torch.Tensor, dict)):
+            return 0  # a RowSource (graphs): no fixed width
         t = x if isinstance(x, torch.Tensor) else x[next(iter(x))]
         return int(t.shape[1]) if t.dim() == 2 else int(t[0].numel())
 

@@ -155,8 +155,10 @@ def _combine(parts: dict[str, Inputs]) -> Inputs:
     for name, x in parts.items():
         if isinstance(x, dict):
             out[name], out[f"{name}_mask"] = x["x"], x["mask"]
-        else:
+        elif isinstance(x, torch.Tensor):
             out[name] = x
+        else:
+            raise DataError(f"input '{name}' assembles its own batches and cannot yet be combined with others.")
     return out
 
 

@@ -128,7 +128,7 @@ def _uncertainty_summary(spec: Any, model: nn.Module, calibration: dict[str, Any
 def baseline_results(dataset: "Dataset") -> tuple[BaselineResult, ...]:
     """The trivial and linear references on a single-table dataset (none for other inputs)."""
     X_train = dataset.train.X
-    if isinstance(X_train, dict) or X_train.dim() != 2:
+    if not isinstance(X_train, torch.Tensor) or X_train.dim() != 2:
         return ()
     task, inverse = dataset.task, dataset.preprocessor.inverse_targets
     n_classes = len(dataset.class_names)
@@ -139,7 +139,9 @@ def baseline_results(dataset: "Dataset") -> tuple[BaselineResult, ...]:
         if len(split) == 0:
             continue
         y_true = truth(split.y, task, inverse)
-        for b in table_baselines(task, X_train.double().numpy(), dataset.train.y.numpy(), split.X.double().numpy(),
+        X_split = split.X
+        assert isinstance(X_split, torch.Tensor)  # every split has the training split's structure
+        for b in table_baselines(task, X_train.double().numpy(), dataset.train.y.numpy(), X_split.double().numpy(),
                                  n_classes):
             pred = inverse(torch.as_tensor(b.pred)).double().numpy() if task == "regression" else b.pred
             results.setdefault(b.name, {})[name] = task_metrics(task, y_true, pred, dataset.class_names,

@@ -18,7 +18,19 @@ if TYPE_CHECKING:
 
 
 def data_sections(config: "Config", dataset: "Dataset", evaluation: "Evaluation", model: nn.Module) -> list[Section]:
-    """Sections for images (samples, worst misclassified), forecasts (plot, baselines), text (a sample)."""
+    """Sections for images (samples, worst misclassified), forecasts (plot, baselines), text (a sample),
+    molecules (the worst-predicted drawn), physics datasets (their own figures) and attributions."""
+    from deepsci.report.explain import explain_sections
+    from deepsci.report.molecules import molecule_sections
+    from deepsci.report.physics import physics_sections
+
+    return [*_kind_sections(config, dataset, evaluation, model),
+            *molecule_sections(config, dataset, evaluation, model),
+            *physics_sections(config, dataset, evaluation, model),
+            *explain_sections(config, dataset, evaluation, model)]
+
+
+def _kind_sections(config: "Config", dataset: "Dataset", evaluation: "Evaluation", model: nn.Module) -> list[Section]:
     structures = {schema.structure for schema in dataset.inputs.values()}
     test = evaluation.splits.get("test")
     if evaluation.forecast is not None and test is not None:
@@ -55,6 +67,7 @@ def _image_section(dataset: "Dataset", test: "SplitResult") -> Section:
     from deepsci.evaluation.image_figures import classified_examples
 
     X = dataset.test.X
+    assert isinstance(X, (torch.Tensor, dict))  # images are tensors, never a RowSource
     images = (X if isinstance(X, torch.Tensor) else next(iter(X.values()))).numpy()
     figures = [(f"First {min(16, len(images))} test images with true and predicted labels (red: wrong).",
                 figure_to_data_uri(classified_examples(images, test.y_true, test.pred, dataset.class_names))),

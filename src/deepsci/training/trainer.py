@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from deepsci.data.batch import Inputs, check_rows, forward, n_rows, take
+from deepsci.data.batch import Inputs, RowSource, check_rows, forward, n_rows, take
 from deepsci.errors import DataError, TrainingError
 from deepsci.training.callbacks import Callback, EarlyStopping, ProgressBar
 from deepsci.training.losses import per_sample_loss, weighted_loss
@@ -79,6 +79,12 @@ class Trainer:
         self.stop_training = False
         self.history_: list[dict[str, Any]] = []
         self.generator = torch.Generator().manual_seed(seed)
+        from deepsci.training.fastdense import dense_step
+
+        # A dense stack with a plain loss gets an explicit forward/backward and a fused optimiser step
+        # (deepsci.training.fastdense); None where it does not apply: autograd, below, is the general path.
+        self.fast_step: Callable[[Tensor, Tensor], Tensor] | None = dense_step(
+            model, loss, self.optimizer, clip_grad_norm=clip_grad_norm)
 
     # -- the loop ---------------------------------------------------------------------------------
     def fit(self, X: Inputs, y: Tensor, X_valid: Inputs | None = None, y_valid: Tensor | None = None, *,
@@ -149,7 +155,8 @@ class Trainer:
             xb, yb = take(X, idx), y[idx]
             if self.augment is not None:
                 xb, yb = self.augment(xb, yb, self.generator)
-            loss = self.train_step(xb, yb) if sample_weight is None else self.train_step(xb, yb, sample_weight[idx])
+            step = self.train_step(xb, yb) if sample_weight is None else self.train_step(xb, yb, sample_weight[idx])
+            loss = step.item()
             if not math.isfinite(loss):
                 raise TrainingError(
                     f"the training loss became {loss} at epoch {epoch}, batch {batch + 1}. Lower train.lr "
@@ -165,8 +172,11 @@ class Trainer:
         logs["seconds"] = time.perf_counter() - start
         return logs
 
-    def train_step(self, xb: Inputs, yb: Tensor, wb: Tensor | None = None) -> float:
-        """One optimiser step on a batch; returns the batch loss (weighted by `wb` (B,) if given)."""
+    def train_step(self, xb: Inputs, yb: Tensor, wb: Tensor | None = None) -> Tensor:
+        """One optimiser step on a batch; returns the batch loss (weighted by `wb` (B,) if given) as a
+        detached 0-dim tensor on the model's device (no host synchronisation here)."""
+        if self.fast_step is not None and wb is None and not self.teacher_forcing and isinstance(xb, Tensor):
+            return self.fast_step(xb, yb)
         self.optimizer.zero_grad(set_to_none=True)
         output = self.forward_train(xb, yb)
         loss = self.loss(output, yb) if wb is None else weighted_loss(self._per_sample, output, yb, wb)
@@ -174,7 +184,7 @@ class Trainer:
         if self.clip_grad_norm is not None:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad_norm, foreach=True)
         self.optimizer.step()
-        return loss.item()
+        return loss.detach()
 
     def forward_train(self, xb: Inputs, yb: Tensor) -> Tensor:
         """The model's output on a training batch (with the targets, under teacher forcing)."""
@@ -235,6 +245,8 @@ def _check_split(X: Inputs, y: Tensor, name: str) -> None:
         raise DataError(f"{name} inputs have {rows} rows but targets have {y.shape[0]}; they must match.")
     if rows == 0:
         raise DataError(f"the {name} split is empty; use more data or a smaller test/valid fraction.")
+    if isinstance(X, RowSource):
+        return  # it checks its own values as it is built
     parts = X.items() if isinstance(X, dict) else [("", X)]
     for key, tensor in parts:
         _check_finite(tensor, f"{name} inputs" + (f" '{key}'" if key else ""))

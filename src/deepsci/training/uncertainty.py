@@ -80,9 +80,10 @@ def uncertainty_training(spec: UncertaintyMethod, task: str, make_member: Callab
     member_loss = ensemble_loss(loss, target_dims=y.dim())
     if not spec.bootstrap:
         return model, member_loss, X, y, None
-    if isinstance(X, dict):
-        raise ConfigError("uncertainty.bootstrap resamples one table of inputs per member; this model takes named "
-                          f"inputs ({', '.join(X)}). Set bootstrap = false (members still differ by initialisation).")
+    if not isinstance(X, torch.Tensor):
+        named = f"named inputs ({', '.join(X)})" if isinstance(X, dict) else "inputs that assemble their own batches"
+        raise ConfigError(f"uncertainty.bootstrap resamples one table of inputs per member; this model takes {named}. "
+                          "Set bootstrap = false (members still differ by initialisation).")
     # A different stream from the Trainer's (seeded with `seed`), so resamples and batch order are independent.
     Xb, yb = bootstrap_data(X, y, spec.members, torch.Generator().manual_seed(seed + 1_000_003))
     return model, member_loss, Xb, yb, per_member_batch
