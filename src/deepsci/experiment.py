@@ -155,6 +155,13 @@ def _training_setup(config: Config, dataset: "Dataset", spec: "UncertaintySpec")
                                                      target_channels=channels), loss,
         dataset.train.X, dataset.train.y, seed=config.seed)
     batch_augment = make_augment(config, len(dataset.class_names) or None)
+    if config.train.adversarial > 0:
+        from deepsci.explain.adversarial import adversarial_augment
+
+        if batch_augment is not None:
+            raise ConfigError("train.adversarial and [augment] cannot be combined yet; turn one of them off.")
+        batch_augment = adversarial_augment(model, loss, epsilon=config.train.adversarial,
+                                            method=config.train.adversarial_method, steps=config.train.adversarial_steps)
     if batch_augment is not None and member_augment is not None:
         raise ConfigError("[augment] and uncertainty.bootstrap cannot be combined; turn one of them off.")
     return model, loss, X_train, y_train, member_augment or batch_augment

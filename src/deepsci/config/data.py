@@ -71,6 +71,8 @@ class TableData(_RowSplit):
     morgan_radius: int = Field(2, ge=0, le=6)
     morgan_bits: int = Field(2048, ge=64, le=65536)
     scale_features: bool = True
+    stream: bool = Field(False, description="read a Parquet or .npy table from disk in blocks instead of into "
+                                            "memory (data larger than memory; deepsci.data.stream)")
 
 
 class _Arrays(_RowSplit):

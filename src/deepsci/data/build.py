@@ -42,6 +42,10 @@ def build_dataset(data_config: Any, seed: int = 0, cache_dir: str | Path | None 
     spec = data_config.model_dump() if hasattr(data_config, "model_dump") else dict(data_config)
     if spec.get("kind", "table") in ("series", "text"):
         return build_ordered(spec)
+    if spec.get("stream"):
+        from deepsci.data.stream import build_streamed
+
+        return build_streamed(spec, seed=seed)
     return build_rows(spec, seed=seed, cache_dir=cache_dir)
 
 

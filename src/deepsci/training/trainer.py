@@ -148,7 +148,7 @@ class Trainer:
         start = time.perf_counter()
         self.model.train()
         n = n_rows(X)
-        order = torch.randperm(n, generator=self.generator)
+        order = epoch_order(X, self.generator)
         total = 0.0
         for batch, i in enumerate(range(0, n, self.batch_size)):
             idx = order[i:i + self.batch_size]
@@ -233,6 +233,15 @@ class Trainer:
             self.scheduler.step(metric)
         else:
             self.scheduler.step()
+
+
+def epoch_order(X: Inputs, generator: torch.Generator) -> Tensor:
+    """The order in which an epoch visits the rows: a random permutation, or the input's own shuffled
+    order where it has one (rows streamed from disk are drawn by shuffled blocks, `epoch_order`)."""
+    own = getattr(X, "epoch_order", None)
+    if isinstance(X, RowSource) and own is not None:
+        return own(generator)  # type: ignore[no-any-return]
+    return torch.randperm(n_rows(X), generator=generator)
 
 
 def _check_split(X: Inputs, y: Tensor, name: str) -> None:

@@ -1,0 +1,1 @@
+"""Which inputs drove a prediction, distillation and adversarial robustness (issue 15)."""
