@@ -1,6 +1,7 @@
 """Fixtures shared across the test packages."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,11 @@ import torch
 from deepsci.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two workers on two cores: one torch thread each, none waiting on the other.
+    # Every result is the same with 1 or 2 threads (the suite checks that), so this changes no number.
+    torch.set_num_threads(1)
 
 
 @pytest.fixture()
@@ -41,21 +47,36 @@ def fit_example():
 def example_runs(tmp_path_factory):
     """example name -> (metrics.json, run folder) of `deepsci fit examples/<name>.toml` at its own settings.
 
-    Each example is fitted at most once per test session, however many tests read its numbers.
+    Each example is fitted at most once per test session, however many tests read its numbers, and
+    however many pytest-xdist workers ask for it: the runs live in a folder all workers share, and a
+    lock per example lets the first worker fit it while the others wait and then read its folder.
     """
+    from filelock import FileLock
+
     cache: dict[str, tuple[dict, Path]] = {}
-    root = tmp_path_factory.mktemp("examples")
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the session's folder, above each worker's own
+    root = shared / "examples"
+    root.mkdir(exist_ok=True)
 
     def get(example: str) -> tuple[dict, Path]:
         if example not in cache:
             out = root / example
-            args = ["fit", str(ROOT / "examples" / f"{example}.toml"), "--out", str(out), "--quiet"]
-            try:
-                main(args)
-            except SystemExit as exc:
-                assert exc.code in (0, None), f"deepsci fit examples/{example}.toml exited {exc.code}"
+            with FileLock(str(root / f"{example}.lock")):
+                if not (out.exists() and any(out.glob("*/metrics.json"))):
+                    _fit_quietly(example, out)
             folder = next(p for p in out.iterdir() if p.is_dir() and not p.name.startswith("."))
             cache[example] = (json.loads((folder / "metrics.json").read_text()), folder)
         return cache[example]
 
     return get
+
+
+def _fit_quietly(example: str, out: Path) -> None:
+    """`deepsci fit examples/<example>.toml --out out --quiet`, asserting it succeeds."""
+    args = ["fit", str(ROOT / "examples" / f"{example}.toml"), "--out", str(out), "--quiet"]
+    try:
+        main(args)
+    except SystemExit as exc:
+        assert exc.code in (0, None), f"deepsci fit examples/{example}.toml exited {exc.code}"

@@ -66,12 +66,13 @@ def test_early_stopping_with_patience_keeps_a_history():
     assert len(reg.history_) < 500 and reg.history_[0]["valid_loss"] is not None
 
 
-def test_early_stopping_is_on_by_default_and_off_with_patience_none():
+def test_no_validation_slice_is_held_out_unless_patience_asks_for_one():
+    """Like scikit-learn's MLPs (early_stopping=False by default): every row trains, every epoch runs."""
     X, y = load_diabetes(return_X_y=True)
-    default = Regressor(seed=0).fit(X, y)
-    assert len(default.history_) < 100 and default.history_[0]["valid_loss"] is not None
-    full = Regressor(seed=0, epochs=3, patience=None).fit(X, y)
+    full = Regressor(seed=0, epochs=3).fit(X, y)
     assert len(full.history_) == 3 and full.history_[0]["valid_loss"] is None
+    stopped = Regressor(seed=0, patience=10).fit(X, y)
+    assert len(stopped.history_) < 100 and stopped.history_[0]["valid_loss"] is not None
 
 
 def test_wrong_width_at_predict_is_a_clear_error():

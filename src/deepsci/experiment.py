@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from deepsci.config import Config, apply_override, config_from_dict, load_config
 from deepsci.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
+    import torch
     from torch import Tensor, nn
 
     from deepsci.data.dataset import Dataset
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from deepsci.evaluation.results import Evaluation
     from deepsci.evaluation.uncertainty import UncertaintySpec
     from deepsci.run import Run
+    from deepsci.training.callbacks import Callback
 
 __all__ = ["Config", "apply_override", "build_dataset", "build_model", "config_from_dict", "load_config",
            "run_experiment"]
@@ -70,30 +72,69 @@ def make_augment(config: Config, n_classes: int | None) -> "Callable[..., Any] |
     return augment if augment.active else None
 
 
-def run_experiment(config: Config, out: str | Path = "runs", progress: bool = True, resume: bool = False) -> "Run":
+def run_experiment(config: Config, out: str | Path = "runs", progress: bool = True, resume: bool = False,
+                   callbacks: "Sequence[Callback]" = ()) -> "Run":
     """Train and evaluate the config's model and write its run folder `out/<name>/`.
 
     One writer per run name: a second fit of the same name is refused while the first holds the
     lock. The folder is staged beside `out/<name>` and published in one step, so a failure or a kill
     leaves the earlier run of that name whole. The training state is saved after every epoch to
     `out/.<name>.checkpoint/`, which ends in the run folder as `checkpoint/`; with `resume`, training
-    goes on from it exactly as if it had not stopped (the config may differ in train.epochs only).
+    goes on from it exactly as if it had not stopped (the config may differ in train.epochs and
+    train.device only). `callbacks` are extra Trainer callbacks (a sweep's pruning reporter, say), run by
+    rank 0 only.
+
+    Started by torchrun (several processes), every process trains its shard of each batch
+    (deepsci.training.distributed); rank 0 alone takes the lock, writes the checkpoints, evaluates and
+    writes the run folder, and the other ranks return the Run it wrote.
     """
     from deepsci.folder import RunLock, check_out
+    from deepsci.training.device import resolve_device
+    from deepsci.training.distributed import check_one_device_per_process, launched_world, process_group
 
     out = Path(out)
-    check_out(out, config.name)
-    with RunLock(out, config.name):
-        return _fit(config, out, progress=progress, resume=resume)
+    check_one_device_per_process(config.train.device)
+    announced = launched_world()
+    device = resolve_device(config.train.device, local_rank=announced.local_rank if announced.distributed else None)
+    with process_group(device) as current:
+        if not current.is_main:
+            return _fit_rank(config, out, device=device, resume=resume)
+        check_out(out, config.name)
+        with RunLock(out, config.name):
+            run = _fit(config, out, progress=progress, resume=resume, device=device, callbacks=callbacks)
+        _barrier(current)
+        return run
 
 
-def _fit(config: Config, out: Path, *, progress: bool, resume: bool) -> "Run":
-    from deepsci.config.uncertainty import resolve_section, resolve_uncertainty
-    from deepsci.models.spec import spec_of
-    from deepsci.report.data_sections import data_sections
-    from deepsci.run import write_run
+def _fit_rank(config: Config, out: Path, *, device: "torch.device", resume: bool) -> "Run":
+    """A rank other than 0: train its shards (no files written), then read the run folder rank 0 wrote."""
     from deepsci.folder import checkpoint_dir
-    from deepsci.training import Trainer
+    from deepsci.run import Run
+    from deepsci.training.distributed import world
+
+    pending = checkpoint_dir(out, config.name)
+    resume_from = _resume_point(config, out, pending) if resume else None
+    dataset = build_dataset(config)
+    config, spec = _resolved(config, dataset)
+    trainer, X_train, y_train = _trainer(config, dataset, spec, device=device, progress=False, callbacks=[])
+    _train(trainer, dataset, X_train, y_train, resume_from)
+    _barrier(world())  # rank 0 has published the run folder
+    return Run.load(out / config.name)
+
+
+def _barrier(current: Any) -> None:
+    """Wait for every rank (a no-op in a single process)."""
+    if current.distributed:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def _fit(config: Config, out: Path, *, progress: bool, resume: bool, device: "torch.device",
+         callbacks: "Sequence[Callback]") -> "Run":
+    from deepsci.folder import checkpoint_dir
+    from deepsci.report.data_sections import data_sections
+    from deepsci.run import environment, write_run
     from deepsci.training.checkpoint import Checkpoint
 
     start = time.perf_counter()
@@ -102,10 +143,43 @@ def _fit(config: Config, out: Path, *, progress: bool, resume: bool) -> "Run":
     dataset = build_dataset(config)
     check_split_sizes(dataset)
     fingerprint = _fingerprint(config)  # as given: a resume compares it with the config given then
+    config, spec = _resolved(config, dataset)
+    trainer, X_train, y_train = _trainer(config, dataset, spec, device=device, progress=progress,
+                                         callbacks=[*callbacks, Checkpoint(pending, meta={"config": fingerprint})])
+    model = trainer.model
+    fit_start = time.perf_counter()
+    _train(trainer, dataset, X_train, y_train, resume_from)
+    train_seconds = time.perf_counter() - fit_start
+    evaluation = evaluate(config, dataset, model, spec)  # on the training device
+    model.cpu()  # the report's sections and the run folder read the weights on the host
+    timings = {"featurisation_seconds": dataset.summary.get("featurisation_seconds", 0.0),
+               "featurisation_cache_hit": dataset.summary.get("cache_hit", False),
+               "training_seconds": train_seconds, "total_seconds": time.perf_counter() - start}
+    best_epoch = trainer.early_stopping.best_epoch if trainer.early_stopping else len(trainer.history_)
+    return write_run(out / config.name, config=config, dataset=dataset, model=model, history=trainer.history_,
+                     evaluation=evaluation, timings=timings, best_epoch=best_epoch, uncertainty=spec,
+                     sections=data_sections(config, dataset, evaluation, model), checkpoint=pending,
+                     trained_on=environment(device=trainer.device, precision=trainer.precision,
+                                             processes=trainer.world.size))
+
+
+def _resolved(config: Config, dataset: "Dataset") -> tuple[Config, "UncertaintySpec"]:
+    """The config with its uncertainty section resolved for the dataset's task, and the uncertainty spec."""
+    from deepsci.config.uncertainty import resolve_section, resolve_uncertainty
+
     # What "auto" means is known once the task is: the resolved section is what config.toml records.
     spec = resolve_uncertainty(config.uncertainty, dataset.task, seed=config.seed, loss=config.train.loss)
     config = config.model_copy(update={"uncertainty": resolve_section(config.uncertainty, dataset.task,
                                                                       loss=config.train.loss)})
+    return config, spec
+
+
+def _trainer(config: Config, dataset: "Dataset", spec: "UncertaintySpec", *, device: "torch.device",
+             progress: bool, callbacks: list[Any]) -> tuple[Any, Any, "Tensor"]:
+    """(trainer, X_train, y_train): the Trainer of config.train for the dataset's model, on `device`."""
+    from deepsci.models.spec import spec_of
+    from deepsci.training import Trainer
+
     model, loss, X_train, y_train, augment = _training_setup(config, dataset, spec)
     t = config.train
     model_spec = spec_of(model)
@@ -118,21 +192,16 @@ def _fit(config: Config, out: Path, *, progress: bool, resume: bool) -> "Run":
                              min_lr=t.min_lr),
         # Recurrent models carry a default clipping norm in their spec (exploding gradients, Pascanu 2013).
         clip_grad_norm=t.clip_grad_norm if t.clip_grad_norm is not None else model_spec.get("clip_grad_norm"),
-        patience=t.patience, seed=config.seed, progress=progress,
-        callbacks=[Checkpoint(pending, meta={"config": fingerprint})])
-    fit_start = time.perf_counter()
-    watched = len(dataset.valid) > 0  # valid_fraction = 0: no early stopping data, train on every epoch
+        patience=t.patience, seed=config.seed, progress=progress, callbacks=callbacks,
+        device=device, precision=t.precision)
+    return trainer, X_train, y_train
+
+
+def _train(trainer: Any, dataset: "Dataset", X_train: Any, y_train: "Tensor", resume_from: Path | None) -> None:
+    """Fit, watching the validation split where there is one (valid_fraction = 0: every epoch is trained)."""
+    watched = len(dataset.valid) > 0
     trainer.fit(X_train, y_train, dataset.valid.X if watched else None, dataset.valid.y if watched else None,
                 resume_from=resume_from)
-    train_seconds = time.perf_counter() - fit_start
-    evaluation = evaluate(config, dataset, model, spec)
-    timings = {"featurisation_seconds": dataset.summary.get("featurisation_seconds", 0.0),
-               "featurisation_cache_hit": dataset.summary.get("cache_hit", False),
-               "training_seconds": train_seconds, "total_seconds": time.perf_counter() - start}
-    best_epoch = trainer.early_stopping.best_epoch if trainer.early_stopping else len(trainer.history_)
-    return write_run(out / config.name, config=config, dataset=dataset, model=model, history=trainer.history_,
-                     evaluation=evaluation, timings=timings, best_epoch=best_epoch, uncertainty=spec,
-                     sections=data_sections(config, dataset, evaluation, model), checkpoint=pending)
 
 
 def _training_setup(config: Config, dataset: "Dataset", spec: "UncertaintySpec") -> tuple[
@@ -172,6 +241,7 @@ def evaluate(config: Config, dataset: "Dataset", model: "nn.Module", spec: "Unce
     if is_text(dataset):
         from deepsci.evaluation.language import language_evaluation
 
+        model.cpu()  # language_evaluation reads its splits on the host, batch by batch
         return language_evaluation(model, dataset)
     from deepsci.evaluation.evaluate import evaluate_model
 
@@ -201,9 +271,10 @@ def is_text(dataset: "Dataset") -> bool:
 
 # -- resuming ---------------------------------------------------------------------------------------
 def _fingerprint(config: Config) -> dict[str, Any]:
-    """The config as it decides the training, without train.epochs (the one key a resume may change)."""
+    """The config as it decides the training, without train.epochs and train.device (a resume may change them)."""
     raw = config.model_dump(mode="json")
     raw["train"].pop("epochs", None)
+    raw["train"].pop("device", None)  # a run may go on on another machine (its last digits may differ)
     return raw
 
 
@@ -222,7 +293,8 @@ def _resume_point(config: Config, out: Path, pending: Path) -> Path:
         differ = _differences(saved, _fingerprint(config))
         if differ:
             raise ConfigError(f"--resume: the config differs from the checkpoint's in {', '.join(differ)}; only "
-                              "train.epochs may change on resume. Restore those keys, or fit afresh without --resume.")
+                              "train.epochs and train.device may change on resume. Restore those keys, or fit "
+                              "afresh without --resume.")
     epochs_done = checkpoint_epoch(folder)
     if folder == finished and config.train.epochs <= epochs_done:
         raise ConfigError(f"--resume: run '{config.name}' already finished {epochs_done} epoch(s) and "

@@ -78,21 +78,29 @@ def versions() -> dict[str, str]:
             "scikit-learn": sklearn.__version__, "python": platform.python_version()}
 
 
-def environment() -> dict[str, Any]:
-    """Where the numbers were computed: device, torch threads, platform.
+def environment(device: torch.device | str = "cpu", precision: str = "32", processes: int = 1) -> dict[str, Any]:
+    """Where the numbers were computed: device (and the GPU's model), precision, training processes,
+    torch threads (per process), platform.
 
     On a CPU, one seed gives the same metrics at any thread count for dense networks; convolutions
-    and recurrent layers reduce in a thread-dependent order, so their last digits may differ.
+    and recurrent layers reduce in a thread-dependent order, so their last digits may differ. On a GPU,
+    and across process counts, see docs/scale.md for what is and is not bit-reproducible.
     """
-    return {"device": "cpu", "torch_threads": torch.get_num_threads(), "platform": platform.platform()}
+    from deepsci.training.device import describe_device
+
+    return {**describe_device(torch.device(device)), "precision": precision, "processes": processes,
+            "torch_threads": torch.get_num_threads(), "platform": platform.platform()}
 
 
 def metrics_document(*, config: "Config", dataset: "Dataset", evaluation: "Evaluation", history: list[dict[str, Any]],
-                     timings: dict[str, Any], best_epoch: int) -> dict[str, Any]:
-    """The content of metrics.json: the evaluation, the run's facts, and the data summary."""
+                     timings: dict[str, Any], best_epoch: int, trained_on: dict[str, Any] | None = None
+                     ) -> dict[str, Any]:
+    """The content of metrics.json: the evaluation, the run's facts (`trained_on`: the `environment` it
+    trained in, default this host's CPU), and the data summary."""
     out = evaluation.metrics_json()
     out.update(task=dataset.task, seed=config.seed, best_epoch=best_epoch, epochs_run=len(history),
-               timings=timings, versions=versions(), environment=environment(), data=dataset.summary)
+               timings=timings, versions=versions(), environment=trained_on or environment(),
+               data=dataset.summary)
     return out
 
 
@@ -119,11 +127,12 @@ def model_document(*, config: "Config", dataset: "Dataset", model: nn.Module, ev
 def write_run(path: Path, *, config: "Config", dataset: "Dataset", model: nn.Module, history: list[dict[str, Any]],
               evaluation: "Evaluation", timings: dict[str, Any], best_epoch: int,
               uncertainty: "UncertaintySpec | None" = None, sections: Sequence[Any] = (),
-              checkpoint: Path | None = None) -> "Run":
+              checkpoint: Path | None = None, trained_on: dict[str, Any] | None = None) -> "Run":
     """Write the whole run folder at `path` atomically: a staging sibling, published in one step.
 
     The report reads the evaluation and writes nothing back. `checkpoint` (the training state folder)
-    moves into the run as checkpoint/ once the run is published.
+    moves into the run as checkpoint/ once the run is published. `trained_on` is where the model
+    trained (`environment(device, precision, processes)`; default this host's CPU).
     """
     import tomli_w
 
@@ -134,7 +143,7 @@ def write_run(path: Path, *, config: "Config", dataset: "Dataset", model: nn.Mod
         config_toml = tomli_w.dumps(_drop_none(config.model_dump()))
         (tmp / "config.toml").write_text(config_toml)
         metrics = metrics_document(config=config, dataset=dataset, evaluation=evaluation, history=history,
-                                   timings=timings, best_epoch=best_epoch)
+                                   timings=timings, best_epoch=best_epoch, trained_on=trained_on)
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json_default))
         pd.DataFrame(history).to_csv(tmp / "history.csv", index=False)
         _test_predictions(evaluation, dataset).to_csv(tmp / "predictions.csv", index=False)
@@ -176,7 +185,7 @@ def _plain_state(model: nn.Module) -> dict[str, torch.Tensor]:
         return model.member_state_dict()
     spec = spec_of(model)
     keys = set(model_from_spec(spec).state_dict()) if spec.get("kind") == "mlp" else None
-    return {k: v.detach() for k, v in model.state_dict().items() if keys is None or k in keys}
+    return {k: v.detach().cpu() for k, v in model.state_dict().items() if keys is None or k in keys}
 
 
 def _drop_none(value: Any) -> Any:

@@ -39,14 +39,27 @@ def fit(config: Path = typer.Argument(..., help="TOML config, e.g. examples/solu
         out: Path = typer.Option(Path("runs"), "--out", help="folder that receives the run folder"),
         quiet: bool = typer.Option(False, "--quiet", help="print nothing but errors and the run folder's path"),
         resume: bool = typer.Option(False, "--resume", help="go on from the run's last checkpoint (an interrupted "
-                                                             "run, or a finished one with more train.epochs)")) -> None:
+                                                             "run, or a finished one with more train.epochs)"),
+        device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps "
+                                                                     "(sets train.device)"),
+        nproc: int = typer.Option(1, "--nproc", min=1, help="train in N processes on this machine with "
+                                                            "DistributedDataParallel (as torchrun does)")) -> None:
     """Train and evaluate the model of CONFIG; write runs/<name>/ with metrics, predictions and report."""
     from deepsci.experiment import load_config  # validation first: the heavy imports come after it
 
-    overrides = list(set_ or ())
+    overrides = list(set_ or ()) + ([f"train.device={device}"] if device is not None else [])
     cfg = load_config(config, [*overrides, *fast_overrides(config, overrides)])
     _user_paths.extend(Path(str(s)) for s in _data_sources(cfg))
     _check_out(out, cfg.name)
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:  # not yet inside torchrun: start the processes
+        args = ["fit", str(config), *(a for o in overrides for a in ("--set", o)), "--out", str(out)]
+        args += ["--quiet"] * quiet + ["--resume"] * resume
+        from deepsci.training.device import resolve_device
+        from deepsci.training.distributed import check_one_device_per_process, launch
+
+        check_one_device_per_process(cfg.train.device, nproc)  # fails here once, not in every process
+        resolve_device(cfg.train.device)
+        raise typer.Exit(launch(nproc, args))
     try:
         from deepsci.experiment import run_experiment
 
@@ -55,6 +68,8 @@ def fit(config: Path = typer.Argument(..., help="TOML config, e.g. examples/solu
         show_cursor()
         console.print(escape(_interrupted(config, overrides, out, cfg.name)))
         raise typer.Exit(INTERRUPTED) from None
+    if os.environ.get("RANK", "0") != "0":
+        return  # one of several training processes: rank 0 speaks for them
     report = run.path / "report.html"
     _warn(_run_notes(run.metrics))  # on stderr, even with --quiet: a result not to be trusted must be seen
     if quiet:

@@ -1,10 +1,155 @@
-"""`deepsci explain` and `deepsci distill` (issue 15)."""
+"""`deepsci explain RUN [DATA]` and `deepsci distill TEACHER_RUN --student CONFIG`.
+
+`explain` leaves report.html as `deepsci fit` wrote it and writes two files beside it, under the
+run's lock, each written to a temporary name and renamed into place (a kill never leaves half a
+file): explain.html (attributions and, for classifiers, accuracy against ε) and attributions.csv
+(one row per feature, pixel or position; per method its importance and rank).
+"""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
 import typer
+
+from deepsci.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from deepsci.run import Run
+
+DEFAULT_EPSILONS = "0,0.05,0.1,0.2"
 
 
 def register(app: typer.Typer) -> None:
-    """Adds this module's commands to the `deepsci` app (none yet)."""
-    del app
+    """Adds `explain` and `distill` to the `deepsci` app."""
+    app.command("explain")(explain_cmd)
+    app.command("distill")(distill_cmd)
+
+
+def explain_cmd(
+    run: Path = typer.Argument(..., help="a run folder written by `deepsci fit`"),
+    data: Optional[Path] = typer.Argument(None, help="rows to explain (a file or catalog name); default: the "
+                                                     "run's own test split"),
+    methods: str = typer.Option("integrated-gradients,gradient-x-input,saliency,occlusion,permutation",
+                                "--methods", help="comma-separated attribution methods"),
+    rows: int = typer.Option(200, "--rows", min=2, help="rows explained (the first ones)"),
+    robustness: str = typer.Option(DEFAULT_EPSILONS, "--robustness",
+                                   help="comma-separated ε for the FGSM/PGD accuracy curve (classifiers); '' for none"),
+    seed: int = typer.Option(0, "--seed", help="permutations and PGD starts"),
+) -> None:
+    """Which inputs drove RUN's predictions: writes explain.html and attributions.csv into RUN."""
+    from deepsci.data.schema import InputSchema
+    from deepsci.explain.attributions import METHODS
+    from deepsci.explain.explanation import explain_split
+    from deepsci.folder import RunLock
+    from deepsci.run import Run
+
+    wanted = _names(methods, METHODS, "--methods")
+    epsilons = _numbers(robustness, "--robustness")
+    loaded = Run.load(run)
+    inputs = loaded.meta.get("inputs", {})
+    if len(inputs) != 1:
+        raise DataError(f"'{run}' has a model of {len(inputs)} inputs; attributions take a model with one input.")
+    schema = InputSchema.from_dict(next(iter(inputs.values())))
+    X, y, where = _rows(loaded, data)
+    explanation = explain_split(loaded.model, X, y, schema, loaded.task, methods=wanted, rows=rows,
+                                epsilons=epsilons if loaded.task != "regression" else (), seed=seed)
+    from deepsci.report import write_report
+    from deepsci.report.explain import explanation_sections
+
+    sections = explanation_sections(explanation, loaded.task)
+    with RunLock(loaded.path.parent, loaded.path.name):
+        _replace(loaded.path / "attributions.csv", lambda p: explanation.frame().to_csv(p, index=False))
+        _replace(loaded.path / "explain.html", lambda p: write_report(
+            p, title=f"Attributions: {loaded.config.name}", config_toml=(loaded.path / "config.toml").read_text(),
+            data_summary={"rows explained": explanation.rows, "from": where}, metrics={}, figures=[],
+            sections=sections))
+    for method, a in explanation.attributions.items():
+        print(f"{method}: top {', '.join(a.top(5))}")
+    error = explanation.completeness_error()
+    if error is not None:
+        print(f"integrated gradients completeness error (median): {100 * error:.3g}%")
+    if explanation.robustness is not None:
+        for method, acc in explanation.robustness.accuracy.items():
+            pairs = ", ".join(f"ε={e:g}: {a:.3f}" for e, a in zip(explanation.robustness.epsilons, acc))
+            print(f"{method.upper()} accuracy {pairs}")
+    for name in ("explain.html", "attributions.csv"):
+        print(f"written: {loaded.path / name}")
+
+
+def _rows(run: "Run", data: Path | None) -> tuple[Any, Any, str]:
+    """(inputs, labels or None, where they came from): DATA transformed by the run's preprocessor, or the
+    run's own test split rebuilt from its config (same seed, same split)."""
+    import numpy as np
+    import torch
+
+    if data is None:
+        from deepsci.experiment import build_dataset
+
+        dataset = build_dataset(run.config)
+        part = dataset.test if len(dataset.test) else dataset.valid
+        return part.X, part.y, "the run's test split"
+    pre = run.preprocessor
+    source: Any = str(data) if not data.exists() else data  # a catalog name ("motifs") or a file
+    raw = pre.read(source)
+    X, _, skipped = pre.transform(raw)
+    used = np.setdiff1d(np.arange(len(raw)), [s["row"] for s in skipped])
+    try:
+        y = pre.targets(raw, used)
+    except DataError:  # unlabelled rows: every method but permutation
+        return X, None, str(data)
+    if run.task == "regression":
+        y = pre.scale_targets(y)
+    return X, torch.as_tensor(y), str(data)
+
+
+def _replace(path: Path, write: Any) -> None:
+    """Write `path` through a temporary sibling renamed into place."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        write(partial)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _names(text: str, known: tuple[str, ...], option: str) -> list[str]:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [n for n in names if n not in known]
+    if bad or not names:
+        raise ConfigError(f"{option}: unknown or missing name(s) {bad or text!r}; known: {', '.join(known)}.")
+    return names
+
+
+def _numbers(text: str, option: str) -> list[float]:
+    try:
+        values = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise ConfigError(f"{option} must be comma-separated numbers like '0,0.05,0.1'; received '{text}'.") from None
+    if any(v < 0 for v in values):
+        raise ConfigError(f"{option} needs ε >= 0; received '{text}'.")
+    return values
+
+
+def distill_cmd(
+    teacher: Path = typer.Argument(..., help="the teacher's run folder (a classifier; an ensemble run is averaged)"),
+    student: Path = typer.Option(..., "--student", help="TOML config of the student (same data as the teacher)"),
+    temperature: float = typer.Option(3.0, "--temperature", min=1.0, help="softening temperature T"),
+    alpha: float = typer.Option(0.9, "--alpha", min=0.0, max=1.0, help="weight of the soft-target term"),
+    out: Path = typer.Option(Path("runs"), "--out", help="folder that receives <student name>-distill/"),
+) -> None:
+    """Train CONFIG's student on TEACHER's softened outputs and on hard labels; compare them."""
+    from deepsci.cli.fast import cap_epochs
+    from deepsci.experiment import load_config
+    from deepsci.explain.distill import distill_run, write_distillation
+    from deepsci.run import Run
+
+    cfg = load_config(student)
+    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"epochs": cap_epochs(cfg.train.epochs)})})
+    result = distill_run(Run.load(teacher), cfg, temperature=temperature, alpha=alpha)
+    folder = write_distillation(result, out / f"{cfg.name}-distill")
+    for name, row in result.table().items():
+        print(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in row.items()))
+    print(f"written: {folder}")

@@ -16,7 +16,7 @@ import typer
 from deepsci.cli.fast import cap_epochs
 from deepsci.errors import ConfigError
 
-app = typer.Typer(help="Theory of deep networks: criticality, propagation, kernels.", no_args_is_help=True,
+app = typer.Typer(help="Theory of deep networks: criticality, propagation, kernels, capacity, double descent.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
 
 
@@ -208,3 +208,104 @@ def _flat(x: Any) -> Any:
         raise ConfigError(f"'theory kernel' needs one fixed-shape input (a table or an image); this dataset's "
                           f"inputs are {sorted(x)}. Use a table config such as examples/solubility.toml.")
     return x.reshape(len(x), -1)
+
+
+def _write_theory_report(out: Path, title: str, section: Any, params: dict[str, Any]) -> Path | None:
+    """report.html in `out` with one section (None where the report package is not importable)."""
+    try:
+        from deepsci.report import write_report
+    except ImportError:
+        return None
+    config = "\n".join(f"{k} = {json.dumps(v)}" for k, v in params.items())
+    return write_report(out / "report.html", title=title, config_toml=config, data_summary={}, metrics={},
+                        figures=[], sections=[section])
+
+
+@app.command("capacity")
+def capacity_cmd(
+    n: int = typer.Option(50, "--n", min=1, help="input dimension N (weights of the perceptron)"),
+    ratios: str = typer.Option("0.5,1,1.5,1.75,2,2.25,2.5,3,4", "--ratios", help="comma-separated P/N values"),
+    trials: int = typer.Option(200, "--trials", min=1, help="random dichotomies per P"),
+    seed: int = typer.Option(0),
+    out: Path = typer.Option(Path("runs/theory-capacity"), "--out", help="folder for PNG, JSON and report.html"),
+) -> None:
+    """Cover's function counting: the fraction of random dichotomies a perceptron realises, vs C(P, N)/2^P."""
+    from deepsci.theory.capacity import capacity_experiment, capacity_figure
+
+    try:
+        values = tuple(float(r) for r in ratios.split(",") if r.strip())
+    except ValueError:
+        raise ConfigError(f"--ratios must be comma-separated numbers like '0.5,1,2'; received '{ratios}'.") from None
+    if not values or any(r <= 0 for r in values):
+        raise ConfigError(f"--ratios needs positive P/N values; received '{ratios}'.")
+    res = capacity_experiment(n, values, trials=trials, seed=seed)
+    out.mkdir(parents=True, exist_ok=True)
+    fig = capacity_figure(res)
+    _save(fig, out / "capacity.png")
+    (out / "capacity.json").write_text(json.dumps(asdict(res), indent=2))
+    paths = [out / "capacity.png", out / "capacity.json"]
+    from deepsci.evaluation.figures import figure_to_data_uri
+    from deepsci.report import Section
+
+    table = {"columns": ["P", "P/N", "measured", "SE", "Cover"],
+             "rows": [[p, f"{p / n:.3g}", f"{m:.3f}", f"{s:.3f}", f"{c:.3f}"]
+                      for p, m, s, c in zip(res.p, res.measured, res.stderr, res.formula)]}
+    text = (f"{trials} random ±1 labelings of P Gaussian points in N = {n} dimensions per P; a labeling counts as "
+            f"realised when the margin LP finds a separating hyperplane through the origin. Largest deviation from "
+            f"Cover's formula: {res.max_deviation:.3f}.")
+    report = _write_theory_report(out, f"Perceptron capacity, N = {n}",
+                                  Section(title="Cover's function counting", html=f"<p>{text}</p>",
+                                          figures=[("measured vs formula", figure_to_data_uri(fig))], table=table),
+                                  {"n": n, "ratios": list(values), "trials": trials, "seed": seed})
+    paths += [report] if report is not None else []
+    for p, m, c in zip(res.p, res.measured, res.formula):
+        print(f"P = {p} (P/N = {p / n:.3g}): measured {m:.3f}, Cover {c:.3f}")
+    print(f"largest deviation {res.max_deviation:.3f}")
+    for path in paths:
+        print(f"written: {path}")
+
+
+@app.command("double-descent")
+def double_descent_cmd(
+    n_train: int = typer.Option(200, "--n", min=2, help="training samples n (the threshold is at width n)"),
+    noise: float = typer.Option(0.5, "--noise", min=0.0, help="label-noise standard deviation"),
+    ridges: str = typer.Option("0,0.001", "--weight-decay", help="comma-separated weight decays λ (0: none)"),
+    seeds: int = typer.Option(5, "--seeds", min=1, help="draws of data, labels and features averaged"),
+    seed: int = typer.Option(0),
+    out: Path = typer.Option(Path("runs/theory-double-descent"), "--out", help="folder for PNG, JSON and report.html"),
+) -> None:
+    """Test error against width of a random-features network across the interpolation threshold."""
+    from deepsci.theory.double_descent import double_descent_experiment, double_descent_figure
+
+    try:
+        decays = tuple(float(r) for r in ridges.split(",") if r.strip())
+    except ValueError:
+        raise ConfigError(f"--weight-decay must be comma-separated numbers like '0,0.001'; received '{ridges}'.") from None
+    if not decays or any(r < 0 for r in decays):
+        raise ConfigError(f"--weight-decay needs values >= 0; received '{ridges}'.")
+    res = double_descent_experiment(n_train, noise=noise, ridges=decays, seeds=seeds, seed=seed)
+    out.mkdir(parents=True, exist_ok=True)
+    fig = double_descent_figure(res)
+    _save(fig, out / "double_descent.png")
+    (out / "double_descent.json").write_text(json.dumps(asdict(res), indent=2))
+    paths = [out / "double_descent.png", out / "double_descent.json"]
+    from deepsci.evaluation.figures import figure_to_data_uri
+    from deepsci.report import Section
+
+    keys = list(res.test_error)
+    table = {"columns": ["width N", *[f"test MSE, λ = {k}" for k in keys]],
+             "rows": [[w, *[f"{res.test_error[k][i]:.4g}" for k in keys]] for i, w in enumerate(res.widths)]}
+    text = (f"Random-features regression, n = {n_train} training samples, label noise σ = {noise:g}, {seeds} seeds; "
+            f"readout at convergence (minimum norm, or ridge λ). Peak width per λ: "
+            + ", ".join(f"λ = {k}: N = {w}" for k, w in res.peak_width.items()) + ".")
+    report = _write_theory_report(out, "Double descent",
+                                  Section(title="Test error against width", html=f"<p>{text}</p>",
+                                          figures=[("test MSE against width", figure_to_data_uri(fig))], table=table),
+                                  {"n": n_train, "noise": noise, "weight_decay": list(decays), "seeds": seeds,
+                                   "seed": seed})
+    paths += [report] if report is not None else []
+    for k in keys:
+        i = res.widths.index(res.peak_width[k])
+        print(f"λ = {k}: peak test MSE {res.test_error[k][i]:.4g} at width {res.peak_width[k]} (n = {n_train})")
+    for path in paths:
+        print(f"written: {path}")

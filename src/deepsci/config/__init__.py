@@ -2,6 +2,11 @@
 
 Unknown keys are rejected with the nearest valid key suggested; `load_config` reads a TOML file and
 applies `--set key.path=value` overrides. Each section lives in its own module.
+
+A config may mark keys as ranges to search (`lr = {low = 1e-4, high = 1e-2, log = true}`,
+`hidden = {choices = [[64], [128, 128]]}`): `load_raw` reads such a file for `deepsci sweep`
+(deepsci.sweep), while `load_config`, which builds the one config a fit trains, refuses it and names
+the ranged keys.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from deepsci.config.train import AugmentConfig, TrainConfig
 from deepsci.config.uncertainty import UncertaintyConfig
 from deepsci.errors import ConfigError
 
-__all__ = ["AugmentConfig", "Config", "DataConfig", "ModelConfig", "ReportConfig", "Section", "TrainConfig",
-           "UncertaintyConfig", "apply_override", "check_name", "config_from_dict", "load_config"]
+__all__ = ["AugmentConfig", "Config", "DataConfig", "ModelConfig", "RANGE_KEYS", "ReportConfig", "Section",
+           "TrainConfig", "UncertaintyConfig", "apply_override", "check_name", "config_from_dict", "is_range",
+           "load_config", "load_raw", "range_paths"]
 
 
 class Config(Section):
@@ -70,7 +76,23 @@ def _settable(section: BaseModel, key: str) -> bool:
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     """Read a TOML config, apply `--set key.path=value` overrides, and validate it.
 
-    Raises ConfigError naming the file, the bad key and the fix.
+    Raises ConfigError naming the file, the bad key and the fix; a config that marks keys as ranges
+    is one for `deepsci sweep`, and the error says so.
+    """
+    raw = load_raw(path, overrides)
+    ranged = range_paths(raw)
+    if ranged:
+        keys = ", ".join(".".join(str(p) for p in key) for key in ranged)
+        raise ConfigError(f"{path} marks {keys} as range{'s' if len(ranged) > 1 else ''} to search; a fit trains "
+                          f"one config: run `deepsci sweep {path} --trials N` to search them, or give each key "
+                          "one value.")
+    return config_from_dict(raw, source=str(path))
+
+
+def load_raw(path: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """The TOML of a config file as a dict, with `--set key.path=value` overrides applied; not validated.
+
+    Raises ConfigError for a missing file, text that is not UTF-8, or TOML that does not parse.
     """
     path = Path(path)
     if not path.is_file():
@@ -83,7 +105,30 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
         raise ConfigError(f"{path} is not valid TOML: {exc}. Fix the syntax at that line.") from exc
     for item in overrides:
         apply_override(raw, item)
-    return config_from_dict(raw, source=str(path))
+    return raw
+
+
+# -- ranges to search (deepsci sweep) -----------------------------------------------------------------
+RANGE_KEYS = frozenset({"low", "high", "log", "step", "choices"})
+
+
+def is_range(value: Any) -> bool:
+    """True for a table that marks a key as a range to search: its keys are among low, high, log, step and
+    choices, and it has a list of `choices` or a bound that is a plain value (so a table of inputs that
+    happen to be named `low` or `choices` is not mistaken for one)."""
+    if not isinstance(value, dict) or not value or not set(value) <= RANGE_KEYS:
+        return False
+    bounds = [value[k] for k in ("low", "high") if k in value]
+    return isinstance(value.get("choices"), list) or (bool(bounds) and not any(isinstance(b, (dict, list))
+                                                                              for b in bounds))
+
+
+def range_paths(raw: Any, prefix: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    """The key paths (section, key[, list index, key ...]) of every range in a raw config, in file order."""
+    if is_range(raw):
+        return [prefix]
+    items: Any = raw.items() if isinstance(raw, dict) else enumerate(raw) if isinstance(raw, list) else ()
+    return [path for key, value in items for path in range_paths(value, (*prefix, key))]
 
 
 def apply_override(raw: dict[str, Any], item: str) -> None:

@@ -14,6 +14,7 @@ that mean the same thing have the same name in every kind:
     missing       "error" or "drop" (rows with NaN/inf)
     scale_targets standardise regression targets (training rows only)
 
+A `graph` source is a table with a SMILES column (molecules as graphs, deepsci.data.graphs).
 Array sources (.npz/.npy) name their arrays: `x`, `target`, and for given test arrays `test_x`,
 `test_target` (any names). Unknown keys are errors, so the resolved config holds only keys that apply.
 """
@@ -73,6 +74,21 @@ class TableData(_RowSplit):
     scale_features: bool = True
     stream: bool = Field(False, description="read a Parquet or .npy table from disk in blocks instead of into "
                                             "memory (data larger than memory; deepsci.data.stream)")
+
+
+class GraphData(_RowSplit):
+    """Molecules as graphs (atoms, bonds; deepsci.data.graphs) from a SMILES column, for message passing.
+
+    `descriptors` joins a vector of RDKit features per molecule at the network's readout ("none" for the
+    graph alone). `split = "scaffold"` puts molecules sharing a Bemis-Murcko scaffold in the same part.
+    """
+
+    kind: Literal["graph"] = "graph"
+    smiles_column: str | None = Field(None, description="the SMILES column (default: the catalog's, or 'smiles')")
+    descriptors: Literal["none", "descriptors", "morgan", "descriptors+morgan"] = Field(
+        "none", description="RDKit features per molecule joined at the readout")
+    morgan_radius: int = Field(2, ge=0, le=6)
+    morgan_bits: int = Field(2048, ge=64, le=65536)
 
 
 class _Arrays(_RowSplit):
@@ -153,7 +169,7 @@ class TextData(_Common):
     valid_fraction: float = Field(0.1, ge=0.0, lt=1.0)
 
 
-KINDS: tuple[str, ...] = ("table", "signal", "image", "sequence", "set", "series", "text")
+KINDS: tuple[str, ...] = ("table", "graph", "signal", "image", "sequence", "set", "series", "text")
 
 
 def _kind_of(value: Any) -> str:
@@ -164,6 +180,7 @@ def _kind_of(value: Any) -> str:
 DataConfig = Annotated[
     Union[
         Annotated[TableData, Tag("table")],
+        Annotated[GraphData, Tag("graph")],
         Annotated[SignalData, Tag("signal")],
         Annotated[ImageData, Tag("image")],
         Annotated[SequenceData, Tag("sequence")],
@@ -174,10 +191,10 @@ DataConfig = Annotated[
     Discriminator(_kind_of, custom_error_type="data_kind",
                   custom_error_message=f"data.kind must be one of {', '.join(KINDS)}"),
 ]
-DATA_MODELS: dict[str, type[_Common]] = {"table": TableData, "signal": SignalData, "image": ImageData,
+DATA_MODELS: dict[str, type[_Common]] = {"table": TableData, "graph": GraphData, "signal": SignalData, "image": ImageData,
                                          "sequence": SequenceData, "set": SetData, "series": SeriesData,
                                          "text": TextData}
-AnyData = Union[TableData, SignalData, ImageData, SequenceData, SetData, SeriesData, TextData]
+AnyData = Union[TableData, GraphData, SignalData, ImageData, SequenceData, SetData, SeriesData, TextData]
 
 
 def data_config(**values: Any) -> AnyData:

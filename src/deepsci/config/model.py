@@ -12,7 +12,8 @@ the same name in every kind:
 
 Kinds: mlp (tables), cnn (signals, images, token sequences), rnn (sequences, signals, forecasting
 windows), transformer (sequences, signals, windows), deepsets and set-transformer (sets), seq2seq
-(forecasting windows), charlm (text), multi (several inputs: one encoder each, then an MLP head).
+(forecasting windows), charlm (text), multi (several inputs: one encoder each, then an MLP head),
+dmpnn, gin and ugrnn (molecular graphs).
 CNN `blocks` are a discriminated union on `type` (conv, pool, residual, se, dropout).
 
 This module imports no torch: it reads the name registries of deepsci.models.names.
@@ -275,6 +276,41 @@ class CharLMModel(_Recurrent):
     embedding: int = Field(32, ge=1)
 
 
+class _GraphModel(_Common):
+    """Keys of the networks on molecular graphs (deepsci.models.graph)."""
+
+    width: int = Field(300, ge=1, description="atom / bond state width")
+    depth: int = Field(3, ge=1, le=12, description="message-passing steps (dmpnn, gin) or stacked cells (ugrnn)")
+    hidden: list[int] = Field(default_factory=lambda: [300], description="head widths after the readout")
+    readout: Literal["mean", "sum", "attention"] = "mean"
+
+    _check_hidden = _widths("hidden")
+
+
+class DMPNNModel(_GraphModel):
+    """Directed message passing on bonds (D-MPNN, Yang et al. 2019; chemprop's network)."""
+
+    kind: Literal["dmpnn"] = "dmpnn"
+
+
+class GINModel(_GraphModel):
+    """Graph isomorphism network (Xu et al. 2019); GINE with bond features in the messages (Hu et al. 2020)."""
+
+    kind: Literal["gin"] = "gin"
+    width: int = Field(128, ge=1, description="atom state width")
+    depth: int = Field(4, ge=1, le=12, description="GIN layers")
+    bond_features: bool = Field(True, description="GINE: bond features enter the messages")
+
+
+class UGRNNModel(_GraphModel):
+    """The recursive "inner" network of Lusci, Pollastri & Baldi (2013): a cell run over the molecule
+    oriented as a DAG towards each atom in turn, the roots' states pooled."""
+
+    kind: Literal["ugrnn"] = "ugrnn"
+    width: int = Field(128, ge=1, description="state width of the recursive cell")
+    depth: int = Field(1, ge=1, le=4, description="stacked recursive cells (1: Lusci's network)")
+
+
 EncoderConfig = Annotated[
     Union[
         Annotated[MLPModel, Tag("mlp")],
@@ -305,7 +341,8 @@ class MultiModel(_Common):
 
 MODEL_MODELS: dict[str, type[Section]] = {
     "mlp": MLPModel, "cnn": CNNModel, "rnn": RNNModel, "transformer": TransformerModel, "deepsets": DeepSetsModel,
-    "set-transformer": SetTransformerModel, "seq2seq": Seq2SeqModel, "charlm": CharLMModel, "multi": MultiModel}
+    "set-transformer": SetTransformerModel, "seq2seq": Seq2SeqModel, "charlm": CharLMModel, "multi": MultiModel,
+    "dmpnn": DMPNNModel, "gin": GINModel, "ugrnn": UGRNNModel}
 MODEL_KINDS: tuple[str, ...] = tuple(MODEL_MODELS)
 
 
@@ -325,12 +362,15 @@ ModelConfig = Annotated[
         Annotated[Seq2SeqModel, Tag("seq2seq")],
         Annotated[CharLMModel, Tag("charlm")],
         Annotated[MultiModel, Tag("multi")],
+        Annotated[DMPNNModel, Tag("dmpnn")],
+        Annotated[GINModel, Tag("gin")],
+        Annotated[UGRNNModel, Tag("ugrnn")],
     ],
     Discriminator(_kind_of, custom_error_type="model_kind",
                   custom_error_message=f"model.kind must be one of {', '.join(MODEL_KINDS)}"),
 ]
 AnyModel = Union[MLPModel, CNNModel, RNNModel, TransformerModel, DeepSetsModel, SetTransformerModel, Seq2SeqModel,
-                 CharLMModel, MultiModel]
+                 CharLMModel, MultiModel, DMPNNModel, GINModel, UGRNNModel]
 
 
 def model_config(**values: Any) -> AnyModel:

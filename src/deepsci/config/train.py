@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -34,6 +35,23 @@ class TrainConfig(Section):
                                                          "(standardised) input units; 0 is off")
     adversarial_method: Literal["fgsm", "pgd"] = "fgsm"
     adversarial_steps: int = Field(7, ge=1, le=100, description="PGD steps (of size 2.5 ε / steps)")
+    device: str = Field("auto", description="'auto' (a CUDA GPU when present, else the CPU), 'cpu', 'cuda', "
+                                            "'cuda:N' or 'mps'")
+    precision: Literal["32", "bf16-mixed", "16-mixed"] = Field(
+        "32", description="'32', or mixed precision through torch.autocast: 'bf16-mixed', '16-mixed'")
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value):
+            raise ValueError(f"unknown device '{value}'; use 'auto', 'cpu', 'cuda', 'cuda:N' (N the GPU's index) "
+                             "or 'mps'")
+        return value
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @field_validator("optimizer")
     @classmethod

@@ -22,6 +22,7 @@ from deepsci.data.catalog import DatasetInfo
 from deepsci.data.dataset import Dataset, Split
 from deepsci.data.featurisers import FEATURISERS as INPUT_FEATURISERS
 from deepsci.data.featurisers import Featuriser, TableFeaturiser
+from deepsci.data.graphs import GraphFeaturiser  # also registers the graph featuriser and reader
 from deepsci.data.molecules import FEATURE_KINDS
 from deepsci.data.preprocess import Preprocessor, encode_targets
 from deepsci.data.raw import Raw, concat_raw
@@ -34,7 +35,7 @@ from deepsci.errors import ConfigError, DataError, unknown_name
 TASKS: tuple[str, ...] = ("auto", "regression", "binary", "multiclass")
 FEATURISERS: tuple[str, ...] = FEATURE_KINDS + ("none",)
 MISSING_POLICIES: tuple[str, ...] = ("error", "drop")
-ROW_KINDS = ("table", "signal", "image", "sequence", "set")
+ROW_KINDS = ("table", "graph", "signal", "image", "sequence", "set")
 
 
 def build_dataset(data_config: Any, seed: int = 0, cache_dir: str | Path | None = None) -> Dataset:
@@ -71,7 +72,7 @@ def load_dataset(*, source: Any, cache_dir: str | Path | None = None, seed: int 
 
 # -- the steps -------------------------------------------------------------------------------------
 def build_rows(spec: dict[str, Any], *, seed: int, cache_dir: str | Path | None) -> Dataset:
-    """Table, signal, image, sequence and set data: rows are independent samples."""
+    """Table, graph, signal, image, sequence and set data: rows are independent samples."""
     info = catalog_info(spec["source"])
     reader = reader_spec(spec, info)
     raw = read_rows(reader, spec)
@@ -100,7 +101,8 @@ def reader_spec(spec: dict[str, Any], info: DatasetInfo | None) -> dict[str, Any
     if info is not None:
         for key, value in (("target", info.target), ("smiles_column", info.smiles_column),
                            ("split_column", info.split_column), ("id_column", info.id_column)):
-            if reader.get(key) is None and value is not None and not (key == "smiles_column" and reader["kind"] != "table"):
+            if reader.get(key) is None and value is not None and not (key == "smiles_column"
+                                                                      and reader["kind"] not in ("table", "graph")):
                 reader[key] = value
         for key, value in info.roles.items():
             reader.setdefault(key, value)
@@ -150,6 +152,8 @@ def make_featuriser(spec: dict[str, Any], reader: dict[str, Any], raw: Raw, targ
     kind = reader["kind"]
     if kind == "table":
         return _table_featuriser(spec, reader, raw, targets, cache_dir)
+    if kind == "graph":
+        return _graph_featuriser(spec, reader, raw, cache_dir)
     if kind == "set" or (kind == "sequence" and not _is_text(raw)):
         return INPUT_FEATURISERS["set"]("x", scale=spec.get("scale", "standard"),
                                         structure="set" if kind == "set" else "sequence",
@@ -199,6 +203,20 @@ def _table_featuriser(spec: dict[str, Any], reader: dict[str, Any], raw: Raw, ta
                         cache_dir=cache_dir)
     f.ignored = [c for c in columns if c not in reserved and c not in features] if mol_kind != "none" else []  # type: ignore[attr-defined]
     return f
+
+
+def _graph_featuriser(spec: dict[str, Any], reader: dict[str, Any], raw: Raw,
+                      cache_dir: str | Path | None) -> GraphFeaturiser:
+    columns = [str(c) for c in raw.frame.columns]
+    smiles = reader.get("smiles_column") or next((c for c in columns if c.lower() == "smiles"), None)
+    if smiles is None:
+        raise DataError(f"data.kind = 'graph' needs a SMILES column; {raw.source} has none named 'smiles' (columns: "
+                        f"{', '.join(columns)}). Set data.smiles_column.")
+    _require_columns([smiles], columns, raw.source, "smiles_column")
+    reader["smiles_column"] = smiles
+    return GraphFeaturiser("x", smiles_column=smiles, descriptors=spec.get("descriptors", "none"),
+                           morgan_radius=int(spec.get("morgan_radius", 2)),
+                           morgan_bits=int(spec.get("morgan_bits", 2048)), cache_dir=cache_dir)
 
 
 def usable_rows(raw: Raw, featuriser: Featuriser, targets: list[str],
@@ -314,7 +332,8 @@ def describe(spec: dict[str, Any], raw: Raw, reader: dict[str, Any], featuriser:
         "rows_read": len(raw) + len(skipped), "rows_used": len(raw), "n_dropped": len(skipped),
         "dropped": [{"reason": k, "rows": v} for k, v in dropped.items()], "split": split,
         "inputs": {schema.name: {"structure": schema.structure, "shape": list(schema.shape)}},
-        "n_features": len(featuriser.feature_names) if schema.structure == "table" else int(np.prod(schema.shape)),
+        "n_features": len(featuriser.feature_names) if schema.structure in ("table", "graph")
+        else int(np.prod(schema.shape)),
     }
     if isinstance(featuriser, TableFeaturiser):
         summary.update({"featuriser": featuriser.mol_kind,
@@ -322,6 +341,12 @@ def describe(spec: dict[str, Any], raw: Raw, reader: dict[str, Any], featuriser:
                         "cache_hit": featuriser.last_featurisation["cache_hit"],
                         "nonfinite_filled": int(getattr(featuriser, "n_filled", 0)),
                         "ignored_columns": getattr(featuriser, "ignored", [])})
+    if isinstance(featuriser, GraphFeaturiser):
+        summary.update({"featuriser": "graph", "descriptors": featuriser.settings["descriptors"],
+                        "bond_features": len(featuriser.state["bond_feature_names"]),
+                        "molecule_features": len(featuriser.descriptor_names),
+                        "featurisation_seconds": round(float(featuriser.last_featurisation["seconds"]), 4),
+                        "cache_hit": featuriser.last_featurisation["cache_hit"]})
     if task != "regression":
         counts = np.bincount(y.astype(np.int64), minlength=len(class_names))
         summary["class_counts"] = {c: int(k) for c, k in zip(class_names, counts)}

@@ -7,7 +7,8 @@ Other parts of deepsci add their own datasets with `register_dataset`, for examp
                      target="x_next", description="...", citation="Lorenz (1963)")
 
 A dataset that is not a table (images, sequences) passes ``builder=``: a function that takes
-the keyword arguments of `load_dataset` (all but ``source``) and returns a `Dataset` itself.
+the keyword arguments of `load_dataset` (all but ``source``) and returns a `Dataset` itself, or
+``arrays=``: a function returning named arrays, read like an .npz file (``data.x``, ``data.target``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from deepsci.errors import DataError, MissingDependencyError, unknown_name
@@ -36,8 +38,9 @@ class DatasetInfo:
         citation: where the data comes from.
         n_rows: number of rows the loader returns.
         kind: "table", "molecules", "images", "timeseries", ... (for listing only).
-        loader: returns the raw table (a DataFrame); None when `builder` is given.
+        loader: returns the raw table (a DataFrame); None when `builder` or `arrays` is given.
         builder: returns a finished `Dataset` from `load_dataset`'s keyword arguments.
+        arrays: returns named arrays (as an .npz holds them), e.g. {"X": images, "label": classes}.
         roles: default reader settings of the dataset (e.g. {"sequence_column": "sequence"}).
     """
 
@@ -54,12 +57,14 @@ class DatasetInfo:
     loader: Callable[[], pd.DataFrame] | None = None
     builder: Callable[..., Any] | None = None
     roles: dict[str, Any] = field(default_factory=dict)
+    arrays: Callable[[], dict[str, np.ndarray]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able facts (the loader and builder left out)."""
         d = asdict(self)
         d.pop("loader")
         d.pop("builder")
+        d.pop("arrays")
         return d
 
 
@@ -82,15 +87,16 @@ def register_dataset(
     builder: Callable[..., Any] | None = None,
     roles: dict[str, Any] | None = None,
     overwrite: bool = False,
+    arrays: Callable[[], dict[str, np.ndarray]] | None = None,
 ) -> DatasetInfo:
     """Add a dataset to the catalog and return its entry.
 
-    Give either `loader` (a table; `load_dataset` does the rest) or `builder` (returns a
-    `Dataset` from `load_dataset`'s keyword arguments). Registering an existing name raises
-    unless ``overwrite=True``.
+    Give one of `loader` (a table; `load_dataset` does the rest), `builder` (returns a `Dataset`
+    from `load_dataset`'s keyword arguments) or `arrays` (named arrays, read as an .npz file is).
+    Registering an existing name raises unless ``overwrite=True``.
     """
-    if (loader is None) == (builder is None):
-        raise ValueError(f"register_dataset('{name}'): give exactly one of loader= or builder=.")
+    if sum(f is not None for f in (loader, builder, arrays)) != 1:
+        raise ValueError(f"register_dataset('{name}'): give exactly one of loader=, builder= or arrays=.")
     if task not in ("regression", "binary", "multiclass"):
         raise ValueError(f"register_dataset('{name}'): task must be regression, binary or multiclass; "
                          f"received '{task}'.")
@@ -99,7 +105,7 @@ def register_dataset(
     info = DatasetInfo(name=name, description=description, task=task, target=target,
                        smiles_column=smiles_column, split_column=split_column, id_column=id_column,
                        citation=citation, n_rows=n_rows, kind=kind, loader=loader, builder=builder,
-                       roles=dict(roles or {}))
+                       roles=dict(roles or {}), arrays=arrays)
     _REGISTRY[name] = info
     return info
 
@@ -127,6 +133,15 @@ def load_frame(name: str) -> pd.DataFrame:
     if info.loader is None:
         raise DataError(f"dataset '{name}' is not a table ({info.kind}); load it with load_dataset(source='{name}').")
     return info.loader().copy()
+
+
+def load_arrays(name: str) -> dict[str, np.ndarray]:
+    """The named arrays of an array dataset (images): what an .npz of it would hold."""
+    info = get_dataset_info(name)
+    if info.arrays is None:
+        raise DataError(f"dataset '{name}' is a {info.kind} dataset, not arrays; read it with kind = 'table' or "
+                        "its own kind.")
+    return dict(info.arrays())
 
 
 # -------------------------------------------------------------------------------------------------
@@ -261,3 +276,70 @@ register_dataset(
     description="Yearly sunspot (Wolf) numbers 1700-2008. kind = 'series', time column year.",
     task="regression", target="sunspots", citation="SILSO / statsmodels.datasets.sunspots", n_rows=309,
     kind="series")
+
+
+# -- physics (deepsci.data.physics; docs/physics.md): simulated from seed 0, cached on disk ----------
+GALAXIES_N, LENSES_N, COLLIDER_N = 8000, 3000, 120000
+
+
+def _galaxies_frame() -> pd.DataFrame:
+    from deepsci.data.physics.galaxies import BANDS, simulate_galaxies
+
+    # The truth the photometry hides (log_lum, g_r, snr_*) stays out of the table: it would leak the answer.
+    return simulate_galaxies(GALAXIES_N, seed=0)[["id", *BANDS, "log_mass"]]
+
+
+def _lens_arrays() -> dict[str, np.ndarray]:
+    from deepsci.data.physics.lenses import CLASSES, simulate_lenses
+
+    sim = simulate_lenses(LENSES_N, seed=0)
+    return {"X": sim["images"], "label": np.asarray(CLASSES)[sim["label"]]}
+
+
+def _collider_frame() -> pd.DataFrame:
+    from deepsci.data.physics.collider import simulate_collider
+
+    return simulate_collider(COLLIDER_N, seed=0).drop(columns=["m_x_true", "m_a_true", "m_b_true"])
+
+
+def _collider_particles_frame() -> pd.DataFrame:
+    from deepsci.data.physics.collider import particle_table, simulate_collider
+
+    return particle_table(simulate_collider(COLLIDER_N, seed=0))
+
+
+register_dataset(
+    "galaxies", _galaxies_frame,
+    description=f"Simulated galaxy survey: {GALAXIES_N} galaxies, observed g, r, i, z asinh magnitudes (SDSS-like "
+                "depths, magnitude-dependent noise); target log_mass = log10 stellar mass / M_sun.",
+    task="regression", target="log_mass", id_column="id",
+    citation="simulated (deepsci.data.physics.galaxies, docs/physics.md); M/L-colour: Bell et al. (2003)",
+    n_rows=GALAXIES_N)
+
+register_dataset(
+    "lenses", arrays=_lens_arrays,
+    description=f"Simulated survey cutouts: {LENSES_N} images 32x32 at 0.263\"/px, half strong lenses (SIE + shear, "
+                "Sersic source and lens light, PSF, sky and Poisson noise; lenstronomy); target label "
+                "strong-lens / non-lens. kind = 'image'.",
+    task="binary", target="label",
+    citation="simulated with lenstronomy (Birrer & Amara 2018; deepsci.data.physics.lenses, docs/physics.md)",
+    n_rows=LENSES_N, kind="images")
+
+register_dataset(
+    "collider", _collider_frame,
+    description=f"Simulated collider events: {COLLIDER_N} events, heavy resonance X -> Y Y -> 4 particles against a "
+                "non-resonant continuum, smeared; low-level (pT, eta, phi) and high-level (masses, Delta R, pT "
+                "ratios) columns; target label signal / background.",
+    task="binary", target="label", id_column="id",
+    citation="simulated toy of Baldi, Sadowski & Whiteson, Nat. Commun. 5, 4308 (2014); "
+             "deepsci.data.physics.collider, docs/physics.md",
+    n_rows=COLLIDER_N)
+
+register_dataset(
+    "collider-particles", _collider_particles_frame,
+    description="The collider events as sets of 4 particles, one row per particle (pt, eta, phi, energy, pair_a); "
+                "target label. kind = 'set', set_column = 'event'.",
+    task="binary", target="label",
+    citation="simulated toy of Baldi et al. (2014); deepsci.data.physics.collider",
+    n_rows=COLLIDER_N, kind="sets",
+    roles={"set_column": "event", "features": ["pt", "eta", "phi", "energy", "pair_a"]})

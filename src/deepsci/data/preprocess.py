@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from deepsci.data.batch import Inputs, take
+from deepsci.data.batch import Inputs, RowSource, take
 from deepsci.data.featurisers import Featuriser, featuriser_from_dict
 from deepsci.data.raw import Raw
 from deepsci.data.scalers import Scaler
@@ -86,7 +86,7 @@ class Preprocessor:
         if len(raw) and not keep.any():
             raise DataError(f"none of the {len(raw)} rows of {raw.source} is usable: {skipped[0]['reason']} (and "
                             "others). Check the input.")
-        return take(X, idx), [raw.ids[i] for i in idx.tolist()], skipped
+        return keep_rows(X, idx), [raw.ids[i] for i in idx.tolist()], skipped
 
     def targets(self, raw: Raw, rows: np.ndarray | list[int] | None = None) -> torch.Tensor:
         """True targets of `rows` (positions in raw) in data units: (m, t) float32 or (m,) int64."""
@@ -140,6 +140,15 @@ class Preprocessor:
         ys = Scaler.from_dict(d["y_scaler"]) if d.get("y_scaler") else None
         klass = PREPROCESSORS.get(str(d["reader"].get("kind")), cls)  # records and texts read in order
         return klass(d["reader"], feats, d["task"], d["target_names"], d["class_names"], ys)
+
+
+def keep_rows(X: Inputs, idx: torch.Tensor) -> Inputs:
+    """The rows `idx` of X as inputs of the same kind: a source that assembles its own batches (molecular
+    graphs) gives its `subset`, not a batch."""
+    subset = getattr(X, "subset", None)
+    if isinstance(X, RowSource) and callable(subset):
+        return subset(idx)  # type: ignore[no-any-return]
+    return take(X, idx)
 
 
 #: Preprocessor classes of reader kinds that need their own (series and text: deepsci.data.ordered);

@@ -23,9 +23,11 @@ class InputSchema:
         structure: "table" (n, d); "signal" (n, C, L); "image" (n, C, H, W[, D]); "sequence"
             (n, L, d) float vectors or (n, L) int64 tokens, padded, with a mask when lengths differ;
             "set" (n, S, d) float, padded, with a mask when sizes differ; "window" (n, L, C), the
-            input window of a forecasting record; "graph" (molecules, built in a later issue).
+            input window of a forecasting record; "graph" molecules as atoms and bonds
+            (deepsci.data.graphs.MolecularGraphs, a RowSource that assembles its own batches).
         shape: one sample's shape without the row dimension, padded to the longest sample, e.g.
-            (d,), (C, L), (C, H, W), (L,) for tokens, (L, d) for vectors, (S, d) for sets.
+            (d,), (C, L), (C, H, W), (L,) for tokens, (L, d) for vectors, (S, d) for sets; for a
+            graph the feature widths (atom features, bond features, molecule-vector features).
         masked: the input travels with a boolean mask (n, L) / (n, S), True on real elements.
         n_symbols: size of the vocabulary for token sequences (index 0 is padding), else None.
         feature_names: names of the last dimension's features where they have names (table

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Union
 import numpy as np
 import pandas as pd
 
-from deepsci.data.catalog import DatasetInfo, get_dataset_info, is_registered, load_frame
+from deepsci.data.catalog import DatasetInfo, get_dataset_info, is_registered, load_arrays, load_frame
 from deepsci.data.fasta import is_fasta, read_fasta
 from deepsci.data.raw import Raw
 from deepsci.data.readers import read_table, table_format
@@ -58,9 +58,12 @@ def frame_ids(frame: pd.DataFrame, id_column: str | None, label: str) -> list[st
 
 
 def read_arrays(source: str | Path | Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], str]:
-    """Named arrays of an .npz, an .npy (named "X"), or a mapping; never unpickled."""
+    """Named arrays of an .npz, an .npy (named "X"), a mapping, or a bundled dataset of arrays; never unpickled."""
     if isinstance(source, Mapping):
         return {str(k): np.asarray(v) for k, v in source.items()}, "the arrays"
+    info = catalog_info(source)
+    if info is not None and info.arrays is not None:
+        return load_arrays(str(source)), f"dataset '{source}'"
     p = Path(source).expanduser()
     if not p.is_file():
         raise DataError(f"array file '{p}' not found (working directory {Path.cwd()}); check the path.")

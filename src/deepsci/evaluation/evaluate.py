@@ -25,11 +25,18 @@ SPLITS = ("train", "valid", "test")
 
 @torch.no_grad()
 def raw_outputs(model: nn.Module, X: Inputs, batch_size: int = 4096) -> torch.Tensor:
-    """The model's raw outputs for every row of X in eval mode, in batches: (n, out)."""
+    """The model's raw outputs for every row of X in eval mode, in batches, on the CPU: (n, out).
+
+    Each batch goes to the model's device (a GPU when it trained there) and its outputs come back.
+    """
+    from deepsci.training.device import model_device, move_batch
+
     model.eval()
+    device = model_device(model)
     n = n_rows(X)
-    chunks = [forward(model, take(X, slice(i, i + batch_size))) for i in range(0, n, batch_size)]
-    return torch.cat(chunks) if chunks else forward(model, X)
+    chunks = [forward(model, move_batch(take(X, slice(i, i + batch_size)), device)).cpu()
+              for i in range(0, n, batch_size)]
+    return torch.cat(chunks) if chunks else forward(model, move_batch(X, device)).cpu()
 
 
 def predictions(outputs: torch.Tensor, task: str, inverse_targets: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:

@@ -4,7 +4,7 @@
 
 `inputs` maps each input name to its `InputSchema` (structure and one sample's shape); the kind must
 accept that structure (MLP: table; CNN: signal, image, sequence; RNN and transformer: sequence, signal,
-window; Deep Sets and Set Transformer: set; seq2seq: window; charlm: token text), else ConfigError
+window; Deep Sets and Set Transformer: set; seq2seq: window; charlm: token text; dmpnn, gin, ugrnn: graph), else ConfigError
 names the kind, the structure received and the kinds that take it. Several inputs need kind "multi".
 The head has `n_outputs` raw outputs: regression values, or logits (binary 1, multiclass k,
 multilabel k) that the loss turns into probabilities.
@@ -19,6 +19,7 @@ from torch import nn
 from deepsci.data.schema import InputSchema
 from deepsci.errors import ConfigError
 from deepsci.models.cnn import CNN
+from deepsci.models.graph import GraphNet
 from deepsci.models.init import resolve_init
 from deepsci.models.mlp import MLP
 from deepsci.models.multi import MultiInput
@@ -184,6 +185,21 @@ def _seq2seq(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: in
 def _charlm(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
     return CharLM(n_outputs, embedding=m.embedding, hidden=_width(m.hidden), layers=m.layers, cell=m.cell,
                   dropout=m.dropout, seed=seed)
+
+
+def _graph(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
+    n_atom, n_bond, n_mol = _shape(schema, 3, "(atom features, bond features, molecule features)")
+    return GraphNet(m.kind, n_atom, n_bond, n_mol, n_outputs, width=m.width, depth=m.depth, hidden=m.hidden,
+                    readout=m.readout, activation=m.activation, dropout=m.dropout,
+                    bond_features=getattr(m, "bond_features", True), seed=seed)
+
+
+register("dmpnn", accepts=("graph",), spec_class=GraphNet,
+         description="directed message passing on bonds (D-MPNN, chemprop)")(_graph)
+register("gin", accepts=("graph",), spec_class=GraphNet,
+         description="graph isomorphism network, GINE with bond features")(_graph)
+register("ugrnn", accepts=("graph",), spec_class=GraphNet,
+         description="recursive network over each atom's DAG of the molecule (UG-RNN, Lusci et al. 2013)")(_graph)
 
 
 @register("multi", accepts=("*",), spec_class=MultiInput, description="one encoder per input, then an MLP head")

@@ -196,13 +196,15 @@ def empirical_ntk(
         chunk: inputs per vmapped Jacobian.
 
     Returns:
-        (N1, N2) tensor in the model's dtype; the output-averaged same-output kernel.
+        (N1, N2) tensor in the model's dtype, on the model's device; the output-averaged same-output kernel.
     """
     from torch.func import functional_call, jacrev, vmap
 
     params = {k: v.detach() for k, v in model.named_parameters()}
+    device = next(iter(params.values())).device if params else X1.device
     same = X2 is None
-    X2 = X1 if X2 is None else X2
+    X1 = X1.to(device)  # the inputs go to the model (a GPU's model, a host's inputs)
+    X2 = X1 if X2 is None else X2.to(device)
 
     def jac(name: str, X: Tensor) -> Tensor:
         def f(p: Tensor, x: Tensor) -> Tensor:
@@ -223,5 +225,5 @@ def empirical_ntk(
         out = term if out is None else out + term
         del j1, j2
     if out is None:
-        return torch.zeros(X1.shape[0], X2.shape[0])
+        return torch.zeros(X1.shape[0], X2.shape[0], device=device)
     return out

@@ -131,7 +131,8 @@ def probe_mlp(
     Args:
         widths: [n_0, n_1, ..., n_L] (input width first, output width last).
         activation: name, elementwise function or `Activation` (applied after every layer but the last).
-        X: (B, n_0) inputs.
+        X: (B, n_0) inputs; the probe runs on their device (weights drawn on the host, so any device
+            sees the same draws) and returns its statistics on the host.
         cb, cw: bias variance and weight variance (weights ~ N(0, cw / fan_in)).
         n_inits: number of independent initialisations M.
         seed: seeds the one `torch.Generator` all draws come from.
@@ -148,7 +149,8 @@ def probe_mlp(
     n_layers = len(widths) - 1
     x = X.to(dtype)
     B = x.shape[0]
-    u = torch.randn(widths[-1], generator=gen, dtype=dtype)
+    device = x.device  # weights are drawn on the host (one stream, the same numbers on any device), then moved
+    u = torch.randn(widths[-1], generator=gen, dtype=dtype).to(device)
     u = u / u.norm()
     sq_sums: list[Tensor] = []
     cross: list[Tensor] = []
@@ -165,12 +167,13 @@ def probe_mlp(
         per_var, per_cross, per_m2, per_m4 = [], [], [], []
         for layer in range(n_layers):
             n_in, n_out = widths[layer], widths[layer + 1]
-            w = torch.randn(m, n_out, n_in, generator=gen, dtype=dtype) * (cw / n_in) ** 0.5
-            b = torch.randn(m, 1, n_out, generator=gen, dtype=dtype) * cb**0.5
+            w = torch.randn(m, n_out, n_in, generator=gen, dtype=dtype).to(device) * (cw / n_in) ** 0.5
+            b = torch.randn(m, 1, n_out, generator=gen, dtype=dtype).to(device) * cb**0.5
             z = torch.baddbmm(b, h, w.transpose(1, 2))  # (m, B, n_out)
             z64 = z.double()
             per_var.append((z64**2).mean(-1))  # (m, B)
-            per_cross.append((z64[:, 0] * z64[:, 1]).mean(-1) if B > 1 else torch.zeros(m, dtype=torch.float64))
+            per_cross.append((z64[:, 0] * z64[:, 1]).mean(-1) if B > 1
+                             else torch.zeros(m, dtype=torch.float64, device=device))
             per_m2.append((z64[:, 0] ** 2).mean(-1))
             per_m4.append((z64[:, 0] ** 4).mean(-1))
             if gradients:
@@ -186,8 +189,8 @@ def probe_mlp(
         m4_all.append(torch.stack(per_m4, 1))
         if gradients:
             delta = u.expand(m, widths[-1]).clone()  # ∂f/∂z^(L) for input 0
-            g2 = [torch.zeros(m, dtype=torch.float64)] * n_layers
-            wg2 = [torch.zeros(m, dtype=torch.float64)] * n_layers
+            g2 = [torch.zeros(m, dtype=torch.float64, device=device)] * n_layers
+            wg2 = [torch.zeros(m, dtype=torch.float64, device=device)] * n_layers
             for layer in range(n_layers - 1, -1, -1):
                 g2[layer] = (delta.double() ** 2).sum(-1)
                 wg2[layer] = g2[layer] * (hs[layer][:, 0].double() ** 2).sum(-1)
@@ -202,14 +205,15 @@ def probe_mlp(
     v_mean = var.mean(0)
     corr = cr.mean(0) / (v_mean[:, 0] * v_mean[:, 1]).sqrt() if B > 1 else torch.full((n_layers,), float("nan"))
     nan = torch.full((n_layers,), float("nan"), dtype=torch.float64)
+    # The statistics come back to the host, whatever device X was on (they are a few numbers per layer).
     return ProbeResult(
-        variance=v_mean,
-        variance_se=var.std(0) / n_inits**0.5 if n_inits > 1 else torch.zeros_like(v_mean),
-        correlation=corr,
-        grad_norm=torch.cat(g2_all).mean(0).sqrt() if gradients else nan,
-        weight_grad_norm=torch.cat(wg2_all).mean(0).sqrt() if gradients else nan,
-        kurtosis=m4.mean(0) / m2.mean(0) ** 2 - 3.0,
-        kurtosis_se=_bootstrap_kurtosis(m2, m4, 200, gen) if n_inits > 1 else nan,
+        variance=v_mean.cpu(),
+        variance_se=(var.std(0) / n_inits**0.5 if n_inits > 1 else torch.zeros_like(v_mean)).cpu(),
+        correlation=corr.cpu(),
+        grad_norm=torch.cat(g2_all).mean(0).sqrt().cpu() if gradients else nan,
+        weight_grad_norm=torch.cat(wg2_all).mean(0).sqrt().cpu() if gradients else nan,
+        kurtosis=(m4.mean(0) / m2.mean(0) ** 2 - 3.0).cpu(),
+        kurtosis_se=_bootstrap_kurtosis(m2.cpu(), m4.cpu(), 200, gen) if n_inits > 1 else nan,
         widths=widths,
         n_inits=n_inits,
     )

@@ -37,8 +37,10 @@ from deepsci.errors import ConfigError
 AUGMENTATIONS = ("hflip", "vflip", "rotate", "crop_scale", "brightness", "contrast", "noise", "erase", "mixup")
 
 
-def _uniform(n: int, low: float, high: float, generator: torch.Generator | None) -> Tensor:
-    return low + (high - low) * torch.rand(n, generator=generator)
+def _uniform(n: int, low: float, high: float, generator: torch.Generator | None,
+             device: torch.device | None = None) -> Tensor:
+    """(n,) draws of U(low, high) from the (CPU) generator, placed on `device` (the batch's)."""
+    return (low + (high - low) * torch.rand(n, generator=generator)).to(device)
 
 
 def _per_sample(mask: Tensor, x: Tensor) -> Tensor:
@@ -54,7 +56,7 @@ def _need_images(x: Tensor, what: str) -> None:
 
 def random_flip(x: Tensor, p: float, dim: int, generator: torch.Generator | None = None) -> Tensor:
     """Flip each sample along axis `dim` (-1: left-right, -2: up-down) with probability p."""
-    flip = torch.rand(x.shape[0], generator=generator) < p
+    flip = (torch.rand(x.shape[0], generator=generator) < p).to(x.device)
     return torch.where(_per_sample(flip, x), x.flip(dim), x)
 
 
@@ -73,7 +75,7 @@ def random_affine(x: Tensor, degrees: float = 0.0, min_scale: float = 1.0,
     ty = _uniform(n, -1.0, 1.0, generator) * (1 - s)
     cos, sin = torch.cos(angle) * s, torch.sin(angle) * s
     theta = torch.stack([torch.stack([cos, -sin, tx], -1), torch.stack([sin, cos, ty], -1)], 1)  # (n, 2, 3)
-    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
@@ -84,15 +86,15 @@ def brightness_contrast(x: Tensor, brightness: float = 0.0, contrast: float = 0.
     m is the sample's mean (over channels and space), so contrast scales deviations from it.
     """
     n = x.shape[0]
-    c = _per_sample(_uniform(n, 1 - contrast, 1 + contrast, generator), x).to(x.dtype)
-    b = _per_sample(_uniform(n, -brightness, brightness, generator), x).to(x.dtype)
+    c = _per_sample(_uniform(n, 1 - contrast, 1 + contrast, generator, x.device), x).to(x.dtype)
+    b = _per_sample(_uniform(n, -brightness, brightness, generator, x.device), x).to(x.dtype)
     m = x.flatten(1).mean(1).view(-1, *([1] * (x.dim() - 1)))
     return (x - m) * c + m + b
 
 
 def gaussian_noise(x: Tensor, std: float, generator: torch.Generator | None = None) -> Tensor:
     """x + N(0, std^2), independently per element."""
-    return x + std * torch.randn(x.shape, generator=generator, dtype=x.dtype)
+    return x + std * torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
 
 
 def random_erasing(x: Tensor, p: float, area: tuple[float, float] = (0.02, 0.25), value: float = 0.0,
@@ -114,7 +116,7 @@ def random_erasing(x: Tensor, p: float, area: tuple[float, float] = (0.02, 0.25)
     inside = ((rows >= top.floor().view(-1, 1, 1)) & (rows < (top + h).floor().view(-1, 1, 1))
               & (cols >= left.floor().view(-1, 1, 1)) & (cols < (left + w).floor().view(-1, 1, 1)))  # (n, H, W)
     erase = inside & (torch.rand(n, generator=generator) < p).view(-1, 1, 1)
-    return torch.where(erase[:, None], torch.as_tensor(value, dtype=x.dtype), x)
+    return torch.where(erase[:, None].to(x.device), torch.as_tensor(value, dtype=x.dtype, device=x.device), x)
 
 
 def mixup(x: Tensor, y: Tensor, alpha: float, *, n_classes: int | None = None,
@@ -135,8 +137,8 @@ def mixup(x: Tensor, y: Tensor, alpha: float, *, n_classes: int | None = None,
     n = x.shape[0]
     # torch's Beta sampler takes no Generator: draw through numpy, seeded from the torch generator.
     seed = int(torch.randint(2**62, (1,), generator=generator))
-    lam = torch.from_numpy(np.random.default_rng(seed).beta(alpha, alpha, size=n)).to(x.dtype)
-    perm = torch.randperm(n, generator=generator)
+    lam = torch.from_numpy(np.random.default_rng(seed).beta(alpha, alpha, size=n)).to(x.device, x.dtype)
+    perm = torch.randperm(n, generator=generator).to(x.device)
     x_mix = _per_sample(lam, x) * x + _per_sample(1 - lam, x) * x[perm]
     if not y.is_floating_point():
         if n_classes is None:

@@ -18,7 +18,8 @@ epoch as every other callback has recorded it.
 from __future__ import annotations
 
 import sys
-from typing import Any, Protocol
+import time
+from typing import Any, Callable, Protocol
 
 import torch
 from torch import nn
@@ -111,36 +112,93 @@ class EarlyStopping(Callback):
 
 
 class ProgressBar(Callback):
-    """A rich progress bar on a terminal; a plain line every `every` epochs when output is not a TTY.
+    """Training progress: a rich display on a terminal, plain log lines otherwise.
 
-    The bar is stopped (and the cursor shown again) at the end of fit and on any exception,
-    KeyboardInterrupt included.
+    On a terminal two bars move: epochs, and the batches of the current epoch with rows/s and the time
+    left in the epoch. Elsewhere (a log file, a batch job) a line is printed every `every` epochs and, at
+    the latest, `seconds` after the previous line, within an epoch too (batch k/N, rows/s, ETA), so a
+    long epoch on a large streamed table still shows that it moves. The display is stopped (and the
+    cursor shown again) at the end of fit and on any exception, KeyboardInterrupt included.
+
+    The batches per epoch and rows per batch come from the batch logs ("batches", "rows") where the loop
+    gives them, else from the previous epoch and `trainer.batch_size`; without either, the first epoch
+    shows no ETA.
+
+    Args:
+        every: epochs between plain lines.
+        seconds: longest wait between plain lines, in seconds.
+        clock: the time source in seconds (monotonic; a test passes its own).
     """
 
-    def __init__(self, every: int = 10) -> None:
-        self.every = every
+    def __init__(self, every: int = 10, seconds: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every, self.seconds, self.clock = every, seconds, clock
         self._progress: Any = None
         self._task: Any = None
+        self._batch_task: Any = None
+        self._epoch, self._batches, self._rows = 0, 0, 0
+        self._per_epoch: int | None = None
+        self._epoch_start = self._last_line = self._last_draw = 0.0
 
     def on_fit_start(self, trainer: TrainingState) -> None:
+        self._last_line = self.clock()
         if sys.stderr.isatty():
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self._progress = Progress(TextColumn("epoch {task.completed}/{task.total}"), BarColumn(),
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
                                       TextColumn("{task.fields[status]}"), TimeRemainingColumn(),
                                       transient=True)
-            self._task = self._progress.add_task("fit", total=trainer.epochs, status="",
-                                                 completed=len(trainer.history_))
+            self._task = self._progress.add_task(f"epoch {len(trainer.history_)}/{trainer.epochs}",
+                                                 total=trainer.epochs, status="", completed=len(trainer.history_))
+            self._batch_task = self._progress.add_task("batch", total=None, status="")
             self._progress.start()
 
+    def on_epoch_start(self, trainer: TrainingState, epoch: int) -> None:
+        self._epoch, self._batches, self._rows = epoch, 0, 0
+        self._epoch_start = self.clock()
+        if self._progress is not None:
+            self._progress.reset(self._batch_task, total=self._per_epoch, status="")
+
+    def on_batch_end(self, trainer: TrainingState, batch: int, logs: dict[str, Any]) -> None:
+        self._batches = batch + 1
+        self._rows += int(logs.get("rows", getattr(trainer, "batch_size", 0)))
+        if logs.get("batches"):
+            self._per_epoch = int(logs["batches"])
+        now = self.clock()
+        if self._progress is not None:
+            if now - self._last_draw >= 0.1:  # a redraw costs more than a small model's step
+                self._last_draw = now
+                self._progress.update(self._batch_task, completed=self._batches, total=self._per_epoch,
+                                      description=f"batch {self._batches}/{self._per_epoch or '?'}",
+                                      status=f"{self._rate(now):,.0f} rows/s  loss {logs['loss']:.4f}")
+        elif now - self._last_line >= self.seconds:
+            self._line(f"epoch {self._epoch}/{trainer.epochs}  {self._within(now)}  loss {logs['loss']:.4f}", now)
+
     def on_epoch_end(self, trainer: TrainingState, epoch: int, logs: dict[str, Any]) -> None:
+        self._per_epoch = self._per_epoch or self._batches or None
         status = f"train {logs['train_loss']:.4f}"
         if logs.get("valid_loss") is not None:
             status += f"  valid {logs['valid_loss']:.4f}"
+        now = self.clock()
         if self._progress is not None:
-            self._progress.update(self._task, advance=1, status=status)
-        elif epoch % self.every == 0 or epoch == trainer.epochs:
-            print(f"epoch {epoch}/{trainer.epochs}  {status}", file=sys.stderr, flush=True)
+            self._progress.update(self._task, advance=1, status=status, description=f"epoch {epoch}/{trainer.epochs}")
+        elif epoch % self.every == 0 or epoch == trainer.epochs or now - self._last_line >= self.seconds:
+            self._line(f"epoch {epoch}/{trainer.epochs}  {status}  {self._rate(now):,.0f} rows/s", now)
+
+    def _rate(self, now: float) -> float:
+        """Rows per second so far in this epoch."""
+        return self._rows / max(now - self._epoch_start, 1e-9)
+
+    def _within(self, now: float) -> str:
+        """"batch k/N  R rows/s  ETA m:ss" of the running epoch (N and ETA where the batch count is known)."""
+        text = f"batch {self._batches}/{self._per_epoch or '?'}  {self._rate(now):,.0f} rows/s"
+        if self._per_epoch and self._batches:
+            left = (now - self._epoch_start) / self._batches * max(self._per_epoch - self._batches, 0)
+            text += f"  ETA {int(left) // 60}:{int(left) % 60:02d}"
+        return text
+
+    def _line(self, text: str, now: float) -> None:
+        print(text, file=sys.stderr, flush=True)
+        self._last_line = now
 
     def on_fit_end(self, trainer: TrainingState) -> None:
         self.close()
@@ -153,4 +211,3 @@ class ProgressBar(Callback):
         if self._progress is not None:
             progress, self._progress = self._progress, None
             progress.stop()
-

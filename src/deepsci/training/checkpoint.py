@@ -68,13 +68,17 @@ def save_training_state(trainer: TrainingState, folder: Path, epoch: int, meta: 
             tensors[f"optim.{index}.{name}"] = value if torch.is_tensor(value) else torch.tensor(value)
     tensors["rng.batches"] = trainer.generator.get_state()
     tensors["rng.global"] = torch.get_rng_state()
+    device = _cuda_device(trainer)
+    if device is not None:  # dropout on a GPU draws from that GPU's generator
+        tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
     callbacks = {key: _to_tree(cb.state_dict(), f"callback.{key}", tensors)
                  for key, cb in _keyed(trainer.callbacks).items()}
     state = {"format": FORMAT, "epoch": epoch, "stop_training": trainer.stop_training,
              "history": trainer.history_, "param_groups": optimiser["param_groups"],
              "scheduler": trainer.scheduler.state_dict() if trainer.scheduler is not None else None,
              "callbacks": callbacks, "meta": meta or {}}
-    data = save_bytes({k: v.detach().contiguous() for k, v in tensors.items()},
+    # Saved from the host: a GPU run's checkpoint loads on any machine (weights_only is never needed).
+    data = save_bytes({k: v.detach().cpu().contiguous() for k, v in tensors.items()},
                       metadata={"deepsci": json.dumps(state)})
     _write_atomic(folder / STATE, data)
 
@@ -88,6 +92,7 @@ def load_training_state(trainer: TrainingState, folder: Path) -> int:
     path = Path(folder) / STATE
     tensors, state = _read(path)
     try:
+        # load_state_dict copies each tensor into the parameter in place, on whatever device the model is
         trainer.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
@@ -139,8 +144,17 @@ def _restore_rest(trainer: TrainingState, tensors: dict[str, torch.Tensor], stat
             cb.load_state_dict(_from_tree(saved[key], tensors))
     trainer.generator.set_state(tensors["rng.batches"])
     torch.set_rng_state(tensors["rng.global"])
+    device = _cuda_device(trainer)
+    if device is not None and "rng.cuda" in tensors:
+        torch.cuda.set_rng_state(tensors["rng.cuda"], device)
     trainer.history_ = list(state["history"])
     trainer.stop_training = bool(state["stop_training"])
+
+
+def _cuda_device(trainer: TrainingState) -> torch.device | None:
+    """The trainer's CUDA device, or None where it trains elsewhere."""
+    device = getattr(trainer, "device", None)
+    return device if isinstance(device, torch.device) and device.type == "cuda" else None
 
 
 def _keyed(callbacks: list[Callback]) -> dict[str, Callback]:

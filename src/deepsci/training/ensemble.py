@@ -270,8 +270,9 @@ class EnsembleLoss:
             self._member_per_sample = getattr(loss, "per_sample", None)
         self.per_sample = self._per_sample if self._member_per_sample is not None else None
 
-    def _flat(self, output: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
-        """(K*B, ...) outputs and the matching (K*B, ...) targets."""
+    def fold(self, output: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+        """(K*B, ...) outputs (a view of `output` (K, B, ...)) and the matching (K*B, ...) targets; the loss
+        is then K times the member loss of these (deepsci.training.fastdense differentiates it so)."""
         k, b = output.shape[0], output.shape[1]
         if self.targets == "auto" and self.target_dims is not None:
             per_member = target.dim() == self.target_dims + 1
@@ -288,12 +289,12 @@ class EnsembleLoss:
         return output.reshape(k * b, *output.shape[2:]), flat_target
 
     def __call__(self, output: Tensor, target: Tensor) -> Tensor:
-        flat_output, flat_target = self._flat(output, target)
+        flat_output, flat_target = self.fold(output, target)
         return self.loss(flat_output, flat_target) * output.shape[0]
 
     def _per_sample(self, output: Tensor, target: Tensor) -> Tensor:
         assert self._member_per_sample is not None
-        flat_output, flat_target = self._flat(output, target)
+        flat_output, flat_target = self.fold(output, target)
         return self._member_per_sample(flat_output, flat_target).view(output.shape[0], output.shape[1]).sum(0)
 
 

@@ -1,20 +1,480 @@
 """A fast path for dense stacks: explicit forward and backward with a fused optimiser step.
 
-Built in issue 13; until then no model takes it and every model trains through autograd.
+On a small table a training step of an MLP costs a few hundred microseconds of which the arithmetic is a
+few tens: the rest is Python, the dispatcher, autograd's graph and the optimiser's bookkeeping
+(shared/DESIGN.md). For a stack of affine maps and elementwise activations the backward pass is short
+enough to write out, so this module runs the step without autograd:
+
+    forward   z_l = h_{l-1} W_l^T + b_l (addmm; baddbmm for a stacked ensemble),  h_l = f(z_l)
+    backward  dz_l = dh_l * f'(z_l) (aten's own activation backward kernels, as autograd calls them)
+              dW_l = dz_l^T h_{l-1},  db_l = sum_rows dz_l,  dh_{l-1} = dz_l W_l
+    update    one fused Adam / AdamW kernel over all parameters on the optimiser's own state tensors
+              (torch.optim's update rule, exactly); any other optimiser runs its own `step()`.
+
+It serves deepsci's `MLP`, a plain `nn.Sequential` of the same layers, and the stacked ensemble
+(`StackedMLP`, trained on `ensemble_loss`), with the losses mse, cross-entropy (class labels) and binary
+cross-entropy. `dense_step` returns None for anything else (dropout, batch norm, maxout, hooks, frozen
+parameters, other losses), and the Trainer then trains through autograd, the general path. Backprop is the
+learning rule whose feedback matrix is W^T: `dense_gradients` is the engine a rule with another feedback
+matrix can reuse.
+
+The step reads and writes the module's own parameters in place (early stopping's restore and checkpoint
+loading act on them), reads the learning rate from `optimizer.param_groups` every step (schedules keep
+working) and keeps the optimiser's state in `optimizer.state` (checkpoints save and resume it bit for bit).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
+from torch.nn import functional as F
+
+from deepsci.models.activations import Elementwise
+from deepsci.models.mlp import MLP
+from deepsci.training import losses
+from deepsci.training.ensemble import EnsembleLoss, StackedLinear, StackedMLP
 
 Tensor = torch.Tensor
+Loss = Callable[[Tensor, Tensor], Tensor]
+aten = torch.ops.aten
+
+__all__ = ["DenseLayer", "DenseStep", "dense_gradients", "dense_layers", "dense_step", "ACTIVATION_GRADIENTS"]
+
+
+# -- activations: forward and the aten backward kernel autograd itself calls ------------------------------------
+# Each entry: (forward f(z, **kw), backward (grad, z, h, **kw) -> grad * f'(z)). The backward kernels are the
+# ones in torch's derivatives.yaml, so the fast path's gradients are autograd's, kernel for kernel.
+def _relu_back(g: Tensor, z: Tensor, h: Tensor) -> Tensor:
+    return aten.threshold_backward(g, h, 0)  # type: ignore[no-any-return]
+
+
+def _tanh_back(g: Tensor, z: Tensor, h: Tensor) -> Tensor:
+    return aten.tanh_backward(g, h)  # type: ignore[no-any-return]
+
+
+def _sigmoid_back(g: Tensor, z: Tensor, h: Tensor) -> Tensor:
+    return aten.sigmoid_backward(g, h)  # type: ignore[no-any-return]
+
+
+def _leaky_back(g: Tensor, z: Tensor, h: Tensor, slope: float = 0.01) -> Tensor:
+    return aten.leaky_relu_backward(g, z, slope, False)  # type: ignore[no-any-return]
+
+
+def _elu_back(g: Tensor, z: Tensor, h: Tensor, alpha: float = 1.0) -> Tensor:
+    return aten.elu_backward(g, alpha, 1, 1, False, z)  # type: ignore[no-any-return]
+
+
+def _gelu_back(g: Tensor, z: Tensor, h: Tensor) -> Tensor:
+    return aten.gelu_backward(g, z, approximate="none")  # type: ignore[no-any-return]
+
+
+def _silu_back(g: Tensor, z: Tensor, h: Tensor) -> Tensor:
+    return aten.silu_backward(g, z)  # type: ignore[no-any-return]
+
+
+def _softplus_back(g: Tensor, z: Tensor, h: Tensor) -> Tensor:
+    return aten.softplus_backward(g, z, 1, 20)  # type: ignore[no-any-return]
+
+
+ACTIVATION_GRADIENTS: dict[str, Callable[..., Tensor]] = {
+    "relu": _relu_back, "tanh": _tanh_back, "sigmoid": _sigmoid_back, "leaky-relu": _leaky_back,
+    "elu": _elu_back, "gelu": _gelu_back, "silu": _silu_back, "softplus": _softplus_back,
+}
+# torch.nn's own modules, for a plain nn.Sequential written by hand.
+_TORCH_ACTIVATIONS: dict[type, str] = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid", nn.GELU: "gelu",
+                                       nn.SiLU: "silu", nn.Softplus: "softplus", nn.ELU: "elu",
+                                       nn.LeakyReLU: "leaky-relu"}
+
+
+@dataclass(frozen=True)
+class DenseLayer:
+    """One affine map and the elementwise activation after it (None: none, as for the head).
+
+    weight: (out, in) as nn.Linear stores it, or (K, in, out) for a stacked ensemble; bias: (out,) or
+    (K, 1, out), or None. `fn` is the activation's forward and `grad` its backward kernel.
+    """
+
+    weight: nn.Parameter
+    bias: nn.Parameter | None
+    stacked: bool
+    fn: Callable[[Tensor], Tensor] | None = None
+    grad: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None
+
+
+def dense_layers(model: nn.Module) -> list[DenseLayer] | None:
+    """The model as a list of DenseLayer, or None where it is not a plain dense stack.
+
+    Covered: deepsci's MLP, a plain nn.Sequential and a StackedMLP made of Linear (StackedLinear) layers,
+    each followed by at most one elementwise activation from ACTIVATION_GRADIENTS (or none), dropout of
+    probability 0 and identities. Anything else (batch norm, dropout > 0, maxout, a subclass with its own
+    forward, hooks on any module) gives None.
+    """
+    if isinstance(model, (MLP, StackedMLP)) and type(model).forward in (MLP.forward, StackedMLP.forward):
+        sequence: nn.Module = model.layers
+    elif type(model) is nn.Sequential:
+        sequence = model
+    else:
+        return None
+    if type(sequence) is not nn.Sequential or _has_hooks(model):
+        return None
+    stacked = isinstance(model, StackedMLP)
+    layers: list[DenseLayer] = []
+    for module in sequence:
+        if type(module) in (nn.Linear, StackedLinear) and stacked == isinstance(module, StackedLinear):
+            layers.append(DenseLayer(module.weight, module.bias, stacked))  # type: ignore[arg-type]
+            continue
+        if _is_identity(module):
+            continue
+        act = _activation(module)
+        if act is None or not layers or layers[-1].fn is not None:
+            return None  # not covered, or an activation with no affine map before it
+        layers[-1] = DenseLayer(layers[-1].weight, layers[-1].bias, stacked, *act)
+    return layers if layers else None
+
+
+def _has_hooks(model: nn.Module) -> bool:
+    """Whether any module carries forward or backward hooks (the fast path would skip them)."""
+    from torch.nn.modules import module as torch_module
+
+    global_hooks = (torch_module._global_forward_hooks, torch_module._global_forward_pre_hooks,
+                    torch_module._global_backward_hooks, torch_module._global_backward_pre_hooks)
+    if any(global_hooks):
+        return True
+    return any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks
+               for m in model.modules())
+
+
+def _is_identity(module: nn.Module) -> bool:
+    return type(module) is nn.Identity or (type(module) is nn.Dropout and module.p == 0.0)  # type: ignore[union-attr]
+
+
+def _activation(module: nn.Module) -> tuple[Callable[[Tensor], Tensor], Callable[..., Tensor]] | None:
+    """(forward, backward) of an elementwise activation module, or None if not covered."""
+    if type(module) is Elementwise:
+        name, kwargs = module.name, dict(module.kwargs)
+        if name == "linear":
+            return (lambda z: z), (lambda g, z, h: g)
+    elif type(module) in _TORCH_ACTIVATIONS:
+        name, kwargs = _TORCH_ACTIVATIONS[type(module)], {}
+        if isinstance(module, nn.LeakyReLU):
+            kwargs = {"slope": module.negative_slope}
+        elif isinstance(module, nn.ELU):
+            kwargs = {"alpha": module.alpha}
+        elif isinstance(module, nn.GELU) and module.approximate != "none":
+            return None
+        elif isinstance(module, nn.Softplus) and (module.beta != 1 or module.threshold != 20):
+            return None
+        if getattr(module, "inplace", False):
+            return None
+    else:
+        return None
+    if name not in ACTIVATION_GRADIENTS:
+        return None
+    if type(module) is Elementwise:  # deepsci's own function object: the forward is the module's, exactly
+        return module.fn, (lambda g, z, h: ACTIVATION_GRADIENTS[name](g, z, h, **kwargs))
+    forward = _FORWARD[name]
+    backward = ACTIVATION_GRADIENTS[name]
+    if kwargs:
+        return (lambda z: forward(z, **kwargs)), (lambda g, z, h: backward(g, z, h, **kwargs))
+    return forward, backward
+
+
+_FORWARD: dict[str, Callable[..., Tensor]] = {
+    "relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
+    "leaky-relu": lambda z, slope=0.01: F.leaky_relu(z, slope), "elu": lambda z, alpha=1.0: F.elu(z, alpha),
+    "gelu": F.gelu, "silu": F.silu, "softplus": F.softplus,
+}
+
+
+# -- losses: value and gradient with respect to the output ------------------------------------------------------
+def _loss_rule(loss: Any, stacked: bool) -> str | None:
+    """The kind of a covered loss ("mse", "cross-entropy", "binary-cross-entropy"; for a StackedMLP, the
+    member loss inside its `ensemble_loss`), or None where the fast path does not know the loss."""
+    kinds = {losses.mse: "mse", losses.cross_entropy: "cross-entropy",
+             losses.binary_cross_entropy: "binary-cross-entropy"}
+    if stacked:
+        if type(loss) is not EnsembleLoss:
+            return None
+        loss = loss.loss
+    try:
+        kind = kinds.get(loss)
+    except TypeError:  # an unhashable callable
+        return None
+    return kind
+
+
+def _loss_and_grad(kind: str, output: Tensor, target: Tensor, scale: Tensor) -> tuple[Tensor, Tensor] | None:
+    """(loss, d(scale * loss)/d output) for a mean loss over the batch, or None for targets the fast path
+    does not cover (shapes that would broadcast, class probabilities as targets)."""
+    if kind == "mse":
+        if output.shape != target.shape or target.dtype != output.dtype:
+            return None
+        # F.mse_loss without its broadcasting wrapper (shapes are equal); reduction 1 is the mean
+        value = torch._C._nn.mse_loss(output, target, 1)  # type: ignore[arg-type]
+        return value, aten.mse_loss_backward(scale, output, target, 1)
+    if kind == "cross-entropy":
+        if output.dim() != 2 or target.dim() != 1 or target.dtype != torch.long:
+            return None
+        logp = torch.log_softmax(output, 1)
+        value = F.nll_loss(logp, target)
+        rows = torch.full((), target.shape[0], dtype=logp.dtype, device=logp.device)  # the mean's denominator
+        grad_logp = aten.nll_loss_backward(scale, logp, target, None, 1, -100, rows)
+        return value, aten._log_softmax_backward_data(grad_logp, logp, 1, logp.dtype)
+    # binary cross-entropy of logits (batch, 1) against labels (batch,): d/dx = (sigmoid(x) - t) / n
+    logits = output.squeeze(-1)
+    if logits.shape != target.shape:
+        return None
+    target = target.to(logits.dtype)
+    value = F.binary_cross_entropy_with_logits(logits, target)
+    grad = (torch.sigmoid(logits) - target) * (scale / logits.numel())
+    return value, grad.view_as(output)
+
+
+# -- forward and backward ---------------------------------------------------------------------------------------
+def _forward(layers: Sequence[DenseLayer], x: Tensor) -> tuple[Tensor, list[tuple[Tensor, Tensor, Tensor]]]:
+    """The output and, per layer, (input, pre-activation, activation) saved for the backward pass."""
+    saved = []
+    h = x
+    for layer in layers:
+        if layer.stacked:
+            hk = h if h.dim() == 3 else h.unsqueeze(0).expand(layer.weight.shape[0], -1, -1)
+            z = torch.bmm(hk, layer.weight) if layer.bias is None else torch.baddbmm(layer.bias, hk, layer.weight)
+        else:
+            z = h.mm(layer.weight.t()) if layer.bias is None else torch.addmm(layer.bias, h, layer.weight.t())
+        out = layer.fn(z) if layer.fn is not None else z
+        saved.append((h, z, out))
+        h = out
+    return h, saved
+
+
+def _backward(layers: Sequence[DenseLayer], saved: Sequence[tuple[Tensor, Tensor, Tensor]], grad: Tensor,
+              grads: list[Tensor]) -> None:
+    """Write every parameter's gradient into `grads` (weight, bias per layer, in order) from d loss/d output."""
+    slot = 2 * len(layers)
+    for i in range(len(layers) - 1, -1, -1):
+        layer, (h, z, out) = layers[i], saved[i]
+        if layer.grad is not None:
+            grad = layer.grad(grad, z, out)
+        slot -= 2
+        gw, gb = grads[slot], grads[slot + 1]
+        if layer.stacked:
+            _stacked_weight_grad(h, grad, gw)
+            if layer.bias is not None:
+                torch.sum(grad, 1, keepdim=True, out=gb)
+        else:
+            torch.mm(grad.t(), h, out=gw)
+            if layer.bias is not None:
+                torch.sum(grad, 0, out=gb)
+        if i > 0:  # the input's gradient is never needed
+            grad = torch.bmm(grad, layer.weight.transpose(1, 2)) if layer.stacked else grad.mm(layer.weight)
+
+
+def _stacked_weight_grad(h: Tensor, grad: Tensor, out: Tensor) -> None:
+    """dW_k = h_k^T dz_k into out (K, in, out_features); h (B, in) shared by all members or (K, B, in)."""
+    if h.dim() == 3:
+        torch.bmm(h.transpose(1, 2), grad, out=out)
+        return
+    # One member-wide product: h^T (in, B) @ [dz_1 ... dz_K] (B, K*out), then back to (K, in, out).
+    k, b, f = grad.shape
+    wide = h.t().mm(grad.transpose(0, 1).reshape(b, k * f))  # (in, K*out)
+    out.copy_(wide.view(h.shape[1], k, f).transpose(0, 1))
+
+
+def dense_gradients(model: nn.Module, loss: Loss, x: Tensor, y: Tensor) -> tuple[Tensor, list[Tensor]] | None:
+    """The batch loss and d loss / d parameter (in `model.parameters()` order) by the explicit backward pass.
+
+    None where the model or loss is not covered (see `dense_layers`). Parameters and their .grad are not
+    touched. This is the engine the fast training step runs; tests hold it against autograd.
+    """
+    layers = dense_layers(model)
+    rule = _loss_rule(loss, isinstance(model, StackedMLP))
+    if layers is None or rule is None or not _covers_parameters(model, layers):
+        return None
+    engine = _Engine(layers, rule, loss)
+    with torch.no_grad():
+        grads = [torch.empty_like(p) for p in _parameters(layers)]
+        value = engine.run(x, y, grads)
+    return None if value is None else (value, grads)
+
+
+def _parameters(layers: Sequence[DenseLayer]) -> list[nn.Parameter]:
+    return [p for layer in layers for p in (layer.weight, layer.bias) if p is not None]
+
+
+def _covers_parameters(model: nn.Module, layers: Sequence[DenseLayer]) -> bool:
+    """The dense layers hold exactly the model's parameters, in order, all trainable, all one dtype/device."""
+    own = list(model.parameters())
+    mine = _parameters(layers)
+    if len(own) != len(mine) or any(a is not b for a, b in zip(own, mine)):
+        return False
+    first = own[0]
+    return all(p.requires_grad and p.dtype == first.dtype and p.device == first.device and p.is_floating_point()
+               for p in own)
+
+
+class _Engine:
+    """Forward, loss and backward of one dense stack into preallocated gradient tensors."""
+
+    def __init__(self, layers: Sequence[DenseLayer], kind: str, loss: Any) -> None:
+        self.layers, self.kind, self.loss = list(layers), kind, loss
+        self.stacked = layers[0].stacked
+        self.with_bias = all(layer.bias is not None for layer in layers)
+        param = layers[0].weight
+        self.one = torch.ones((), dtype=param.dtype, device=param.device)
+        members = param.shape[0] if self.stacked else 1
+        # ensemble_loss sums the members' mean losses: the loss and its gradient carry a factor K.
+        self.scale = torch.full((), float(members), dtype=param.dtype, device=param.device)
+
+    def run(self, x: Tensor, y: Tensor, grads: list[Tensor]) -> Tensor | None:
+        """Write the gradients; return the detached batch loss, or None if these targets are not covered."""
+        if x.dtype != self.one.dtype or x.device != self.one.device or x.dim() not in ((2, 3) if self.stacked else (2,)):
+            return None
+        output, saved = _forward(self.layers, x)
+        if self.stacked:
+            flat_out, flat_y = self.loss.fold(output, y)
+            result = _loss_and_grad(self.kind, flat_out, flat_y, self.scale)
+            result = None if result is None else (result[0] * self.scale, result[1])
+        else:
+            result = _loss_and_grad(self.kind, output, y, self.one)
+        if result is None:
+            return None
+        value, grad = result
+        if not self.with_bias:  # bias-free layers: slots stay aligned with weight/bias pairs
+            grads = _with_bias_slots(self.layers, grads)
+        _backward(self.layers, saved, grad.reshape(output.shape), grads)
+        return value
+
+
+def _with_bias_slots(layers: Sequence[DenseLayer], grads: list[Tensor]) -> list[Tensor]:
+    """Gradient list with a placeholder where a layer has no bias (so slot 2l+1 is always layer l's bias)."""
+    it = iter(grads)
+    out: list[Tensor] = []
+    for layer in layers:
+        out.append(next(it))
+        out.append(next(it) if layer.bias is not None else torch.empty(0))
+    return out
+
+
+# -- the optimiser step -----------------------------------------------------------------------------------------
+def _fused_adam_settings(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether `optimizer` is a fused Adam / AdamW whose step the fast path can issue itself, exactly."""
+    if type(optimizer) not in (torch.optim.Adam, torch.optim.AdamW) or len(optimizer.param_groups) != 1:
+        return False
+    group = optimizer.param_groups[0]
+    plain = not (group["amsgrad"] or group["maximize"] or group["capturable"] or group["differentiable"])
+    return bool(group["fused"]) and plain and not _has_step_hooks(optimizer)
+
+
+def _has_step_hooks(optimizer: torch.optim.Optimizer) -> bool:
+    from torch.optim import optimizer as torch_optimizer
+
+    return bool(optimizer._optimizer_step_pre_hooks or optimizer._optimizer_step_post_hooks
+                or torch_optimizer._global_optimizer_pre_hooks or torch_optimizer._global_optimizer_post_hooks)
+
+
+# Below about 8 MFLOP a step (forward and backward: ~6 flops per parameter per row) its ops are so small that
+# splitting them over threads costs more in wake-ups and barriers than it saves; on a shared machine a
+# descheduled thread then stalls every op of the step.
+_ONE_THREAD_FLOPS = 2 ** 23
+
+
+def _scalar(value: Any) -> float:
+    return float(value.item()) if torch.is_tensor(value) else float(value)
+
+
+class DenseStep:
+    """The fast training step: (xb, yb) -> detached batch loss, updating the model's parameters in place.
+
+    Gradients are written into preallocated tensors (also set as each parameter's .grad, as after
+    loss.backward()), clipped like `nn.utils.clip_grad_norm_(foreach=True)` when asked, and applied by one
+    fused Adam/AdamW kernel on the optimiser's own state (or by `optimizer.step()` for other optimisers,
+    and for the first step, which creates that state exactly as torch does). Batches the fast path does
+    not cover (e.g. class probabilities as targets) take `fallback`, the autograd step.
+    """
+
+    def __init__(self, model: nn.Module, layers: list[DenseLayer], kind: str, loss: Any,
+                 optimizer: torch.optim.Optimizer, clip_grad_norm: float | None) -> None:
+        self.model, self.loss, self.optimizer, self.clip = model, loss, optimizer, clip_grad_norm
+        self.engine = _Engine(layers, kind, loss)
+        self.params: list[Tensor] = list(_parameters(layers))
+        self.grads = [torch.zeros_like(p) for p in self.params]
+        self.numel = sum(p.numel() for p in self.params)
+        self.fused_adam = _fused_adam_settings(optimizer)
+        self.decoupled = bool(optimizer.param_groups[0].get("decoupled_weight_decay", False)) or isinstance(
+            optimizer, torch.optim.AdamW)
+
+    def __call__(self, xb: Tensor, yb: Tensor) -> Tensor:
+        threads = torch.get_num_threads()
+        few = threads > 1 and xb.device.type == "cpu" and 6 * xb.shape[-2] * self.numel < _ONE_THREAD_FLOPS
+        if few:  # a small step: one intra-op thread (restored below) beats waking the others for each tiny op
+            torch.set_num_threads(1)
+        try:
+            with torch.no_grad():
+                value = self.engine.run(xb, yb, self.grads)
+                if value is None:
+                    return self.fallback(xb, yb)
+                if self.clip is not None:
+                    self._clip(self.clip)
+                self._update()
+        finally:
+            if few:
+                torch.set_num_threads(threads)
+        return value.float()  # as Trainer.train_step's autograd path returns it
+
+    def _clip(self, max_norm: float) -> None:
+        total = torch.nn.utils.get_total_norm(self.grads, 2.0, False, True)
+        coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+        torch._foreach_mul_(self.grads, coef)
+
+    def _update(self) -> None:
+        for p, g in zip(self.params, self.grads):
+            if p.grad is not g:  # the gradients stay readable as .grad, as after loss.backward()
+                p.grad = g
+        state = self.optimizer.state
+        first = state.get(self.params[0])
+        if not self.fused_adam or not first:
+            self.optimizer.step()
+            return
+        group = self.optimizer.param_groups[0]
+        states = [state[p] for p in self.params]
+        steps = [s["step"] for s in states]
+        torch._foreach_add_(steps, 1)
+        beta1, beta2 = group["betas"]
+        step = torch._fused_adamw_ if self.decoupled else torch._fused_adam_
+        step(self.params, self.grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states], [],
+             steps, amsgrad=False, lr=group["lr"], beta1=_scalar(beta1), beta2=_scalar(beta2),
+             weight_decay=group["weight_decay"], eps=group["eps"], maximize=False, grad_scale=None, found_inf=None)
+
+    def fallback(self, xb: Tensor, yb: Tensor) -> Tensor:
+        """The autograd step (Trainer.train_step's general path) for a batch the fast path does not cover."""
+        with torch.enable_grad():
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.loss(self.model(xb), yb)
+            loss.backward()
+            if self.clip is not None:
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.clip, foreach=True)
+            self.optimizer.step()
+        return loss.detach().float()
 
 
 def dense_step(model: nn.Module, loss: Callable[[Tensor, Tensor], Tensor], optimizer: torch.optim.Optimizer, *,
                clip_grad_norm: float | None = None) -> Callable[[Tensor, Tensor], Tensor] | None:
-    """A step function (xb, yb) -> detached loss for `model` where the fast path applies, else None."""
-    del model, loss, optimizer, clip_grad_norm
-    return None
+    """A step function (xb, yb) -> detached loss for `model` where the fast path applies, else None.
+
+    Applies to a dense stack (`dense_layers`) with a covered loss (mse, cross-entropy, binary cross-entropy;
+    their `ensemble_loss` for a StackedMLP) whose parameters are all trainable, of one dtype and device,
+    and are exactly the optimiser's, in one parameter group.
+    """
+    layers = dense_layers(model)
+    stacked = isinstance(model, StackedMLP)
+    rule = _loss_rule(loss, stacked)
+    if layers is None or rule is None or not _covers_parameters(model, layers):
+        return None
+    groups, params = optimizer.param_groups, _parameters(layers)
+    if len(groups) != 1 or len(groups[0]["params"]) != len(params) or any(
+            a is not b for a, b in zip(groups[0]["params"], params)):
+        return None
+    return DenseStep(model, layers, rule, loss, optimizer, clip_grad_norm)

@@ -8,6 +8,12 @@ Inputs are `deepsci.data.batch.Inputs`: one tensor (a table, signal or image) or
 tensors (a padded sequence or set with its mask, or several inputs at once). Every tensor shares the
 row dimension, so a batch is the same index slice of each (`batch.take`) and the model is called with
 `batch.forward` (model(x) or model(**x)).
+
+Devices and processes (deepsci.training.device, deepsci.training.distributed): the model moves to
+`device`; the data moves there once where it fits, else batch by batch from pinned host memory; the
+epoch's loss is summed on the device and read once per epoch (no host synchronisation per step).
+`precision` runs the forward pass under torch.autocast. Started by torchrun, the Trainer wraps the model
+in DistributedDataParallel and each process trains on its shard of every global batch.
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ from torch import nn
 from deepsci.data.batch import Inputs, RowSource, check_rows, forward, n_rows, take
 from deepsci.errors import DataError, TrainingError
 from deepsci.training.callbacks import Callback, EarlyStopping, ProgressBar
+from deepsci.training.device import (autocast, check_precision, grad_scaler, model_device, move_batch, move_tensor,
+                                     place, resolve_device)
+from deepsci.training.distributed import all_reduce_sum, shard, world, wrap
 from deepsci.training.losses import per_sample_loss, weighted_loss
 from deepsci.training.optimisers import make_optimiser, make_schedule
 
@@ -53,6 +62,9 @@ class Trainer:
         progress: show a progress bar (terminal) or periodic lines (not a terminal).
         teacher_forcing: in training, call model(x, y, generator=...) so a sequence-to-sequence
             model can feed the true previous step to its decoder; evaluation always runs free.
+        device: "auto" (CUDA when present), "cpu", "cuda", "cuda:N", "mps" or a torch.device; the model
+            moves there (in place) before the optimiser is built.
+        precision: "32", "bf16-mixed" or "16-mixed" (autocast; a gradient scaler for float16).
     """
 
     def __init__(self, model: nn.Module, *, loss: Callable[[Tensor, Tensor], Tensor],
@@ -62,7 +74,11 @@ class Trainer:
                  schedule_kwargs: dict[str, Any] | None = None, clip_grad_norm: float | None = None,
                  patience: int | None = None, callbacks: Sequence[Callback] = (),
                  augment: Augment | None = None, seed: int = 0, progress: bool = False,
-                 teacher_forcing: bool = False) -> None:
+                 teacher_forcing: bool = False, device: str | torch.device = "cpu", precision: str = "32") -> None:
+        self.world = world()
+        self.device = resolve_device(device, local_rank=self.world.local_rank if self.world.distributed else None)
+        self.precision = check_precision(precision, self.device)
+        model.to(self.device)  # before the optimiser: its state is created beside the parameters
         self.model, self.loss = model, loss
         self.batch_size, self.epochs = batch_size, epochs
         self.clip_grad_norm, self.augment, self.seed = clip_grad_norm, augment, seed
@@ -72,7 +88,7 @@ class Trainer:
         self.scheduler = make_schedule(self.optimizer, schedule, epochs=epochs, **(schedule_kwargs or {}))
         self.early_stopping = EarlyStopping(patience) if patience else None
         extra: list[Callback] = [self.early_stopping] if self.early_stopping is not None else []
-        if progress:
+        if progress and self.world.is_main:
             extra.append(ProgressBar())
         # Stable: the Checkpoint (runs_last) writes the epoch after every other callback recorded it.
         self.callbacks: list[Callback] = sorted([*callbacks, *extra], key=lambda cb: cb.runs_last)
@@ -85,6 +101,14 @@ class Trainer:
         # (deepsci.training.fastdense); None where it does not apply: autograd, below, is the general path.
         self.fast_step: Callable[[Tensor, Tensor], Tensor] | None = dense_step(
             model, loss, self.optimizer, clip_grad_norm=clip_grad_norm)
+        self.scaler = grad_scaler(self.device, self.precision)
+        # The model the training steps call: DDP's wrapper (its backward averages the ranks' gradients)
+        # when several processes train, else the model itself.
+        self.train_model = wrap(model, self.device)
+        if self.precision != "32" or self.world.distributed:
+            self.fast_step = None  # its explicit backward knows neither autocast nor DDP's gradient hooks
+        self._grad_scale = 1.0  # a DDP shard's loss factor (distributed.shard), set per batch
+        self._resident = True  # the fit's data lives on self.device (set by fit: deepsci.training.device.place)
 
     # -- the loop ---------------------------------------------------------------------------------
     def fit(self, X: Inputs, y: Tensor, X_valid: Inputs | None = None, y_valid: Tensor | None = None, *,
@@ -112,6 +136,8 @@ class Trainer:
             valid_weight = _check_weights(valid_sample_weight, n_rows(X_valid), "validation")
         if weight is not None or valid_weight is not None:
             self._per_sample = per_sample_loss(self.loss)
+        (X, y, weight), self._resident = place([X, y, weight], self.device)
+        (X_valid, y_valid, valid_weight), _ = place([X_valid, y_valid, valid_weight], self.device)
         torch.manual_seed(self.seed)  # dropout draws from the global generator
         self.generator = torch.Generator().manual_seed(self.seed)
         self.stop_training = False
@@ -144,27 +170,39 @@ class Trainer:
     def run_epoch(self, epoch: int, X: Inputs, y: Tensor, X_valid: Inputs | None, y_valid: Tensor | None,
                   sample_weight: Tensor | None = None, valid_sample_weight: Tensor | None = None
                   ) -> dict[str, Any]:
-        """One pass over shuffled mini-batches; returns the epoch's logs."""
+        """One pass over shuffled mini-batches; returns the epoch's logs.
+
+        The batch losses are summed on the device and read once, at the end of the epoch, so a GPU never
+        waits for the host between steps. Each callback's `on_batch_end` gets {"loss": the batch loss as
+        a 0-dim tensor on the device}; `float()` of it is a host synchronisation.
+        """
         start = time.perf_counter()
         self.model.train()
         n = n_rows(X)
         order = epoch_order(X, self.generator)
-        total = 0.0
+        if self._resident:
+            order = order.to(self.device)  # index slices on the device, not a copy per step
+        # float64 sums like the host's float arithmetic did (MPS has no float64)
+        total = torch.zeros((), dtype=torch.float32 if self.device.type == "mps" else torch.float64,
+                            device=self.device)
+        losses: list[Tensor] = []  # each batch's loss, read only if the epoch's sum is not finite
         for batch, i in enumerate(range(0, n, self.batch_size)):
-            idx = order[i:i + self.batch_size]
+            idx, self._grad_scale = shard(order[i:i + self.batch_size], self.world)
             xb, yb = take(X, idx), y[idx]
-            if self.augment is not None:
+            if not self._resident:
+                xb, yb = move_batch(xb, self.device), move_tensor(yb, self.device)
+            if self.augment is not None:  # on the device; its draws come from the host generator
                 xb, yb = self.augment(xb, yb, self.generator)
-            step = self.train_step(xb, yb) if sample_weight is None else self.train_step(xb, yb, sample_weight[idx])
-            loss = step.item()
-            if not math.isfinite(loss):
-                raise TrainingError(
-                    f"the training loss became {loss} at epoch {epoch}, batch {batch + 1}. Lower train.lr "
-                    "(e.g. by 10x), set train.clip_grad_norm (e.g. 1.0), or check the data for extreme values.")
-            total += loss * len(idx)
+            wb = None if sample_weight is None else move_tensor(sample_weight[idx], self.device)
+            step = self.train_step(xb, yb) if wb is None else self.train_step(xb, yb, wb)
+            total.add_(step, alpha=0 if self._grad_scale == 0 else len(idx))  # one kernel; a placeholder row adds 0
+            losses.append(step)
             for cb in self.callbacks:
-                cb.on_batch_end(self, batch, {"loss": loss})
-        logs: dict[str, Any] = {"epoch": epoch, "train_loss": total / n}
+                cb.on_batch_end(self, batch, {"loss": step})
+        train_loss = float(all_reduce_sum(total)) / n  # the epoch's one host synchronisation
+        if not math.isfinite(train_loss):
+            raise _non_finite(epoch, train_loss, losses)
+        logs: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss}
         logs["valid_loss"] = (self.eval_loss(X_valid, y_valid, sample_weight=valid_sample_weight)
                               if X_valid is not None and y_valid is not None else None)
         logs["lr"] = self.optimizer.param_groups[0]["lr"]
@@ -174,55 +212,83 @@ class Trainer:
 
     def train_step(self, xb: Inputs, yb: Tensor, wb: Tensor | None = None) -> Tensor:
         """One optimiser step on a batch; returns the batch loss (weighted by `wb` (B,) if given) as a
-        detached 0-dim tensor on the model's device (no host synchronisation here)."""
+        detached 0-dim tensor on the model's device (no host synchronisation here).
+
+        The forward pass runs under the trainer's autocast; with "16-mixed" the loss is scaled before the
+        backward pass and the gradients unscaled before clipping and the step (a step whose gradients
+        overflowed is skipped and the scale lowered: torch.amp.GradScaler).
+        """
         if self.fast_step is not None and wb is None and not self.teacher_forcing and isinstance(xb, Tensor):
             return self.fast_step(xb, yb)
         self.optimizer.zero_grad(set_to_none=True)
-        output = self.forward_train(xb, yb)
-        loss = self.loss(output, yb) if wb is None else weighted_loss(self._per_sample, output, yb, wb)
-        loss.backward()
+        with autocast(self.device, self.precision):
+            output = self.forward_train(xb, yb)
+            loss = self.loss(output, yb) if wb is None else weighted_loss(self._per_sample, output, yb, wb)
+        scaled = loss if self._grad_scale == 1.0 else loss * self._grad_scale
+        if self.scaler is not None:
+            self.scaler.scale(scaled).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            scaled.backward()
         if self.clip_grad_norm is not None:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad_norm, foreach=True)
-        self.optimizer.step()
-        return loss.detach()
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        return loss.detach().float()
 
     def forward_train(self, xb: Inputs, yb: Tensor) -> Tensor:
         """The model's output on a training batch (with the targets, under teacher forcing)."""
         if self.teacher_forcing:
             if isinstance(xb, dict):
-                return self.model(**xb, y=yb, generator=self.generator)
-            return self.model(xb, yb, generator=self.generator)
-        return forward(self.model, xb)
+                return self.train_model(**xb, y=yb, generator=self.generator)
+            return self.train_model(xb, yb, generator=self.generator)
+        return forward(self.train_model, xb)
 
     @torch.no_grad()
     def eval_loss(self, X: Inputs, y: Tensor, batch_size: int = 4096, *,
                   sample_weight: Tensor | None = None) -> float:
         """Mean loss over (X, y) in eval mode (dropout off, batch norm uses running statistics);
-        the weighted mean with `sample_weight` (n,)."""
+        the weighted mean with `sample_weight` (n,).
+
+        The sums stay on the device until the end (one host synchronisation). When several processes
+        train, each evaluates its contiguous share of the rows and the sums are added over the ranks, so
+        every rank returns the loss of the whole split (and early stopping decides the same everywhere):
+        every rank must call it.
+        """
         self.model.eval()
-        total, norm = 0.0, 0.0
+        sums = torch.zeros(2, dtype=torch.float32 if self.device.type == "mps" else torch.float64,
+                           device=self.device)  # (loss sum, weight sum)
         n = n_rows(X)
-        for i in range(0, n, batch_size):
-            rows = slice(i, i + batch_size)
-            output, target = forward(self.model, take(X, rows)), y[rows]
-            if sample_weight is None:
-                total += self.loss(output, target).item() * target.shape[0]
-                norm += target.shape[0]
-            else:
-                w = sample_weight[rows]
-                total += (self._per_sample(output, target) * w).sum().item()
-                norm += w.sum().item()
+        start, stop = _share(n, self.world.rank, self.world.size)
+        for i in range(start, stop, batch_size):
+            rows = slice(i, min(i + batch_size, stop))
+            xb, target = move_batch(take(X, rows), self.device), move_tensor(y[rows], self.device)
+            with autocast(self.device, self.precision):
+                output = forward(self.model, xb)
+                if sample_weight is None:
+                    sums[0] += self.loss(output, target).to(sums.dtype) * target.shape[0]
+                    sums[1] += target.shape[0]
+                else:
+                    w = move_tensor(sample_weight[rows], self.device)
+                    sums[0] += (self._per_sample(output, target) * w).sum().to(sums.dtype)
+                    sums[1] += w.sum().to(sums.dtype)
         self.model.train()
+        total, norm = all_reduce_sum(sums).tolist()
         return total / norm if norm > 0 else 0.0
 
     @torch.no_grad()
     def predict(self, X: Inputs, batch_size: int = 4096) -> Tensor:
-        """The model's raw outputs for X in eval mode, in batches: (n, ...), or (K, n, ...) for a
-        stacked ensemble (the row dimension second)."""
+        """The model's raw outputs for X in eval mode, in batches, on the CPU: (n, ...), or (K, n, ...) for
+        a stacked ensemble (the row dimension second)."""
         from deepsci.training.ensemble import StackedMLP
 
         self.model.eval()
-        parts = [forward(self.model, take(X, slice(i, i + batch_size))) for i in range(0, n_rows(X), batch_size)]
+        device = model_device(self.model)
+        parts = [forward(self.model, move_batch(take(X, slice(i, i + batch_size)), device)).cpu()
+                 for i in range(0, n_rows(X), batch_size)]
         return torch.cat(parts, dim=1 if isinstance(self.model, StackedMLP) else 0)
 
     def _step_schedule(self, logs: dict[str, Any]) -> None:
@@ -233,6 +299,22 @@ class Trainer:
             self.scheduler.step(metric)
         else:
             self.scheduler.step()
+
+
+def _non_finite(epoch: int, total: float, losses: list[Tensor]) -> TrainingError:
+    """The error for an epoch whose loss sum is not finite, naming the first batch whose loss was not."""
+    per_batch = torch.stack(losses).float().cpu() if losses else torch.zeros(0)
+    bad = (~torch.isfinite(per_batch)).nonzero().flatten()
+    # Under DDP another rank's shard may be the one that overflowed: then this rank names no batch.
+    where = f"at epoch {epoch}, batch {int(bad[0]) + 1}" if len(bad) else f"at epoch {epoch}"
+    value = float(per_batch[bad[0]]) if len(bad) else total
+    return TrainingError(f"the training loss became {value} {where}. Lower train.lr (e.g. by 10x), set "
+                         "train.clip_grad_norm (e.g. 1.0), or check the data for extreme values.")
+
+
+def _share(n: int, rank: int, size: int) -> tuple[int, int]:
+    """The contiguous rows [start, stop) of n that rank `rank` of `size` evaluates."""
+    return n * rank // size, n * (rank + 1) // size
 
 
 def epoch_order(X: Inputs, generator: torch.Generator) -> Tensor:

@@ -51,20 +51,24 @@ def mc_dropout_samples(model: nn.Module, X: Inputs, samples: int = 30, seed: int
     if not dropouts:
         raise ModelError("MC dropout needs a model with dropout; this one has none. Set model.dropout > 0 "
                          "(e.g. 0.1), or use uncertainty.method = 'ensemble'.")
+    from deepsci.training.device import model_device, move_batch, same_random_streams
+
     modes = {m: m.training for m in model.modules()}
     try:
         model.eval()
         for d in dropouts:
             d.train()
         outs = []
-        with torch.random.fork_rng(devices=[]), torch.no_grad():
+        device = model_device(model)  # batches go there; the masks come from its generator, seeded here
+        with same_random_streams(device), torch.no_grad():
             torch.manual_seed(seed)
             n = n_rows(X)
             step = batch_size or max(n, 1)
             for _ in range(samples):
                 # Rows are the first dim of a plain network's output (n, ...) (a sequence model's (n, L, k) too).
-                outs.append(torch.cat([forward(model, take(X, slice(s, s + step))) for s in range(0, n, step)])
-                            if n else forward(model, X))
+                outs.append(torch.cat([forward(model, move_batch(take(X, slice(s, s + step)), device)).cpu()
+                                       for s in range(0, n, step)])
+                            if n else forward(model, move_batch(X, device)).cpu())
     finally:
         for m, mode in modes.items():
             m.training = mode

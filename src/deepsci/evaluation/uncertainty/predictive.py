@@ -204,7 +204,9 @@ def as_predictive(dist: "Predictive | Mapping[str, Any]", task: str = "regressio
 
 @torch.no_grad()
 def _raw_samples(model: nn.Module, X: Inputs, spec: UncertaintySpec, batch_size: int) -> Tensor:
-    """Raw outputs as (S, n, ...): S = members (ensemble), samples (MC dropout) or 1."""
+    """Raw outputs as (S, n, ...) on the CPU: S = members (ensemble), samples (MC dropout) or 1."""
+    from deepsci.training.device import model_device, move_batch
+
     if spec.method == "mc-dropout":
         return mc_dropout_samples(model, X, samples=spec.samples, seed=spec.seed, batch_size=batch_size)
     was_training = model.training
@@ -213,8 +215,10 @@ def _raw_samples(model: nn.Module, X: Inputs, spec: UncertaintySpec, batch_size:
         n = n_rows(X)
         # An ensemble's rows are dim 1 of (K, n, out); any other model's are dim 0.
         row_dim = 1 if spec.method == "ensemble" else 0
-        chunks = [forward(model, take(X, slice(i, i + batch_size))) for i in range(0, n, batch_size)]
-        out = torch.cat(chunks, dim=row_dim) if chunks else forward(model, X)
+        device = model_device(model)  # each batch to the model's device, its outputs back to the host
+        chunks = [forward(model, move_batch(take(X, slice(i, i + batch_size)), device)).cpu()
+                  for i in range(0, n, batch_size)]
+        out = torch.cat(chunks, dim=row_dim) if chunks else forward(model, move_batch(X, device)).cpu()
     finally:
         model.train(was_training)
     return out if spec.method == "ensemble" else out.unsqueeze(0)

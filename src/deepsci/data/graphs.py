@@ -1,0 +1,377 @@
+"""Molecules as graphs: atoms and bonds from RDKit, featurised once, cached, and batched as one disjoint graph.
+
+A split's molecules are stored as flat tensors with per-molecule offsets (`MolecularGraphs`):
+
+    atom_x      (N, A) float32   every atom of every molecule, molecule after molecule
+    bond_x      (M, Bf) float32  every bond (undirected), molecule after molecule
+    bond_atoms  (M, 2) int64     the bond's two atoms, numbered within their molecule
+    pair_dist   (sum n_i^2,)     topological distances between the atoms of each molecule (row = root atom)
+    n_atoms, n_bonds (n,)        per-molecule counts; offsets are their cumulative sums
+    mol_x       (n, D) float32   an optional per-molecule vector (scaled RDKit descriptors), D may be 0
+
+`take_rows(idx)` gathers the chosen molecules with index arithmetic alone (repeat_interleave and cumsum,
+no Python loop over molecules) and returns the batch as ONE disjoint graph, the keyword arguments of
+every graph network's forward (deepsci.models.graph):
+
+    atom_x (Na, A), bond_x (E, Bf), edge_index (2, E), rev_index (E,), atom_batch (Na,), mol_x (B, D),
+    pair_dist (sum n_i^2,), n_atoms (B,)
+
+with E = 2 x bonds: each bond gives the directed edges u->v (even position 2j) and v->u (2j + 1), so the
+reverse of edge e is e ^ 1. Scatter sums over atoms or molecules are `index_add_` on these indices.
+
+Atom features (chemprop's v1 set, Yang et al. 2019): element, degree, formal charge, chirality tag,
+attached hydrogens, hybridisation (one-hot, each with an "other" slot), aromaticity, mass / 100. Bond
+features: type (single, double, triple, aromatic), conjugation, ring membership, stereo (one-hot).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+
+from deepsci.data.batch import Inputs
+from deepsci.data.featurisers import Bad, Featuriser, TableFeaturiser, register_input
+from deepsci.data.raw import Raw
+from deepsci.data.schema import InputSchema
+from deepsci.data.sources import READERS, read_table_source
+from deepsci.errors import DataError
+
+Tensor = torch.Tensor
+
+# Bump when the features change, so old cache entries are not reused.
+GRAPH_VERSION = 1
+ELEMENTS = ("H", "B", "C", "N", "O", "F", "Si", "P", "S", "Cl", "Br", "I", "Li", "Na", "K", "Mg", "Ca", "Al",
+            "Fe", "Cu", "Zn", "Se", "As", "Sn", "Ge", "Hg", "Pb")
+DEGREES = (0, 1, 2, 3, 4, 5)
+CHARGES = (-2, -1, 0, 1, 2)
+CHIRALITY = ("CHI_UNSPECIFIED", "CHI_TETRAHEDRAL_CW", "CHI_TETRAHEDRAL_CCW", "CHI_OTHER")
+HYDROGENS = (0, 1, 2, 3, 4)
+HYBRIDISATION = ("S", "SP", "SP2", "SP3", "SP3D", "SP3D2")
+BOND_TYPES = ("SINGLE", "DOUBLE", "TRIPLE", "AROMATIC")
+STEREO = ("STEREONONE", "STEREOANY", "STEREOZ", "STEREOE", "STEREOCIS", "STEREOTRANS")
+
+
+def _one_hot_names(prefix: str, values: Iterable[Any]) -> list[str]:
+    return [f"{prefix}={v}" for v in values] + [f"{prefix}=other"]
+
+
+def atom_feature_names() -> list[str]:
+    """Names of the atom feature columns, in order."""
+    return (_one_hot_names("element", ELEMENTS) + _one_hot_names("degree", DEGREES)
+            + _one_hot_names("charge", CHARGES) + _one_hot_names("chirality", CHIRALITY)
+            + _one_hot_names("hydrogens", HYDROGENS) + _one_hot_names("hybridisation", HYBRIDISATION)
+            + ["aromatic", "mass/100"])
+
+
+def bond_feature_names() -> list[str]:
+    """Names of the bond feature columns, in order."""
+    return _one_hot_names("bond", BOND_TYPES) + ["conjugated", "in_ring"] + _one_hot_names("stereo", STEREO)
+
+
+def _one_hot(value: Any, choices: tuple[Any, ...]) -> list[float]:
+    out = [0.0] * (len(choices) + 1)
+    out[choices.index(value) if value in choices else len(choices)] = 1.0
+    return out
+
+
+def atom_features(atom: Any) -> list[float]:
+    """The feature vector of one RDKit atom (len(atom_feature_names()) floats)."""
+    return (_one_hot(atom.GetSymbol(), ELEMENTS) + _one_hot(atom.GetTotalDegree(), DEGREES)
+            + _one_hot(atom.GetFormalCharge(), CHARGES) + _one_hot(str(atom.GetChiralTag()), CHIRALITY)
+            + _one_hot(atom.GetTotalNumHs(), HYDROGENS) + _one_hot(str(atom.GetHybridization()), HYBRIDISATION)
+            + [float(atom.GetIsAromatic()), 0.01 * atom.GetMass()])
+
+
+def bond_features(bond: Any) -> list[float]:
+    """The feature vector of one RDKit bond (len(bond_feature_names()) floats)."""
+    return (_one_hot(str(bond.GetBondType()), BOND_TYPES)
+            + [float(bond.GetIsConjugated()), float(bond.IsInRing())] + _one_hot(str(bond.GetStereo()), STEREO))
+
+
+@dataclass
+class MoleculeGraph:
+    """One molecule's arrays: atom_x (n, A), bond_x (m, Bf), bond_atoms (m, 2), dist (n, n) int16."""
+
+    atom_x: np.ndarray
+    bond_x: np.ndarray
+    bond_atoms: np.ndarray
+    dist: np.ndarray
+
+
+def molecule_graph(mol: Any) -> MoleculeGraph:
+    """The graph of one RDKit molecule (heavy atoms; hydrogens enter as each atom's H count)."""
+    from rdkit import Chem
+
+    atoms = np.array([atom_features(a) for a in mol.GetAtoms()], dtype=np.float32)
+    bonds = list(mol.GetBonds())
+    bond_x = np.array([bond_features(b) for b in bonds], dtype=np.float32).reshape(len(bonds),
+                                                                                 len(bond_feature_names()))
+    pairs = np.array([[b.GetBeginAtomIdx(), b.GetEndAtomIdx()] for b in bonds], dtype=np.int64).reshape(-1, 2)
+    dist = Chem.GetDistanceMatrix(mol)
+    # RDKit gives 1e8 between atoms of different fragments (a salt's ions): -1, no path
+    dist = np.where(dist < mol.GetNumAtoms(), dist, -1).astype(np.int16)
+    return MoleculeGraph(atoms, bond_x, pairs, dist)
+
+
+# -- many molecules, cached ----------------------------------------------------------------------------
+def graphs_of_smiles(smiles: list[str], cache_dir: str | Path | None = None, *,
+                     cache: bool = True) -> tuple[list[MoleculeGraph | None], float, bool]:
+    """(graph or None per SMILES, seconds, cache hit). None marks an unparsable or atom-less SMILES.
+
+    Cached on disk like the descriptors (deepsci.data.molecules): ``<cache>/graphs-<key>.npz`` holding
+    the flat arrays and counts (no pickle), key = SHA-256 of the SMILES list, RDKit's version and
+    GRAPH_VERSION.
+    """
+    from deepsci.data.molecules import _rdkit, default_cache_dir
+
+    Chem = _rdkit()
+    from rdkit import rdBase
+
+    start = time.perf_counter()
+    folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    key = _cache_key(smiles)
+    if cache:
+        hit = _cache_read(folder / f"graphs-{key}.npz", len(smiles))
+        if hit is not None:
+            return hit, time.perf_counter() - start, True
+    graphs: list[MoleculeGraph | None] = []
+    with rdBase.BlockLogs():  # parse failures are counted and reported by the caller
+        for s in smiles:
+            mol = Chem.MolFromSmiles(s) if s.strip() else None
+            graphs.append(molecule_graph(mol) if mol is not None and mol.GetNumAtoms() > 0 else None)
+    if cache:
+        _cache_write(folder / f"graphs-{key}.npz", graphs)
+    return graphs, time.perf_counter() - start, False
+
+
+def _cache_key(smiles: list[str]) -> str:
+    import rdkit
+
+    h = hashlib.sha256(json.dumps({"rdkit": rdkit.__version__, "version": GRAPH_VERSION}).encode())
+    h.update("\n".join(smiles).encode("utf-8"))
+    return h.hexdigest()[:32]
+
+
+def _cache_write(path: Path, graphs: list[MoleculeGraph | None]) -> None:
+    ok = [g for g in graphs if g is not None]
+    a, b = len(atom_feature_names()), len(bond_feature_names())
+    arrays = {
+        "valid": np.array([g is not None for g in graphs], dtype=bool),
+        "n_atoms": np.array([len(g.atom_x) for g in ok], dtype=np.int64),
+        "n_bonds": np.array([len(g.bond_x) for g in ok], dtype=np.int64),
+        "atom_x": np.concatenate([g.atom_x for g in ok]) if ok else np.zeros((0, a), np.float32),
+        "bond_x": np.concatenate([g.bond_x for g in ok]) if ok else np.zeros((0, b), np.float32),
+        "bond_atoms": np.concatenate([g.bond_atoms for g in ok]) if ok else np.zeros((0, 2), np.int64),
+        "dist": np.concatenate([g.dist.ravel() for g in ok]) if ok else np.zeros(0, np.int16),
+    }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as f:
+            np.savez(f, **arrays)  # type: ignore[arg-type]
+        os.replace(f.name, path)  # a reader never sees half an entry
+    except OSError:
+        pass  # a read-only or full disk only costs recomputation next time
+
+
+def _cache_read(path: Path, n: int) -> list[MoleculeGraph | None] | None:
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        valid, na, nb = arrays["valid"], arrays["n_atoms"], arrays["n_bonds"]
+        if valid.shape != (n,) or int(valid.sum()) != len(na) or arrays["atom_x"].shape[1] != len(atom_feature_names()):
+            return None
+    except (OSError, ValueError, KeyError):
+        return None  # a damaged entry is recomputed and overwritten
+    ao, bo, do = (np.concatenate([[0], np.cumsum(c)]) for c in (na, nb, na * na))
+    graphs: list[MoleculeGraph | None] = []
+    j = 0
+    for ok in valid:
+        if not ok:
+            graphs.append(None)
+            continue
+        k = int(na[j])
+        graphs.append(MoleculeGraph(arrays["atom_x"][ao[j]:ao[j + 1]], arrays["bond_x"][bo[j]:bo[j + 1]],
+                                    arrays["bond_atoms"][bo[j]:bo[j + 1]],
+                                    arrays["dist"][do[j]:do[j + 1]].reshape(k, k)))
+        j += 1
+    return graphs
+
+
+# -- a split's molecules as flat tensors --------------------------------------------------------------
+def _ranges(starts: Tensor, counts: Tensor) -> Tensor:
+    """The concatenation of arange(s, s + c) over (start, count) pairs, without a Python loop."""
+    total = int(counts.sum())
+    if total == 0:
+        return torch.zeros(0, dtype=torch.int64)
+    ends = counts.cumsum(0)
+    return torch.repeat_interleave(starts - (ends - counts), counts, output_size=total) + torch.arange(total)
+
+
+class MolecularGraphs:
+    """A split's molecules as flat tensors with per-molecule offsets; a `RowSource` (deepsci.data.batch).
+
+    `take_rows(idx)` returns one batch as a disjoint graph (see the module docstring); `subset(idx)`
+    returns the molecules `idx` as a new MolecularGraphs (rows kept, e.g. after skipping bad ones).
+    """
+
+    def __init__(self, atom_x: Tensor, bond_x: Tensor, bond_atoms: Tensor, pair_dist: Tensor, n_atoms: Tensor,
+                 n_bonds: Tensor, mol_x: Tensor, smiles: list[str] | None = None) -> None:
+        self.atom_x, self.bond_x, self.bond_atoms, self.pair_dist = atom_x, bond_x, bond_atoms, pair_dist
+        self.n_atoms, self.n_bonds, self.mol_x = n_atoms, n_bonds, mol_x
+        self.smiles = smiles  # each molecule's SMILES, for reports (not a model input)
+        self.atom_start = n_atoms.cumsum(0) - n_atoms
+        self.bond_start = n_bonds.cumsum(0) - n_bonds
+        self.pair_start = (n_atoms * n_atoms).cumsum(0) - n_atoms * n_atoms
+
+    @classmethod
+    def from_graphs(cls, graphs: list[MoleculeGraph], mol_x: Tensor,
+                    smiles: list[str] | None = None) -> "MolecularGraphs":
+        """Flat tensors of per-molecule graphs (in order), with their (n, D) molecule vectors."""
+        a, b = len(atom_feature_names()), len(bond_feature_names())
+        cat = (lambda xs, shape, dt: torch.from_numpy(np.concatenate(xs)) if xs  # noqa: E731
+               else torch.zeros(shape, dtype=dt))
+        return cls(cat([g.atom_x for g in graphs], (0, a), torch.float32),
+                   cat([g.bond_x for g in graphs], (0, b), torch.float32),
+                   cat([g.bond_atoms for g in graphs], (0, 2), torch.int64),
+                   cat([g.dist.ravel().astype(np.int64) for g in graphs], (0,), torch.int64),
+                   torch.tensor([len(g.atom_x) for g in graphs], dtype=torch.int64),
+                   torch.tensor([len(g.bond_x) for g in graphs], dtype=torch.int64), mol_x, smiles)
+
+    def __len__(self) -> int:
+        return int(self.n_atoms.shape[0])
+
+    def _index(self, idx: Tensor | slice) -> Tensor:
+        if isinstance(idx, slice):
+            return torch.arange(len(self))[idx]
+        return torch.as_tensor(idx, dtype=torch.int64).reshape(-1)
+
+    def subset(self, idx: Tensor | slice) -> "MolecularGraphs":
+        """The molecules `idx` as their own MolecularGraphs (flat tensors copied)."""
+        sel = self._index(idx)
+        na, nb = self.n_atoms[sel], self.n_bonds[sel]
+        return MolecularGraphs(self.atom_x[_ranges(self.atom_start[sel], na)],
+                               self.bond_x[_ranges(self.bond_start[sel], nb)],
+                               self.bond_atoms[_ranges(self.bond_start[sel], nb)],
+                               self.pair_dist[_ranges(self.pair_start[sel], na * na)], na, nb, self.mol_x[sel],
+                               None if self.smiles is None else [self.smiles[i] for i in sel.tolist()])
+
+    def take_rows(self, idx: Tensor | slice) -> dict[str, Tensor]:
+        """Molecules `idx` as one disjoint graph: the keyword arguments of a graph network's forward."""
+        sel = self._index(idx)
+        na, nb = self.n_atoms[sel], self.n_bonds[sel]
+        atoms = _ranges(self.atom_start[sel], na)
+        bonds = _ranges(self.bond_start[sel], nb)
+        offset = torch.repeat_interleave(na.cumsum(0) - na, nb, output_size=int(bonds.shape[0]))
+        ends = self.bond_atoms[bonds] + offset[:, None]  # (m, 2), numbered within the batch
+        # bond j -> directed edges 2j (u -> v) and 2j + 1 (v -> u): the reverse of edge e is e ^ 1
+        edge_index = torch.stack([ends.reshape(-1), ends.flip(1).reshape(-1)])  # (2, 2m): source, target
+        n_edges = int(edge_index.shape[1])
+        return {"atom_x": self.atom_x[atoms], "bond_x": self.bond_x[bonds].repeat_interleave(2, dim=0),
+                "edge_index": edge_index, "rev_index": torch.arange(n_edges) ^ 1,
+                "atom_batch": torch.repeat_interleave(torch.arange(len(sel)), na, output_size=int(atoms.shape[0])),
+                "mol_x": self.mol_x[sel], "pair_dist": self.pair_dist[_ranges(self.pair_start[sel], na * na)],
+                "n_atoms": na}
+
+    def to_arrays(self) -> dict[str, Tensor]:
+        """The flat tensors by name (tests and debugging)."""
+        return {"atom_x": self.atom_x, "bond_x": self.bond_x, "bond_atoms": self.bond_atoms,
+                "pair_dist": self.pair_dist, "n_atoms": self.n_atoms, "n_bonds": self.n_bonds, "mol_x": self.mol_x}
+
+
+# -- the featuriser ------------------------------------------------------------------------------------
+@register_input("graph")
+class GraphFeaturiser(Featuriser):
+    """A SMILES column -> `MolecularGraphs` (atoms, bonds and an optional descriptor vector per molecule).
+
+    Settings: smiles_column; descriptors ("none", "descriptors", "morgan", "descriptors+morgan": RDKit
+    features joined at the readout, standardised on the training rows with non-finite values filled from
+    training medians, as the table featuriser does); morgan_radius, morgan_bits; cache_dir (not saved).
+    State: the descriptor featuriser's state (fill values, scaler) when descriptors are joined.
+    """
+
+    def __init__(self, name: str = "x", **settings: Any) -> None:
+        self.cache_dir = settings.pop("cache_dir", None)
+        settings.setdefault("descriptors", "none")
+        super().__init__(name, **settings)
+        self._memo: dict[str, MoleculeGraph | None] = {}
+        self.last_featurisation: dict[str, Any] = {"seconds": 0.0, "cache_hit": None}
+        self._table: TableFeaturiser | None = None
+        if settings["descriptors"] != "none":
+            self._table = TableFeaturiser(name, features=[], smiles_column=settings["smiles_column"],
+                                          featuriser=settings["descriptors"],
+                                          morgan_radius=int(settings.get("morgan_radius", 2)),
+                                          morgan_bits=int(settings.get("morgan_bits", 2048)), scale=True,
+                                          cache_dir=self.cache_dir)
+
+    def _smiles(self, raw: Raw) -> list[str]:
+        col = self.settings["smiles_column"]
+        if col not in raw.frame.columns:
+            raise DataError(f"the input table lacks the SMILES column '{col}' the model needs; it has: "
+                            f"{', '.join(map(str, raw.frame.columns))}.")
+        return [s if isinstance(s, str) else "" for s in raw.frame[col].tolist()]
+
+    def graphs(self, raw: Raw) -> list[MoleculeGraph | None]:
+        """Each row's graph (None where the SMILES cannot be used), memoised per SMILES."""
+        smiles = self._smiles(raw)
+        new = list(dict.fromkeys(s for s in smiles if s not in self._memo))
+        if new:
+            found, seconds, hit = graphs_of_smiles(new, self.cache_dir)
+            self._memo.update(zip(new, found))
+            self.last_featurisation = {"seconds": seconds, "cache_hit": hit}
+        return [self._memo[s] for s in smiles]
+
+    def check(self, raw: Raw) -> Bad:
+        smiles = self._smiles(raw)
+        bad: Bad = {r: f"unparsable SMILES '{smiles[r]}'" for r, g in enumerate(self.graphs(raw)) if g is None}
+        if self._table is not None:
+            for r, why in self._table.check(raw).items():
+                bad.setdefault(r, why)
+        return bad
+
+    def fit(self, raw: Raw, rows: np.ndarray) -> None:
+        self.state = {"feature_names": atom_feature_names(), "bond_feature_names": bond_feature_names()}
+        if self._table is not None:
+            self._table.fit(raw, rows)
+            self.state["descriptors"] = self._table.state
+
+    def transform(self, raw: Raw) -> tuple[Inputs, Bad]:
+        graphs = self.graphs(raw)
+        bad = self.check(raw)
+        empty = MoleculeGraph(np.zeros((1, len(atom_feature_names())), np.float32),
+                              np.zeros((0, len(bond_feature_names())), np.float32),
+                              np.zeros((0, 2), np.int64), np.zeros((1, 1), np.int16))
+        # A bad row keeps its place as a one-atom blank graph, so row r is still molecule r; the
+        # preprocessor drops it (listed in skipped) before the model sees it.
+        kept = [g if (g is not None and r not in bad) else empty for r, g in enumerate(graphs)]
+        if self._table is not None:
+            self._table.state = dict(self.state["descriptors"])
+            mol_x, _ = self._table.transform(raw)
+            assert isinstance(mol_x, Tensor)
+        else:
+            mol_x = torch.zeros(len(kept), 0)
+        return MolecularGraphs.from_graphs(kept, mol_x, self._smiles(raw)), bad
+
+    def schema(self) -> InputSchema:
+        d = len(self.state.get("descriptors", {}).get("feature_names", []))
+        return InputSchema(self.name, "graph", (len(atom_feature_names()), len(bond_feature_names()), d),
+                           feature_names=atom_feature_names())
+
+    @property
+    def descriptor_names(self) -> list[str]:
+        """Names of the molecule vector's columns ([] when no descriptors are joined)."""
+        return list(self.state.get("descriptors", {}).get("feature_names", []))
+
+
+# A graph source is read as a table (its SMILES column is the input).
+READERS.setdefault("graph", read_table_source)

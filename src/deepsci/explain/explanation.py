@@ -1,0 +1,84 @@
+"""A split explained: every attribution method on its rows, and a classifier's accuracy under attack.
+
+`explain_split` is what `deepsci explain` and `[report] explain = true` call; the report and
+attributions.csv are written from the `Explanation` it returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from deepsci.data.batch import Inputs, n_rows, take
+from deepsci.data.schema import InputSchema
+from deepsci.errors import DataError
+from deepsci.explain.adversarial import RobustnessCurve, robustness_curve
+from deepsci.explain.attributions import METHODS, Attributions, attribute
+
+
+@dataclass
+class Explanation:
+    """Attributions of several methods on the same rows, and optionally a robustness curve.
+
+    Attributes:
+        schema: the explained input.
+        rows: number of rows explained.
+        attributions: method -> Attributions.
+        robustness: accuracy against ε (classifiers on float inputs), or None.
+        skipped: method -> why it was not run (e.g. permutation without labels).
+    """
+
+    schema: InputSchema
+    rows: int
+    attributions: dict[str, Attributions]
+    robustness: RobustnessCurve | None = None
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def units(self) -> list[str]:
+        return next(iter(self.attributions.values())).units if self.attributions else []
+
+    def frame(self) -> pd.DataFrame:
+        """attributions.csv: one row per unit; per method its importance and rank (1 = most important)."""
+        out = pd.DataFrame({"unit": self.units})
+        for method, a in self.attributions.items():
+            imp = a.importance().numpy()
+            out[method] = imp
+            out[f"{method}_rank"] = pd.Series(imp).rank(ascending=False, method="first").astype(int).to_numpy()
+        return out
+
+    def completeness_error(self) -> float | None:
+        """Median over rows of |Σ IG - (f(x) - f(x'))| / |f(x) - f(x')| (None without integrated gradients)."""
+        ig = self.attributions.get("integrated-gradients")
+        if ig is None or ig.delta is None or ig.gap is None:
+            return None
+        rel = (ig.delta.abs() / ig.gap.abs().clamp_min(1e-12)).numpy()
+        return float(np.median(rel))
+
+
+def explain_split(model: nn.Module, X: Inputs, y: Tensor | None, schema: InputSchema, task: str, *,
+                  methods: Sequence[str] = METHODS, rows: int = 200, epsilons: Sequence[float] = (),
+                  seed: int = 0) -> Explanation:
+    """Every method in `methods` on the first `rows` rows of X (labels y, if known), and for a classifier
+    on float inputs with `epsilons` given, FGSM and PGD accuracy at each ε on all rows of X."""
+    n = min(rows, n_rows(X))
+    if n < 2:
+        raise DataError(f"explaining needs at least 2 rows; the data has {n_rows(X)}. Give more rows.")
+    idx = torch.arange(n)
+    Xs, ys = take(X, idx), (None if y is None else y[idx])
+    result: dict[str, Attributions] = {}
+    skipped: dict[str, str] = {}
+    for method in methods:
+        if method == "permutation" and ys is None:
+            skipped[method] = "needs labelled rows"
+            continue
+        result[method] = attribute(model, Xs, schema, method, task=task, y=ys, seed=seed)
+    curve = None
+    if epsilons and task != "regression" and y is not None and isinstance(X, Tensor) and torch.is_floating_point(X):
+        curve = robustness_curve(model, X, y, task, epsilons=epsilons, seed=seed)
+    return Explanation(schema, n, result, curve, skipped)

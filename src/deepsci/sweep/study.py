@@ -1,0 +1,197 @@
+"""A sweep: an Optuna study over a config's ranges, stored where several workers can share it.
+
+    deepsci sweep CONFIG.toml --trials N [--storage URL] [--study NAME] [--out runs] [--metric M]
+
+The study lives in an Optuna storage: by default a SQLite file in the sweep's folder
+(`runs/<study>.sweep/study.db`), or any storage URL Optuna's RDB storage takes; a PostgreSQL URL
+(`postgresql+psycopg://user:password@host/db`) lets workers on several machines add trials to one
+study, each worker running N trials, every trial with a number of its own. Trials are drawn by
+Optuna's TPE sampler and stopped early by its median pruner; results are read back from the storage,
+so the summary of any worker covers the whole study.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from deepsci.errors import ConfigError, TrainingError
+from deepsci.sweep.space import Range, check_space, parse_space
+from deepsci.sweep.trial import Direction, direction_of, run_name, run_trial
+
+if TYPE_CHECKING:
+    import optuna
+
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"  # the pattern of a run name (deepsci.config.Config.name)
+STORAGE_ATTEMPTS = 5  # workers that start together race to create the storage's tables: the losers retry
+
+
+@dataclass(frozen=True)
+class SweepSetup:
+    """What every trial of one sweep shares: the raw config, its ranges, where runs go, what is optimised."""
+
+    raw: dict[str, Any]
+    ranges: list[Range]
+    out: Path
+    study: str
+    metric: str
+    direction: Direction
+    storage: str
+    source: str = "config"
+
+    @property
+    def folder(self) -> Path:
+        """`out/<study>.sweep/`: the study's SQLite file (by default), trials.csv, best.toml, report.html."""
+        return self.out / f"{self.study}.sweep"
+
+
+def prepare_sweep(raw: dict[str, Any], *, out: str | Path = "runs", storage: str | None = None,
+                  study: str | None = None, metric: str = "loss", source: str = "config") -> SweepSetup:
+    """Check everything a sweep needs before its first trial: the ranges and the config at each edge of
+    each range, the metric, the study name and the output folder.
+
+    Raises:
+        ConfigError / DataError: one line naming the problem and the fix.
+    """
+    from deepsci.folder import check_out
+
+    ranges = parse_space(raw, source)
+    check_space(raw, ranges, source)
+    direction = direction_of(metric)
+    name = study if study is not None else str(raw.get("name"))
+    if not re.fullmatch(NAME_PATTERN, name):
+        raise ConfigError(f"--study {name!r} cannot name run folders: use letters, digits, '_', '.' or '-', "
+                          "starting with a letter or digit.")
+    out = Path(out)
+    check_out(out, run_name(name, 999))
+    url = storage if storage is not None else _default_storage(out, name)
+    return SweepSetup(raw=raw, ranges=ranges, out=out, study=name, metric=metric, direction=direction,
+                      storage=url, source=source)
+
+
+def run_sweep(setup: SweepSetup, trials: int, *, seed: int | None = None, pruner: Any = None,
+              progress: bool = True) -> "optuna.Study":
+    """Run `trials` trials of the study (adding to those it has) and return the study.
+
+    Args:
+        setup: from `prepare_sweep`.
+        trials: trials this worker runs; other workers on the same storage add their own.
+        seed: seeds the sampler (default the config's seed, or 0 where the seed is searched); trial k
+            draws from (seed, k), so a fresh sweep repeats itself, a resumed one goes on, and workers
+            sharing a study draw apart.
+        pruner: an Optuna pruner (default: `MedianPruner()`, Optuna's defaults; `NopPruner()` prunes none).
+        progress: print one line per finished trial on stderr.
+
+    Raises:
+        ConfigError: the storage cannot be opened, or holds a study of this name that searched another
+            space or metric. DeepSciError from a trial whose config or data fails (a trial whose training
+            diverges is recorded as failed and the sweep goes on).
+    """
+    import optuna
+
+    if seed is None:  # the config's seed, unless the seed is itself searched
+        seed = setup.raw.get("seed", 0) if isinstance(setup.raw.get("seed", 0), int) else 0
+    study = open_study(setup, seed=seed, pruner=optuna.pruners.MedianPruner() if pruner is None else pruner)
+    callbacks = [_print_trial(setup)] if progress else []
+    study.optimize(lambda trial: run_trial(trial, setup.raw, setup.ranges, out=setup.out, study=setup.study,
+                                           metric=setup.metric, source=setup.source),
+                   n_trials=trials, catch=(TrainingError,), callbacks=callbacks)
+    return study
+
+
+def open_study(setup: SweepSetup, *, seed: int, pruner: Any) -> "optuna.Study":
+    """Create the study in its storage, or load it where a worker created it already.
+
+    A study of this name that searched other ranges or another metric is refused: its trials could not
+    be compared with the new ones.
+    """
+    import optuna
+
+    from deepsci.sweep.sampler import TrialSeededTPE
+
+    storage = _open_storage(setup.storage)
+    try:
+        study = optuna.create_study(storage=storage, study_name=setup.study, direction=setup.direction,
+                                    sampler=TrialSeededTPE(seed), pruner=pruner, load_if_exists=True)
+    except ValueError as exc:
+        raise ConfigError(f"study '{setup.study}' in {redact(setup.storage)} cannot be used: {exc}. Name a new "
+                          "study with --study.") from None
+    search = {"space": {r.name: _range_text(r) for r in setup.ranges}, "metric": setup.metric}
+    known = study.user_attrs.get("search")
+    if known is None:  # one attribute, written at once: a worker never reads half of another's
+        study.set_user_attr("search", search)
+    elif known != search:
+        raise ConfigError(f"study '{setup.study}' in {redact(setup.storage)} searched {known['space']} for "
+                          f"{known['metric']}; this config searches {search['space']} for {setup.metric}. Name a "
+                          "new study with --study, or use the config that study was made with.")
+    return study
+
+
+def redact(url: str) -> str:
+    """A storage URL with its password hidden, fit for a terminal, a CSV or a page."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+# -- storage --------------------------------------------------------------------------------------------
+def _default_storage(out: Path, study: str) -> str:
+    folder = out / f"{study}.sweep"
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(folder / 'study.db').resolve()}"
+
+
+def _open_storage(url: str) -> Any:
+    """Optuna's RDB storage at `url`; its tables are created on first use.
+
+    Raises:
+        ConfigError: a URL SQLAlchemy cannot read, a database driver that is not installed, or a
+            database that cannot be reached.
+    """
+    import optuna
+    import sqlalchemy.exc
+
+    # SQLite serialises writers with a file lock: a worker waits up to a minute for another's write.
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    attempt = 0
+    while True:
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine)
+        except sqlalchemy.exc.ArgumentError:
+            raise ConfigError(f"--storage {redact(url)!r} is not a database URL; write e.g. "
+                              "postgresql+psycopg://user:password@host:5432/db or sqlite:///runs/study.db.") from None
+        except ImportError as exc:  # Optuna re-raises the driver's ModuleNotFoundError as an ImportError
+            module = getattr(exc.__cause__, "name", None) or getattr(exc, "name", None) or "its driver"
+            raise ConfigError(f"--storage {redact(url)} needs the database driver '{module}', which is not "
+                              "installed. For PostgreSQL: pip install 'psycopg[binary]' and a URL "
+                              "postgresql+psycopg://user:password@host:5432/db.") from None
+        except (sqlalchemy.exc.SQLAlchemyError, RuntimeError) as exc:
+            attempt += 1
+            if attempt == STORAGE_ATTEMPTS:
+                reason = " ".join(str(getattr(exc, "orig", exc)).split())[:300]
+                raise ConfigError(f"cannot open the study storage {redact(url)}: {reason}. Check that the database "
+                                  "server runs and the URL's host, port, user and database are right.") from None
+            time.sleep(0.2 * attempt)
+
+
+def _range_text(r: Range) -> str:
+    if r.choices is not None:
+        return "choices " + json.dumps(list(r.choices), default=str)
+    return f"{r.low}..{r.high}" + (" log" if r.log else "") + (f" step {r.step}" if r.step not in (None, 1) else "")
+
+
+def _print_trial(setup: SweepSetup) -> Any:
+    """An Optuna callback that prints one line per finished trial on stderr."""
+
+    def show(study: "optuna.Study", trial: "optuna.trial.FrozenTrial") -> None:
+        state = trial.state.name.lower()
+        what = (f"{setup.metric} {trial.value:.4g}" if trial.state.name == "COMPLETE"
+                else trial.user_attrs.get("note", ""))
+        params = ", ".join(f"{k}={v}" for k, v in trial.params.items())
+        where = f" -> {setup.out / trial.user_attrs['run']}" if "run" in trial.user_attrs else ""
+        print(f"trial {trial.number}: {state}, {what} ({params}){where}", file=sys.stderr, flush=True)
+
+    return show
