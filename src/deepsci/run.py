@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from deepsci.evaluation.results import Evaluation
     from deepsci.evaluation.uncertainty import UncertaintySpec
 
-def predictions_frame(ids: list[str], pred: np.ndarray, task: str, target_names: list[str],
+def predictions_frame(ids: Sequence[str], pred: np.ndarray, task: str, target_names: list[str],
                       class_names: list[str], y_true: np.ndarray | None = None,
                       uncertainty: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """One row per sample: id, [true value], prediction; classification adds p_<class> columns.

@@ -81,7 +81,7 @@ def test_on_a_terminal_the_batch_bar_moves_within_the_epoch(monkeypatch):
     spy = BatchSpy(bar)
     _fit(bar, 2, spy)
     assert [c for c, _ in spy.seen[:10]] == list(range(1, 11))  # every batch of epoch 1
-    assert spy.seen[0][1] is None and spy.seen[10][1] == 10  # the total is known from epoch 2 on
+    assert spy.seen[0][1] == 10 and spy.seen[10][1] == 10  # the Trainer reports the epoch's batches from the first
     assert bar._progress is None  # stopped at the end of fit
 
 

@@ -3,7 +3,9 @@
 `explain` leaves report.html as `deepsci fit` wrote it and writes two files beside it, under the
 run's lock, each written to a temporary name and renamed into place (a kill never leaves half a
 file): explain.html (attributions and, for classifiers, accuracy against ε) and attributions.csv
-(one row per feature, pixel or position; per method its importance and rank).
+(one row per feature, pixel or position; per method its importance and rank). For a molecular
+graph run the units of attributions.csv are the atom-feature columns, and atom_attributions.csv
+holds every explained atom's value per method (row, SMILES, RDKit atom index, element).
 """
 
 from __future__ import annotations
@@ -60,14 +62,20 @@ def explain_cmd(
     from deepsci.report.explain import explanation_sections
 
     sections = explanation_sections(explanation, loaded.task)
+    atoms = explanation.atom_frame()
+    written = ["explain.html", "attributions.csv"] + ([] if atoms is None else ["atom_attributions.csv"])
     with RunLock(loaded.path.parent, loaded.path.name):
         _replace(loaded.path / "attributions.csv", lambda p: explanation.frame().to_csv(p, index=False))
+        if atoms is not None:
+            _replace(loaded.path / "atom_attributions.csv", lambda p: atoms.to_csv(p, index=False))
         _replace(loaded.path / "explain.html", lambda p: write_report(
             p, title=f"Attributions: {loaded.config.name}", config_toml=(loaded.path / "config.toml").read_text(),
             data_summary={"rows explained": explanation.rows, "from": where}, metrics={}, figures=[],
             sections=sections))
     for method, a in explanation.attributions.items():
         print(f"{method}: top {', '.join(a.top(5))}")
+    for method, why in explanation.skipped.items():
+        print(f"{method}: not computed ({why})")
     error = explanation.completeness_error()
     if error is not None:
         print(f"integrated gradients completeness error (median): {100 * error:.3g}%")
@@ -75,7 +83,7 @@ def explain_cmd(
         for method, acc in explanation.robustness.accuracy.items():
             pairs = ", ".join(f"ε={e:g}: {a:.3f}" for e, a in zip(explanation.robustness.epsilons, acc))
             print(f"{method.upper()} accuracy {pairs}")
-    for name in ("explain.html", "attributions.csv"):
+    for name in written:
         print(f"written: {loaded.path / name}")
 
 

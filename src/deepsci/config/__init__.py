@@ -19,6 +19,7 @@ from typing import Any, Sequence
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from deepsci.config.data import DATA_MODELS, DataConfig
+from deepsci.config.data import locate as locate_data
 from deepsci.config.model import MLPModel, ModelConfig
 from deepsci.config.report import ReportConfig
 from deepsci.config.section import Section, check_name
@@ -191,7 +192,8 @@ def _locate(loc: list[str]) -> tuple[list[str], type[BaseModel] | None]:
         path, section = model_section.locate(loc[1:])
         return ["model", *path], section if len(path) > 1 or section is None else section
     if loc[:1] == ["data"] and len(loc) > 1 and loc[1] in DATA_MODELS:
-        return ["data", *loc[2:]], DATA_MODELS[loc[1]] if len(loc) > 2 else None
+        path, section = locate_data(loc[1:])
+        return ["data", *path], section if path else None
     model: type[BaseModel] | None = Config
     for part in loc[:-1]:
         field = model.model_fields.get(part) if model is not None else None

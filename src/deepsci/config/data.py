@@ -17,6 +17,8 @@ that mean the same thing have the same name in every kind:
 A `graph` source is a table with a SMILES column (molecules as graphs, deepsci.data.graphs).
 Array sources (.npz/.npy) name their arrays: `x`, `target`, and for given test arrays `test_x`,
 `test_target` (any names). Unknown keys are errors, so the resolved config holds only keys that apply.
+`multi` is several named inputs from one source (`[data.inputs.<name>]`, each a table, signal, image,
+sequence or set part), sharing the source, target, task and split keys.
 """
 
 from __future__ import annotations
@@ -53,9 +55,13 @@ class _RowSplit(_Common):
     calib_fraction: float = Field(0.0, ge=0.0, lt=1.0, description="share of training rows held out for "
                                   "conformal calibration (disjoint from valid)")
 
+    def _test_arrays(self) -> bool:
+        """True when test arrays are named (given test rows inside the source)."""
+        return getattr(self, "test_x", None) is not None
+
     @model_validator(mode="after")
     def _split_needs(self) -> "_RowSplit":
-        if self.split == "given" and self.test_source is None and getattr(self, "test_x", None) is None \
+        if self.split == "given" and self.test_source is None and not self._test_arrays() \
                 and self.split_column is None:
             raise ValueError("split = 'given' needs the test rows: set test_source (a test file), test_x (test "
                              "arrays) or split_column")
@@ -169,7 +175,111 @@ class TextData(_Common):
     valid_fraction: float = Field(0.1, ge=0.0, lt=1.0)
 
 
-KINDS: tuple[str, ...] = ("table", "graph", "signal", "image", "sequence", "set", "series", "text")
+class TableInput(Section):
+    """One table input of a multi-input dataset: numeric columns of the shared table (`features`), or an
+    (n, d) array `x` of an .npz (its columns named by `features`, else x[0], x[1], ...)."""
+
+    kind: Literal["table"] = "table"
+    features: list[str] | None = Field(None, description="the input's columns (a table source needs them)")
+    x: str | None = Field(None, description=".npz: name of the (n, d) or (n,) array")
+    test_x: str | None = Field(None, description=".npz: name of the test array")
+    smiles_column: str | None = None
+    featuriser: Literal["descriptors", "morgan", "descriptors+morgan", "none"] = "descriptors"
+    morgan_radius: int = Field(2, ge=0, le=6)
+    morgan_bits: int = Field(2048, ge=64, le=65536)
+    scale_features: bool = True
+
+
+class SignalInput(Section):
+    """One signal input (n, C, L): an array `x` of an .npz, or the `features` columns of a table (the L steps)."""
+
+    kind: Literal["signal"] = "signal"
+    x: str = "X"
+    test_x: str | None = None
+    features: list[str] | None = None
+    scale: Literal["standard", "unit", "none"] = "standard"
+
+
+class ImageInput(Section):
+    """One image input (n, C, H, W[, D]): an array `x` of an .npz."""
+
+    kind: Literal["image"] = "image"
+    x: str = "X"
+    test_x: str | None = None
+    scale: Literal["unit", "standard", "none"] = "unit"
+
+
+class SequenceInput(Section):
+    """One sequence input: a text column of a table (`sequence_column`), or (n, L, d) vectors `x` of an .npz."""
+
+    kind: Literal["sequence"] = "sequence"
+    x: str = "X"
+    test_x: str | None = None
+    sequence_column: str | None = None
+    alphabet: Literal["auto", "dna", "rna", "protein"] = "auto"
+    max_length: int | None = Field(None, ge=1)
+    truncate: bool = False
+    lengths: str | None = None
+    mask: str | None = None
+
+
+class SetInput(Section):
+    """One set input: (n, S, d) elements `x` of an .npz, cut by `sizes` or `mask`."""
+
+    kind: Literal["set"] = "set"
+    x: str = "X"
+    test_x: str | None = None
+    sizes: str | None = None
+    mask: str | None = None
+    scale: Literal["standard", "per-set", "none"] = "standard"
+
+
+INPUT_MODELS: dict[str, type[Section]] = {"table": TableInput, "signal": SignalInput, "image": ImageInput,
+                                          "sequence": SequenceInput, "set": SetInput}
+InputConfig = Annotated[
+    Union[
+        Annotated[TableInput, Tag("table")],
+        Annotated[SignalInput, Tag("signal")],
+        Annotated[ImageInput, Tag("image")],
+        Annotated[SequenceInput, Tag("sequence")],
+        Annotated[SetInput, Tag("set")],
+    ],
+    Discriminator(lambda v: _kind_of(v), custom_error_type="input_kind",
+                  custom_error_message="an input of data.kind = 'multi' is one of table, signal, image, sequence, "
+                                       "set (series and text are ordered records and graphs assemble their own "
+                                       "batches: they cannot be combined)"),
+]
+
+
+class MultiData(_RowSplit):
+    """Several named inputs read from one source, rows aligned, one split for all of them.
+
+    Each `[data.inputs.<name>]` is the input's own part of a table/signal/image/sequence/set spec; the
+    source, target, task and split keys are shared. An .npz names each input's arrays (`x`, `test_x`);
+    a table (CSV/Parquet) gives each input its columns.
+    """
+
+    kind: Literal["multi"] = "multi"
+    inputs: dict[str, InputConfig] = Field(description="the named inputs: [data.inputs.<name>] per input")
+    test_target: str | None = Field(None, description=".npz: name of the test target array")
+
+    @model_validator(mode="after")
+    def _inputs_agree(self) -> "MultiData":
+        if len(self.inputs) < 2:
+            raise ValueError(f"data.kind = 'multi' needs at least two inputs; received {len(self.inputs)}. Add "
+                             "[data.inputs.<name>] tables, or use the input's own kind")
+        given = [name for name, i in self.inputs.items() if getattr(i, "test_x", None) is not None]
+        if given and len(given) != len(self.inputs):
+            absent = [n for n in self.inputs if n not in given]
+            raise ValueError(f"test arrays are named for input(s) {', '.join(given)} but not for {', '.join(absent)}; "
+                             "name test_x for every input or for none")
+        return self
+
+    def _test_arrays(self) -> bool:
+        return any(getattr(i, "test_x", None) is not None for i in self.inputs.values())
+
+
+KINDS: tuple[str, ...] = ("table", "graph", "signal", "image", "sequence", "set", "series", "text", "multi")
 
 
 def _kind_of(value: Any) -> str:
@@ -187,14 +297,30 @@ DataConfig = Annotated[
         Annotated[SetData, Tag("set")],
         Annotated[SeriesData, Tag("series")],
         Annotated[TextData, Tag("text")],
+        Annotated[MultiData, Tag("multi")],
     ],
     Discriminator(_kind_of, custom_error_type="data_kind",
                   custom_error_message=f"data.kind must be one of {', '.join(KINDS)}"),
 ]
 DATA_MODELS: dict[str, type[_Common]] = {"table": TableData, "graph": GraphData, "signal": SignalData, "image": ImageData,
                                          "sequence": SequenceData, "set": SetData, "series": SeriesData,
-                                         "text": TextData}
-AnyData = Union[TableData, GraphData, SignalData, ImageData, SequenceData, SetData, SeriesData, TextData]
+                                         "text": TextData, "multi": MultiData}
+AnyData = Union[TableData, GraphData, SignalData, ImageData, SequenceData, SetData, SeriesData, TextData, MultiData]
+
+
+def locate(loc: list[str]) -> tuple[list[str], type[Section] | None]:
+    """The key path of a pydantic error location inside [data], without the union tags, and the section
+    model that holds its last key: ('multi', 'inputs', 'meta', 'table', 'featurs') is the key
+    data.inputs.meta.featurs of a TableInput."""
+    parts, path = [str(p) for p in loc], []
+    section: type[Section] | None = None
+    if parts and parts[0] in DATA_MODELS:
+        section = DATA_MODELS[parts.pop(0)]
+    while parts:
+        path.append(parts.pop(0))
+        if path[-2:-1] == ["inputs"] and parts and parts[0] in INPUT_MODELS:
+            section = INPUT_MODELS[parts.pop(0)]
+    return path, section
 
 
 def data_config(**values: Any) -> AnyData:

@@ -7,6 +7,8 @@ the same for tables from keyword arguments (and DataFrames). Each step is a smal
     usable_rows    rows a featuriser or a target cannot use (missing = "error" raises, else skipped)
     choose_split   the split asked for, honoured or refused (DataError), never replaced
     fit            featurisers and the target scaler, on the training rows only
+
+`kind = "multi"` goes the same way with one featuriser per named input, all on the same rows.
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ from deepsci.errors import ConfigError, DataError, unknown_name
 TASKS: tuple[str, ...] = ("auto", "regression", "binary", "multiclass")
 FEATURISERS: tuple[str, ...] = FEATURE_KINDS + ("none",)
 MISSING_POLICIES: tuple[str, ...] = ("error", "drop")
-ROW_KINDS = ("table", "graph", "signal", "image", "sequence", "set")
+ROW_KINDS = ("table", "graph", "signal", "image", "sequence", "set", "multi")
+#: reader keys of one input of a multi-input dataset
+INPUT_READER_KEYS = ("kind", "x", "test_x", "features", "smiles_column", "sequence_column", "sizes", "mask", "lengths")
 
 
 def build_dataset(data_config: Any, seed: int = 0, cache_dir: str | Path | None = None) -> Dataset:
@@ -72,21 +76,22 @@ def load_dataset(*, source: Any, cache_dir: str | Path | None = None, seed: int 
 
 # -- the steps -------------------------------------------------------------------------------------
 def build_rows(spec: dict[str, Any], *, seed: int, cache_dir: str | Path | None) -> Dataset:
-    """Table, graph, signal, image, sequence and set data: rows are independent samples."""
+    """Table, graph, signal, image, sequence, set and multi-input data: rows are independent samples."""
     info = catalog_info(spec["source"])
     reader = reader_spec(spec, info)
     raw = read_rows(reader, spec)
     targets = resolve_targets(reader, raw, info)
-    featuriser = make_featuriser(spec, reader, raw, targets, cache_dir)
-    raw, skipped, dropped = usable_rows(raw, featuriser, targets, spec["missing"])
+    featurisers = make_featurisers(spec, reader, raw, targets, cache_dir)
+    raw, skipped, dropped = usable_rows(raw, list(featurisers.values()), targets, spec["missing"])
     task, y, class_names = encode_targets(raw.frame, targets, spec["task"], raw.source)
     labels = np.asarray(class_names, dtype=object)[y] if task != "regression" else None
     parts, split_summary = choose_split(spec, reader, raw, labels, seed)
-    featuriser.fit(raw, parts["train"])
+    for featuriser in featurisers.values():
+        featuriser.fit(raw, parts["train"])
     y_scaler = Scaler().fit(y[parts["train"]]) if task == "regression" and spec.get("scale_targets", True) else None
-    pre = Preprocessor(reader, {"x": featuriser}, task, targets, class_names, y_scaler)
+    pre = Preprocessor(reader, featurisers, task, targets, class_names, y_scaler)
     made = {k: make_part(pre, raw, y, idx) for k, idx in parts.items()}
-    summary = describe(spec, raw, reader, featuriser, task, targets, y, class_names, skipped, dropped, split_summary)
+    summary = describe(spec, raw, reader, featurisers, task, targets, y, class_names, skipped, dropped, split_summary)
     return Dataset(train=made["train"], valid=made["valid"], test=made["test"], task=task,  # type: ignore[arg-type]
                    inputs=pre.inputs, preprocessor=pre, summary=summary, skipped=skipped,
                    calib=made.get("calib"))
@@ -98,6 +103,9 @@ def reader_spec(spec: dict[str, Any], info: DatasetInfo | None) -> dict[str, Any
             "sequence_column", "labels", "set_column", "features", "sizes", "mask", "lengths")
     reader = {k: spec.get(k) for k in keys if spec.get(k) is not None}
     reader.setdefault("kind", "table")
+    if reader["kind"] == "multi":
+        reader["inputs"] = {name: {k: sub[k] for k in INPUT_READER_KEYS if sub.get(k) is not None}
+                            for name, sub in spec["inputs"].items()}
     if info is not None:
         for key, value in (("target", info.target), ("smiles_column", info.smiles_column),
                            ("split_column", info.split_column), ("id_column", info.id_column)):
@@ -116,13 +124,20 @@ def read_rows(reader: dict[str, Any], spec: dict[str, Any]) -> Raw:
     raw = read_source(reader, spec["source"])
     if spec.get("test_source"):
         return concat_raw(raw, read_source(reader, spec["test_source"], test=True))
-    if reader.get("test_x"):
+    test_arrays = _test_arrays(reader)
+    if test_arrays:
         test = read_source(reader, spec["source"], test=True)
         joined = concat_raw(raw, test)
-        joined.given = f"test arrays '{reader['test_x']}'" + (f" / '{reader['test_target']}'"
-                                                              if reader.get("test_target") else "")
+        joined.given = f"test arrays {', '.join(repr(a) for a in test_arrays)}" + (
+            f" / '{reader['test_target']}'" if reader.get("test_target") else "")
         return joined
     return raw
+
+
+def _test_arrays(reader: dict[str, Any]) -> list[str]:
+    """Names of the given test arrays: the reader's test_x, or every input's of a multi-input reader."""
+    subs = list(reader["inputs"].values()) if reader["kind"] == "multi" else [reader]
+    return [str(sub["test_x"]) for sub in subs if sub.get("test_x")]
 
 
 def resolve_targets(reader: dict[str, Any], raw: Raw, info: DatasetInfo | None) -> list[str]:
@@ -146,31 +161,62 @@ def resolve_targets(reader: dict[str, Any], raw: Raw, info: DatasetInfo | None) 
     return names
 
 
+def make_featurisers(spec: dict[str, Any], reader: dict[str, Any], raw: Raw, targets: list[str],
+                     cache_dir: str | Path | None) -> dict[str, Featuriser]:
+    """{input name: unfitted featuriser}: {"x": ...} for one input; one per `data.inputs` entry for "multi"."""
+    if reader["kind"] != "multi":
+        return {"x": make_featuriser(spec, reader, raw, targets, cache_dir)}
+    shared: dict[str, Any] = {k: reader[k] for k in ("id_column", "split_column") if k in reader}
+    made: dict[str, Featuriser] = {}
+    for name, sub_reader in reader["inputs"].items():
+        sub_spec = {**spec, **spec["inputs"][name]}
+        if sub_reader["kind"] == "table":
+            _table_input_columns(name, sub_spec, sub_reader, raw)
+        made[name] = make_featuriser(sub_spec, {**shared, **sub_reader}, raw, targets, cache_dir, name=name)
+    return made
+
+
+def _table_input_columns(name: str, spec: dict[str, Any], reader: dict[str, Any], raw: Raw) -> None:
+    """A multi-input table's columns: given by `features`, or the columns its .npz array `x` became (none
+    beside a molecule column: its features are the molecule's)."""
+    if spec.get("features"):
+        return
+    if reader.get("smiles_column"):
+        spec["features"] = []
+        return
+    x = reader.get("x")
+    columns = [str(c) for c in raw.frame.columns]
+    if x is None:
+        raise DataError(f"input '{name}' (table) needs data.inputs.{name}.features: its columns of {raw.source} "
+                        f"(columns: {', '.join(columns)}).")
+    spec["features"] = reader["features"] = [c for c in columns if c == x or c.startswith(f"{x}[")]
+
+
 def make_featuriser(spec: dict[str, Any], reader: dict[str, Any], raw: Raw, targets: list[str],
-                    cache_dir: str | Path | None) -> Featuriser:
-    """The kind's featuriser, with a table's feature columns resolved."""
+                    cache_dir: str | Path | None, *, name: str = "x") -> Featuriser:
+    """The kind's featuriser of the input `name`, with a table's feature columns resolved."""
     kind = reader["kind"]
     if kind == "table":
-        return _table_featuriser(spec, reader, raw, targets, cache_dir)
+        return _table_featuriser(spec, reader, raw, targets, cache_dir, name=name)
     if kind == "graph":
         return _graph_featuriser(spec, reader, raw, cache_dir)
-    if kind == "set" or (kind == "sequence" and not _is_text(raw)):
-        return INPUT_FEATURISERS["set"]("x", scale=spec.get("scale", "standard"),
+    if kind == "set" or (kind == "sequence" and not _is_text(raw, name)):
+        return INPUT_FEATURISERS["set"](name, scale=spec.get("scale", "standard"),
                                         structure="set" if kind == "set" else "sequence",
                                         feature_names=reader.get("features") if kind == "set" else None)
     if kind == "sequence":
-        return INPUT_FEATURISERS["sequence"]("x", alphabet=spec.get("alphabet", "auto"),
+        return INPUT_FEATURISERS["sequence"](name, alphabet=spec.get("alphabet", "auto"),
                                              max_length=spec.get("max_length"), truncate=spec.get("truncate", False))
-    return INPUT_FEATURISERS[kind]("x", scale=spec.get("scale", "none"))
+    return INPUT_FEATURISERS[kind](name, scale=spec.get("scale", "none"))
 
 
-def _is_text(raw: Raw) -> bool:
-    values = raw.arrays.get("x")
+def _is_text(raw: Raw, name: str = "x") -> bool:
+    values = raw.arrays.get(name)
     return isinstance(values, list) and bool(values) and isinstance(values[0], str)
 
 
 def _table_featuriser(spec: dict[str, Any], reader: dict[str, Any], raw: Raw, targets: list[str],
-                      cache_dir: str | Path | None) -> TableFeaturiser:
+                      cache_dir: str | Path | None, *, name: str = "x") -> TableFeaturiser:
     columns = [str(c) for c in raw.frame.columns]
     smiles = reader.get("smiles_column")
     if smiles is None and spec.get("features") is None:
@@ -197,7 +243,7 @@ def _table_featuriser(spec: dict[str, Any], reader: dict[str, Any], raw: Raw, ta
     if not features and mol_kind == "none":
         raise DataError(f"{raw.source} has no feature columns (columns: {', '.join(columns)}). Add numeric feature "
                         "columns, or set smiles_column to featurise molecules.")
-    f = TableFeaturiser("x", features=features, smiles_column=smiles if mol_kind != "none" else None,
+    f = TableFeaturiser(name, features=features, smiles_column=smiles if mol_kind != "none" else None,
                         featuriser=mol_kind, morgan_radius=int(spec.get("morgan_radius", 2)),
                         morgan_bits=int(spec.get("morgan_bits", 2048)), scale=bool(spec.get("scale_features", True)),
                         cache_dir=cache_dir)
@@ -219,7 +265,7 @@ def _graph_featuriser(spec: dict[str, Any], reader: dict[str, Any], raw: Raw,
                            morgan_bits=int(spec.get("morgan_bits", 2048)), cache_dir=cache_dir)
 
 
-def usable_rows(raw: Raw, featuriser: Featuriser, targets: list[str],
+def usable_rows(raw: Raw, featurisers: list[Featuriser], targets: list[str],
                 missing: str) -> tuple[Raw, list[dict[str, Any]], dict[str, int]]:
     """(kept rows, skipped records, counts by reason). NaN/inf raise unless missing = "drop";
     unparsable SMILES are always skipped and listed."""
@@ -232,7 +278,10 @@ def usable_rows(raw: Raw, featuriser: Featuriser, targets: list[str],
                             f"{', '.join(map(str, rows[:8]))}{', ...' if len(rows) > 8 else ''})")
             for r in rows.tolist():
                 bad.setdefault(int(r), f"NaN or inf in column '{col}'")
-    found = featuriser.check(raw)
+    found: dict[int, str] = {}
+    for featuriser in featurisers:
+        for row, why in featuriser.check(raw).items():
+            found.setdefault(row, why)
     nan_rows = {r: why for r, why in found.items() if why.startswith("NaN")}
     if nan_rows:
         by_reason: dict[str, list[int]] = {}
@@ -322,19 +371,21 @@ def make_part(pre: Preprocessor, raw: Raw, y: np.ndarray, idx: np.ndarray) -> Sp
     return Split(X=X, y=yt, ids=ids)
 
 
-def describe(spec: dict[str, Any], raw: Raw, reader: dict[str, Any], featuriser: Featuriser, task: str,
+def describe(spec: dict[str, Any], raw: Raw, reader: dict[str, Any], featurisers: dict[str, Featuriser], task: str,
              targets: list[str], y: np.ndarray, class_names: list[str], skipped: list[dict[str, Any]],
              dropped: dict[str, int], split: dict[str, Any]) -> dict[str, Any]:
-    """The JSON-able facts of the build, for metrics.json and the report."""
-    schema = featuriser.schema()
+    """The JSON-able facts of the build, for metrics.json and the report (n_features: summed over inputs)."""
+    schemas = [f.schema() for f in featurisers.values()]
     summary: dict[str, Any] = {
         "source": raw.source, "kind": reader["kind"], "task": task, "target": targets,
         "rows_read": len(raw) + len(skipped), "rows_used": len(raw), "n_dropped": len(skipped),
         "dropped": [{"reason": k, "rows": v} for k, v in dropped.items()], "split": split,
-        "inputs": {schema.name: {"structure": schema.structure, "shape": list(schema.shape)}},
-        "n_features": len(featuriser.feature_names) if schema.structure in ("table", "graph")
-        else int(np.prod(schema.shape)),
+        "inputs": {s.name: {"structure": s.structure, "shape": list(s.shape)} for s in schemas},
+        "n_features": sum(len(f.feature_names) if s.structure in ("table", "graph") else int(np.prod(s.shape))
+                          for f, s in zip(featurisers.values(), schemas)),
     }
+    featuriser = next((f for f in featurisers.values() if isinstance(f, (TableFeaturiser, GraphFeaturiser))),
+                      next(iter(featurisers.values())))
     if isinstance(featuriser, TableFeaturiser):
         summary.update({"featuriser": featuriser.mol_kind,
                         "featurisation_seconds": round(float(featuriser.last_featurisation["seconds"]), 4),

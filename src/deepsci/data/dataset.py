@@ -8,7 +8,7 @@ with the very same object.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 import torch
 
@@ -38,7 +38,7 @@ class Split:
 
     X: Inputs
     y: torch.Tensor
-    ids: list[str]
+    ids: Sequence[str]
 
     def __len__(self) -> int:
         return n_rows(self.X)

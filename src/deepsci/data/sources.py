@@ -2,7 +2,8 @@
 
 A reader spec is a plain dict (kept in the fitted preprocessor, so new files are read exactly as
 training read its data): kind, x / test_x / target / test_target (array names), id_column,
-sequence_column, labels, set_column, features, sizes, mask, lengths.
+sequence_column, labels, set_column, features, sizes, mask, lengths; a multi-input reader holds one such
+spec per input under `inputs`.
 """
 
 from __future__ import annotations
@@ -104,6 +105,11 @@ def target_columns(name: str, y: np.ndarray) -> dict[str, np.ndarray]:
 def read_array_source(spec: dict[str, Any], source: Source, *, test: bool = False) -> Raw:
     """Inputs and targets from named arrays. A test file may name them as the training's test arrays."""
     arrays, label = read_arrays(source)  # type: ignore[arg-type]
+    return arrays_raw(spec, arrays, label, test=test)
+
+
+def arrays_raw(spec: dict[str, Any], arrays: dict[str, np.ndarray], label: str, *, test: bool = False) -> Raw:
+    """`read_array_source` on arrays already read (`label` names their file in messages)."""
     xs = [spec.get("test_x"), spec.get("x")] if test else [spec.get("x"), spec.get("test_x")]
     ys = [spec.get("test_target"), spec.get("target")] if test else [spec.get("target"), spec.get("test_target")]
     x = pick(arrays, xs, "input", label, "x")
@@ -260,8 +266,89 @@ def _reserved(spec: dict[str, Any]) -> set[str]:
     return targets | {c for c in (spec.get("id_column"), spec.get("split_column")) if c}
 
 
+def read_multi_source(spec: dict[str, Any], source: Source, *, test: bool = False) -> Raw:
+    """Several named inputs from one source, rows aligned: Raw.arrays holds each non-table input under its
+    name, Raw.frame the targets and the table inputs' columns.
+
+    An .npz (or a mapping) names each input's array (`x`; `test_x` for a file of test rows); a table input's
+    (n, d) array becomes the columns `features` (default x[0] .. x[d-1]). A table (CSV/Parquet/DataFrame)
+    gives table inputs their `features`, signals their `features` (the L steps), sequences their column.
+    """
+    inputs: dict[str, dict[str, Any]] = spec["inputs"]
+    if _is_arrays(source):
+        arrays, label = read_arrays(source)  # type: ignore[arg-type]
+        return _multi_from_arrays(spec, inputs, arrays, label, test)
+    frame, label = read_frame(source)  # type: ignore[arg-type]
+    values: dict[str, Any] = {}
+    for name, sub in inputs.items():
+        if sub["kind"] in ("image", "set"):
+            raise DataError(f"input '{name}' ({sub['kind']}) is read from an .npz, not from the table {label}; "
+                            "save the inputs as arrays of one .npz (np.savez) and name each input's array x.")
+        if sub["kind"] == "signal" and not sub.get("features"):
+            raise DataError(f"input '{name}' (signal) from the table {label} needs data.inputs.{name}.features: "
+                            "the columns holding its L values, in order.")
+        if sub["kind"] != "table":
+            values[name] = READERS[sub["kind"]]({**sub, "id_column": None}, frame, test=test).arrays["x"]
+    return Raw(frame, values, frame_ids(frame, _id_column(spec, frame, test), label), label)
+
+
+def _multi_from_arrays(spec: dict[str, Any], inputs: dict[str, dict[str, Any]], arrays: dict[str, np.ndarray],
+                       label: str, test: bool) -> Raw:
+    """`read_multi_source` of named arrays: one array per input, the same number of rows in each."""
+    targets = {"target": spec.get("target"), "test_target": spec.get("test_target")}
+    columns: dict[str, np.ndarray] = {}
+    values: dict[str, Any] = {}
+    rows: dict[str, int] = {}
+    frame: pd.DataFrame | None = None
+    for name, sub in inputs.items():
+        if sub["kind"] == "table":
+            xs = [sub.get("test_x"), sub.get("x")] if test else [sub.get("x"), sub.get("test_x")]
+            x = pick(arrays, xs, f"input '{name}'", label, f"inputs.{name}.x")
+            assert x is not None
+            block = np.asarray(x).reshape(len(x), -1)
+            names = table_columns(sub, block.shape[1])
+            columns.update({c: block[:, j] for j, c in enumerate(names)})
+            rows[name] = len(x)
+        else:
+            raw = arrays_raw({**sub, **targets}, arrays, label, test=test)
+            values[name] = raw.arrays["x"]
+            rows[name] = len(raw)
+            frame = raw.frame
+    if len(set(rows.values())) > 1:
+        raise DataError(f"{label}: the inputs must have one row per sample in each; their arrays have "
+                        f"{', '.join(f'{k} {v}' for k, v in rows.items())} rows. Give arrays of the same length.")
+    n = next(iter(rows.values()))
+    if frame is None:
+        frame = _target_frame(spec, arrays, label, test, n)
+    frame = frame.assign(**columns) if columns else frame
+    return Raw(frame.reset_index(drop=True), values, [str(i) for i in range(n)], label)
+
+
+def _target_frame(spec: dict[str, Any], arrays: dict[str, np.ndarray], label: str, test: bool, n: int) -> pd.DataFrame:
+    """The target columns of n rows (inputs that are all tables: no array reader made them)."""
+    ys = [spec.get("test_target"), spec.get("target")] if test else [spec.get("target"), spec.get("test_target")]
+    frame = pd.DataFrame(index=range(n))
+    if spec.get("target") and any(y in arrays for y in ys if y):
+        y = pick(arrays, ys, "target", label, "target")
+        assert y is not None
+        if len(y) != n:
+            raise DataError(f"{label}: the target array has {len(y)} rows but the inputs {n}; they must match.")
+        for k, v in target_columns(str(spec["target"]), y).items():
+            frame[k] = v
+    return frame
+
+
+def table_columns(sub: dict[str, Any], width: int) -> list[str]:
+    """Column names of a table input read from an (n, d) array: its `features`, else x[0] .. x[d-1]."""
+    names = sub.get("features") or ([str(sub["x"])] if width == 1 else [f"{sub['x']}[{j}]" for j in range(width)])
+    if len(names) != width:
+        raise DataError(f"input array '{sub['x']}' has {width} columns but features names {len(names)}; name "
+                        "one feature per column.")
+    return [str(c) for c in names]
+
+
 READERS = {"table": read_table_source, "signal": read_signal_source, "image": read_image_source,
-           "sequence": read_sequence_source, "set": read_set_source}
+           "sequence": read_sequence_source, "set": read_set_source, "multi": read_multi_source}
 
 
 def read_source(spec: dict[str, Any], source: Source, *, test: bool = False) -> Raw:

@@ -95,7 +95,7 @@ def evaluate_model(model: nn.Module, dataset: "Dataset", spec: Any = None, *, se
             dist = recalibrate(calibration, dist).as_dict() if calibration is not None else dist
             bands = apply_calibration(calibration, dist) if calibration is not None else {}
             uncertainty = split_uncertainty(task, truths[n], dist, bands, spec.level)
-        splits[n] = SplitResult(name=n, ids=list(getattr(dataset, n).ids), y_true=truths[n], pred=pred,
+        splits[n] = SplitResult(name=n, ids=getattr(dataset, n).ids, y_true=truths[n], pred=pred,
                                 metrics=task_metrics(task, truths[n], pred, dataset.class_names, dataset.target_names),
                                 dist=dist, bands=bands, uncertainty=uncertainty)
     baselines = baseline_results(dataset)

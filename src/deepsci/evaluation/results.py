@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -36,7 +36,7 @@ class SplitResult:
     """
 
     name: str
-    ids: list[str]
+    ids: Sequence[str]
     y_true: np.ndarray
     pred: np.ndarray
     metrics: dict[str, Any]

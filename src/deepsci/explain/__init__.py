@@ -1,7 +1,7 @@
 """Which inputs drove a prediction, distillation and adversarial robustness.
 
 Attributions (integrated gradients, gradient × input, saliency, occlusion, permutation importance)
-through captum, per feature, pixel or position; FGSM and PGD attacks and accuracy against ε;
+through captum, per feature, pixel, position or atom; FGSM and PGD attacks and accuracy against ε;
 knowledge distillation of a teacher (or ensemble) into a small student.
 """
 

@@ -31,6 +31,7 @@ class Explanation:
         attributions: method -> Attributions.
         robustness: accuracy against ε (classifiers on float inputs), or None.
         skipped: method -> why it was not run (e.g. permutation without labels).
+        smiles: molecular graphs: the SMILES of the explained rows, whose atoms the per-atom values follow.
     """
 
     schema: InputSchema
@@ -38,6 +39,7 @@ class Explanation:
     attributions: dict[str, Attributions]
     robustness: RobustnessCurve | None = None
     skipped: dict[str, str] = field(default_factory=dict)
+    smiles: list[str] | None = None
 
     @property
     def units(self) -> list[str]:
@@ -60,6 +62,25 @@ class Explanation:
         rel = (ig.delta.abs() / ig.gap.abs().clamp_min(1e-12)).numpy()
         return float(np.median(rel))
 
+    def atom_frame(self) -> pd.DataFrame | None:
+        """atom_attributions.csv for molecular graphs: one row per atom of each explained molecule (row,
+        SMILES, RDKit atom index, element), per method its attribution; None for other inputs."""
+        per_atom = {m: a for m, a in self.attributions.items() if a.atom_values is not None}
+        if not per_atom:
+            return None
+        first = next(iter(per_atom.values()))
+        assert first.atom_counts is not None
+        counts = first.atom_counts.numpy()
+        row = np.repeat(np.arange(len(counts)), counts)
+        out = pd.DataFrame({"row": row, "atom": np.arange(len(row)) - np.repeat(np.cumsum(counts) - counts, counts)})
+        if self.smiles is not None:
+            out.insert(1, "smiles", np.asarray(self.smiles, dtype=object)[row])
+            out.insert(3, "element", _elements(self.smiles, counts))
+        for method, a in per_atom.items():
+            assert a.atom_values is not None
+            out[method] = a.atom_values.numpy()
+        return out
+
 
 def explain_split(model: nn.Module, X: Inputs, y: Tensor | None, schema: InputSchema, task: str, *,
                   methods: Sequence[str] = METHODS, rows: int = 200, epsilons: Sequence[float] = (),
@@ -73,12 +94,28 @@ def explain_split(model: nn.Module, X: Inputs, y: Tensor | None, schema: InputSc
     Xs, ys = take(X, idx), (None if y is None else y[idx])
     result: dict[str, Attributions] = {}
     skipped: dict[str, str] = {}
+    graph = schema.structure == "graph"
     for method in methods:
-        if method == "permutation" and ys is None:
-            skipped[method] = "needs labelled rows"
+        if method == "permutation" and (ys is None or graph):
+            skipped[method] = "not defined per atom (molecules differ in their atoms)" if graph else \
+                "needs labelled rows"
             continue
         result[method] = attribute(model, Xs, schema, method, task=task, y=ys, seed=seed)
     curve = None
     if epsilons and task != "regression" and y is not None and isinstance(X, Tensor) and torch.is_floating_point(X):
         curve = robustness_curve(model, X, y, task, epsilons=epsilons, seed=seed)
-    return Explanation(schema, n, result, curve, skipped)
+    smiles = getattr(X, "smiles", None) if graph else None
+    return Explanation(schema, n, result, curve, skipped, None if smiles is None else list(smiles[:n]))
+
+
+def _elements(smiles: list[str], counts: np.ndarray) -> list[str]:
+    """Each atom's element symbol, molecule after molecule ("?" where a SMILES does not give `counts` atoms)."""
+    from rdkit import Chem, rdBase
+
+    out: list[str] = []
+    with rdBase.BlockLogs():
+        for s, n in zip(smiles, counts):
+            mol = Chem.MolFromSmiles(s)
+            ok = mol is not None and mol.GetNumAtoms() == n
+            out += [a.GetSymbol() for a in mol.GetAtoms()] if ok else ["?"] * int(n)
+    return out

@@ -27,12 +27,13 @@ def _normalised(values: np.ndarray) -> np.ndarray:
 
 
 def importance_figure(explanation: Explanation, *, top: int = 15) -> Figure:
-    """Tables: bars of the `top` features (ranked by the first method); images: one heat map per method;
+    """Tables and molecular graphs: bars of the `top` features or atom features (ranked by the first
+    method); images: one heat map per method;
     signals, sequences and sets: importance along the positions, one line per method."""
     structure = explanation.schema.structure
     if structure == "image" and len(explanation.schema.shape) == 3:
         return _image_maps(explanation)
-    if structure == "table":
+    if structure in ("table", "graph"):  # a graph's units are its atom-feature columns
         return _feature_bars(explanation, top)
     return _position_lines(explanation)
 

@@ -10,7 +10,7 @@ failures as structures: a family of mispredicted scaffolds or functional groups 
 from __future__ import annotations
 
 import base64
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 from torch import nn
@@ -50,7 +50,7 @@ def molecule_sections(config: "Config", dataset: "Dataset", evaluation: "Evaluat
     return [Section(title="Worst-predicted test molecules", figures=figures, table=table)]
 
 
-def test_smiles(config: "Config", dataset: "Dataset", ids: list[str]) -> list[str] | None:
+def test_smiles(config: "Config", dataset: "Dataset", ids: Sequence[str]) -> list[str] | None:
     """The SMILES of the test rows (in order), or None when the inputs are not molecules.
 
     A graph split carries its SMILES; a table run's are read back from its source by row id.

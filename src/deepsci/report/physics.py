@@ -11,7 +11,7 @@ A run is recognised by its ``data.source`` (the catalog names). The per-row trut
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 from markupsafe import escape
@@ -89,7 +89,7 @@ def binned_auc(values: np.ndarray, label: np.ndarray, score: np.ndarray, edges: 
 
 
 # -- galaxies --------------------------------------------------------------------------------------
-def galaxy_truth(ids: list[str]) -> dict[str, np.ndarray]:
+def galaxy_truth(ids: Sequence[str]) -> dict[str, np.ndarray]:
     """True log L_r of the catalog galaxies with these ids (from the simulation cache)."""
     from deepsci.data.catalog import GALAXIES_N
     from deepsci.data.physics.galaxies import simulate_galaxies
@@ -148,7 +148,7 @@ def galaxy_section(test: "SplitResult") -> Section:
 
 
 # -- lenses ----------------------------------------------------------------------------------------
-def lens_truth(ids: list[str]) -> dict[str, np.ndarray]:
+def lens_truth(ids: Sequence[str]) -> dict[str, np.ndarray]:
     """Einstein radius [arcsec] and source SNR of the catalog's lens images with these row ids."""
     from deepsci.data.catalog import LENSES_N
     from deepsci.data.physics.lenses import lens_metadata

@@ -154,10 +154,15 @@ def place(arrays: list[Any], device: torch.device) -> tuple[list[Any], bool]:
 
 
 def _pin(x: Inputs) -> Inputs:
+    """x in pinned host memory; tensors already pinned, or already on a device, are left as they are."""
     if isinstance(x, dict):
-        return {k: v.pin_memory() for k, v in x.items()}
+        return {k: _pin_tensor(v) for k, v in x.items()}
     assert isinstance(x, torch.Tensor)
-    return x.pin_memory()
+    return _pin_tensor(x)
+
+
+def _pin_tensor(x: torch.Tensor) -> torch.Tensor:
+    return x.pin_memory() if x.device.type == "cpu" and not x.is_pinned() else x
 
 
 def move_batch(x: Inputs, device: torch.device) -> Inputs:
@@ -166,7 +171,7 @@ def move_batch(x: Inputs, device: torch.device) -> Inputs:
     if isinstance(x, torch.Tensor) and x.device == device:
         return x
     if device.type == "cuda":
-        x = _pin(x) if not _is_pinned(x) else x
+        x = _pin(x)
     return to_device(x, device)
 
 
@@ -175,12 +180,6 @@ def move_tensor(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     moved = move_batch(x, device)
     assert isinstance(moved, torch.Tensor)
     return moved
-
-
-def _is_pinned(x: Inputs) -> bool:
-    if isinstance(x, dict):
-        return all(v.is_pinned() for v in x.values())
-    return bool(isinstance(x, torch.Tensor) and x.is_pinned())
 
 
 def describe_device(device: torch.device) -> dict[str, Any]:

@@ -243,14 +243,21 @@ def stack_models(models: Sequence[nn.Module]) -> StackedMLP:
     return StackedMLP(models)
 
 
-def build_ensemble(make_member: Callable[[int], nn.Module], members: int, seed: int = 0) -> StackedMLP:
-    """Build K members with `make_member(seed + k)` for k = 0..K-1 and stack them.
+def build_ensemble(make_member: Callable[[int], nn.Module], members: int, seed: int = 0) -> nn.Module:
+    """Build K members with `make_member(seed + k)` for k = 0..K-1 and stack them: one module whose
+    output is (K, batch, ...). A network that holds its members itself (its `as_ensemble(K)`, e.g. the
+    graph networks, whose member k equals the network of seed + k) builds them; other members are
+    stacked into a StackedMLP.
 
     Example: `build_ensemble(lambda s: MLP(200, 1, (64, 64), seed=s), members=8, seed=0)`.
     """
     if members < 1:
         raise ModelError(f"an ensemble needs members >= 1, got {members}. Set uncertainty.members to e.g. 8.")
-    return StackedMLP([make_member(seed + k) for k in range(members)])
+    first = make_member(seed)
+    as_ensemble = getattr(first, "as_ensemble", None)
+    if callable(as_ensemble):
+        return as_ensemble(members)  # type: ignore[no-any-return]
+    return StackedMLP([first] + [make_member(seed + k) for k in range(1, members)])
 
 
 class EnsembleLoss:

@@ -185,10 +185,13 @@ class Trainer:
         # float64 sums like the host's float arithmetic did (MPS has no float64)
         total = torch.zeros((), dtype=torch.float32 if self.device.type == "mps" else torch.float64,
                             device=self.device)
-        losses: list[Tensor] = []  # each batch's loss, read only if the epoch's sum is not finite
+        n_batches = -(-n // self.batch_size)
+        # Each batch's loss, read only if the epoch's sum is not finite. One preallocated buffer: a list of
+        # thousands of small tensors fragments the heap (streamed epochs grew by ~1 GB per 3,000 steps).
+        losses = torch.empty(n_batches, dtype=total.dtype, device=self.device)
         for batch, i in enumerate(range(0, n, self.batch_size)):
             idx, self._grad_scale = shard(order[i:i + self.batch_size], self.world)
-            xb, yb = take(X, idx), y[idx]
+            xb, yb = take(X, idx), y.index_select(0, idx)
             if not self._resident:
                 xb, yb = move_batch(xb, self.device), move_tensor(yb, self.device)
             if self.augment is not None:  # on the device; its draws come from the host generator
@@ -196,9 +199,9 @@ class Trainer:
             wb = None if sample_weight is None else move_tensor(sample_weight[idx], self.device)
             step = self.train_step(xb, yb) if wb is None else self.train_step(xb, yb, wb)
             total.add_(step, alpha=0 if self._grad_scale == 0 else len(idx))  # one kernel; a placeholder row adds 0
-            losses.append(step)
+            losses[batch] = step
             for cb in self.callbacks:
-                cb.on_batch_end(self, batch, {"loss": step})
+                cb.on_batch_end(self, batch, {"loss": step, "rows": len(idx), "batches": n_batches})
         train_loss = float(all_reduce_sum(total)) / n  # the epoch's one host synchronisation
         if not math.isfinite(train_loss):
             raise _non_finite(epoch, train_loss, losses)
@@ -301,9 +304,10 @@ class Trainer:
             self.scheduler.step()
 
 
-def _non_finite(epoch: int, total: float, losses: list[Tensor]) -> TrainingError:
-    """The error for an epoch whose loss sum is not finite, naming the first batch whose loss was not."""
-    per_batch = torch.stack(losses).float().cpu() if losses else torch.zeros(0)
+def _non_finite(epoch: int, total: float, losses: Tensor) -> TrainingError:
+    """The error for an epoch whose loss sum is not finite, naming the first batch whose loss was not
+    (`losses`: (batches,) the epoch's batch losses)."""
+    per_batch = losses.float().cpu()
     bad = (~torch.isfinite(per_batch)).nonzero().flatten()
     # Under DDP another rank's shard may be the one that overflowed: then this rank names no batch.
     where = f"at epoch {epoch}, batch {int(bad[0]) + 1}" if len(bad) else f"at epoch {epoch}"
