@@ -257,6 +257,18 @@ def staging_dir(out: Path, name: str) -> Path:
         raise DataError(f"cannot create a working folder in '{out}': {exc.strerror or exc}.") from None
 
 
+def replace_file(path: Path, write: Callable[[Path], Any]) -> None:
+    """Write one file through a temporary sibling (`write(temporary_path)`) renamed into place, so a
+    reader sees the old file or the new one whole, never a half-written one; the temporary file is
+    removed whatever happens."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        write(partial)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def publish(tmp: Path, path: Path) -> None:
     """Make the complete run folder `tmp` the run at `path`, so that a kill at any instant leaves one complete run.
 

@@ -10,7 +10,6 @@ holds every explained atom's value per method (row, SMILES, RDKit atom index, el
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -45,7 +44,7 @@ def explain_cmd(
     from deepsci.data.schema import InputSchema
     from deepsci.explain.attributions import METHODS
     from deepsci.explain.explanation import explain_split
-    from deepsci.folder import RunLock
+    from deepsci.folder import RunLock, replace_file
     from deepsci.run import Run
 
     wanted = _names(methods, METHODS, "--methods")
@@ -65,10 +64,10 @@ def explain_cmd(
     atoms = explanation.atom_frame()
     written = ["explain.html", "attributions.csv"] + ([] if atoms is None else ["atom_attributions.csv"])
     with RunLock(loaded.path.parent, loaded.path.name):
-        _replace(loaded.path / "attributions.csv", lambda p: explanation.frame().to_csv(p, index=False))
+        replace_file(loaded.path / "attributions.csv", lambda p: explanation.frame().to_csv(p, index=False))
         if atoms is not None:
-            _replace(loaded.path / "atom_attributions.csv", lambda p: atoms.to_csv(p, index=False))
-        _replace(loaded.path / "explain.html", lambda p: write_report(
+            replace_file(loaded.path / "atom_attributions.csv", lambda p: atoms.to_csv(p, index=False))
+        replace_file(loaded.path / "explain.html", lambda p: write_report(
             p, title=f"Attributions: {loaded.config.name}", config_toml=(loaded.path / "config.toml").read_text(),
             data_summary={"rows explained": explanation.rows, "from": where}, metrics={}, figures=[],
             sections=sections))
@@ -111,16 +110,6 @@ def _rows(run: "Run", data: Path | None) -> tuple[Any, Any, str]:
     if run.task == "regression":
         y = pre.scale_targets(y)
     return X, torch.as_tensor(y), str(data)
-
-
-def _replace(path: Path, write: Any) -> None:
-    """Write `path` through a temporary sibling renamed into place."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        write(partial)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def _names(text: str, known: tuple[str, ...], option: str) -> list[str]:

@@ -14,7 +14,6 @@ scored on the teacher's test split for accuracy and calibration (NLL, ECE).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -25,6 +24,7 @@ from torch import Tensor, nn
 
 from deepsci.data.batch import Inputs, forward
 from deepsci.errors import ConfigError
+from deepsci.folder import replace_file
 
 if TYPE_CHECKING:
     from deepsci.config import Config
@@ -151,7 +151,7 @@ def write_distillation(result: DistillationResult, folder: Path) -> Path:
     from deepsci.report import Section, write_report
 
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic(folder / "distill.json", lambda p: p.write_text(json.dumps(asdict(result), indent=2)))
+    replace_file(folder / "distill.json", lambda p: p.write_text(json.dumps(asdict(result), indent=2)))
     rows = [[name, f"{s['accuracy']:.4f}", f"{s['nll']:.4f}", f"{s['ece']:.4f}"] for name, s in result.table().items()]
     html = (f"<p>Student trained on the teacher's class probabilities softened at T = {result.temperature:g} "
             f"(loss α T² KL + (1 − α) CE, α = {result.alpha:g}; Hinton et al. 2015), beside the same student "
@@ -159,16 +159,7 @@ def write_distillation(result: DistillationResult, folder: Path) -> Path:
             "nats, ECE over 15 confidence bins.</p>")
     section = Section(title="Distillation", html=html,
                       table={"columns": ["model", "accuracy", "NLL", "ECE"], "rows": rows})
-    _atomic(folder / "report.html", lambda p: write_report(
+    replace_file(folder / "report.html", lambda p: write_report(
         p, title=f"Distillation: {result.student.get('name', 'student')}", config_toml=json.dumps(result.student),
         data_summary={}, metrics={}, figures=[], sections=[section]))
     return folder
-
-
-def _atomic(path: Path, write: Callable[[Path], Any]) -> None:
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        write(partial)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
