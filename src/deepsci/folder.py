@@ -33,6 +33,7 @@ import shutil
 import stat
 import struct
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -233,9 +234,17 @@ class RunLock:
         self._fd = None
 
 
-def _read_pid(fd: int) -> str:
-    text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-    return text if text.isdigit() else "unknown"
+def _read_pid(fd: int, wait: float = 0.5) -> str:
+    """The holder's pid from the lock file. A holder writes it just after taking the lock, so a refusal
+    that lands in between polls for it briefly (up to `wait` seconds) before saying "unknown"."""
+    deadline = time.monotonic() + wait
+    while True:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        if text.isdigit():
+            return text
+        if time.monotonic() >= deadline:
+            return "unknown"
+        time.sleep(0.01)
 
 
 def _same_file(fd: int, path: Path) -> bool:
