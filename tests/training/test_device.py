@@ -48,6 +48,18 @@ def test_a_missing_gpu_is_a_config_error_that_names_the_fix():
         _trainer(precision="fp8")
 
 
+def test_more_processes_than_gpus_train_on_the_cpu_under_auto_and_are_refused_under_cuda(monkeypatch):
+    """torchrun --nproc-per-node 2 on a one-GPU machine: NCCL cannot put two ranks on one GPU."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert resolve_device("auto", local_rank=1) == torch.device("cpu")
+    with pytest.raises(ConfigError, match="2 processes run on this machine and it has 1; use --nproc 1"):
+        resolve_device("cuda", local_rank=1)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+    assert resolve_device("auto", local_rank=0) == torch.device("cuda", 0)
+
+
 def test_on_the_cpu_data_is_used_where_it_is():
     X, y, _, _ = _diabetes()
     (X2, y2, w), resident = place([X, y, None], torch.device("cpu"))

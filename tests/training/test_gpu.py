@@ -110,7 +110,7 @@ def test_empirical_ntk_and_probes_agree_with_the_cpu():
     on_gpu = empirical_ntk(model.cuda(), X)  # inputs on the host go to the model's device
     assert on_gpu.device.type == "cuda"
     torch.testing.assert_close(on_gpu.cpu(), on_cpu, atol=1e-10, rtol=1e-10)
-    a = probe_mlp([5, 64, 64], "tanh", X, cb=0.0, cw=1.0, n_inits=20, seed=0)
-    b = probe_mlp([5, 64, 64], "tanh", X.cuda(), cb=0.0, cw=1.0, n_inits=20, seed=0)
+    a = probe_mlp([5, 64, 64], "tanh", X, cb=0.0, cw=1.0, n_inits=20, seed=0, dtype=torch.float64)
+    b = probe_mlp([5, 64, 64], "tanh", X.cuda(), cb=0.0, cw=1.0, n_inits=20, seed=0, dtype=torch.float64)
     torch.testing.assert_close(b.variance, a.variance, atol=1e-10, rtol=1e-10)
     torch.testing.assert_close(b.kurtosis, a.kurtosis, atol=1e-8, rtol=1e-8)

@@ -13,6 +13,7 @@ memory; otherwise each batch is copied from pinned host memory without blocking 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from typing import Any, Iterator
 
@@ -45,15 +46,19 @@ def resolve_device(name: str | torch.device = "auto", *, local_rank: int | None 
 
     "auto" is the CUDA GPU when torch sees one, else the CPU (Apple's "mps" is used only when named).
     In a multi-process run (`local_rank` given) "cuda" and "auto" mean the GPU of this process's local
-    rank, so that each process on a node drives its own GPU.
+    rank, so that each process on a node drives its own GPU; "auto" is the CPU for every process when the
+    machine runs more processes (torchrun's LOCAL_WORLD_SIZE) than it has GPUs.
 
     Raises:
         ConfigError: an unknown name, or a device this machine or torch build does not have.
     """
-    device = name if isinstance(name, torch.device) else torch.device(_resolve_name(check_device_name(name)))
+    local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if local_rank is not None else 1
+    device = (name if isinstance(name, torch.device)
+              else torch.device(_resolve_name(check_device_name(name), local_processes)))
     if device.type == "cuda":
         _check_cuda(device)
         if device.index is None:
+            _check_one_gpu_per_process(local_processes)
             index = local_rank if local_rank is not None else torch.cuda.current_device()
             device = torch.device("cuda", index)
             _check_cuda(device)
@@ -65,10 +70,20 @@ def resolve_device(name: str | torch.device = "auto", *, local_rank: int | None 
     return device
 
 
-def _resolve_name(name: str) -> str:
+def _resolve_name(name: str, local_processes: int = 1) -> str:
+    """"auto" is CUDA when there is a GPU for each of this machine's `local_processes`, else the CPU."""
     if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return "cuda" if torch.cuda.is_available() and torch.cuda.device_count() >= local_processes else "cpu"
     return name
+
+
+def _check_one_gpu_per_process(local_processes: int) -> None:
+    """Refuse more processes on this machine than it has GPUs (NCCL cannot put two ranks on one GPU)."""
+    count = torch.cuda.device_count()
+    if local_processes > count:
+        raise ConfigError(f"train.device = 'cuda' gives each process its own GPU, but {local_processes} processes "
+                          f"run on this machine and it has {count}; use --nproc {count} (or fewer), or "
+                          "train.device = 'cpu' or 'auto' to train the processes on the CPU.")
 
 
 def _check_cuda(device: torch.device) -> None:
