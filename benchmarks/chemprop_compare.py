@@ -1,12 +1,20 @@
 """chemprop and deepsci side by side on the solubility set's own split (1025 train / 257 test).
 
-Both train a directed message-passing network (D-MPNN, Yang et al. 2019) on the same molecules and are
-scored on the same 257 test molecules; each also reports its wall time per training epoch, on the same
-machine and thread count (OMP_NUM_THREADS / torch threads = 1 by default: the comparison is per core).
+Both train directed message-passing networks (D-MPNN, Yang et al. 2019) on the same molecules and are scored
+on the same 257 test molecules, one run of each per seed, the two alternating (chemprop seed 0, deepsci seed
+0, chemprop seed 1, ...) so that a change in the machine's load falls on both. One thread each
+(OMP_NUM_THREADS = 1, torch threads = 1): the comparison is per core.
 
     chemprop  `chemprop train` with its defaults (depth 3, hidden 300, 50 epochs, batch 64, 10% of the
               training molecules for validation), one run per seed.
-    deepsci   examples/solubility_graph.toml (D-MPNN + descriptor join at the readout), one run per seed.
+    deepsci   examples/solubility_graph.toml (an ensemble of D-MPNNs with descriptors joined at the readout,
+              trained as one stacked network), one run per seed; and, for the speed per epoch, ONE such
+              D-MPNN at chemprop's sizes (width 300, head [300], batch 64), 10 epochs per seed.
+
+Speed is measured both as wall time and as CPU time (the machine is shared: wall time varies with the load,
+CPU time much less). chemprop: a 50-epoch run less a 3-epoch run (start-up, featurisation and testing cancel),
+over 47 epochs, wall time and the child process's user + system CPU time. deepsci: each epoch from its
+start to the next (training, validation and the checkpoint the run writes), wall and process CPU time.
 
 chemprop is an optional benchmark dependency. It pins an RDKit build of its own (via cuik-molmaker), so
 it lives in a separate environment whose interpreter this script calls (--chemprop-python, default
@@ -23,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -38,6 +47,10 @@ RESULTS = ROOT / "benchmarks" / "results" / "chemprop_compare.json"
 EXAMPLE = ROOT / "examples" / "solubility_graph.toml"
 CHEMPROP_EPOCHS = 50
 SHORT_EPOCHS = 3
+SPEED_EPOCHS = 10  # the single deepsci network's timed epochs per seed
+# chemprop's default network, as one deepsci member: the like-for-like speed comparison
+CHEMPROP_SIZES = ["uncertainty.method=none", "model.width=300", "model.hidden=[300]", "model.depth=3",
+                  "train.batch_size=64"]
 
 
 def split_files(folder: Path) -> tuple[Path, Path]:
@@ -65,15 +78,21 @@ def chemprop_command(python: str | None) -> list[str]:
     return [exe]
 
 
+def _children_cpu() -> float:
+    """User + system CPU seconds of every waited-for child process so far."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def chemprop_run(cmd: list[str], train: Path, test: Path, seed: int, epochs: int, out: Path) -> dict[str, Any]:
-    """One `chemprop train` run: test RMSE (log mol/L) and wall seconds of the whole command."""
+    """One `chemprop train` run: test RMSE (log mol/L), wall and CPU seconds of the whole command."""
     args = cmd + ["train", "--data-path", str(train), str(test), "-s", "smiles",
                   "--target-columns", "SOL", "--task-type", "regression", "--split-sizes", "0.9", "0.1", "0.0",
                   "--epochs", str(epochs), "--data-seed", str(seed), "--pytorch-seed", str(seed),
                   "--num-workers", "0", "--accelerator", "cpu", "--devices", "1", "-o", str(out)]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu()
     proc = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, _children_cpu() - cpu
     if proc.returncode != 0:
         raise SystemExit(f"chemprop failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
     found = sorted(out.rglob("test_predictions.csv"))
@@ -84,33 +103,41 @@ def chemprop_run(cmd: list[str], train: Path, test: Path, seed: int, epochs: int
     pred = pd.read_csv(found[0])
     truth = pd.read_csv(test)
     rmse = float(np.sqrt(np.mean((pred["SOL"].to_numpy() - truth["SOL"].to_numpy()) ** 2)))
-    return {"seed": seed, "epochs": epochs, "test_rmse": rmse, "wall_seconds": seconds}
+    return {"seed": seed, "epochs": epochs, "test_rmse": rmse, "wall_seconds": seconds, "cpu_seconds": cpu_seconds}
 
 
-def run_chemprop(seeds: list[int], python: str | None, epochs: int = CHEMPROP_EPOCHS) -> dict[str, Any]:
-    """chemprop's default D-MPNN per seed; seconds per epoch from a 50-epoch run less a 3-epoch run's
-    wall time (start-up, featurisation and testing cancel), divided by 47 (chemprop needs more epochs than
-    its 2 warm-up epochs)."""
-    cmd = chemprop_command(python)
-    runs = []
-    with tempfile.TemporaryDirectory() as tmp:
-        train, test = split_files(Path(tmp) / "data")
-        overhead = chemprop_run(cmd, train, test, seeds[0], SHORT_EPOCHS, Path(tmp) / "short")
-        for seed in seeds:
-            r = chemprop_run(cmd, train, test, seed, epochs, Path(tmp) / f"seed{seed}")
-            r["seconds_per_epoch"] = (r["wall_seconds"] - overhead["wall_seconds"]) / (epochs - SHORT_EPOCHS)
-            runs.append(r)
-            print(f"chemprop seed {seed}: test RMSE {r['test_rmse']:.3f}, {r['seconds_per_epoch']:.2f} s/epoch "
-                  f"({r['wall_seconds']:.0f} s in all)", flush=True)
-    return {"version": _chemprop_version(cmd), "runs": runs, "short_run_wall_seconds": overhead["wall_seconds"],
-            "test_rmse_mean": float(np.mean([r["test_rmse"] for r in runs])),
-            "seconds_per_epoch_mean": float(np.mean([r["seconds_per_epoch"] for r in runs]))}
+class Chemprop:
+    """chemprop's default D-MPNN, one run per seed; its start-up cost measured once by a 3-epoch run, so
+    that seconds per epoch = (50-epoch run - 3-epoch run) / 47, wall and CPU."""
+
+    def __init__(self, python: str | None, folder: Path, epochs: int = CHEMPROP_EPOCHS) -> None:
+        self.cmd, self.folder, self.epochs = chemprop_command(python), folder, epochs
+        self.train, self.test = split_files(folder / "data")
+        self.short: dict[str, Any] | None = None
+
+    def run(self, seed: int) -> dict[str, Any]:
+        if self.short is None:
+            self.short = chemprop_run(self.cmd, self.train, self.test, seed, SHORT_EPOCHS, self.folder / "short")
+        r = chemprop_run(self.cmd, self.train, self.test, seed, self.epochs, self.folder / f"seed{seed}")
+        n = self.epochs - SHORT_EPOCHS
+        r["seconds_per_epoch"] = (r["wall_seconds"] - self.short["wall_seconds"]) / n
+        r["cpu_seconds_per_epoch"] = (r["cpu_seconds"] - self.short["cpu_seconds"]) / n
+        print(f"chemprop seed {seed}: test RMSE {r['test_rmse']:.3f}, {r['seconds_per_epoch']:.2f} s/epoch wall, "
+              f"{r['cpu_seconds_per_epoch']:.2f} s/epoch CPU ({r['wall_seconds']:.0f} s in all)", flush=True)
+        return r
+
+    def summary(self, runs: list[dict[str, Any]]) -> dict[str, Any]:
+        python = self.cmd[0] if self.cmd[1:2] == ["-c"] else sys.executable
+        out = subprocess.run([python, "-c", "import chemprop; print(chemprop.__version__)"], capture_output=True,
+                             text=True)
+        assert self.short is not None
+        return {"version": out.stdout.strip() or "unknown", "runs": runs, **_means(runs),
+                "short_run": {k: self.short[k] for k in ("epochs", "wall_seconds", "cpu_seconds")}}
 
 
-def _chemprop_version(cmd: list[str]) -> str:
-    python = cmd[0] if cmd[1:2] == ["-c"] else sys.executable
-    out = subprocess.run([python, "-c", "import chemprop; print(chemprop.__version__)"], capture_output=True, text=True)
-    return out.stdout.strip() or "unknown"
+def _means(runs: list[dict[str, Any]]) -> dict[str, float]:
+    keys = ("test_rmse", "valid_rmse", "seconds_per_epoch", "cpu_seconds_per_epoch")
+    return {f"{k}_mean": float(np.mean([r[k] for r in runs])) for k in keys if runs and k in runs[0]}
 
 
 def deepsci_config(seed: int, overrides: list[str]) -> Any:
@@ -120,26 +147,65 @@ def deepsci_config(seed: int, overrides: list[str]) -> Any:
     return load_config(EXAMPLE, [f"seed={seed}", *overrides])
 
 
-def run_deepsci(seeds: list[int], overrides: list[str]) -> dict[str, Any]:
-    """The example fitted once per seed (single network): test RMSE and training seconds per epoch."""
+def _epoch_timer() -> Any:
+    """A Trainer callback timing each epoch from its start to the next one's (or the fit's end): training,
+    validation and whatever the other callbacks do (the run's checkpoint), in wall and process CPU seconds."""
+    from deepsci.training.callbacks import Callback
+
+    class EpochTimer(Callback):
+        runs_last = True  # after the Checkpoint callback too
+
+        def __init__(self) -> None:
+            self.marks: list[tuple[float, float]] = []
+
+        def on_epoch_start(self, trainer: Any, epoch: int) -> None:
+            self.marks.append((time.perf_counter(), time.process_time()))
+
+        def on_fit_end(self, trainer: Any) -> None:
+            self.marks.append((time.perf_counter(), time.process_time()))
+
+        def per_epoch(self) -> tuple[float, float]:
+            (w0, c0), (w1, c1) = self.marks[0], self.marks[-1]
+            n = len(self.marks) - 1
+            return (w1 - w0) / n, (c1 - c0) / n
+
+    return EpochTimer()
+
+
+def deepsci_run(seed: int, overrides: list[str], folder: Path) -> dict[str, Any]:
+    """The example fitted at this seed: validation and test RMSE, wall and CPU seconds per epoch."""
     import torch
 
     from deepsci.experiment import run_experiment
 
     torch.set_num_threads(1)
-    runs = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for seed in seeds:
-            run = run_experiment(deepsci_config(seed, [f"name=graph{seed}", *overrides]), out=tmp, progress=False)
-            m = run.metrics
-            r = {"seed": seed, "test_rmse": m["test"]["rmse"], "epochs": m["epochs_run"], "best_epoch": m["best_epoch"],
-                 "seconds_per_epoch": m["timings"]["training_seconds"] / m["epochs_run"]}
-            runs.append(r)
-            print(f"deepsci seed {seed}: test RMSE {r['test_rmse']:.3f}, {r['seconds_per_epoch']:.2f} s/epoch "
-                  f"({r['epochs']} epochs, best {r['best_epoch']})", flush=True)
-    return {"config": str(EXAMPLE.relative_to(ROOT)), "overrides": overrides, "runs": runs,
-            "test_rmse_mean": float(np.mean([r["test_rmse"] for r in runs])),
-            "seconds_per_epoch_mean": float(np.mean([r["seconds_per_epoch"] for r in runs]))}
+    timer = _epoch_timer()
+    run = run_experiment(deepsci_config(seed, [f"name=graph{seed}", *overrides]), out=folder, progress=False,
+                         callbacks=[timer])
+    m = run.metrics
+    wall, cpu = timer.per_epoch()
+    return {"seed": seed, "test_rmse": m["test"]["rmse"], "valid_rmse": m["valid"]["rmse"],
+            "epochs": m["epochs_run"], "best_epoch": m["best_epoch"], "seconds_per_epoch": wall,
+            "cpu_seconds_per_epoch": cpu}
+
+
+def run_deepsci(seed: int, overrides: list[str], folder: Path) -> dict[str, Any]:
+    """The example (as configured) at this seed."""
+    r = deepsci_run(seed, overrides, folder)
+    print(f"deepsci seed {seed}: valid RMSE {r['valid_rmse']:.3f}, test RMSE {r['test_rmse']:.3f}, "
+          f"{r['seconds_per_epoch']:.2f} s/epoch wall, {r['cpu_seconds_per_epoch']:.2f} s/epoch CPU "
+          f"({r['epochs']} epochs, best {r['best_epoch']})", flush=True)
+    return r
+
+
+def run_single(seed: int, overrides: list[str], folder: Path, epochs: int = SPEED_EPOCHS) -> dict[str, Any]:
+    """The example's network as ONE member at chemprop's sizes (width 300, head [300], batch 64), `epochs`
+    epochs: seconds per epoch only (the like-for-like speed comparison with chemprop's default D-MPNN)."""
+    r = deepsci_run(seed, [*overrides, *CHEMPROP_SIZES, f"train.epochs={epochs}", "train.patience=1000",
+                           f"name=single{seed}"], folder)
+    print(f"deepsci one D-MPNN at chemprop's sizes, seed {seed}: {r['seconds_per_epoch']:.2f} s/epoch wall, "
+          f"{r['cpu_seconds_per_epoch']:.2f} s/epoch CPU ({r['epochs']} epochs)", flush=True)
+    return {k: r[k] for k in ("seed", "epochs", "seconds_per_epoch", "cpu_seconds_per_epoch")}
 
 
 def run_ensemble(seed: int, members: int, overrides: list[str], score: str = "absolute") -> dict[str, Any]:
@@ -187,11 +253,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--chemprop-python", default=None)
     parser.add_argument("--skip-chemprop", action="store_true")
     parser.add_argument("--skip-deepsci", action="store_true")
-    parser.add_argument("--ensemble", type=int, default=0, help="also fit an ensemble of this many members "
-                        "per seed with 90%% conformal intervals (0: none)")
+    parser.add_argument("--skip-single", action="store_true", help="skip the one-network speed runs")
+    parser.add_argument("--ensemble", type=int, default=0, help="only fit an ensemble of this many members per "
+                        "seed with 90%% conformal intervals on a calibration split (0: the comparison instead)")
     parser.add_argument("--score", choices=("absolute", "normalised"), default="absolute",
                         help="the ensemble's conformal score")
-    parser.add_argument("--ensemble-only", action="store_true", help="only the ensemble (skip both single runs)")
     parser.add_argument("--epochs", type=int, default=CHEMPROP_EPOCHS, help="chemprop's epochs (a speed check: "
                         "fewer, with --set train.epochs=N for deepsci)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="the results JSON")
@@ -201,18 +267,40 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out: Path = args.out
     result: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
     result.update(dataset="solubility", split={"train": 1025, "test": 257}, threads=1)
-    if not (args.skip_chemprop or args.ensemble_only):
-        result["chemprop"] = run_chemprop(args.seeds, args.chemprop_python, args.epochs)
-    if not (args.skip_deepsci or args.ensemble_only):
-        result["deepsci"] = run_deepsci(args.seeds, args.overrides)
+    runs: dict[str, list[dict[str, Any]]] = {"chemprop": [], "deepsci": [], "single": []}
     if args.ensemble:
-        runs = [run_ensemble(seed, args.ensemble, args.overrides, args.score) for seed in args.seeds]
-        result["ensemble"] = {"overrides": args.overrides, "level": 0.9, "score": args.score, "runs": runs,
-                              "test_rmse_mean": float(np.mean([r["test_rmse"] for r in runs])),
-                              "coverage_mean": float(np.mean([r["coverage"] for r in runs]))}
-    if "chemprop" in result and "deepsci" in result:
-        result["speedup_per_epoch"] = result["chemprop"]["seconds_per_epoch_mean"] / \
-            result["deepsci"]["seconds_per_epoch_mean"]
+        conformal = [run_ensemble(seed, args.ensemble, args.overrides, args.score) for seed in args.seeds]
+        key = "ensemble" if args.score == "normalised" else "ensemble_absolute_score"
+        result[key] = {"overrides": args.overrides, "level": 0.9, "score": args.score, "runs": conformal,
+                       "test_rmse_mean": float(np.mean([r["test_rmse"] for r in conformal])),
+                       "coverage_mean": float(np.mean([r["coverage"] for r in conformal]))}
+        args.skip_chemprop = args.skip_deepsci = args.skip_single = True
+    with tempfile.TemporaryDirectory() as tmp:
+        chemprop = None if args.skip_chemprop else Chemprop(args.chemprop_python, Path(tmp) / "chemprop", args.epochs)
+        for seed in args.seeds:  # alternating, so that the machine's load falls on both
+            if chemprop is not None:
+                runs["chemprop"].append(chemprop.run(seed))
+            if not args.skip_single:
+                runs["single"].append(run_single(seed, args.overrides, Path(tmp) / "deepsci"))
+            if not args.skip_deepsci:
+                runs["deepsci"].append(run_deepsci(seed, args.overrides, Path(tmp) / "deepsci"))
+        if chemprop is not None:
+            result["chemprop"] = chemprop.summary(runs["chemprop"])
+    if runs["deepsci"]:
+        result["deepsci"] = {"config": str(EXAMPLE.relative_to(ROOT)), "overrides": args.overrides,
+                             "runs": runs["deepsci"], **_means(runs["deepsci"])}
+    if runs["single"]:
+        result["deepsci_one_network"] = {"overrides": [*args.overrides, *CHEMPROP_SIZES], "runs": runs["single"],
+                                         **_means(runs["single"])}
+    result.pop("note", None)  # the previous run's caveat
+    if "chemprop" in result and "deepsci_one_network" in result:
+        c, d = result["chemprop"], result["deepsci_one_network"]
+        result["speedup_per_epoch"] = {"wall": c["seconds_per_epoch_mean"] / d["seconds_per_epoch_mean"],
+                                       "cpu": c["cpu_seconds_per_epoch_mean"] / d["cpu_seconds_per_epoch_mean"]}
+    if "chemprop" in result and "deepsci" in result:  # the whole example (all its members) per epoch
+        c, d = result["chemprop"], result["deepsci"]
+        result["example_speedup_per_epoch"] = {"wall": c["seconds_per_epoch_mean"] / d["seconds_per_epoch_mean"],
+                                               "cpu": c["cpu_seconds_per_epoch_mean"] / d["cpu_seconds_per_epoch_mean"]}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     return result

@@ -1,19 +1,31 @@
-"""Error bars of examples/solubility_ensemble.toml over five seeds, through the real path.
+"""Error bars of examples/solubility_ensemble.toml over five seeds, through the real path: cross-conformal
+bands (CV+, the example's, and the ensemble-mean variant) against split conformal, on the same seeds.
 
-Each seed is a whole `deepsci.experiment.run_experiment` of the example (8 members with mean and
-variance heads on the beta-NLL, early stopping on the validation slice, sigma scaling and 90%
-conformal intervals fitted on the calibration split, 20% of the training molecules); the test split is
-the dataset's own 257 molecules. Printed and written to benchmarks/results/conformal_coverage.json:
-per seed and averaged, the test RMSE, the calibration-split RMSE, the Gaussian 90% coverage of the
-reported sigma, its miscalibration area, the test NLL and the conformal coverage.
+Each seed and variant is a whole `deepsci.experiment.run_experiment` of the example (8 members with mean
+and variance heads on the beta-NLL, plateau schedule, early stopping, sigma scaling and 90% conformal
+intervals); the test split is the dataset's own 257 molecules. Variants (config overrides of the example):
 
-Beside it, the same split-conformal procedure (the same train / calibration / test rows of each
-seed, absolute residuals, the ceil((n+1) 0.9)-th smallest calibration residual) around reference
-models from scikit-learn: ridge, a random forest, k-nearest neighbours and an MLP. Where they reach
-0.90 and the networks do not, the calibration is sound and the dataset's own test split is harder for
-the networks than the training pool it was calibrated on (split conformal assumes the two exchangeable).
+- "cross_plus" (the example): the 80% of the training molecules not held out for sigma scaling are dealt
+  into 8 folds; member k trains without fold k and early-stops on it; CV+ bands (Barber et al. 2021): at x,
+  the order statistics of member(i)'s prediction +- R_i over the out-of-fold residuals R_i, so the band
+  widens where the members disagree (deepsci.evaluation.uncertainty.cross_conformal).
+- "cross": the same members and residuals; the band is the ensemble mean +- the ceil((n+1) 0.9)-th
+  smallest out-of-fold residual.
+- "split": split conformal as before: early stopping on a 10% validation slice, bands and sigma scale on
+  the calibration split (20% of the training molecules).
+- "cross_all_rows": cross-conformal on every training molecule (no calibration split), so no sigma
+  scaling (recalibration = "none"): what the reported sigma is without it.
 
-    .venv/bin/python benchmarks/conformal_coverage.py            # ~4 min on 2 cores
+Printed and written to benchmarks/results/conformal_coverage.json: per seed and averaged, the test RMSE,
+the calibration-split RMSE, the Gaussian 90% coverage of the reported sigma, its miscalibration area, the
+test NLL, the conformal coverage and mean interval width (log mol/L), the conformal threshold q and the
+calibration rows it came from.
+
+Beside it, the same split-conformal procedure (the "split" variant's train / calibration / test rows,
+absolute residuals, the ceil((n+1) 0.9)-th smallest calibration residual) around scikit-learn models:
+ridge, a random forest, k-nearest neighbours and an MLP.
+
+    .venv/bin/python benchmarks/conformal_coverage.py            # ~15 min on 2 cores
 """
 
 from __future__ import annotations
@@ -29,18 +41,28 @@ from deepsci.config import load_config
 from deepsci.experiment import run_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "solubility_ensemble.toml"
+SEEDS = range(5)
+VARIANTS: dict[str, list[str]] = {
+    "cross_plus": ["uncertainty.conformal_method=cross-plus"],
+    "cross": ["uncertainty.conformal_method=cross"],
+    "split": ["uncertainty.conformal_method=split", "data.valid_fraction=0.1"],
+    "cross_all_rows": ["uncertainty.conformal_method=cross", "data.calib_fraction=0",
+                       "uncertainty.recalibration=none"],
+}
 KEYS = ("test_rmse", "calib_rmse", "gaussian_coverage", "miscalibration_area", "test_nll", "conformal_coverage",
-        "epochs_run")
+        "mean_width", "q", "calibration_rows", "epochs_run")
 
 
-def one_seed(seed: int, out: Path, overrides: list[str]) -> dict[str, float]:
-    config = load_config(ROOT / "examples" / "solubility_ensemble.toml", [f"seed={seed}", "report.html=false",
-                                                                          *overrides])
+def one_seed(seed: int, out: Path, overrides: list[str]) -> dict[str, float | None]:
+    config = load_config(EXAMPLE, [f"seed={seed}", "report.html=false", *overrides])
     m = run_experiment(config, out, progress=False).metrics
     u = m["uncertainty"]["test"]
-    return {"test_rmse": m["test"]["rmse"], "calib_rmse": m["calib"]["rmse"],
+    cal = m["uncertainty"]["calibration"]
+    return {"test_rmse": m["test"]["rmse"], "calib_rmse": m["calib"]["rmse"] if "calib" in m else None,
             "gaussian_coverage": u["gaussian_coverage"], "miscalibration_area": u["miscalibration_area"],
-            "test_nll": u["nll"], "conformal_coverage": u["coverage"], "epochs_run": m["epochs_run"]}
+            "test_nll": u["nll"], "conformal_coverage": u["coverage"], "mean_width": u["mean_width"],
+            "q": cal["q"][0], "calibration_rows": cal["n"], "epochs_run": m["epochs_run"]}
 
 
 def reference_coverage(seed: int, overrides: list[str]) -> dict[str, float]:
@@ -52,7 +74,7 @@ def reference_coverage(seed: int, overrides: list[str]) -> dict[str, float]:
 
     from deepsci.data.build import build_dataset
 
-    config = load_config(ROOT / "examples" / "solubility_ensemble.toml", [f"seed={seed}", *overrides])
+    config = load_config(EXAMPLE, [f"seed={seed}", *overrides])
     ds = build_dataset(config.data, seed=seed)
     assert ds.calib is not None
     X, y = ds.train.X.numpy(), ds.train.y.numpy().ravel()  # type: ignore[union-attr]
@@ -73,21 +95,30 @@ def conformal_coverage(model: object, calib: object, test: object) -> float:
     return float(np.mean(residual["test"] <= q))
 
 
+def mean_over_seeds(rows: list[dict[str, float | None]]) -> dict[str, float | None]:
+    return {k: None if rows[0][k] is None else float(np.mean([float(r[k]) for r in rows])) for k in KEYS}  # type: ignore[arg-type]
+
+
 def main(overrides: list[str]) -> dict[str, object]:
+    variants: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        seeds = [one_seed(seed, Path(tmp), overrides) for seed in range(5)]
-    references = [reference_coverage(seed, overrides) for seed in range(5)]
-    for seed, (row, ref) in enumerate(zip(seeds, references)):
-        print(seed, {k: round(float(v), 3) for k, v in row.items()}, "references:",
-              {k: round(v, 3) for k, v in ref.items()}, flush=True)
-    mean = {k: float(np.mean([row[k] for row in seeds])) for k in KEYS}
+        for name, variant in VARIANTS.items():
+            rows = []
+            for seed in SEEDS:
+                rows.append(one_seed(seed, Path(tmp), [*variant, *overrides]))
+                print(name, seed, {k: None if v is None else round(float(v), 3) for k, v in rows[-1].items()},
+                      flush=True)
+            mean = mean_over_seeds(rows)
+            print(name, "mean", {k: None if v is None else round(v, 3) for k, v in mean.items()}, flush=True)
+            variants[name] = {"overrides": variant, "seeds": rows, "mean": mean}
+    references = [reference_coverage(seed, [*VARIANTS["split"], *overrides]) for seed in SEEDS]
     reference_mean = {k: float(np.mean([ref[k] for ref in references])) for k in references[0]}
-    print("mean", {k: round(v, 3) for k, v in mean.items()})
-    print("reference conformal coverage, mean of 5 seeds", {k: round(v, 3) for k, v in reference_mean.items()})
-    return {"example": "examples/solubility_ensemble.toml", "overrides": overrides, "seeds": seeds, "mean": mean,
+    print("reference split-conformal coverage, mean of 5 seeds",
+          {k: round(v, 3) for k, v in reference_mean.items()})
+    return {"example": "examples/solubility_ensemble.toml", "overrides": overrides, "variants": variants,
             "references": references, "reference_mean": reference_mean}
 
 
 if __name__ == "__main__":
     result = main(sys.argv[1:])
-    (ROOT / "benchmarks" / "results" / "conformal_coverage.json").write_text(json.dumps(result, indent=2))
+    (ROOT / "benchmarks" / "results" / "conformal_coverage.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -59,6 +59,11 @@ def test_uncertainty_section_defaults_and_resolution():
     ({"uncertainty": {"method": "mc-dropout"}}, r"model.dropout"),
     ({"uncertainty": {"method": "ensemble"}, "train": {"rule": "feedback-alignment"}}, r"cannot be stacked"),
     ({"uncertainty": {"heteroscedastic": True}, "train": {"loss": "mae"}}, r"Gaussian NLL"),
+    ({"uncertainty": {"method": "mc-dropout", "conformal_method": "cross"}, "model": {"dropout": 0.1}},
+     r"conformal_method = 'cross'"),
+    ({"uncertainty": {"method": "ensemble", "conformal_method": "cross", "score": "normalised"}},
+     r"score = 'absolute'"),
+    ({"uncertainty": {"method": "ensemble", "conformal_method": "crossed"}}, r"uncertainty.conformal_method"),
 ])
 def test_bad_uncertainty_config_is_one_readable_error(section, match):
     with pytest.raises(ConfigError, match=match):
@@ -109,6 +114,36 @@ def test_heteroscedastic_bootstrap_ensemble_reports_aleatoric_and_epistemic(tabl
     # normalised conformal: the half-width is q * sigma, so it varies row to row
     half = (pred["y_upper"] - pred["y_lower"]) / 2
     np.testing.assert_allclose(half / pred["y_std"], half.iloc[0] / pred["y_std"].iloc[0], rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_cross_conformal_run_calibrates_on_every_training_row(table, tmp_path):
+    """conformal_method = "cross-plus": the CV+ bands come from the training rows' out-of-fold residuals (n =
+    every training row), the sigma scale from the calibration split, and Run.load gives the same bands."""
+    source, frame = table
+    config = _config(source, "cross", {"method": "ensemble", "members": 3, "conformal_method": "cross-plus"},
+                     patience=5)
+    with pytest.raises(ConfigError, match="valid_fraction = 0"):
+        run_experiment(config, tmp_path, progress=False)
+    config = config.model_copy(update={"data": config.data.model_copy(update={"valid_fraction": 0.0})})
+    run = run_experiment(config, tmp_path, progress=False)
+    u, split = run.metrics["uncertainty"], run.metrics["data"]["split"]
+    assert split["valid"] == 0 and split["calib"] > 0
+    cal = u["calibration"]
+    assert (cal["calibrated_on"], cal["n"], cal["score"]) == ("out-of-fold", split["train"], "absolute")
+    assert cal["sigma"]["n"] == split["calib"] and cal["q"][0] > 0
+    assert pd.read_csv(run.path / "history.csv")["valid_loss"].notna().all()  # each member on its own fold
+    assert len(cal["residuals"]) == len(cal["residual_members"]) == split["train"]
+    pred = pd.read_csv(run.path / "predictions.csv")
+    width = pred["y_upper"] - pred["y_lower"]
+    assert (pred["y_lower"] < pred["y_pred"]).all() and (pred["y_pred"] < pred["y_upper"]).all()
+    assert width.std() > 0  # CV+ widens where the members disagree
+    again = Run.load(run.path).predict(frame.set_index("name").loc[pred["id"]].reset_index())
+    for col in ("y_lower", "y_upper"):
+        np.testing.assert_allclose(again[col], pred[col], rtol=1e-5, atol=1e-6)
+    no_calib = config.model_copy(update={"data": config.data.model_copy(update={"calib_fraction": 0.0})})
+    with pytest.raises(ConfigError, match="recalibration = 'none'"):
+        run_experiment(no_calib, tmp_path / "b", progress=False)
 
 
 @pytest.mark.slow

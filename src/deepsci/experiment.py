@@ -94,6 +94,7 @@ def run_experiment(config: Config, out: str | Path = "runs", progress: bool = Tr
 
     out = Path(out)
     check_one_device_per_process(config.train.device)
+    check_tbptt(config)
     announced = launched_world()
     device = resolve_device(config.train.device, local_rank=announced.local_rank if announced.distributed else None)
     with process_group(device) as current:
@@ -136,6 +137,7 @@ def _fit(config: Config, out: Path, *, progress: bool, resume: bool, device: "to
     from deepsci.report.data_sections import data_sections
     from deepsci.run import environment, write_run
     from deepsci.training.checkpoint import Checkpoint
+    from deepsci.training.tbptt import unwrap
 
     start = time.perf_counter()
     pending = checkpoint_dir(out, config.name)
@@ -146,7 +148,7 @@ def _fit(config: Config, out: Path, *, progress: bool, resume: bool, device: "to
     config, spec = _resolved(config, dataset)
     trainer, X_train, y_train = _trainer(config, dataset, spec, device=device, progress=progress,
                                          callbacks=[*callbacks, Checkpoint(pending, meta={"config": fingerprint})])
-    model = trainer.model
+    model = unwrap(trainer.model)  # the network itself, without a truncated-BPTT wrapper
     fit_start = time.perf_counter()
     _train(trainer, dataset, X_train, y_train, resume_from)
     train_seconds = time.perf_counter() - fit_start
@@ -183,6 +185,13 @@ def _trainer(config: Config, dataset: "Dataset", spec: "UncertaintySpec", *, dev
     model, loss, X_train, y_train, augment = _training_setup(config, dataset, spec)
     t = config.train
     model_spec = spec_of(model)
+    if t.tbptt is not None:
+        from deepsci.training.tbptt import tbptt_training
+
+        # Chunk rows batched group by group; validation stays whole windows, evaluated from a zero state.
+        model, X_train, y_train, reset = tbptt_training(model, X_train, y_train, chunk=t.tbptt,
+                                                        batch_size=t.batch_size)
+        callbacks = [reset, *callbacks]
     trainer = Trainer(
         model, loss=loss, optimizer=t.optimizer, lr=t.lr, augment=augment,
         teacher_forcing=model_spec.get("kind") == "seq2seq" and getattr(config.model, "teacher_forcing", 0) > 0,
@@ -197,8 +206,38 @@ def _trainer(config: Config, dataset: "Dataset", spec: "UncertaintySpec", *, dev
     return trainer, X_train, y_train
 
 
+def check_tbptt(config: Config) -> None:
+    """Refuse, before any data is read, a train.tbptt where truncated BPTT does not apply.
+
+    It applies to a character language model (data.kind = "text", model.kind = "charlm"): one output per
+    step, so each chunk of k steps has its own loss. A table, an image, a set, a whole-sequence classifier
+    (its one output needs the whole sequence) or seq2seq has no per-step loss to cut.
+    """
+    k = config.train.tbptt
+    if k is None:
+        return
+    data_kind = getattr(config.data, "kind", "table")
+    if data_kind != "text" or config.model.kind != "charlm":
+        raise ConfigError(f"train.tbptt = {k} trains a character language model chunk by chunk (data.kind = 'text', "
+                          f"model.kind = 'charlm'); this run has data.kind = '{data_kind}', model.kind = "
+                          f"'{config.model.kind}', whose model reads each sample whole. Remove train.tbptt.")
+    if config.train.adversarial > 0:
+        raise ConfigError("train.tbptt and train.adversarial cannot be combined (the attack's forward passes would "
+                          "advance the carried state); set train.adversarial = 0 or remove train.tbptt.")
+    from deepsci.config.data import TextData
+    from deepsci.training.tbptt import check_chunk
+
+    assert isinstance(config.data, TextData)
+    check_chunk(config.data.seq_length, k)
+
+
 def _train(trainer: Any, dataset: "Dataset", X_train: Any, y_train: "Tensor", resume_from: Path | None) -> None:
     """Fit, watching the validation split where there is one (valid_fraction = 0: every epoch is trained)."""
+    from deepsci.training.ensemble import HeldOutLoss
+
+    if isinstance(trainer.loss, HeldOutLoss):  # K-fold members: each is watched on its own left-out fold
+        trainer.fit(X_train, y_train, X_train, trainer.loss.validation_targets(y_train), resume_from=resume_from)
+        return
     watched = len(dataset.valid) > 0
     trainer.fit(X_train, y_train, dataset.valid.X if watched else None, dataset.valid.y if watched else None,
                 resume_from=resume_from)
@@ -208,8 +247,9 @@ def _training_setup(config: Config, dataset: "Dataset", spec: "UncertaintySpec")
         "nn.Module", "Callable[[Tensor, Tensor], Tensor]", Any, "Tensor", Any]:
     """(model, loss, X_train, y_train, augment) for the Trainer: the uncertainty method decides the first four."""
     from deepsci.training import get_loss
-    from deepsci.training.uncertainty import uncertainty_training
+    from deepsci.training.uncertainty import check_held_out_splits, uncertainty_training
 
+    check_held_out_splits(spec, len(dataset.valid), len(dataset.calib) if dataset.calib is not None else 0)
     if is_text(dataset):
         from deepsci.models.rnn import sequence_cross_entropy
 

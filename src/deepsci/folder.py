@@ -580,7 +580,8 @@ def _peek(path: Path, max_bytes: int) -> tuple[bytes, int]:
 
 def _check_safetensors_prefix(path: Path, prefix: bytes, size: int) -> None:
     """Refuse, with a message that says why, what is evidently not a safetensors file."""
-    if prefix[:1] == b"\x80" or prefix[:4] == b"PK\x03\x04":
+    # A safetensors header (8-byte length, then JSON) starts with "{" at byte 8; its length's low byte may be 0x80
+    if (prefix[:1] == b"\x80" and prefix[8:9] != b"{") or prefix[:4] == b"PK\x03\x04":
         raise DataError(f"weights '{path}' are not a safetensors file: they look like a Python pickle or a "
                         "torch.save archive, which deepsci never loads (loading one can run code). "
                         f"{_WEIGHTS_FIX}")

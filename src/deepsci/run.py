@@ -33,14 +33,20 @@ if TYPE_CHECKING:
 
 def predictions_frame(ids: Sequence[str], pred: np.ndarray, task: str, target_names: list[str],
                       class_names: list[str], y_true: np.ndarray | None = None,
-                      uncertainty: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+                      uncertainty: dict[str, np.ndarray] | None = None,
+                      steps: np.ndarray | None = None) -> pd.DataFrame:
     """One row per sample: id, [true value], prediction; classification adds p_<class> columns.
 
     `uncertainty` (a split's "dist" and "bands" merged) adds, per regression target, `<t>_std`,
     `<t>_lower`, `<t>_upper` and, for a heteroscedastic ensemble, `<t>_aleatoric_std` and
     `<t>_epistemic_std`; for classification `<label>_set` (the conformal set, classes joined by "|")
-    and `<label>_set_size`.
+    and `<label>_set_size`. Multilabel and tagging: see `multilabel_frame` and `tagging_frame`
+    (`steps`: each row's real steps, for tagging without y_true; default every step).
     """
+    if task == "multilabel":
+        return multilabel_frame(ids, pred, class_names, y_true)
+    if task == "tagging":
+        return tagging_frame(ids, pred, target_names, class_names, y_true, steps)
     frame = pd.DataFrame({"id": ids})
     extra = uncertainty or {}
     if task == "regression":
@@ -65,6 +71,53 @@ def predictions_frame(ids: Sequence[str], pred: np.ndarray, task: str, target_na
         frame[f"{label}_set"] = format_sets(extra["sets"], class_names)
         frame[f"{label}_set_size"] = extra["sets"].sum(axis=1)
     return frame
+
+
+def multilabel_frame(ids: Sequence[str], pred: np.ndarray, labels: list[str],
+                     y_true: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per sample: id, then per label [its true 0/1], `<label>_pred` (1 when p >= 0.5), `p_<label>`."""
+    frame = pd.DataFrame({"id": ids})
+    for j, name in enumerate(labels):
+        if y_true is not None:
+            frame[name] = y_true[:, j].astype(np.int64)
+        frame[f"{name}_pred"] = (pred[:, j] >= 0.5).astype(np.int64)
+        frame[f"p_{name}"] = pred[:, j]
+    return frame
+
+
+def tagging_frame(ids: Sequence[str], pred: np.ndarray, target_names: list[str], class_names: list[str],
+                  y_true: np.ndarray | None = None, steps: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per real step (long layout: sequences differ in length, and a wide table would need T x k
+    columns): id, position (0-based), [true tag], `<tag>_pred` (the most probable tag), `p_<tag class>`.
+
+    Args:
+        pred: (n, T, k) tag probabilities. y_true: (n, T) tag indices, -100 on padding (it decides the real
+            steps). steps: (n,) real steps per row when y_true is not given (default: all T).
+    """
+    n, T, _ = pred.shape
+    if y_true is not None:
+        real = y_true != -100
+    else:
+        counts = np.full(n, T) if steps is None else np.asarray(steps)
+        real = np.arange(T)[None, :] < counts[:, None]
+    rows, positions = np.nonzero(real)
+    label = (target_names[0] if target_names else "tag").split("[")[0]
+    names = np.asarray(class_names, dtype=object)
+    frame = pd.DataFrame({"id": np.asarray(list(ids), dtype=object)[rows], "position": positions})
+    if y_true is not None:
+        frame[label] = names[y_true[real]]
+    p = pred[real]  # (m, k)
+    frame[f"{label}_pred"] = names[p.argmax(axis=1)]
+    for c, name in enumerate(class_names):
+        frame[f"p_{name}"] = p[:, c]
+    return frame
+
+
+def real_step_counts(X: Any) -> np.ndarray | None:
+    """(n,) real steps of each row of a padded sequence input (its mask), None for inputs without padding."""
+    if isinstance(X, dict) and "mask" in X:
+        return X["mask"].sum(1).numpy()
+    return None
 
 
 # -- writing ----------------------------------------------------------------------------------------
@@ -295,8 +348,12 @@ class Run:
         else:  # independent rows: every row that was not skipped
             used = np.setdiff1d(np.arange(len(raw)), [s["row"] for s in skipped])
         y = pre.targets(raw, used)
-        y_true = y.double().numpy() if self.task == "regression" else y.long().numpy()
         pred, _, _ = self._predictions(X)
+        if self.task == "tagging":  # the tags of the steps the model sees (cut or padded as its inputs)
+            from deepsci.data.preprocess import fit_steps
+
+            y = fit_steps(y, pred.shape[1])
+        y_true = y.double().numpy() if self.task == "regression" else y.long().numpy()
         metrics = task_metrics(self.task, y_true, pred, self.preprocessor.class_names,
                                self.preprocessor.target_names)
         return {**metrics, "rows": int(len(used)), "skipped": len(skipped)}
@@ -310,7 +367,8 @@ class Run:
         self.skipped_ = skipped
         pred, dist, bands = self._predictions(X)
         return predictions_frame(ids, pred, self.task, self.preprocessor.target_names,
-                                 self.preprocessor.class_names, uncertainty={**(dist or {}), **bands})
+                                 self.preprocessor.class_names, uncertainty={**(dist or {}), **bands},
+                                 steps=real_step_counts(X))
 
     def _inputs(self, source: Any) -> tuple[Any, Any, list[str], list[dict[str, Any]]]:
         pre = self.preprocessor

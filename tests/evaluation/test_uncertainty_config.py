@@ -36,3 +36,13 @@ def test_explicit_values_win_and_errors_are_readable():
     assert UncertaintyConfig(recalibration="isotonic").recalibration == "isotonic"
     with pytest.raises(ValueError):
         UncertaintyConfig(recalibration="platt")
+
+
+def test_conformal_method_reaches_the_spec_and_cross_needs_an_ensemble():
+    assert resolve_uncertainty(UncertaintyConfig(method="ensemble"), "regression").conformal_method == "split"
+    spec = resolve_uncertainty(UncertaintyConfig(method="ensemble", conformal_method="cross-plus"), "regression")
+    assert spec.conformal_method == "cross-plus" and spec.k_fold and spec.conformal
+    for bad in ({"method": "mc-dropout"}, {"method": "ensemble", "bootstrap": True},
+                {"method": "ensemble", "conformal": False}):
+        with pytest.raises(ValueError, match="one fold per ensemble member"):
+            UncertaintyConfig(conformal_method="cross", **bad)

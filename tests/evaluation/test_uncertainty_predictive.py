@@ -121,8 +121,11 @@ def test_predictive_is_a_value_with_the_old_dict_reads():
     dist = predictive(ens, X, "regression", UncertaintySpec(method="ensemble", members=3, heteroscedastic=True))
     assert isinstance(dist, Predictive) and dist.mean.shape == (12, 1) and dist.proba is None
     assert dist["pred"] is dist.mean and "std" in dist and "std_raw" not in dist and dist.get("proba") is None
-    assert set({**dist}) == {"pred", "std", "aleatoric", "epistemic"} and len(dist) == 12
+    assert set({**dist}) == {"pred", "std", "aleatoric", "epistemic", "member_means"} and len(dist) == 12
     np.testing.assert_array_equal(dist.take(np.arange(3)).std, dist.std[:3])
+    # each member's mean, (K, n, t): their average is the ensemble mean (CV+ bands read them)
+    np.testing.assert_allclose(dist.member_means.mean(0), dist.mean, rtol=1e-12)
+    np.testing.assert_array_equal(dist.take(np.arange(3)).member_means, dist.member_means[:, :3])
 
 
 def test_recalibration_scales_std_and_parts_and_is_idempotent():

@@ -6,7 +6,8 @@ that mean the same thing have the same name in every kind:
     source        a bundled dataset name (deepsci datasets) or a file path
     test_source   a separate test file (its rows are the test set; the split is "given")
     target        target column(s) / target array name
-    task          "auto", "regression", "binary", "multiclass"
+    task          "auto", "regression", "binary", "multiclass", "multilabel" (several 0/1 target columns,
+                  one sigmoid per label), "tagging" (one class per step of a sequence or signal)
     split         "auto", "random", "stratified", "scaffold", "column", "given"
     split_column  column of train / valid / test (/ calib) marks
     test_fraction, valid_fraction, calib_fraction
@@ -29,7 +30,9 @@ from pydantic import Discriminator, Field, Tag, model_validator
 
 from deepsci.config.section import Section
 
-Task = Literal["auto", "regression", "binary", "multiclass"]
+Task = Literal["auto", "regression", "binary", "multiclass", "multilabel", "tagging"]
+#: kinds whose samples have steps that a per-step target can tag
+TAGGED_KINDS = ("sequence", "signal")
 SplitName = Literal["auto", "random", "stratified", "scaffold", "column", "given"]
 
 
@@ -43,6 +46,18 @@ class _Common(Section):
     id_column: str | None = None
     missing: Literal["error", "drop"] = "error"
     scale_targets: bool = True
+
+    @model_validator(mode="after")
+    def _task_fits_kind(self) -> "_Common":
+        kind = str(getattr(self, "kind", "table"))
+        if self.task == "tagging" and kind not in TAGGED_KINDS:
+            raise ValueError(f"task = 'tagging' (one label per step) needs data.kind = 'sequence' or 'signal'; this "
+                             f"data is kind = '{kind}', whose samples have no steps. Use task = 'binary', "
+                             "'multiclass' or 'multilabel' for one label per sample")
+        if self.task == "multilabel" and kind in ("series", "text"):
+            raise ValueError(f"task = 'multilabel' needs independent rows with several 0/1 target columns; "
+                             f"data.kind = '{kind}' is an ordered record. Remove data.task")
+        return self
 
 
 class _RowSplit(_Common):

@@ -29,6 +29,9 @@ class TrainConfig(Section):
     min_lr: float = Field(0.0, ge=0.0)
     clip_grad_norm: float | None = Field(None, gt=0.0)
     patience: int | None = Field(None, ge=1, description="early stopping on the validation loss")
+    tbptt: int | None = Field(None, ge=1, description="truncated backpropagation through time: chunk length k "
+                                                       "in steps (a divisor of data.seq_length); text runs with "
+                                                       "model.kind = 'charlm' only; none trains on whole windows")
     loss: str | None = None
     rule: str = "backprop"
     adversarial: float = Field(0.0, ge=0.0, description="adversarial training: the attack's ε in the model's "

@@ -23,7 +23,8 @@ class UncertaintyConfig(Section):
     the Gaussian NLL (`heteroscedastic = "auto"`, resolved by `resolve_uncertainty` once the task is known).
     Every reported sigma is recalibrated (`recalibration`, fitted on the calibration split), and conformal
     bands are calibrated on the calibration split too: rows that played no part in training or model
-    selection (data.calib_fraction; see docs/uncertainty.md for the default).
+    selection (data.calib_fraction; see docs/uncertainty.md for the default); with conformal_method = "cross" or
+    "cross-plus" the bands come instead from the ensemble members' out-of-fold residuals on the training rows.
     """
 
     method: Literal["none", "ensemble", "mc-dropout"] = "none"
@@ -35,6 +36,11 @@ class UncertaintyConfig(Section):
     bootstrap: bool = Field(False, description="each ensemble member trains on its own bootstrap resample")
     conformal: bool | None = Field(None, description="conformal bands; default: on when method or "
                                    "heteroscedastic is set")
+    conformal_method: Literal["split", "cross", "cross-plus"] = Field(
+        "split", description="'split': bands calibrated on the calibration split; 'cross' / 'cross-plus' (regression "
+        "ensembles): member k trains without fold k of the training rows and early-stops on it, and the bands come "
+        "from every training row's out-of-fold residual, around the ensemble mean ('cross') or as CV+ around each "
+        "member ('cross-plus'); needs data.valid_fraction = 0")
     recalibration: Literal["none", "scaling", "isotonic"] = Field(
         "scaling", description="sigma recalibration on the calibration split: 'scaling' (one variance factor per "
         "target, Levi et al. 2020), 'isotonic' (Kuleshov et al. 2018) or 'none'")
@@ -53,6 +59,11 @@ class UncertaintyConfig(Section):
         if self.score == "normalised" and self.method == "none" and self.heteroscedastic is not True:
             raise ValueError("score = 'normalised' divides by a predicted sigma, and this model gives none; set "
                              "method = 'ensemble' or 'mc-dropout', or heteroscedastic = true, or score = 'absolute'")
+        if self.conformal_method != "split" and (self.method != "ensemble" or self.bootstrap or self.conformal is False
+                                                 or self.score != "absolute"):
+            raise ValueError(f"conformal_method = '{self.conformal_method}' deals the training rows into one fold per "
+                             "ensemble member: it needs method = 'ensemble', bootstrap = false, conformal on and score = 'absolute'; "
+                             "or set conformal_method = 'split'")
         if self.conformal is None:  # resolved here so the run's config.toml states it
             self.__dict__["conformal"] = self.method != "none" or self.heteroscedastic is True
         return self
@@ -94,8 +105,15 @@ def resolve_uncertainty(section: UncertaintyConfig, task: str, *, seed: int = 0,
         raise ConfigError(f"uncertainty.heteroscedastic = true is for regression (a mean-and-variance head); this "
                           f"task is {task}. Set heteroscedastic = false or 'auto' (class probabilities already "
                           "carry the aleatoric part).")
+    if task in ("multilabel", "tagging") and (section.method != "none" or section.conformal):
+        from deepsci.errors import ConfigError
+
+        raise ConfigError(f"[uncertainty] (method '{section.method}', conformal {section.conformal}) is for "
+                          f"regression, binary and multiclass tasks; this task is {task}. Remove the [uncertainty] "
+                          "section (its per-label / per-step probabilities are the model's own).")
     return UncertaintySpec(method=section.method, members=section.members, samples=section.samples,
                            heteroscedastic=het, bootstrap=section.bootstrap, conformal=bool(section.conformal),
+                           conformal_method=section.conformal_method,
                            recalibration=section.recalibration if task == "regression" else "none",
                            level=section.level, score=section.score, set_method=section.set_method,
                            randomised=section.randomised, link=section.link, beta=section.beta, seed=seed)

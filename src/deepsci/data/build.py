@@ -26,7 +26,7 @@ from deepsci.data.featurisers import FEATURISERS as INPUT_FEATURISERS
 from deepsci.data.featurisers import Featuriser, TableFeaturiser
 from deepsci.data.graphs import GraphFeaturiser  # also registers the graph featuriser and reader
 from deepsci.data.molecules import FEATURE_KINDS
-from deepsci.data.preprocess import Preprocessor, encode_targets
+from deepsci.data.preprocess import Preprocessor, encode_targets, fit_steps, step_counts, tag_targets
 from deepsci.data.raw import Raw, concat_raw
 from deepsci.data.scalers import Scaler
 from deepsci.data.sources import catalog_info, read_source
@@ -34,7 +34,10 @@ from deepsci.data.splits import SPLITS, make_split, parts_from_marks
 from deepsci.data.ordered import build_ordered  # also registers the series and text featurisers
 from deepsci.errors import ConfigError, DataError, unknown_name
 
-TASKS: tuple[str, ...] = ("auto", "regression", "binary", "multiclass")
+TASKS: tuple[str, ...] = ("auto", "regression", "binary", "multiclass", "multilabel", "tagging")
+#: tasks a bundled dataset declares for itself: data.task = "auto" on it means the catalog's task (several 0/1
+#: columns or per-step tags are never guessed from a file, only read from an explicit declaration)
+DECLARED_TASKS = ("multilabel", "tagging")
 FEATURISERS: tuple[str, ...] = FEATURE_KINDS + ("none",)
 MISSING_POLICIES: tuple[str, ...] = ("error", "drop")
 ROW_KINDS = ("table", "graph", "signal", "image", "sequence", "set", "multi")
@@ -83,8 +86,8 @@ def build_rows(spec: dict[str, Any], *, seed: int, cache_dir: str | Path | None)
     targets = resolve_targets(reader, raw, info)
     featurisers = make_featurisers(spec, reader, raw, targets, cache_dir)
     raw, skipped, dropped = usable_rows(raw, list(featurisers.values()), targets, spec["missing"])
-    task, y, class_names = encode_targets(raw.frame, targets, spec["task"], raw.source)
-    labels = np.asarray(class_names, dtype=object)[y] if task != "regression" else None
+    task, y, class_names = row_targets(raw, targets, declared_task(spec, info))
+    labels = np.asarray(class_names, dtype=object)[y] if task in ("binary", "multiclass") else None
     parts, split_summary = choose_split(spec, reader, raw, labels, seed)
     for featuriser in featurisers.values():
         featuriser.fit(raw, parts["train"])
@@ -95,6 +98,26 @@ def build_rows(spec: dict[str, Any], *, seed: int, cache_dir: str | Path | None)
     return Dataset(train=made["train"], valid=made["valid"], test=made["test"], task=task,  # type: ignore[arg-type]
                    inputs=pre.inputs, preprocessor=pre, summary=summary, skipped=skipped,
                    calib=made.get("calib"))
+
+
+def declared_task(spec: dict[str, Any], info: DatasetInfo | None) -> str:
+    """data.task, or for "auto" on a bundled dataset that declares multilabel or tagging, that task."""
+    task = str(spec.get("task", "auto"))
+    if task == "auto" and info is not None and info.task in DECLARED_TASKS:
+        return info.task
+    if task == "tagging" and spec.get("kind", "table") not in ("sequence", "signal"):
+        raise ConfigError(f"task = 'tagging' (one label per step) needs data.kind = 'sequence' or 'signal'; this "
+                          f"data is kind = '{spec.get('kind', 'table')}'. Use 'binary', 'multiclass' or 'multilabel'.")
+    return task
+
+
+def row_targets(raw: Raw, targets: list[str], task: str) -> tuple[str, np.ndarray, list[str]]:
+    """(task, y, class names) of the rows: `encode_targets`, or for tagging the (n, L) tag indices of each
+    row's real steps (deepsci.data.preprocess.tag_targets)."""
+    if task == "tagging":
+        y, class_names = tag_targets(raw.frame, targets, step_counts(raw), raw.source)
+        return task, y, class_names
+    return encode_targets(raw.frame, targets, task, raw.source)
 
 
 def reader_spec(spec: dict[str, Any], info: DatasetInfo | None) -> dict[str, Any]:
@@ -366,6 +389,10 @@ def make_part(pre: Preprocessor, raw: Raw, y: np.ndarray, idx: np.ndarray) -> Sp
         raise DataError(f"{len(skipped)} row(s) became unusable after fitting: {skipped[0]['reason']}.")
     if pre.task == "regression":
         yt = pre.scale_targets(torch.as_tensor(y[idx], dtype=torch.float32))
+    elif pre.task == "multilabel":
+        yt = torch.as_tensor(y[idx], dtype=torch.float32)  # (n, k) 0/1, the BCE-with-logits targets
+    elif pre.task == "tagging":
+        yt = fit_steps(torch.as_tensor(y[idx], dtype=torch.int64), input_steps(X))  # (n, L), IGNORE on padding
     else:
         yt = torch.as_tensor(y[idx], dtype=torch.int64)
     return Split(X=X, y=yt, ids=ids)
@@ -398,10 +425,24 @@ def describe(spec: dict[str, Any], raw: Raw, reader: dict[str, Any], featurisers
                         "molecule_features": len(featuriser.descriptor_names),
                         "featurisation_seconds": round(float(featuriser.last_featurisation["seconds"]), 4),
                         "cache_hit": featuriser.last_featurisation["cache_hit"]})
-    if task != "regression":
+    if task in ("binary", "multiclass"):
         counts = np.bincount(y.astype(np.int64), minlength=len(class_names))
         summary["class_counts"] = {c: int(k) for c, k in zip(class_names, counts)}
+    elif task == "multilabel":  # rows carrying each label
+        summary["label_counts"] = {c: int(k) for c, k in zip(class_names, y.sum(0))}
+    elif task == "tagging":  # real steps carrying each tag
+        counts = np.bincount(y[y >= 0].astype(np.int64), minlength=len(class_names))
+        summary["class_counts"] = {c: int(k) for c, k in zip(class_names, counts)}
     return summary
+
+
+def input_steps(X: Any) -> int:
+    """Steps of one sample of the model's input: a padded sequence's L, a signal's (n, C, L) last axis."""
+    if isinstance(X, dict) and "x" in X:
+        return int(X["x"].shape[1])
+    if isinstance(X, torch.Tensor) and X.dim() == 3:
+        return int(X.shape[-1])
+    raise DataError("task = 'tagging' tags the steps of one sequence or signal input; this input has none.")
 
 
 # -- checks ----------------------------------------------------------------------------------------

@@ -30,7 +30,8 @@ class DatasetInfo:
     Attributes:
         name: the catalog name (``source=`` in `load_dataset`, ``data.source`` in the TOML).
         description: one line for `deepsci datasets`, with units of the target.
-        task: "regression", "binary" or "multiclass".
+        task: "regression", "binary", "multiclass", "multilabel" (several 0/1 columns) or "tagging" (a tag
+            per step); the last two are what data.task = "auto" means on this dataset.
         target: default target column (a list of names for several regression targets).
         smiles_column: column of SMILES strings, if the rows are molecules.
         split_column: column holding "train"/"test"(/"valid"), if the dataset has its own split.
@@ -97,8 +98,9 @@ def register_dataset(
     """
     if sum(f is not None for f in (loader, builder, arrays)) != 1:
         raise ValueError(f"register_dataset('{name}'): give exactly one of loader=, builder= or arrays=.")
-    if task not in ("regression", "binary", "multiclass"):
-        raise ValueError(f"register_dataset('{name}'): task must be regression, binary or multiclass; "
+    if task not in ("regression", "binary", "multiclass", "multilabel", "tagging"):
+        raise ValueError(f"register_dataset('{name}'): task must be regression, binary, multiclass, multilabel or "
+                         "tagging; "
                          f"received '{task}'.")
     if name in _REGISTRY and not overwrite:
         raise ValueError(f"dataset '{name}' is already registered; pass overwrite=True to replace it.")
@@ -228,6 +230,18 @@ def _motifs_frame() -> pd.DataFrame:
     return simulate_motifs(strength=MOTIF_STRENGTH, sharpness=MOTIF_SHARPNESS, seed=0)
 
 
+def _motif_labels_frame() -> pd.DataFrame:
+    from deepsci.data.simulate import simulate_motif_labels
+
+    return simulate_motif_labels(seed=0)
+
+
+def _motif_tags_frame() -> pd.DataFrame:
+    from deepsci.data.simulate import simulate_motif_tags
+
+    return simulate_motif_tags(seed=0)
+
+
 def _point_sets_frame() -> pd.DataFrame:
     from deepsci.data.simulate import simulate_point_sets
 
@@ -241,6 +255,25 @@ register_dataset(
                 "kind = 'sequence'.",
     task="binary", target="label", id_column="id",
     citation="simulated (deepsci.data.simulate); GATA core: Merika & Orkin (1993)", n_rows=2000,
+    kind="sequences", roles={"sequence_column": "sequence"})
+
+register_dataset(
+    "motif-labels", _motif_labels_frame,
+    description="Simulated regulatory DNA: 2000 sequences of 200 bases (Markov background, GC 0.42), each carrying "
+                "any subset of a GATA, an E-box (CACGTG) and a TATA (TATAAA) site; targets gata, ebox, tata (0/1: "
+                "site planted). kind = 'sequence', task multilabel.",
+    task="multilabel", target=["gata", "ebox", "tata"], id_column="id",
+    citation="simulated (deepsci.data.simulate); GATA: Merika & Orkin (1993); E-box: Blackwell et al. (1990); "
+             "TATA: Breathnach & Chambon (1981)", n_rows=2000,
+    kind="sequences", roles={"sequence_column": "sequence"})
+
+register_dataset(
+    "motif-tags", _motif_tags_frame,
+    description="Simulated regulatory DNA: 1000 sequences of 120-200 bases (Markov background, GC 0.42) with 0-3 "
+                "planted GATA sites; target tags, one 0/1 per base (1 inside a planted site). kind = 'sequence', "
+                "task tagging.",
+    task="tagging", target="tags", id_column="id",
+    citation="simulated (deepsci.data.simulate); GATA core: Merika & Orkin (1993)", n_rows=1000,
     kind="sequences", roles={"sequence_column": "sequence"})
 
 register_dataset(

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from deepsci.data.preprocess import Preprocessor
     from deepsci.data.scalers import Scaler
 
-Task = Literal["regression", "binary", "multiclass"]
+Task = Literal["regression", "binary", "multiclass", "multilabel", "tagging"]
 
 
 @dataclass
@@ -32,6 +32,8 @@ class Split:
             {"x": ..., "mask": (n, L) bool}. Already transformed by the fitted preprocessor.
         y: targets. Regression: (n, t) float32, scaled by the preprocessor's target scaler.
             Classification: (n,) int64 class indices 0..k-1 (text: (n, L) next-symbol indices).
+            Multilabel: (n, k) float32 0/1. Tagging: (n, L) int64 tag indices, -100 on padded steps
+            (deepsci.data.preprocess.IGNORE), L the input's steps.
         ids: one identifier per row (the id column, the FASTA header, the row number, or for
             forecasting windows the time stamp of the window's last input step).
     """
@@ -50,7 +52,7 @@ class Dataset:
 
     Attributes:
         train, valid, test: the parts (valid is carved from train; test is never seen in training).
-        task: "regression", "binary" or "multiclass".
+        task: "regression", "binary", "multiclass", "multilabel" or "tagging".
         inputs: the model's named inputs and their structure (`InputSchema`).
         preprocessor: fitted on the training rows only; transforms new raw data the same way.
         summary: JSON-able facts: source, rows read/used, skipped rows by reason, the split method
@@ -97,7 +99,8 @@ class Dataset:
 
     @property
     def n_outputs(self) -> int:
-        """Width of the model's last layer: targets (regression), 1 (binary), classes (multiclass)."""
+        """Width of the model's last layer: targets (regression), 1 (binary), classes (multiclass), labels
+        (multilabel), tag classes per step (tagging)."""
         if self.task == "regression":
             return int(self.train.y.shape[1])
         if self.task == "binary":

@@ -37,7 +37,7 @@ class Preprocessor:
     Attributes:
         reader: the reader spec (kind, array/column names) that `read` uses.
         featurisers: {input name: fitted featuriser}.
-        task: "regression", "binary" or "multiclass".
+        task: "regression", "binary", "multiclass", "multilabel" or "tagging".
         target_names: target columns (array targets: the array name, or name[j] per column).
         class_names: label of each class index (classification), else [].
         y_scaler: standardises regression targets (fitted on training rows), or None.
@@ -95,7 +95,14 @@ class Preprocessor:
             raise DataError(f"{raw.source} holds no target {', '.join(absent)}; it has: "
                             f"{', '.join(map(str, raw.frame.columns)) or 'no target columns'}. Give a file with "
                             "the targets to evaluate on.")
-        sub = raw.frame.iloc[np.arange(len(raw)) if rows is None else np.asarray(rows, dtype=np.int64)]
+        picked = np.arange(len(raw)) if rows is None else np.asarray(rows, dtype=np.int64)
+        sub = raw.frame.iloc[picked]
+        if self.task == "multilabel":
+            return torch.as_tensor(multilabel_targets(sub, self.target_names, raw.source), dtype=torch.float32)
+        if self.task == "tagging":
+            counts = step_counts(raw)
+            lengths = [counts[i] for i in picked]
+            return torch.as_tensor(tag_targets(sub, self.target_names, lengths, raw.source, self.class_names)[0])
         if self.task == "regression":
             vals = sub[self.target_names].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
             if not np.isfinite(vals).all():
@@ -213,7 +220,11 @@ def infer_task(series: pd.Series, task: str, n_targets: int, what: str) -> str:
 
 
 def encode_targets(frame: pd.DataFrame, targets: list[str], task: str, what: str) -> tuple[str, np.ndarray, list[str]]:
-    """(task, y, class_names): y (n, t) float64 for regression, (n,) int64 class indices otherwise."""
+    """(task, y, class_names): y (n, t) float64 for regression, (n,) int64 class indices for binary and
+    multiclass, (n, k) 0/1 for multilabel (class_names: the k label columns). Tagging needs the steps of each
+    row: use `tag_targets`."""
+    if task == "multilabel":
+        return task, multilabel_targets(frame, targets, what), list(targets)
     task = infer_task(frame[targets[0]], task, len(targets), what)
     if task == "regression":
         y = frame[targets].apply(pd.to_numeric, errors="coerce")
@@ -233,3 +244,104 @@ def encode_targets(frame: pd.DataFrame, targets: list[str], task: str, what: str
                         "Use task='multiclass'.")
     index = {c: i for i, c in enumerate(uniq)}
     return task, np.array([index[v] for v in labels], dtype=np.int64), uniq
+
+
+# -- several labels per row, one label per step ----------------------------------------------------
+#: the target of a padded step (and torch's cross-entropy ignore_index): no loss, no metric reads it
+IGNORE = -100
+
+
+def multilabel_targets(frame: pd.DataFrame, targets: list[str], what: str) -> np.ndarray:
+    """(n, k) float64 0/1 labels of k target columns (label j of row i: "property j holds for sample i").
+
+    Raises DataError naming the first column and value that is not 0/1 (a regression target, say).
+    """
+    if len(targets) < 2:
+        raise DataError(f"task = 'multilabel' needs several 0/1 target columns; {what} gives one "
+                        f"({', '.join(targets)}). List them in data.target, or use task = 'binary'.")
+    y = np.empty((len(frame), len(targets)), dtype=np.float64)
+    for j, col in enumerate(targets):
+        values = pd.to_numeric(frame[col], errors="coerce").to_numpy(np.float64) \
+            if not pd.api.types.is_bool_dtype(frame[col]) else frame[col].to_numpy(np.float64)
+        bad = np.flatnonzero(~np.isin(values, (0.0, 1.0)))
+        if len(bad):
+            value = frame[col].iloc[bad[0]]
+            value = value.item() if isinstance(value, np.generic) else value
+            raise DataError(f"multilabel target column '{col}' of {what} holds {value!r} (row "
+                            f"{int(bad[0])}); every label column must be 0/1. Fix the column, or drop it from "
+                            "data.target.")
+        y[:, j] = values
+    return y
+
+
+def step_counts(raw: Raw, name: str = "x") -> list[int]:
+    """Real steps of each sample of input `name`: a symbol string's length (as the token featuriser strips
+    it), a vector sequence's rows, a signal's last axis (every step real)."""
+    values = raw.arrays.get(name)
+    if values is None:
+        raise DataError(f"task = 'tagging' tags the steps of an input; {raw.source} has no input '{name}'.")
+    if isinstance(values, np.ndarray) and (np.issubdtype(values.dtype, np.number) or values.dtype == bool):
+        return [int(values.shape[-1])] * len(values)
+    return [len(str(v).strip()) if isinstance(v, str) else len(v) for v in values]
+
+
+def _tag_rows(frame: pd.DataFrame, targets: list[str], lengths: list[int], what: str) -> list[list[str]]:
+    """Each row's tags as text, one per real step: from one text column (character i tags step i) or from
+    the columns name[0..L-1] of an (n, L) target array (steps past a row's length are padding)."""
+    if len(targets) == 1:
+        col = targets[0]
+        rows = [_tag_text(v, n) for v, n in zip(frame[col], lengths)]
+        for i, (tags, n) in enumerate(zip(rows, lengths)):
+            if len(tags) != n:
+                raise DataError(f"tag column '{col}' of {what}: row {i} has {len(tags)} tags for a sample of {n} "
+                                "steps; give one tag character per step.")
+        return [list(tags) for tags in rows]
+    if max(lengths, default=0) > len(targets):
+        raise DataError(f"the tag array of {what} has {len(targets)} steps but a sample has {max(lengths)}; give "
+                        "an (n, L) target array as long as the longest sample.")
+    block = frame[targets]
+    return [label_strings(block.iloc[i, :n].reset_index(drop=True)) if n else [] for i, n in enumerate(lengths)]
+
+
+def _tag_text(value: Any, steps: int) -> str:
+    """One row's tag string. A CSV reader turns '000111' into the number 111: the leading characters it
+    dropped were '0' tags, so the digits are padded back with zeros to the row's steps."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return str(int(value)).zfill(steps)
+    return str(value).strip()
+
+
+def tag_targets(frame: pd.DataFrame, targets: list[str], lengths: list[int], what: str,
+                class_names: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
+    """((n, max length) int64 tag indices, IGNORE past each row's length; the tag classes).
+
+    Classes are the distinct tags of the rows' real steps (or `class_names`, fixed by training: an unknown
+    tag is then a DataError).
+    """
+    rows = _tag_rows(frame, targets, lengths, what)
+    if class_names is None:
+        seen = sorted({t for tags in rows for t in tags}, key=lambda s: (0, float(s), s) if _is_number(s) else (1, 0.0, s))
+        if len(seen) < 2:
+            raise DataError(f"the tags of {what} take a single value ({seen[0] if seen else 'none'}); tagging needs "
+                            "at least 2 tag classes.")
+        if len(seen) > MAX_CLASSES:
+            raise DataError(f"the tags of {what} take {len(seen)} distinct values; a tagger has 2..{MAX_CLASSES} tag "
+                            "classes. Check data.target names the tag column.")
+        class_names = seen
+    index = {c: i for i, c in enumerate(class_names)}
+    y = np.full((len(rows), max(lengths, default=1)), IGNORE, dtype=np.int64)
+    for i, tags in enumerate(rows):
+        unknown = [t for t in tags if t not in index]
+        if unknown:
+            raise DataError(f"row {i} of {what} has tag {unknown[0]!r}, not one of the trained tags "
+                            f"({', '.join(class_names)}).")
+        y[i, :len(tags)] = [index[t] for t in tags]
+    return y, list(class_names)
+
+
+def fit_steps(y: torch.Tensor, steps: int) -> torch.Tensor:
+    """Per-step targets (n, L') cut or padded (with IGNORE) to the model's `steps`: a sequence cut by
+    `truncate` loses its tags past the cut, a part padded wider than its targets gains ignored steps."""
+    if y.shape[1] >= steps:
+        return y[:, :steps].contiguous()
+    return torch.cat([y, torch.full((y.shape[0], steps - y.shape[1]), IGNORE, dtype=y.dtype)], dim=1)

@@ -12,6 +12,19 @@ motif). `sharpness` raises each PWM column to that power before renormalising (1
 given; larger = closer to the consensus AGATAA, an easier task). At strength 1 and sharpness 1 a
 1-D CNN or a BiLSTM separates the classes (ROC-AUC near 1 with n = 2000, L = 200).
 
+motif-labels (multi-label). The same background; three transcription-factor sites, each planted
+independently in half of the sequences (one copy, sharpness 3): GATA (the PWM above), the E-box CACGTG
+bound by bHLH factors such as MYC/MAX (Blackwell et al., Science 250, 1149 (1990)) and the TATA box
+TATAAA bound by TBP (Breathnach & Chambon, Annu. Rev. Biochem. 50, 349 (1981)). The E-box and TATA
+matrices are consensus-centred (0.85 on the consensus base, the rest spread evenly), stated here, not
+measured. Label j of a sequence is "motif j was planted in it": three 0/1 columns, about independent.
+
+motif-tags (per-base tagging). The same background and GATA PWM (sharpness 3); each sequence has a
+length drawn uniformly in [min_length, length] and 0..3 planted non-overlapping sites; every base is
+tagged 1 when it lies inside a planted site and 0 otherwise (a tag string as long as the sequence).
+Chance GATA-like 6-mers of the background stay tagged 0, which caps a perfect tagger's per-base F1
+below 1: the tag is the planted history, not the sequence.
+
 point-sets (sets). Each sample is a cloud of 20..60 points on a shape's outline (2-D: circle, square,
 triangle) or surface (3-D: sphere, cube, torus), uniformly by arc length / area, then rotated by a
 random angle (2-D) or a random rotation (3-D, QR of a Gaussian matrix), scaled by U(0.5, 2),
@@ -35,6 +48,16 @@ GATA_PWM = np.array([
     [0.10, 0.05, 0.05, 0.90, 0.05, 0.05],   # T
 ])
 GATA_PWM = GATA_PWM / GATA_PWM.sum(0, keepdims=True)
+
+def consensus_pwm(site: str, weight: float = 0.85) -> np.ndarray:
+    """A (4, w) PWM with `weight` on each consensus base of `site` and the rest spread over the others."""
+    pwm = np.full((4, len(site)), (1.0 - weight) / 3)
+    pwm[[BASES.index(b) for b in site], np.arange(len(site))] = weight
+    return pwm
+
+
+#: the sites of the multi-label motif task, in label order
+MOTIF_PWMS = {"gata": GATA_PWM, "ebox": consensus_pwm("CACGTG"), "tata": consensus_pwm("TATAAA")}
 SHAPES_2D = ("circle", "square", "triangle")
 SHAPES_3D = ("sphere", "cube", "torus")
 
@@ -107,6 +130,69 @@ def simulate_motifs(n: int = 2000, length: int = 200, *, strength: int = 1, shar
     text = ["".join(BASES[b] for b in row) for row in seqs]
     return pd.DataFrame({"id": [f"seq{i}" for i in range(n)], "sequence": text, "label": labels,
                          "motif_start": starts})
+
+
+def _plant(seq: np.ndarray, sites: list[np.ndarray], rng: np.random.Generator, length: int | None = None) -> list[int]:
+    """Write `sites` (each (w,) base indices) into seq at random non-overlapping slots of its first `length`
+    bases; returns their start positions."""
+    length = len(seq) if length is None else length
+    w = max(len(s) for s in sites)
+    slots = np.sort(rng.choice(length // w, size=len(sites), replace=False)) * w
+    offset = min(int(rng.integers(0, length - (slots.max() + w) + 1)), w - 1)
+    for start, site in zip(slots + offset, sites):
+        seq[start:start + len(site)] = site
+    return [int(p) for p in slots + offset]
+
+
+def simulate_motif_labels(n: int = 2000, length: int = 200, *, sharpness: float = 3.0, gc: float = 0.42,
+                          prevalence: float = 0.5, seed: int = 0) -> pd.DataFrame:
+    """DNA sequences each carrying any subset of the GATA, E-box and TATA sites (module docstring).
+
+    Returns:
+        DataFrame with columns id, sequence and one 0/1 column per motif of MOTIF_PWMS (gata, ebox, tata):
+        1 when that site was planted (each independently, with probability `prevalence`).
+    """
+    rng = np.random.default_rng(seed)
+    seqs = markov_background(n, length, gc, rng)
+    names = list(MOTIF_PWMS)
+    present = rng.random((n, len(names))) < prevalence
+    for i in range(n):
+        chosen = [MOTIF_PWMS[m] for m, on in zip(names, present[i]) if on]
+        if chosen:
+            _plant(seqs[i], [sample_sites(1, pwm, rng, sharpness)[0] for pwm in chosen], rng)
+    frame = pd.DataFrame({"id": [f"seq{i}" for i in range(n)], "sequence": ["".join(BASES[b] for b in r) for r in seqs]})
+    for j, m in enumerate(names):
+        frame[m] = present[:, j].astype(np.int64)
+    return frame
+
+
+def simulate_motif_tags(n: int = 1000, length: int = 200, *, min_length: int = 120, max_sites: int = 3,
+                        sharpness: float = 3.0, gc: float = 0.42, pwm: np.ndarray = GATA_PWM,
+                        seed: int = 0) -> pd.DataFrame:
+    """Variable-length DNA with 0..max_sites planted GATA sites and a per-base tag (module docstring).
+
+    Returns:
+        DataFrame with columns id, sequence, tags (a string of '0'/'1', one per base: '1' inside a planted
+        site) and n_sites.
+    """
+    w = pwm.shape[1]
+    if min_length < max_sites * w or min_length > length:
+        raise DataError(f"{max_sites} sites of {w} bases need sequences of at least {max_sites * w} bases, and "
+                        f"min_length ({min_length}) at most length ({length}).")
+    rng = np.random.default_rng(seed)
+    seqs = markov_background(n, length, gc, rng)
+    lengths = rng.integers(min_length, length + 1, size=n)
+    counts = rng.integers(0, max_sites + 1, size=n)
+    text, tags = [], []
+    for i in range(n):
+        tag = np.zeros(lengths[i], dtype=np.int64)
+        if counts[i]:
+            starts = _plant(seqs[i], list(sample_sites(int(counts[i]), pwm, rng, sharpness)), rng, int(lengths[i]))
+            for p in starts:
+                tag[p:p + w] = 1
+        text.append("".join(BASES[b] for b in seqs[i, :lengths[i]]))
+        tags.append("".join(map(str, tag)))
+    return pd.DataFrame({"id": [f"seq{i}" for i in range(n)], "sequence": text, "tags": tags, "n_sites": counts})
 
 
 def _outline_2d(shape: str, m: int, rng: np.random.Generator) -> np.ndarray:

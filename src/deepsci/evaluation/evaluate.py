@@ -6,6 +6,7 @@ outputs back. The test split is never used to choose or calibrate anything.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -14,13 +15,16 @@ from torch import nn
 
 from deepsci.data.batch import Inputs, forward, n_rows, take
 from deepsci.evaluation.baselines import table_baselines, worse_than_trivial
-from deepsci.evaluation.metrics import classification_metrics, regression_metrics
+from deepsci.evaluation.metrics import (classification_metrics, multilabel_metrics, regression_metrics,
+                                        tagging_metrics)
 from deepsci.evaluation.results import BaselineResult, Evaluation, SplitResult
 
 if TYPE_CHECKING:
     from deepsci.data.dataset import Dataset
 
 SPLITS = ("train", "valid", "test")
+#: tasks with trivial and linear references (deepsci.evaluation.baselines)
+BASELINE_TASKS = ("regression", "binary", "multiclass")
 
 
 @torch.no_grad()
@@ -40,7 +44,8 @@ def raw_outputs(model: nn.Module, X: Inputs, batch_size: int = 4096) -> torch.Te
 
 
 def predictions(outputs: torch.Tensor, task: str, inverse_targets: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:
-    """Raw outputs as predictions in data units: regression (n, t) values; classification (n, k) probabilities.
+    """Raw outputs as predictions in data units: regression (n, t) values; classification (n, k) probabilities
+    (multilabel: one sigmoid per label; tagging: (n, T, k) per step).
 
     Probabilities are computed in float64, so each row sums to 1 within 1e-12.
     """
@@ -53,7 +58,8 @@ def predictions(outputs: torch.Tensor, task: str, inverse_targets: Callable[[tor
 
 
 def truth(y: torch.Tensor, task: str, inverse_targets: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:
-    """Targets in data units: regression (n, t) float64; classification (n,) class indices."""
+    """Targets in data units: regression (n, t) float64; classification (n,) class indices; multilabel (n, k)
+    0/1; tagging (n, T) tag indices (-100 on padded steps)."""
     if task == "regression":
         return inverse_targets(y.double()).double().numpy()
     return y.long().numpy()
@@ -64,6 +70,10 @@ def task_metrics(task: str, y_true: np.ndarray, pred: np.ndarray, class_names: l
     """The task's metrics for one split (deepsci.evaluation.metrics)."""
     if task == "regression":
         return regression_metrics(y_true, pred, target_names=target_names)
+    if task == "multilabel":
+        return multilabel_metrics(y_true, pred, class_names)
+    if task == "tagging":
+        return tagging_metrics(y_true, pred, class_names)
     return classification_metrics(y_true, pred, class_names)
 
 
@@ -84,8 +94,14 @@ def evaluate_model(model: nn.Module, dataset: "Dataset", spec: Any = None, *, se
     outputs = {n: predict_with_uncertainty(model, getattr(dataset, n).X, task, pre, spec, None) for n in names}
     calibration = None
     if spec is not None and spec.active:
+        cross = getattr(spec, "conformal_method", "split") != "split"
         calibration = fit_calibration(task, truths.get("calib"), outputs["calib"][1] if "calib" in outputs else None,
-                                      spec)
+                                      replace(spec, conformal=False) if cross else spec)
+        if cross:  # the bands come from the ensemble members' out-of-fold residuals on the training rows
+            from deepsci.evaluation.uncertainty import held_out_calibration
+
+            calibration = held_out_calibration(model, dataset.train.X, truths["train"], spec, _TargetUnits(pre),
+                                               calibration)
     splits: dict[str, SplitResult] = {}
     for n in names:
         pred, dist, _ = outputs[n]
@@ -135,7 +151,7 @@ def _uncertainty_summary(spec: Any, model: nn.Module, calibration: dict[str, Any
 def baseline_results(dataset: "Dataset") -> tuple[BaselineResult, ...]:
     """The trivial and linear references on a single-table dataset (none for other inputs)."""
     X_train = dataset.train.X
-    if not isinstance(X_train, torch.Tensor) or X_train.dim() != 2:
+    if not isinstance(X_train, torch.Tensor) or X_train.dim() != 2 or dataset.task not in BASELINE_TASKS:
         return ()
     task, inverse = dataset.task, dataset.preprocessor.inverse_targets
     n_classes = len(dataset.class_names)

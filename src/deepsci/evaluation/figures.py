@@ -187,7 +187,11 @@ def residual_histogram(y_true: Any, y_pred: Any, *, name: str = "target", units:
 
 
 def _one_vs_rest(y_true: Any, proba: Any, class_names: Sequence[str]) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(label, is-positive (n,), score (n,)) for each curve: binary gives one, multiclass one per class."""
+    """(label, is-positive (n,), score (n,)) for each curve: binary gives one, multiclass one per class,
+    multilabel (y_true (n, k) 0/1, proba (n, k) per-label probabilities) one per label."""
+    if np.ndim(y_true) == 2 and np.shape(y_true)[1] > 1 and np.shape(y_true) == np.shape(proba):
+        yt, pl = np.asarray(y_true), np.asarray(proba, dtype=np.float64)
+        return [(_legend_text(name), yt[:, j] == 1, pl[:, j]) for j, name in enumerate(class_names)]
     labels, p = _check_classification_inputs(y_true, proba, class_names)
     if p.shape[1] == 2:
         return [(_legend_text(class_names[1]), labels == 1, p[:, 1])]
@@ -320,11 +324,14 @@ def figures_for(
 
     Regression: learning curves, then a parity plot and a residual histogram per target. Classification
     ("binary", "multiclass"): learning curves, ROC curves, precision–recall curves, confusion matrix.
+    Multilabel: learning curves, ROC and precision–recall curves per label. Tagging: the classification
+    figures of the real steps pooled (padded steps left out).
 
     Args:
-        task: "regression", "binary" or "multiclass".
-        y_true: true values (n,) / (n, t) in original units, or class indices (n,).
-        y_pred_or_proba: predictions like ``y_true`` (regression) or class probabilities (n, k).
+        task: "regression", "binary", "multiclass", "multilabel" or "tagging".
+        y_true: true values (n,) / (n, t) in original units, class indices (n,), 0/1 labels (n, k)
+            (multilabel) or tags (n, T) with -100 on padding (tagging).
+        y_pred_or_proba: predictions like ``y_true`` (regression) or probabilities (n, k) / (n, T, k).
         history: ``Trainer.history_`` or a DataFrame; None or empty skips the learning curves.
         class_names: class labels (classification).
         target_name: name of the target, or one name per target column.
@@ -350,6 +357,17 @@ def figures_for(
                         figure_to_data_uri(parity_plot(yt[:, j], yp[:, j], name=name, units=units))))
             out.append((f"Residuals (predicted − true) of {name}.",
                         figure_to_data_uri(residual_histogram(yt[:, j], yp[:, j], name=name, units=units))))
+    elif task == "multilabel":
+        out.append(("ROC curve of each label with its area under the curve.",
+                    figure_to_data_uri(roc_curves(y_true, y_pred_or_proba, list(class_names)))))
+        out.append(("Precision–recall curve of each label with average precision; dotted: prevalence.",
+                    figure_to_data_uri(pr_curves(y_true, y_pred_or_proba, list(class_names)))))
+    elif task == "tagging":
+        from deepsci.evaluation.metrics import real_steps
+
+        steps, proba = real_steps(y_true, y_pred_or_proba)
+        return out + figures_for("binary" if len(class_names) == 2 else "multiclass", steps, proba, None,
+                                 class_names, target_name, units)
     elif task in ("binary", "multiclass"):
         from deepsci.evaluation.metrics import classification_metrics
 
@@ -363,5 +381,5 @@ def figures_for(
         out.append(("Confusion matrix: counts (left) and fraction of each true class (right).",
                     figure_to_data_uri(confusion_matrix_plot(cm, names))))
     else:
-        raise DataError(f"unknown task '{task}'. Known tasks: binary, multiclass, regression.")
+        raise DataError(f"unknown task '{task}'. Known tasks: binary, multiclass, multilabel, regression, tagging.")
     return out

@@ -228,3 +228,85 @@ def classification_metrics(y_true: Any, proba: Any, class_names: Sequence[str]) 
         "confusion_matrix": skm.confusion_matrix(labels, pred, labels=classes).astype(int).tolist(),
         "class_names": names,
     }
+
+
+def multilabel_metrics(y_true: Any, proba: Any, label_names: Sequence[str], threshold: float = 0.5) -> dict[str, Any]:
+    """Per-label and averaged metrics of k independent 0/1 labels (a sigmoid per label).
+
+    A label is predicted present when its probability is at least `threshold`. ROC-AUC macro is the mean of
+    the per-label AUCs over labels that have both values in y_true; micro pools every (row, label) pair into
+    one ranking. F1 macro/micro likewise (scikit-learn's ``f1_score`` averages). Hamming loss is the share
+    of (row, label) pairs predicted wrong; subset accuracy the share of rows with every label right. Log loss
+    is the mean binary cross-entropy over rows and labels (nats).
+
+    Args:
+        y_true: (n, k) 0/1. proba: (n, k) probabilities in [0, 1]. label_names: the k labels.
+
+    Returns:
+        ``roc_auc_macro``, ``roc_auc_micro``, ``f1_macro``, ``f1_micro``, ``hamming_loss``, ``subset_accuracy``,
+        ``log_loss``, ``roc_auc`` (= roc_auc_macro, the headline), ``per_label`` ``{name: {roc_auc,
+        precision, recall, f1, support}}``, ``label_names``.
+    """
+    yt, p = _as_float_array(y_true, "y_true"), _as_float_array(proba, "proba")
+    k = len(label_names)
+    if yt.ndim != 2 or p.shape != yt.shape or yt.shape[1] != k or yt.shape[0] < 1:
+        raise DataError(f"expected y_true and proba of shape (n, {k}) for {k} labels; received {np.shape(y_true)} "
+                        f"and {np.shape(proba)}.")
+    _check_finite(yt, "y_true")
+    _check_finite(p, "proba")
+    if not np.isin(yt, (0.0, 1.0)).all() or p.min() < 0 or p.max() > 1:
+        raise DataError("multilabel y_true must be 0/1 and proba in [0, 1] (sigmoid of each label's logit).")
+    labels, pred = yt.astype(np.int64), (p >= threshold).astype(np.int64)
+    aucs = [float(skm.roc_auc_score(labels[:, j], p[:, j])) if 0 < labels[:, j].sum() < len(labels) else None
+            for j in range(k)]
+    defined = [a for a in aucs if a is not None]
+    micro = float(skm.roc_auc_score(labels.ravel(), p.ravel())) if 0 < labels.sum() < labels.size else None
+    precision, recall, f1, support = skm.precision_recall_fscore_support(labels, pred, zero_division=0)
+    clipped = np.clip(p, 1e-15, 1 - 1e-15)
+    macro = float(np.mean(defined)) if defined else None
+    return {
+        "roc_auc": macro,
+        "roc_auc_macro": macro,
+        "roc_auc_micro": micro,
+        "f1_macro": float(skm.f1_score(labels, pred, average="macro", zero_division=0)),
+        "f1_micro": float(skm.f1_score(labels, pred, average="micro", zero_division=0)),
+        "hamming_loss": float(skm.hamming_loss(labels, pred)),
+        "subset_accuracy": float(skm.accuracy_score(labels, pred)),
+        "log_loss": float(-np.mean(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped))),
+        "per_label": {str(name): {"roc_auc": aucs[j], "precision": float(precision[j]), "recall": float(recall[j]),
+                                  "f1": float(f1[j]), "support": int(support[j])}
+                      for j, name in enumerate(label_names)},
+        "label_names": [str(n) for n in label_names],
+    }
+
+
+def real_steps(y_true: Any, proba: Any, ignore: int = -100) -> tuple[np.ndarray, np.ndarray]:
+    """The real steps of per-step targets: (y_true (n, T) -> (m,) tags, proba (n, T, k) -> (m, k)), padded
+    steps (tag `ignore`) left out."""
+    yt, p = np.asarray(y_true), _as_float_array(proba, "proba")
+    if yt.ndim != 2 or p.ndim != 3 or p.shape[:2] != yt.shape:
+        raise DataError(f"expected per-step y_true (n, T) and proba (n, T, k); received {np.shape(y_true)} and "
+                        f"{np.shape(proba)}.")
+    real = yt != ignore
+    return yt[real].astype(np.int64), p[real]
+
+
+def tagging_metrics(y_true: Any, proba: Any, class_names: Sequence[str], ignore: int = -100) -> dict[str, Any]:
+    """Per-step (token) metrics of a tagger over the real steps only: every padded step (tag `ignore`) is left
+    out, so a sequence's padding can neither help nor hurt.
+
+    Args:
+        y_true: (n, T) tag indices, `ignore` on padding. proba: (n, T, k) tag probabilities per step.
+        class_names: the k tags.
+
+    Returns:
+        `classification_metrics` of the real steps pooled (accuracy is per-token accuracy, per_class the
+        per-tag precision/recall/F1), plus ``steps`` (real steps counted) and, with two tags, ``f1`` (F1 of
+        the second tag: "in a site" when the tags are 0/1).
+    """
+    labels, p = real_steps(y_true, proba, ignore)
+    out = classification_metrics(labels, p, class_names)
+    out["steps"] = int(labels.size)
+    if len(class_names) == 2:
+        out["f1"] = out["per_class"][str(class_names[1])]["f1"]
+    return out

@@ -7,7 +7,10 @@ accept that structure (MLP: table; CNN: signal, image, sequence; RNN and transfo
 window; Deep Sets and Set Transformer: set; seq2seq: window; charlm: token text; dmpnn, gin, ugrnn: graph), else ConfigError
 names the kind, the structure received and the kinds that take it. Several inputs need kind "multi".
 The head has `n_outputs` raw outputs: regression values, or logits (binary 1, multiclass k,
-multilabel k) that the loss turns into probabilities.
+multilabel k) that the loss turns into probabilities. With task "tagging" the head is per step: RNN and
+transformer emit (batch, T, n_outputs); a kind that summarises the whole input (MLP, CNN, set networks,
+graphs, multi) is refused with ConfigError.
+
 """
 
 from __future__ import annotations
@@ -55,12 +58,16 @@ def build_model(config: "AnyModel", inputs: dict[str, InputSchema], n_outputs: i
         raise ConfigError("the dataset declares no inputs; a model needs at least one.")
     kind = model_kind(config.kind)
     if kind.name == "multi":
+        if task == "tagging":
+            check_per_step(kind.name, config)
         return kind.build(config, inputs, n_outputs, task=task, seed=seed)
     if len(inputs) > 1:
         raise ConfigError(f"model.kind = '{kind.name}' takes one input; the data has {len(inputs)} "
                           f"({', '.join(inputs)}). Set model.kind = 'multi' (one encoder per input).")
     schema = next(iter(inputs.values()))
     check_accepts(kind.name, schema)
+    if task == "tagging":
+        check_per_step(kind.name, config)
     return kind.build(config, schema, n_outputs, task=task, seed=seed, target_channels=target_channels)
 
 
@@ -75,6 +82,20 @@ def check_accepts(kind: str, schema: InputSchema) -> None:
                else f"No model kind takes a {schema.structure} yet.")
         raise ConfigError(f"model.kind = '{kind}' takes {' or '.join(accepts)} inputs; input '{schema.name}' is a "
                           f"{what}. {fix}")
+
+
+#: kinds that can emit one output per step (task = "tagging")
+PER_STEP_KINDS = ("rnn", "transformer")
+
+
+def check_per_step(kind: str, config: Any) -> None:
+    """ConfigError unless `kind` (with this config) gives one output per input step."""
+    if kind not in PER_STEP_KINDS:
+        raise ConfigError(f"task = 'tagging' needs one output per step; model.kind = '{kind}' gives one per sample. "
+                          "Set model.kind = 'rnn' or 'transformer'.")
+    if int(getattr(config, "stem_pool", 1) or 1) > 1:
+        raise ConfigError(f"model.stem_pool = {config.stem_pool} shortens the sequence, and task = 'tagging' needs an "
+                          "output at every step. Set model.stem_pool = 1.")
 
 
 def _shape(schema: InputSchema, rank: int, layout: str) -> tuple[int, ...]:
@@ -140,6 +161,7 @@ def _rnn(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: int, *
     steps = _steps(schema)
     return SequenceModel(steps.pop("n_inputs"), n_outputs, cell=m.cell, hidden=_width(m.hidden), layers=m.layers,
                          bidirectional=m.bidirectional, readout=m.readout, dropout=m.dropout,
+                         mode="many-to-many" if task == "tagging" else "many-to-one",
                          embedding=m.embedding, stem_kernel=m.stem_kernel, stem_channels=m.stem_channels,
                          stem_pool=m.stem_pool, seed=seed, **steps)
 
@@ -151,14 +173,14 @@ def _transformer(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed
     return TransformerEncoderModel(steps.pop("n_inputs"), n_outputs, width=m.width, heads=m.heads, layers=m.layers,
                                    feedforward=m.feedforward, pooling=m.pooling, dropout=m.dropout,
                                    activation=m.activation, hidden=m.hidden, stem_kernel=m.stem_kernel,
-                                   stem_pool=m.stem_pool, seed=seed, **steps)
+                                   stem_pool=m.stem_pool, per_step=task == "tagging", seed=seed, **steps)
 
 
 @register("deepsets", accepts=("set",), spec_class=DeepSets, description="Deep Sets (Zaheer et al. 2017)")
 def _deepsets(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
     d = _shape(schema, 2, "(S, d)")[1]
-    return DeepSets(d, n_outputs, hidden=m.hidden, rho=m.rho, pooling=m.pooling, activation=m.activation,
-                    dropout=m.dropout, seed=seed)
+    return DeepSets(d, n_outputs, hidden=m.hidden, rho=m.rho, pooling=m.pooling, pairwise=m.pairwise,
+                    activation=m.activation, dropout=m.dropout, seed=seed)
 
 
 @register("set-transformer", accepts=("set",), spec_class=SetTransformer,

@@ -10,9 +10,12 @@ and computes  atom states (K, Na, H) -> readout (K, B, H) -> [join mol_x] -> MLP
 K is the number of ensemble members held in the one module (`members`): every weight carries a leading
 member dimension and each layer is one batched matmul (`torch.baddbmm`), so K members cost about as many
 kernel launches as one (as deepsci.training.ensemble does for MLPs). Member k is initialised exactly as a
-one-member network of seed `seed + k`. With K = 1 the output is (B, out).
+one-member network of seed `seed + k`. With K = 1 there is no member dimension at all: states are
+(Na, H), each layer one `addmm`, and the output is (B, out) (about a fifth less CPU per epoch at
+chemprop's sizes than carrying a member dimension of size 1, whose advanced indexing has a slow
+accumulating backward; docs/molecules.md).
 
-Message passing is `index_add_` on the batch's index tensors (sums over incoming edges, over a molecule's
+Message passing is `index_select` / `index_add_` on the batch's index tensors (sums over incoming edges, over a molecule's
 atoms): on this machine it is as fast as torch_geometric's scatter (which calls the same kernels) and
 needs no graph-object conversion per batch; a sum never depends on the order atoms are numbered in, so
 outputs are invariant to renumbering a molecule's atoms.
@@ -49,6 +52,9 @@ READOUTS: tuple[str, ...] = ("mean", "sum", "attention")
 class MemberLinear(nn.Module):
     """K affine maps at once: x (K, N, in) or (N, in) -> (K, N, out), member k drawn from generators[k].
 
+    With one member (K = 1) states carry no member dimension: x (N, in) -> (N, out), one `addmm`. The
+    member dimension costs at K = 1 a permute/reshape per layer and, worse, advanced indexing `h[:, idx]`
+    whose backward is an accumulating `index_put_`; 2-D states use `index_select`/`index_add_` both ways.
     Initialised as nn.Linear (uniform in +-1/sqrt(in) for weights and bias), per member.
     """
 
@@ -61,19 +67,38 @@ class MemberLinear(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         k, n_in, n_out = self.weight.shape
-        if x.dim() == 2 or k == 1:  # one input for every member (or one member): a single GEMM
+        if k == 1:  # (N, in) -> (N, out)
             x2 = x if x.dim() == 2 else x[0]
-            y = (x2 @ self.weight.permute(1, 0, 2).reshape(n_in, k * n_out)).view(-1, k, n_out).transpose(0, 1)
+            return x2 @ self.weight[0] if self.bias is None else torch.addmm(self.bias[0], x2, self.weight[0])
+        if x.dim() == 2:  # one input for every member: a single GEMM
+            y = (x @ self.weight.permute(1, 0, 2).reshape(n_in, k * n_out)).view(-1, k, n_out).transpose(0, 1)
             return y if self.bias is None else y + self.bias
         if self.bias is None:
             return torch.bmm(x, self.weight)
         return torch.baddbmm(self.bias, x, self.weight)  # (K, N, out)
 
+    def add_to(self, base: Tensor, x: Tensor) -> Tensor:
+        """base + x W (no bias) in one fused kernel: base and x (N, ...) at K = 1, (K, N, ...) otherwise."""
+        if self.weight.shape[0] == 1:
+            return torch.addmm(base, x, self.weight[0])
+        return torch.baddbmm(base, x, self.weight)
+
+
+def gather(h: Tensor, index: Tensor) -> Tensor:
+    """Rows `index` (M,) of states h (N, H) or (K, N, H): (M, H) or (K, M, H). `index_select`, whose
+    backward is a plain `index_add_` (advanced indexing's is an accumulating `index_put_`, slower)."""
+    return h.index_select(-2, index)
+
 
 def scatter_sum(src: Tensor, index: Tensor, size: int) -> Tensor:
-    """Sums of src (K, N, H) rows grouped by index (N,) into (K, size, H)."""
-    out = src.new_zeros(src.shape[0], size, src.shape[2])
-    return out.index_add_(1, index, src)
+    """Sums of src (N, H) or (K, N, H) rows grouped by index (N,) into (size, H) or (K, size, H)."""
+    out = src.new_zeros(*src.shape[:-2], size, src.shape[-1])
+    return out.index_add_(-2, index, src)
+
+
+def per_member(x: Tensor, members: int) -> Tensor:
+    """A member-independent (N, D) tensor as the states' layout: itself at K = 1, else a (K, N, D) view."""
+    return x if members == 1 else x.unsqueeze(0).expand(members, -1, -1)
 
 
 class GraphNet(nn.Module):
@@ -138,23 +163,24 @@ class GraphNet(nn.Module):
     def _dmpnn(self, atom_x: Tensor, bond_x: Tensor, edge_index: Tensor, rev_index: Tensor) -> Tensor:
         src, dst = edge_index[0], edge_index[1]
         n = atom_x.shape[0]
-        h0 = self.act(self.w_i(torch.cat([atom_x[src], bond_x], dim=1)))  # (K, E, H)
+        h0 = self.act(self.w_i(torch.cat([atom_x.index_select(0, src), bond_x], dim=1)))  # (E, H) / (K, E, H)
         h = h0
         for _ in range(self.depth - 1):
-            incoming = scatter_sum(h, dst, n)  # (K, Na, H): sum of messages into each atom
-            h = self.drop(self.act(h0 + self.w_h(incoming[:, src] - h[:, rev_index])))  # bond v->w: minus w->v
+            incoming = scatter_sum(h, dst, n)  # (Na, H): sum of messages into each atom
+            message = gather(incoming, src) - gather(h, rev_index)  # bond v->w: all into v, minus w->v
+            h = self.drop(self.act(self.w_h.add_to(h0, message)))
         incoming = scatter_sum(h, dst, n)
-        x = atom_x.unsqueeze(0).expand(self.members, -1, -1)
-        return self.drop(self.act(self.w_o(torch.cat([x, incoming], dim=2))))
+        return self.drop(self.act(self.w_o(torch.cat([per_member(atom_x, self.members), incoming], dim=-1))))
 
     def _gin(self, atom_x: Tensor, bond_x: Tensor, edge_index: Tensor) -> Tensor:
         src, dst = edge_index[0], edge_index[1]
-        h = self.embed(atom_x)  # (K, Na, H)
+        h = self.embed(atom_x)  # (Na, H) / (K, Na, H)
         for i in range(self.depth):
-            msg = h[:, src]
+            msg = gather(h, src)
             if self.edge is not None:
                 msg = self.act(msg + self.edge[i](bond_x))
-            z = (1 + self.eps[i]) * h + scatter_sum(msg, dst, h.shape[1])
+            eps = self.eps[i] if self.members > 1 else self.eps[i, 0]  # (K, 1, 1) / (1, 1)
+            z = (1 + eps) * h + scatter_sum(msg, dst, h.shape[-2])
             h = h + self.drop(self.act(self.mlp2[i](self.act(self.mlp1[i](z)))))
         return h
 
@@ -167,35 +193,36 @@ class GraphNet(nn.Module):
         return x
 
     def _ugrnn_pass(self, i: int, x: Tensor, bond_x: Tensor, dags: list[dict[str, Tensor]]) -> Tensor:
-        """One recursive cell over every DAG, farthest level first; returns the root states (K, Na, H)."""
-        wx = self.cell_x[i](x)  # (K, Na, H), the input term of every node of that atom
-        we = self.cell_e[i](bond_x)  # (K, E, H)
+        """One recursive cell over every DAG, farthest level first; returns the root states (Na, H) or (K, Na, H)."""
+        wx = self.cell_x[i](x)  # (Na, H) / (K, Na, H), the input term of every node of that atom
+        we = self.cell_e[i](bond_x)  # (E, H) / (K, E, H)
         prev: Tensor | None = None
         for level in dags:  # farthest level first; the last is the roots (one per atom, in atom order)
-            pre = wx[:, level["atom"]]
+            pre = gather(wx, level["atom"])
             if prev is not None and level["child"].numel():
-                agg = self.cell_h[i](scatter_sum(prev[:, level["parent"]], level["child"], pre.shape[1]))
-                pre = pre + agg + scatter_sum(we[:, level["edge"]], level["child"], pre.shape[1])
+                n = pre.shape[-2]
+                agg = self.cell_h[i](scatter_sum(gather(prev, level["parent"]), level["child"], n))
+                pre = pre + agg + scatter_sum(gather(we, level["edge"]), level["child"], n)
             prev = self.drop(self.act(pre))
         assert prev is not None
         return prev
 
     # -- readout and head -----------------------------------------------------------------------------
     def _pool(self, h: Tensor, atom_batch: Tensor, n_molecules: int) -> Tensor:
-        """(K, Na, H) -> (K, B, H)."""
+        """(Na, H) -> (B, H), or (K, Na, H) -> (K, B, H)."""
         if self.readout == "attention":
-            score = self.att_w(torch.tanh(self.att_v(h))).squeeze(-1)  # (K, Na)
-            index = atom_batch.unsqueeze(0).expand_as(score)
-            top = score.new_full((score.shape[0], n_molecules), -torch.inf).scatter_reduce(
-                1, index, score, "amax", include_self=True)
-            e = torch.exp(score - top.gather(1, index))
-            weight = e / e.new_zeros(top.shape).index_add_(1, atom_batch, e).gather(1, index)
+            score = self.att_w(torch.tanh(self.att_v(h))).squeeze(-1)  # (Na,) / (K, Na)
+            index = atom_batch.expand_as(score)
+            top = score.new_full((*score.shape[:-1], n_molecules), -torch.inf).scatter_reduce(
+                -1, index, score, "amax", include_self=True)
+            e = torch.exp(score - top.gather(-1, index))
+            weight = e / e.new_zeros(top.shape).index_add_(-1, atom_batch, e).gather(-1, index)
             return scatter_sum(h * weight.unsqueeze(-1), atom_batch, n_molecules)
         total = scatter_sum(h, atom_batch, n_molecules)
         if self.readout == "sum":
             return total
         count = torch.bincount(atom_batch, minlength=n_molecules).clamp(min=1).to(h.dtype)
-        return total / count.view(1, -1, 1)
+        return total / count.view(-1, 1)
 
     def forward(self, atom_x: Tensor, bond_x: Tensor, edge_index: Tensor, rev_index: Tensor, atom_batch: Tensor,
                 mol_x: Tensor, pair_dist: Tensor | None = None, n_atoms: Tensor | None = None) -> Tensor:
@@ -209,13 +236,12 @@ class GraphNet(nn.Module):
             if pair_dist is None or n_atoms is None:
                 raise ModelError("the UG-RNN needs pair_dist and n_atoms (deepsci.data.graphs batches carry them).")
             h = self._ugrnn(atom_x, bond_x, edge_index, atom_batch, pair_dist, n_atoms)
-        z = self._pool(h, atom_batch, n_molecules)  # (K, B, H)
+        z = self._pool(h, atom_batch, n_molecules)  # (B, H) / (K, B, H)
         if mol_x.shape[1]:
-            z = torch.cat([z, mol_x.unsqueeze(0).expand(self.members, -1, -1)], dim=2)
+            z = torch.cat([z, per_member(mol_x, self.members)], dim=-1)
         for layer in self.head:
             z = self.drop(self.act(layer(z)))
-        out = self.out(z)
-        return out[0] if self.members == 1 else out
+        return self.out(z)  # (B, out) / (K, B, out)
 
     # -- spec -----------------------------------------------------------------------------------------
     def spec(self) -> dict[str, Any]:

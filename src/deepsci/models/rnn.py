@@ -115,7 +115,8 @@ class SequenceModel(nn.Module):
 
     Shapes: forward(x: (batch, T, n_inputs) float, (batch, n_inputs, T) when channels_first, or
     (batch, T) int64; mask: (batch, T) bool or None) -> (batch, n_outputs) many-to-one,
-    (batch, T, n_outputs) many-to-many (padded steps' outputs are zero).
+    (batch, T, n_outputs) many-to-many (padded steps' encodings are zero, so their outputs are the head's
+    bias: a per-step loss must ignore them, as deepsci.training.losses.cross_entropy does for tag -100).
     """
 
     def __init__(self, n_inputs: int, n_outputs: int, *, cell: str = "lstm", hidden: int = 64, layers: int = 1,

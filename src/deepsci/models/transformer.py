@@ -1,4 +1,4 @@
-"""A transformer encoder for whole sequences and signals: classify or regress a sequence.
+"""A transformer encoder for sequences and signals: classify or regress a whole sequence, or tag each step.
 
     tokens (batch, L) int64 -> embedding        \\
     vectors (batch, L, d) -> Linear(d, width)    } + sinusoidal positions -> [CLS] -> TransformerEncoder
@@ -10,7 +10,8 @@ Positional encoding (Vaswani et al. 2017, section 3.5), for position p and chann
 
     PE[p, 2i] = sin(p / 10000^(2i/width)),   PE[p, 2i+1] = cos(p / 10000^(2i/width))
 
-computed for any length on the fly. Padded steps are masked out of attention and of the pooling, so
+computed for any length on the fly. With `per_step` the head reads every step's encoding instead of the
+pooled one: (batch, L, n_outputs) logits, one set per step (sequence tagging). Padded steps are masked out of attention and of the pooling, so
 their values cannot change the outputs. Baldi (2021), Deep Learning in Science, ch. on attention.
 """
 
@@ -73,24 +74,29 @@ class TransformerEncoderModel(nn.Module):
         activation: "relu" or "gelu" in the feed-forward blocks and the head.
         hidden: head widths after pooling.
         channels_first: inputs are signals (batch, C, L).
+        per_step: the head reads each step (tagging): forward gives (batch, L, n_outputs); `pooling` is unused
+            ("cls" is refused) and the stem must keep the length (stem_pool 1).
         stem_kernel, stem_pool: a convolutional stem (deepsci.models.stem.ConvStem, `width` channels) between
             the embedding and the positions: motif detectors of width stem_kernel, max-pooled by stem_pool.
         seed: seeds the weight initialisation.
 
     Shapes: forward(x: (batch, L) int64 | (batch, L, n_inputs) | (batch, n_inputs, L), mask: (batch, L)
-    bool or None) -> (batch, n_outputs).
+    bool or None) -> (batch, n_outputs), or (batch, L, n_outputs) with per_step.
     """
 
     def __init__(self, n_inputs: int, n_outputs: int, *, n_symbols: int | None = None, width: int = 64,
                  heads: int = 4, layers: int = 2, feedforward: int = 128, pooling: str = "mean",
                  dropout: float = 0.1, activation: str = "relu", hidden: Sequence[int] = (),
                  channels_first: bool = False, stem_kernel: int | None = None, stem_pool: int = 1,
-                 seed: int = 0) -> None:
+                 per_step: bool = False, seed: int = 0) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ModelError(unknown_name("transformer pooling", pooling, POOLINGS))
         if activation not in ("relu", "gelu"):
             raise ModelError(f"the transformer's feed-forward activation is relu or gelu; received '{activation}'.")
+        if per_step and (pooling == "cls" or stem_pool > 1):
+            raise ModelError("a per-step transformer needs pooling = 'mean' (no CLS token) and stem_pool = 1: each "
+                             "input step needs its own output.")
         if width % heads:
             raise ModelError(f"width {width} must be a multiple of heads {heads} (each head gets width/heads).")
         self._spec: dict[str, Any] = {
@@ -100,6 +106,8 @@ class TransformerEncoderModel(nn.Module):
             "channels_first": bool(channels_first), "seed": int(seed)}
         if stem_kernel:  # only in specs that use it
             self._spec.update(stem_kernel=int(stem_kernel), stem_pool=int(stem_pool))
+        if per_step:  # only in specs that use it: older specs stay as they were
+            self._spec["per_step"] = True
         with _Seeded(seed):
             self.embed: nn.Module = (nn.Embedding(n_symbols, width, padding_idx=0) if n_symbols
                                      else nn.Linear(n_inputs, width))
@@ -130,7 +138,7 @@ class TransformerEncoderModel(nn.Module):
         return self.embed(x)
 
     def encode(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        """The pooled sequence summary (batch, width)."""
+        """The pooled sequence summary (batch, width), or every step's encoding (batch, L, width) per step."""
         h = self._steps(x)  # (batch, L, width)
         if mask is not None:
             mask = mask.bool()
@@ -146,10 +154,12 @@ class TransformerEncoderModel(nn.Module):
             if mask is not None:
                 mask = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
         h = self.encoder(h, src_key_padding_mask=None if mask is None else ~mask)
+        if self._spec.get("per_step"):
+            return h
         return h[:, 0] if self.cls is not None else masked_mean(h, mask)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        return self.head(self.encode(x, mask))  # (batch, n_outputs)
+        return self.head(self.encode(x, mask))  # (batch, n_outputs), per step (batch, L, n_outputs)
 
     def spec(self) -> dict[str, Any]:
         return copy.deepcopy(self._spec)

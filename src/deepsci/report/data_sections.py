@@ -37,7 +37,7 @@ def _kind_sections(config: "Config", dataset: "Dataset", evaluation: "Evaluation
         return [_forecast_section(config, dataset, test, evaluation.forecast)]
     if dataset.summary.get("kind") == "text":
         return [_text_section(dataset, model)]
-    if dataset.task != "regression" and structures == {"image"} and test is not None:
+    if dataset.task in ("binary", "multiclass") and structures == {"image"} and test is not None:
         return [_image_section(dataset, test)]
     return []
 

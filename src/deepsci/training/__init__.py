@@ -18,7 +18,8 @@ _EXPORTS = {
     "DEFAULT_LOSS": "losses", "LOSSES": "losses", "get_loss": "losses", "per_sample_loss": "losses",
     "weighted_loss": "losses",
     "OPTIMISERS": "optimisers", "SCHEDULES": "optimisers", "make_optimiser": "optimisers", "make_schedule": "optimisers",
-    "fit_tbptt": "tbptt",
+    "ChunkedSequences": "tbptt", "ResetState": "tbptt", "TruncatedBPTT": "tbptt", "fit_tbptt": "tbptt",
+    "tbptt_training": "tbptt", "unwrap": "tbptt",
     "Trainer": "trainer",
     "uncertainty_training": "uncertainty",
 }
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     )
     from deepsci.training.losses import DEFAULT_LOSS, LOSSES, get_loss, per_sample_loss, weighted_loss
     from deepsci.training.optimisers import OPTIMISERS, SCHEDULES, make_optimiser, make_schedule
-    from deepsci.training.tbptt import fit_tbptt
+    from deepsci.training.tbptt import ChunkedSequences, ResetState, TruncatedBPTT, fit_tbptt, tbptt_training, unwrap
     from deepsci.training.trainer import Trainer
     from deepsci.training.uncertainty import uncertainty_training
 

@@ -23,6 +23,9 @@ Training goes through `deepsci.training.Trainer` like every other model (DESIGN.
 what it would be alone and Adam (per-parameter, elementwise) gives each member the update it would get
 alone, at the same learning rate. Options that couple parameters across members do not keep them
 independent: gradient-norm clipping clips the norm of all members together.
+
+K-fold members (cross-conformal bands): `cross_folds` deals the training rows into one fold per member and
+`HeldOutLoss` trains member k without fold k and validates it on fold k alone (the stacked model is unchanged).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import torch
 from torch import nn
 
 from deepsci.errors import DataError, ModelError
-from deepsci.training.losses import PER_SAMPLE
+from deepsci.training.losses import PER_SAMPLE, PerSampleLoss
 
 Tensor = torch.Tensor
 Loss = Callable[[Tensor, Tensor], Tensor]
@@ -50,6 +53,9 @@ __all__ = [
     "bootstrap_data",
     "per_member_batch",
     "EnsembleLoss",
+    "HeldOutLoss",
+    "cross_folds",
+    "held_out_loss",
 ]
 
 
@@ -350,3 +356,75 @@ def bootstrap_data(X: Tensor, y: Tensor, members: int, generator: torch.Generato
 def per_member_batch(xb: Tensor, yb: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
     """A Trainer `augment` for bootstrap batches: (B, K, ...) -> (K, B, ...) for inputs and targets."""
     return xb.transpose(0, 1), yb.transpose(0, 1)
+
+
+# -- K-fold members (cross-conformal): member k never learns from fold k ------------------------------------
+FOLD_STREAM = 2_000_003  # offset of the fold draw's seed from the run's: independent of batch order and bootstrap
+
+
+def cross_folds(n: int, members: int, seed: int = 0) -> Tensor:
+    """Each of n rows' fold, (n,) int64 in 0..members-1: a seeded random permutation taken modulo K, so
+    fold sizes differ by at most one. Training and evaluation both call it, so the folds need not be stored.
+    """
+    if not 2 <= members <= n:
+        raise DataError(f"{members} folds need 2 <= folds <= rows; the training split has {n} rows. Use fewer "
+                        "ensemble members (uncertainty.members) or more training rows.")
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed + FOLD_STREAM)) % members
+
+
+class HeldOutLoss:
+    """The ensemble loss of K-fold members: member k never learns from fold k and is validated on it alone.
+
+    The Trainer hands a loss only (output, target), so each row's fold travels with its target: one extra
+    last column ((B, t + 1); `with_folds`) holds a code. On training rows the code is the fold f (member f
+    skips the row), on validation rows K + f (member f alone counts it). The value is the sum over members
+    of each member's mean loss over the rows it counts (0 for a member with none in the batch), so with the
+    validation targets of `validation_targets` the Trainer's early stopping watches every member on its own
+    left-out fold. In train mode batch norm still sees the whole batch's inputs (never its targets).
+
+    Args:
+        per_sample: the member loss per row, (output (B, out), target (B, t)) -> (B,).
+        members: K.
+    """
+
+    def __init__(self, per_sample: PerSampleLoss, members: int) -> None:
+        self.member_per_sample, self.members = per_sample, members
+        self.per_sample = None  # sample weights would need a weight per member and row
+
+    def __call__(self, output: Tensor, target: Tensor) -> Tensor:
+        k, b = output.shape[0], output.shape[1]
+        if k != self.members or target.dim() != 2 or target.shape[0] != b:
+            raise DataError(f"held-out ensemble targets must be (batch, targets + 1) with the fold code last, for "
+                            f"{self.members} members; received output {tuple(output.shape)} and target "
+                            f"{tuple(target.shape)}.")
+        y, code = target[:, :-1], target[:, -1].round().long()  # (B, t), (B,)
+        member = torch.arange(k, device=code.device).unsqueeze(1)  # (K, 1)
+        counted = torch.where(code >= k, code - k == member, code != member).to(output.dtype)  # (K, B)
+        flat_y = y.unsqueeze(0).expand(k, *y.shape).reshape(k * b, *y.shape[1:])
+        per_row = self.member_per_sample(output.reshape(k * b, *output.shape[2:]), flat_y).view(k, b)
+        return ((per_row * counted).sum(1) / counted.sum(1).clamp_min(1.0)).sum()
+
+    def with_folds(self, y: Tensor, folds: Tensor, *, validation: bool = False) -> Tensor:
+        """Targets y (n, t) with each row's fold code appended: (n, t + 1) (code K + fold for validation)."""
+        if y.dim() != 2 or not y.is_floating_point():
+            raise DataError(f"held-out (cross-conformal) ensembles are for regression targets (n, t); received "
+                            f"{tuple(y.shape)} {y.dtype}. Use uncertainty.conformal_method = 'split'.")
+        code = folds.to(y.dtype) + (self.members if validation else 0)
+        return torch.cat([y, code.unsqueeze(1)], dim=1)
+
+    def validation_targets(self, coded: Tensor) -> Tensor:
+        """The validation targets matching training targets from `with_folds`: each code f becomes K + f."""
+        return torch.cat([coded[:, :-1], coded[:, -1:] + self.members], dim=1)
+
+
+def held_out_loss(loss: Loss, members: int, per_sample: PerSampleLoss | None = None) -> HeldOutLoss:
+    """`HeldOutLoss` of a member loss: its per-row form from `per_sample`, the loss's `per_sample`, or
+    `deepsci.training.losses.PER_SAMPLE` (mse, mae, huber)."""
+    try:
+        form = per_sample or PER_SAMPLE.get(loss) or getattr(loss, "per_sample", None)
+    except TypeError:  # an unhashable loss
+        form = getattr(loss, "per_sample", None)
+    if form is None:
+        raise ModelError("K-fold (cross-conformal) members need a loss with a per-row form (mse, mae, huber or the "
+                         "Gaussian NLL); use one of them, or uncertainty.conformal_method = 'split'.")
+    return HeldOutLoss(form, members)

@@ -2,7 +2,9 @@
 
 Every loss takes the model's raw output and the target as stored in a `Split`:
 regression (batch, t) float; binary (batch,) int or float (soft labels after mixup) against
-(batch, 1) logits; multiclass (batch,) int or (batch, k) probabilities against (batch, k) logits.
+(batch, 1) logits; multiclass (batch,) int or (batch, k) probabilities against (batch, k) logits;
+multilabel (batch, k) 0/1 against (batch, k) logits (binary cross-entropy per label); tagging (batch, T)
+int, -100 on padded steps, against (batch, T, k) logits (cross-entropy over the real steps only).
 
 Each named loss also has a per-sample form, `(output, target) -> (batch,)`, whose mean over the batch is
 the loss itself. Sample weights use it: the weighted loss of a batch is sum_i w_i l_i / sum_i w_i
@@ -40,12 +42,19 @@ def huber(output: Tensor, target: Tensor) -> Tensor:
 
 
 def binary_cross_entropy(output: Tensor, target: Tensor) -> Tensor:
-    """Cross-entropy of a Bernoulli with logit output (batch, 1) against labels (batch,)."""
+    """Cross-entropy of a Bernoulli with logit output (batch, 1) against labels (batch,); multilabel: the
+    mean over labels and rows of one Bernoulli per label, logits (batch, k) against 0/1 (batch, k)."""
     return F.binary_cross_entropy_with_logits(output.squeeze(-1), target.to(output.dtype))
 
 
 def cross_entropy(output: Tensor, target: Tensor) -> Tensor:
-    """Cross-entropy of the softmax of logits (batch, k) against labels (batch,) or probabilities (batch, k)."""
+    """Cross-entropy of the softmax of logits (batch, k) against labels (batch,) or probabilities (batch, k).
+
+    Per-step logits (batch, T, k) against tags (batch, T): the mean over real steps; a tag of -100 (padding,
+    torch's ignore_index) adds nothing to the loss or to the count it is divided by.
+    """
+    if output.dim() == 3:
+        return F.cross_entropy(output.transpose(1, 2), target)
     return F.cross_entropy(output, target)
 
 
@@ -75,7 +84,10 @@ def binary_cross_entropy_per_sample(output: Tensor, target: Tensor) -> Tensor:
 
 
 def cross_entropy_per_sample(output: Tensor, target: Tensor) -> Tensor:
-    """Softmax cross-entropy of each row: (batch,)."""
+    """Softmax cross-entropy of each row: (batch,); per-step logits: each row's mean over its real steps."""
+    if output.dim() == 3:
+        steps = F.cross_entropy(output.transpose(1, 2), target, reduction="none")  # (batch, T), 0 on padding
+        return steps.sum(1) / (target != -100).sum(1).clamp_min(1)
     return F.cross_entropy(output, target, reduction="none")
 
 
@@ -98,7 +110,8 @@ PER_SAMPLE: dict[Loss, PerSampleLoss] = {
     cross_entropy: cross_entropy_per_sample,
 }
 
-DEFAULT_LOSS = {"regression": "mse", "binary": "binary-cross-entropy", "multiclass": "cross-entropy"}
+DEFAULT_LOSS = {"regression": "mse", "binary": "binary-cross-entropy", "multiclass": "cross-entropy",
+                "multilabel": "binary-cross-entropy", "tagging": "cross-entropy"}
 
 
 def get_loss(name: str | None, task: str) -> Loss:

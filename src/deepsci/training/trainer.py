@@ -50,7 +50,8 @@ class Trainer:
             per-sample form (`deepsci.training.losses.per_sample_loss`).
         optimizer: "sgd", "adam" or "adamw" (see training.optimisers).
         lr, weight_decay, momentum, nesterov: optimiser settings.
-        batch_size: rows per step; the last, smaller batch of an epoch is kept.
+        batch_size: rows per step; the last, smaller batch of an epoch is kept (a RowSource with
+            `batch_sizes()` fixes its own: truncated BPTT, deepsci.training.tbptt).
         epochs: maximum number of passes over the training data.
         schedule: None, "step", "cosine" or "plateau", stepped each epoch; schedule_kwargs go to
             `make_schedule`.
@@ -185,12 +186,13 @@ class Trainer:
         # float64 sums like the host's float arithmetic did (MPS has no float64)
         total = torch.zeros((), dtype=torch.float32 if self.device.type == "mps" else torch.float64,
                             device=self.device)
-        n_batches = -(-n // self.batch_size)
+        batches = epoch_batches(X, order, self.batch_size)
+        n_batches = len(batches)
         # Each batch's loss, read only if the epoch's sum is not finite. One preallocated buffer: a list of
         # thousands of small tensors fragments the heap (streamed epochs grew by ~1 GB per 3,000 steps).
         losses = torch.empty(n_batches, dtype=total.dtype, device=self.device)
-        for batch, i in enumerate(range(0, n, self.batch_size)):
-            idx, self._grad_scale = shard(order[i:i + self.batch_size], self.world)
+        for batch, rows in enumerate(batches):
+            idx, self._grad_scale = shard(rows, self.world)
             xb, yb = take(X, idx), y.index_select(0, idx)
             if not self._resident:
                 xb, yb = move_batch(xb, self.device), move_tensor(yb, self.device)
@@ -328,6 +330,16 @@ def epoch_order(X: Inputs, generator: torch.Generator) -> Tensor:
     if isinstance(X, RowSource) and own is not None:
         return own(generator)  # type: ignore[no-any-return]
     return torch.randperm(n_rows(X), generator=generator)
+
+
+def epoch_batches(X: Inputs, order: Tensor, batch_size: int) -> tuple[Tensor, ...]:
+    """The epoch's batches: consecutive slices of `order` of `batch_size` rows (the last may be smaller), or
+    of the sizes the input fixes itself (`batch_sizes()`: truncated BPTT's batches are one chunk of one
+    group of sequences each, deepsci.training.tbptt)."""
+    own = getattr(X, "batch_sizes", None)
+    if isinstance(X, RowSource) and own is not None:
+        return order.split(own())
+    return order.split(batch_size)
 
 
 def _check_split(X: Inputs, y: Tensor, name: str) -> None:

@@ -3,7 +3,9 @@ uncertainty method (one network, a heteroscedastic head, a stacked deep ensemble
 
 Every method trains through the one Trainer: an ensemble is a StackedMLP whose loss is `ensemble_loss`
 (the sum of the members' mean losses), so members learn exactly as if alone (Lakshminarayanan, Pritzel
-& Blundell 2017).
+& Blundell 2017). For cross-conformal bands (`conformal_method = "cross"` or "cross-plus") member k trains
+without fold k of the training rows and is validated on it (`HeldOutLoss`), so every training row has a prediction from
+a member that never saw it (deepsci.evaluation.uncertainty.held_out_calibration).
 """
 
 from __future__ import annotations
@@ -16,12 +18,19 @@ from torch import nn
 
 from deepsci.data.batch import Inputs
 from deepsci.errors import ConfigError
-from deepsci.training.ensemble import bootstrap_data, build_ensemble, ensemble_loss, per_member_batch
+from deepsci.training.ensemble import (
+    bootstrap_data,
+    build_ensemble,
+    cross_folds,
+    ensemble_loss,
+    held_out_loss,
+    per_member_batch,
+)
 
 Tensor = torch.Tensor
 Loss = Callable[[Tensor, Tensor], Tensor]
 
-__all__ = ["UncertaintyMethod", "uncertainty_training"]
+__all__ = ["UncertaintyMethod", "check_held_out_splits", "uncertainty_training"]
 
 
 class UncertaintyMethod(Protocol):
@@ -45,6 +54,12 @@ class UncertaintyMethod(Protocol):
     @property
     def beta(self) -> float: ...
 
+    @property
+    def conformal_method(self) -> str: ...
+
+    @property
+    def recalibration(self) -> str: ...
+
 
 def uncertainty_training(spec: UncertaintyMethod, task: str, make_member: Callable[[int], nn.Module], loss: Loss,
                          X: Inputs, y: Tensor, *, seed: int = 0) -> tuple[nn.Module, Loss, Inputs, Tensor, Any]:
@@ -55,6 +70,9 @@ def uncertainty_training(spec: UncertaintyMethod, task: str, make_member: Callab
     - ensemble: `members` networks make_member(seed + k) stacked into one StackedMLP, trained by the same
       Trainer on `ensemble_loss(loss)` (the sum of the members' mean losses; logged losses are that sum);
       with bootstrap, each member gets its own resample (`bootstrap_data`, augment `per_member_batch`);
+      with conformal_method "cross" / "cross-plus", member k skips fold k (`cross_folds(n, K, seed)`): the loss is a
+      `HeldOutLoss` and y_train (n, t + 1) carries each row's fold; validate on
+      (X_train, loss.validation_targets(y_train)) so each member early-stops on its own fold;
     - otherwise make_member(seed) and `loss` unchanged (method "none" is exactly the plain run).
 
     Args:
@@ -65,18 +83,27 @@ def uncertainty_training(spec: UncertaintyMethod, task: str, make_member: Callab
         X, y: (n, ...) training inputs (a tensor, or named tensors) and targets.
         seed: the run's seed.
     """
+    per_row: Callable[[Tensor, Tensor], Tensor] | None = None  # the loss per row, where K-fold members need it
     if spec.heteroscedastic:
         if task != "regression":
             raise ConfigError(f"uncertainty.heteroscedastic = true is for regression (a mean-and-variance head); "
                               f"this task is {task}. Set heteroscedastic = false (class probabilities already "
                               "carry the aleatoric part).")
         # Imported here: the Gaussian NLL lives with the rest of the heteroscedastic maths in evaluation.
-        from deepsci.evaluation.uncertainty.heteroscedastic import gaussian_nll
+        from deepsci.evaluation.uncertainty.heteroscedastic import gaussian_nll, gaussian_nll_per_sample
 
         loss = partial(gaussian_nll, link=spec.link, beta=spec.beta)  # type: ignore[arg-type]
+        per_row = partial(gaussian_nll_per_sample, link=spec.link, beta=spec.beta)  # type: ignore[arg-type]
     if spec.method != "ensemble":
         return make_member(seed), loss, X, y, None
     model = build_ensemble(make_member, spec.members, seed=seed)
+    if spec.conformal_method != "split":
+        if task != "regression" or spec.bootstrap:
+            raise ConfigError(f"uncertainty.conformal_method = '{spec.conformal_method}' is for regression ensembles "
+                              f"without bootstrap (this task is {task}, bootstrap = {spec.bootstrap}); use "
+                              "conformal_method = 'split'.")
+        held_out = held_out_loss(loss, spec.members, per_row)
+        return model, held_out, X, held_out.with_folds(y, cross_folds(len(y), spec.members, seed)), None
     member_loss = ensemble_loss(loss, target_dims=y.dim())
     if not spec.bootstrap:
         return model, member_loss, X, y, None
@@ -87,3 +114,22 @@ def uncertainty_training(spec: UncertaintyMethod, task: str, make_member: Callab
     # A different stream from the Trainer's (seeded with `seed`), so resamples and batch order are independent.
     Xb, yb = bootstrap_data(X, y, spec.members, torch.Generator().manual_seed(seed + 1_000_003))
     return model, member_loss, Xb, yb, per_member_batch
+
+
+def check_held_out_splits(spec: UncertaintyMethod, valid_rows: int, calib_rows: int) -> None:
+    """Refuse, before training, splits that K-fold (cross-conformal) members cannot use as asked.
+
+    Each member early-stops on its own left-out fold, so a validation split would sit unused; and the
+    members' out-of-fold residuals calibrate the bands but not the ensemble's sigma (one member's error is
+    not the ensemble mean's), so sigma recalibration needs the calibration split.
+    """
+    if spec.conformal_method == "split":
+        return
+    if valid_rows > 0:
+        raise ConfigError(f"uncertainty.conformal_method = '{spec.conformal_method}' early-stops each ensemble member "
+                          f"on its own left-out fold, and the data also has a validation split ({valid_rows} rows) "
+                          "it would not use. Set data.valid_fraction = 0.")
+    if calib_rows == 0 and spec.recalibration != "none":
+        raise ConfigError(f"uncertainty.recalibration = '{spec.recalibration}' scales the ensemble's sigma on the "
+                          "calibration split, and this run has none (out-of-fold residuals are one member's, not "
+                          "the ensemble's). Set data.calib_fraction > 0 (e.g. 0.2), or recalibration = 'none'.")

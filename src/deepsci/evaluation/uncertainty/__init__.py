@@ -1,5 +1,6 @@
 """Uncertainty: heteroscedastic heads, ensemble variance parts, MC dropout, sigma recalibration, conformal
-prediction, coverage with its confidence interval, calibration metrics and figures. The vectorised ensemble itself lives in `deepsci.training.ensemble`."""
+prediction (split, and cross-conformal with the ensemble's own members), coverage with its confidence
+interval, calibration metrics and figures. The vectorised ensemble itself lives in `deepsci.training.ensemble`."""
 
 from deepsci.evaluation.uncertainty.conformal import (
     REGRESSION_SCORES,
@@ -8,8 +9,10 @@ from deepsci.evaluation.uncertainty.conformal import (
     conformal_interval,
     conformal_quantile,
     conformal_sets,
+    cv_plus_interval,
     regression_scores,
 )
+from deepsci.evaluation.uncertainty.cross_conformal import held_out_calibration, held_out_means
 from deepsci.evaluation.uncertainty.coverage import (
     Coverage,
     binomial_interval,
@@ -23,7 +26,13 @@ from deepsci.evaluation.uncertainty.figures import (
     parity_figure,
     reliability_figure,
 )
-from deepsci.evaluation.uncertainty.heteroscedastic import LINKS, decompose, gaussian_nll, mean_variance
+from deepsci.evaluation.uncertainty.heteroscedastic import (
+    LINKS,
+    decompose,
+    gaussian_nll,
+    gaussian_nll_per_sample,
+    mean_variance,
+)
 from deepsci.evaluation.uncertainty.mc_dropout import mc_dropout_predict, mc_dropout_samples
 from deepsci.evaluation.uncertainty.metrics import (
     calibration_curve,
@@ -38,6 +47,7 @@ from deepsci.evaluation.uncertainty.metrics import (
     uncertainty_metrics,
 )
 from deepsci.evaluation.uncertainty.predictive import (
+    CONFORMAL_METHODS,
     METHODS,
     Calibration,
     Predictive,
@@ -53,6 +63,7 @@ from deepsci.evaluation.uncertainty.predictive import (
 from deepsci.evaluation.uncertainty.recalibration import RECALIBRATIONS, SigmaCalibrator, pit, variance_scale
 
 __all__ = [
+    "CONFORMAL_METHODS",
     "LINKS",
     "METHODS",
     "RECALIBRATIONS",
@@ -77,11 +88,15 @@ __all__ = [
     "conformal_quantile",
     "conformal_sets",
     "coverage",
+    "cv_plus_interval",
     "decompose",
     "error_vs_std_figure",
     "expected_calibration_error",
     "format_sets",
+    "held_out_calibration",
+    "held_out_means",
     "gaussian_nll",
+    "gaussian_nll_per_sample",
     "gaussian_nll_score",
     "interval_coverage",
     "interval_width",

@@ -21,7 +21,7 @@ Tensor = torch.Tensor
 Link = Literal["softplus", "exp"]
 LINKS = ("softplus", "exp")
 
-__all__ = ["LINKS", "mean_variance", "gaussian_nll", "decompose"]
+__all__ = ["LINKS", "mean_variance", "gaussian_nll", "gaussian_nll_per_sample", "decompose"]
 
 
 def mean_variance(output: Tensor, *, link: Link = "softplus", floor: float = 1e-6) -> tuple[Tensor, Tensor]:
@@ -65,12 +65,24 @@ def gaussian_nll(output: Tensor, target: Tensor, *, link: Link = "softplus", flo
         target: (batch, t).
         beta: the beta-NLL exponent in [0, 1].
     """
+    return _elementwise_nll(output, target, link, floor, beta).mean()
+
+
+def gaussian_nll_per_sample(output: Tensor, target: Tensor, *, link: Link = "softplus", floor: float = 1e-6,
+                            beta: float = 0.0) -> Tensor:
+    """`gaussian_nll` of each row, averaged over its targets: (batch,). Their mean is `gaussian_nll`."""
+    nll = _elementwise_nll(output, target, link, floor, beta)
+    return nll.reshape(nll.shape[0], -1).mean(1)
+
+
+def _elementwise_nll(output: Tensor, target: Tensor, link: Link, floor: float, beta: float) -> Tensor:
+    """The (beta-weighted) NLL of every element, shaped like target."""
     mean, var = mean_variance(output, link=link, floor=floor)
     if mean.shape != target.shape:
         raise DataError(f"target {tuple(target.shape)} does not match the predicted mean {tuple(mean.shape)} "
                         "(the head has 2t outputs for t targets).")
     nll = 0.5 * (math.log(2 * math.pi) + torch.log(var) + (target - mean) ** 2 / var)
-    return (nll * var.detach() ** beta).mean() if beta else nll.mean()
+    return nll * var.detach() ** beta if beta else nll
 
 
 def decompose(means: Tensor, variances: Tensor | None = None) -> dict[str, Tensor]:

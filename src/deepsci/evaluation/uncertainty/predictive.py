@@ -33,6 +33,7 @@ from deepsci.evaluation.uncertainty.conformal import (
     _all_scores,
     classification_scores,
     conformal_quantile,
+    cv_plus_interval,
     regression_scores,
 )
 from deepsci.evaluation.uncertainty.heteroscedastic import LINKS, decompose, mean_variance
@@ -43,9 +44,10 @@ from deepsci.models.heads import head_predictions
 Tensor = torch.Tensor
 Array = NDArray[np.float64]
 METHODS = ("none", "ensemble", "mc-dropout")
+CONFORMAL_METHODS = ("split", "cross", "cross-plus")
 
-__all__ = ["METHODS", "UncertaintySpec", "TargetUnscaler", "Predictive", "Calibration", "predictive",
-           "calibrate", "recalibrate", "apply_calibration", "format_sets"]
+__all__ = ["CONFORMAL_METHODS", "METHODS", "UncertaintySpec", "TargetUnscaler", "Predictive", "Calibration",
+           "predictive", "calibrate", "recalibrate", "apply_calibration", "format_sets"]
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,11 @@ class UncertaintySpec:
         heteroscedastic: regression head with 2t outputs (means, then variances via `link`), trained
             with the Gaussian NLL (Lakshminarayanan et al. 2017 deep ensembles).
         bootstrap: each ensemble member trains on its own bootstrap resample of the training rows.
-        conformal: split-conformal intervals / prediction sets calibrated on the calibration split.
+        conformal: conformal intervals / prediction sets.
+        conformal_method: "split" (calibrated on the calibration split), or for regression ensembles
+            "cross" / "cross-plus": member k trains without fold k of the training rows and the bands come
+            from every training row's out-of-fold residual, around the ensemble mean ("cross") or as CV+
+            around each member ("cross-plus"); see `deepsci.evaluation.uncertainty.cross_conformal`.
         recalibration: sigma recalibration on the calibration split: "scaling", "isotonic" or "none".
         level: the interval / set level 1 - alpha (0.9 for 90%).
         score: regression conformal score, "absolute" or "normalised" (by the predicted sigma).
@@ -77,6 +83,7 @@ class UncertaintySpec:
     heteroscedastic: bool = False
     bootstrap: bool = False
     conformal: bool = False
+    conformal_method: str = "split"
     recalibration: str = "none"
     level: float = 0.9
     score: str = "absolute"
@@ -89,6 +96,7 @@ class UncertaintySpec:
     def __post_init__(self) -> None:
         for kind, value, known in (("uncertainty method", self.method, METHODS),
                                    ("conformal score", self.score, REGRESSION_SCORES),
+                                   ("conformal method", self.conformal_method, CONFORMAL_METHODS),
                                    ("prediction-set method", self.set_method, SET_METHODS),
                                    ("sigma recalibration", self.recalibration, RECALIBRATIONS),
                                    ("variance link", self.link, LINKS)):
@@ -101,6 +109,11 @@ class UncertaintySpec:
     def active(self) -> bool:
         """True when the model gives more than a point prediction."""
         return self.method != "none" or self.heteroscedastic or self.conformal
+
+    @property
+    def k_fold(self) -> bool:
+        """True when the ensemble's members train on K folds for cross-conformal bands."""
+        return self.conformal_method != "split"
 
     @property
     def needs_calibration(self) -> bool:
@@ -142,6 +155,7 @@ class Predictive:
         aleatoric, epistemic: (n, t) standard deviations of the two parts (sqrt E_k[s2_k], sqrt Var_k[mu_k]),
             with aleatoric^2 + epistemic^2 = std^2; present for a variance head with several members / samples.
         proba: classification: (n, k) mean class probabilities.
+        member_means: regression ensembles: (K, n, t) each member's mean (CV+ bands need them).
 
     For the transition from dicts, `dist["pred"]` (mean or proba), `dist["std"]`, `"std" in dist` and
     `dist.get(...)` still work; new code should read the attributes.
@@ -153,6 +167,7 @@ class Predictive:
     aleatoric: Array | None = None
     epistemic: Array | None = None
     proba: Array | None = None
+    member_means: Array | None = None
 
     @property
     def pred(self) -> Array:
@@ -167,12 +182,14 @@ class Predictive:
 
     def take(self, idx: NDArray[Any] | slice) -> "Predictive":
         """Rows `idx` of every array."""
-        return Predictive(**{f: None if getattr(self, f) is None else getattr(self, f)[idx] for f in _FIELDS})
+        members = None if self.member_means is None else self.member_means[:, idx]
+        return Predictive(**{f: None if getattr(self, f) is None else getattr(self, f)[idx] for f in _FIELDS},
+                          member_means=members)
 
     def as_dict(self) -> dict[str, Array]:
-        """The arrays that are present, keyed "pred", "std", "std_raw", "aleatoric", "epistemic"."""
+        """The arrays that are present, keyed "pred", "std", "std_raw", "aleatoric", "epistemic", "member_means"."""
         out = {"pred": self.pred}
-        out.update({f: getattr(self, f) for f in _FIELDS[1:5] if getattr(self, f) is not None})
+        out.update({f: getattr(self, f) for f in (*_FIELDS[1:5], "member_means") if getattr(self, f) is not None})
         return out
 
     # -- read-only mapping access, for callers written against the old dict --------------------------
@@ -197,7 +214,7 @@ def as_predictive(dist: "Predictive | Mapping[str, Any]", task: str = "regressio
     if isinstance(dist, Predictive):
         return dist
     arrays = {k: None if dist.get(k) is None else np.asarray(dist[k], dtype=np.float64)
-              for k in ("pred", "std", "std_raw", "aleatoric", "epistemic")}
+              for k in ("pred", "std", "std_raw", "aleatoric", "epistemic", "member_means")}
     pred = arrays.pop("pred")
     return Predictive(**arrays, **({"mean": pred} if task == "regression" else {"proba": pred}))
 
@@ -258,10 +275,17 @@ def predictive(model: nn.Module, X: Inputs, task: str, spec: UncertaintySpec,
         out["std"] = parts["std"]
     if raw.shape[0] > 1 and variances is not None:
         out["aleatoric"], out["epistemic"] = parts["aleatoric"].sqrt(), parts["epistemic"].sqrt()
+    if spec.method == "ensemble":
+        out["member_means"] = means  # (K, n, t)
     if y_scaler is not None:
-        out = {k: (y_scaler.inverse_transform(v) if k == "mean" else y_scaler.inverse_transform_std(v))
+        out = {k: (_unscale(y_scaler, v) if k in ("mean", "member_means") else y_scaler.inverse_transform_std(v))
                for k, v in out.items()}
     return Predictive(**{k: v.double().numpy() for k, v in out.items()})
+
+
+def _unscale(y_scaler: TargetUnscaler, values: Tensor) -> Tensor:
+    """Values (..., t) back to data units: leading dims are flattened into rows for the scaler."""
+    return y_scaler.inverse_transform(values.reshape(-1, values.shape[-1])).reshape(values.shape)
 
 
 @dataclass(frozen=True, eq=False)
@@ -278,6 +302,9 @@ class Calibration:
             score, a multiple of the recalibrated sigma for "normalised"), one for sets; () without conformal.
         score: regression conformal score; method, randomised, seed: the set method.
         sigma: the fitted sigma recalibration, or None (classification, or a model without sigma).
+        residuals, residual_members: CV+ bands (conformal_method "cross-plus") only: the (n, t) out-of-fold
+            residuals and the member each was measured from (n,); the band at x is then
+            `cv_plus_interval` of the members' means at x, not mean +- q (q is kept as a summary).
     """
 
     kind: str
@@ -290,6 +317,8 @@ class Calibration:
     randomised: bool = False
     seed: int = 0
     sigma: SigmaCalibrator | None = None
+    residuals: tuple[tuple[float, ...], ...] = ()
+    residual_members: tuple[int, ...] = ()
 
     @property
     def conformal(self) -> bool:
@@ -301,6 +330,8 @@ class Calibration:
                                "calibrated_on": self.calibrated_on, "q": list(self.q)}
         if self.kind == "interval":
             out["score"] = self.score
+        if self.residuals:
+            out.update(residuals=[list(r) for r in self.residuals], residual_members=list(self.residual_members))
         if self.kind == "set":
             out.update(method=self.method, randomised=self.randomised, seed=self.seed)
         out["sigma"] = self.sigma.to_dict() if self.sigma is not None else None
@@ -319,7 +350,9 @@ class Calibration:
                        calibrated_on=str(state.get("calibrated_on", "valid")), q=q,
                        score=state.get("score"), method=state.get("method"),
                        randomised=bool(state.get("randomised", False)), seed=int(state.get("seed", 0)),
-                       sigma=SigmaCalibrator.from_dict(sigma) if sigma else None)
+                       sigma=SigmaCalibrator.from_dict(sigma) if sigma else None,
+                       residuals=tuple(tuple(float(v) for v in r) for r in state.get("residuals") or ()),
+                       residual_members=tuple(int(k) for k in state.get("residual_members") or ()))
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise DataError(f"the stored calibration is malformed ({err!r}); expected the keys kind, level, n, q "
                             "as written by Calibration.to_dict().") from err
@@ -415,6 +448,12 @@ def apply_calibration(calibration: "Calibration | Mapping[str, Any]",
     if cal.kind == "interval":
         d = recalibrate(cal, as_predictive(dist))
         mu = d.pred
+        if cal.residuals:
+            if d.member_means is None:
+                raise DataError("these CV+ bands need each ensemble member's prediction, and this prediction has "
+                                "none; predict with the ensemble itself (deepsci.evaluation.uncertainty.predictive).")
+            lower, upper = cv_plus_interval(d.member_means, cal.residual_members, cal.residuals, 1.0 - cal.level)
+            return {"lower": lower, "upper": upper}
         if cal.score == "normalised":
             if d.std is None:
                 raise DataError("these conformal bands were calibrated with sigma ('normalised' score), and this "
