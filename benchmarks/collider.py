@@ -1,18 +1,26 @@
-"""Shallow against deep networks on the collider toy (docs/physics.md), Baldi et al. (2014), Table 1 style.
+"""Shallow, deep and set networks on the collider toy (docs/physics.md), Baldi et al. (2014), Table 1 style.
 
 Every cell is a whole `deepsci.experiment.run_experiment` of an example with overrides, on the same
 120 000 simulated events and the same stratified split per seed:
 
-    shallow   examples/collider_shallow_high.toml's MLP: one hidden layer of 300
-    deep      examples/collider_deep.toml's MLP: five hidden layers of 300
-    set       examples/collider_set.toml: Deep Sets on the four particles (the low-level view as a set)
+    shallow            examples/collider_shallow_high.toml's MLP: one hidden layer of 300
+    deep               examples/collider_deep.toml's MLP: five hidden layers of 300
+    deepsets           examples/collider_set.toml: Deep Sets on the four particles
+    set-transformer    examples/collider_set_transformer.toml: a Set Transformer on the four particles
+    deepsets-pairwise  examples/collider_set_pairwise.toml: Deep Sets with a pair network (Relation Networks)
 
-on the views low (12 smeared pT, eta, phi), high (8 masses, Delta R and pT ratios) and both (20). The set
-network sees particles only, so its row has the low-level cell alone. Printed and written to
-benchmarks/results/collider.json: the test ROC-AUC, mean ± std over seeds 0, 1, 2.
+on the views low (12 smeared pT, eta, phi; for the set networks the same particles as a set of four),
+high (8 masses, Delta R and pT ratios) and both (20). A set network needs a set: the high-level view is
+a fixed list of 8 named, different quantities, not exchangeable elements, so a set network on it alone
+is no set task (n/a). Its "both" cell is the set network on the particles beside an MLP of 300 on the
+high-level columns (data.kind = "multi", model.kind = "multi"), read from an .npz written here with the
+same events, labels and order, hence the same split. Each fit is recorded in
+benchmarks/results/collider.json as soon as it ends (its cell's AUC for that seed replaced, other seeds
+and cells kept, mean ± std over the cell's stored seeds recomputed), so runs of different rows or seeds
+may go side by side and an interrupted run keeps what it measured; the table is printed at the end.
 
-    .venv/bin/python benchmarks/collider.py                 # 21 fits: about an hour on 2 cores
-    .venv/bin/python benchmarks/collider.py --seeds 0       # one seed
+    .venv/bin/python benchmarks/collider.py                          # 36 fits: minutes on a GPU, hours on 2 cores
+    .venv/bin/python benchmarks/collider.py --rows deepsets-pairwise --seeds 0 --views low --epochs 12
 """
 
 from __future__ import annotations
@@ -21,55 +29,120 @@ import argparse
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
 
-from deepsci.config import load_config
-from deepsci.data.physics.collider import HIGH_LEVEL, LOW_LEVEL
+from deepsci.config import config_from_dict, load_config, load_raw
+from deepsci.data import load_frame
+from deepsci.data.physics.collider import HIGH_LEVEL, LOW_LEVEL, particle_table
 from deepsci.experiment import run_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "collider.json"
 VIEWS = {"low": LOW_LEVEL, "high": HIGH_LEVEL, "both": LOW_LEVEL + HIGH_LEVEL}
 NETWORKS = {"shallow": "[300]", "deep": "[300, 300, 300, 300, 300]"}
+SET_EXAMPLES = {"deepsets": "collider_set.toml", "set-transformer": "collider_set_transformer.toml",
+                "deepsets-pairwise": "collider_set_pairwise.toml"}
+ROWS = (*NETWORKS, *SET_EXAMPLES)
 
 
-def table_auc(network: str, view: str, seed: int, out: Path) -> float:
+def table_auc(network: str, view: str, seed: int, out: Path, train: list[str]) -> float:
     """Test ROC-AUC of an MLP of `network` depth on `view`'s columns."""
     features = json.dumps(VIEWS[view])
     config = load_config(ROOT / "examples" / "collider_deep.toml",
                          [f"seed={seed}", f"data.features={features}", f"model.hidden={NETWORKS[network]}",
-                          "report.html=false", f"name=collider_{network}_{view}"])
+                          "report.html=false", f"name=collider_{network}_{view}", *train])
     return float(run_experiment(config, out, progress=False).metrics["test"]["roc_auc"])
 
 
-def set_auc(seed: int, out: Path) -> float:
-    """Test ROC-AUC of the Deep Sets network on the particles."""
-    config = load_config(ROOT / "examples" / "collider_set.toml", [f"seed={seed}", "report.html=false"])
+def set_auc(network: str, seed: int, out: Path, train: list[str]) -> float:
+    """Test ROC-AUC of the set network `network` on the particles (its example, this seed)."""
+    config = load_config(ROOT / "examples" / SET_EXAMPLES[network], [f"seed={seed}", "report.html=false", *train])
     return float(run_experiment(config, out, progress=False).metrics["test"]["roc_auc"])
+
+
+def write_both_npz(path: Path) -> None:
+    """The catalog's events as an .npz of two aligned inputs: particles (n, 4, 5) as in collider-particles
+    (pt, eta, phi, energy, pair_a) and high (n, 8) the high-level columns, with the string labels."""
+    events = load_frame("collider")
+    particles = particle_table(events)[["pt", "eta", "phi", "energy", "pair_a"]].to_numpy(np.float64)
+    np.savez(path, particles=particles.reshape(len(events), 4, 5), high=events[HIGH_LEVEL].to_numpy(np.float64),
+             label=events["label"].to_numpy(str))
+
+
+def set_both_auc(network: str, seed: int, npz: Path, out: Path, train: list[str]) -> float:
+    """Test ROC-AUC of the set network on the particles beside an MLP of 300 on the high-level columns."""
+    raw: dict[str, Any] = load_raw(ROOT / "examples" / SET_EXAMPLES[network], train)
+    data = {k: v for k, v in raw["data"].items() if k not in ("kind", "source")}
+    raw.update(name=f"collider_{network}_both", seed=seed, report={"html": False})
+    raw["data"] = {**data, "kind": "multi", "source": str(npz), "target": "label",
+                   "inputs": {"particles": {"kind": "set", "x": "particles"},
+                              "high": {"kind": "table", "x": "high", "features": HIGH_LEVEL}}}
+    raw["model"] = {"kind": "multi", "hidden": [128],
+                    "inputs": {"particles": raw["model"], "high": {"kind": "mlp", "hidden": [300]}}}
+    return float(run_experiment(config_from_dict(raw), out, progress=False).metrics["test"]["roc_auc"])
+
+
+def record(key: str, seed: int, auc: float, epochs: int | None) -> None:
+    """Store one fit's test AUC under its cell and seed in RESULTS, with `epochs` (None: the example's own);
+    the cell's mean and std (population) over its stored seeds are recomputed. Read just before writing, so
+    processes running other cells keep theirs."""
+    stored = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"auc": {}}
+    cell = stored["auc"].setdefault(key, {"runs": {}})
+    if cell.get("epochs") != epochs:  # seeds trained for other epochs are another measurement
+        cell["runs"] = {}
+    cell["runs"][str(seed)] = auc
+    values = list(cell["runs"].values())
+    cell.update(mean=float(np.mean(values)), std=float(np.std(values)), n=len(values), epochs=epochs,
+                device=torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(stored, indent=2, sort_keys=True) + "\n")
+    print(f"seed {seed}: {key} {auc:.4f}", flush=True)
+
+
+def measure(rows: list[str], seeds: list[int], tmp: Path, epochs: int | None = None,
+            views: tuple[str, ...] = tuple(VIEWS)) -> None:
+    """Fit every asked cell (rows x views) for every seed, recording each AUC as it comes: a set network's
+    particle cell for all seeds before its "both" cell. `epochs` replaces the examples' train.epochs (None:
+    keep them)."""
+    train = [] if epochs is None else [f"train.epochs={epochs}"]
+    npz = tmp / "collider_both.npz"
+    both = [r for r in rows if r in SET_EXAMPLES] if "both" in views else []
+    if both:
+        write_both_npz(npz)
+    for row in rows:
+        for seed in seeds:
+            if row in NETWORKS:
+                for view in views:
+                    record(f"{row}/{view}", seed, table_auc(row, view, seed, tmp, train), epochs)
+            elif "low" in views:
+                record(f"{row}/low", seed, set_auc(row, seed, tmp, train), epochs)
+        for seed in seeds if row in both else []:
+            record(f"{row}/both", seed, set_both_auc(row, seed, npz, tmp, train), epochs)
+
+
+def print_table(auc: dict[str, dict[str, Any]]) -> None:
+    """The table: rows = networks, columns = views; set networks on the high-level view alone are n/a."""
+    print(f"{'network':<18}" + "".join(f"{view:>18}" for view in VIEWS))
+    for row in ROWS:
+        cells = [f"{auc[k]['mean']:.4f} ± {auc[k]['std']:.4f}" if (k := f"{row}/{view}") in auc
+                 else ("n/a (not a set)" if row in SET_EXAMPLES and view == "high" else "-") for view in VIEWS]
+        print(f"{row:<18}" + "".join(f"{c:>18}" for c in cells))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS))
+    parser.add_argument("--epochs", type=int, default=None, help="train.epochs for every fit (default: the examples')")
+    parser.add_argument("--views", nargs="+", choices=list(VIEWS), default=list(VIEWS))
     args = parser.parse_args()
-    cells: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in args.seeds:
-            for network in NETWORKS:
-                for view in VIEWS:
-                    cells.setdefault(f"{network}/{view}", []).append(table_auc(network, view, seed, Path(tmp)))
-            cells.setdefault("set/low", []).append(set_auc(seed, Path(tmp)))
-            print(f"seed {seed}: " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in cells.items()), flush=True)
-    summary = {k: {"mean": float(np.mean(v)), "std": float(np.std(v)), "runs": v} for k, v in cells.items()}
-    print(f"\ntest ROC-AUC, mean ± std over seeds {args.seeds}")
-    print(f"{'network':<9}" + "".join(f"{view:>18}" for view in VIEWS))
-    for network in (*NETWORKS, "set"):
-        row = [f"{summary[k]['mean']:.4f} ± {summary[k]['std']:.4f}" if (k := f"{network}/{view}") in summary
-               else "n/a (particles)" for view in VIEWS]
-        print(f"{network:<9}" + "".join(f"{c:>18}" for c in row))
-    results = ROOT / "benchmarks" / "results"
-    results.mkdir(exist_ok=True)
-    (results / "collider.json").write_text(json.dumps({"seeds": args.seeds, "auc": summary}, indent=2))
+        measure(args.rows, args.seeds, Path(tmp), args.epochs, tuple(args.views))
+    print(f"\ntest ROC-AUC, mean ± std over the seeds stored in {RESULTS.relative_to(ROOT)}")
+    print_table(json.loads(RESULTS.read_text())["auc"])
 
 
 if __name__ == "__main__":

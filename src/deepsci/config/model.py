@@ -242,8 +242,11 @@ class DeepSetsModel(_Common):
     hidden: list[int] = Field(default_factory=lambda: [64, 64], description="phi widths (per element)")
     rho: list[int] = Field(default_factory=lambda: [64], description="rho widths (after pooling)")
     pooling: Literal["sum", "mean", "max"] = "sum"
+    pairwise: list[int] = Field(default_factory=list,
+                                description="psi widths on every pair [x_i, x_j] of elements, pooled beside phi "
+                                            "(Relation Networks, Santoro et al. 2017); [] off; costs S^2")
 
-    _check_hidden = _widths("hidden", "rho")
+    _check_hidden = _widths("hidden", "rho", "pairwise")
 
 
 class SetTransformerModel(_Common):

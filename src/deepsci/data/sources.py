@@ -250,7 +250,12 @@ def read_set_source(spec: dict[str, Any], source: Source, *, test: bool = False)
     feats = spec.get("features") or [c for c in long.columns if c not in _reserved(spec) | {set_col}]
     groups = long.groupby(set_col, sort=False)
     per_set = groups.first().reset_index()
-    elements = [g[feats].to_numpy(np.float64) for _, g in groups]
+    # the groups' elements in groupby's order (first appearance, null ids dropped), cut from one sorted
+    # array: a pandas selection per group cost ~80 s for 120 000 sets, this ~0.1 s
+    codes = pd.factorize(long[set_col], sort=False)[0]
+    real = codes >= 0
+    values = long[feats].to_numpy(np.float64)[real][np.argsort(codes[real], kind="stable")]
+    elements = np.split(values, np.cumsum(np.bincount(codes[real]))[:-1])
     spec.setdefault("features", feats)
     frame = per_set.drop(columns=[c for c in feats if c in per_set.columns])
     return Raw(frame, {"x": elements}, frame[set_col].astype(str).tolist(), label)

@@ -6,7 +6,13 @@ its padding (Baldi 2021, Deep Learning in Science, on attention and gating):
 
 - Deep Sets (Zaheer et al. 2017): f(X) = rho( pool_{i in X} phi(x_i) ), phi and rho MLPs and a
   masked sum, mean or max pool. Every permutation-invariant continuous function of a set has this form
-  (for sum pooling and wide enough phi, rho).
+  (for sum pooling and wide enough phi, rho). With `pairwise` widths a pair network joins it, as in
+  Relation Networks (Santoro et al. 2017, "A simple neural network module for relational reasoning"):
+      f(X) = rho( [ pool_i phi(x_i),  pool_{i != j} psi(x_i, x_j) ] )
+  over ordered pairs of distinct real elements, O(S^2). A quantity of two elements, such as the
+  invariant mass m_ij^2 = 2 pT_i pT_j (cosh d_eta - cos d_phi) of two massless particles, is then one
+  psi output instead of a product that a sum of single-element encodings cannot form; and the mass of
+  the whole set is a sum over pairs (m^2 = sum_{i<j} m_ij^2 for massless particles).
 - Set Transformer (Lee et al. 2019): attention between elements, built of
       MAB(X, Y) = LN(H + rFF(H)),  H = LN(X + Multihead(X, Y, Y))
       SAB(X)    = MAB(X, X)                              (O(S^2))
@@ -57,6 +63,16 @@ def masked_pool(h: Tensor, mask: Tensor, kind: str) -> Tensor:
     return total if kind == "sum" else total / m.sum(1).clamp_min(1).to(h.dtype)
 
 
+def pair_inputs(x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Every ordered pair of elements as one vector: x (b, S, d) -> pairs (b, S*S, 2d) = [x_i, x_j], and the
+    pair mask (b, S*S), True where i != j and both elements are real (so padding never enters a pair)."""
+    b, s, d = x.shape
+    pairs = torch.cat([x.unsqueeze(2).expand(b, s, s, d), x.unsqueeze(1).expand(b, s, s, d)], -1)
+    distinct = ~torch.eye(s, dtype=torch.bool, device=x.device)
+    pair_mask = mask.unsqueeze(2) & mask.unsqueeze(1) & distinct  # (b, S, S)
+    return pairs.reshape(b, s * s, 2 * d), pair_mask.reshape(b, s * s)
+
+
 def _mlp(widths: Sequence[int], act: str, dropout: float) -> nn.Sequential:
     """Linear -> act [-> Dropout] for each consecutive pair of widths."""
     layers: list[nn.Module] = []
@@ -68,17 +84,21 @@ def _mlp(widths: Sequence[int], act: str, dropout: float) -> nn.Sequential:
 
 
 class DeepSets(nn.Module):
-    """rho(pool_i phi(x_i)) (Zaheer et al. 2017) with a masked pool.
+    """rho(pool_i phi(x_i)) (Zaheer et al. 2017) with a masked pool; with `pairwise`, also pool_{i != j} psi(x_i, x_j).
 
     Args:
         n_inputs: features per element d; n_outputs: head width.
         hidden: phi's widths (applied to every element); rho: widths after the pool.
-        pooling: "sum" (default; counts matter), "mean" or "max".
-        activation, dropout: of phi and rho. seed: seeds the initialisation.
+        pooling: "sum" (default; counts matter), "mean" or "max"; the pairs are pooled the same way.
+        pairwise: psi's widths, applied to every ordered pair [x_i, x_j] (2d inputs) of distinct real
+            elements (Relation Networks, Santoro et al. 2017); its pool is joined to phi's before rho.
+            () (default): plain Deep Sets. Costs S^2 psi evaluations per set.
+        activation, dropout: of phi, psi and rho. seed: seeds the initialisation.
     """
 
     def __init__(self, n_inputs: int, n_outputs: int, *, hidden: Sequence[int] = (64, 64), rho: Sequence[int] = (64,),
-                 pooling: str = "sum", activation: str = "relu", dropout: float = 0.0, seed: int = 0) -> None:
+                 pooling: str = "sum", pairwise: Sequence[int] = (), activation: str = "relu", dropout: float = 0.0,
+                 seed: int = 0) -> None:
         super().__init__()
         if pooling not in SET_POOLINGS:
             raise ModelError(unknown_name("set pooling", pooling, SET_POOLINGS))
@@ -87,20 +107,35 @@ class DeepSets(nn.Module):
         self._spec: dict[str, Any] = {
             "kind": "deepsets", "n_inputs": int(n_inputs), "n_outputs": int(n_outputs),
             "hidden": [int(h) for h in hidden], "rho": [int(h) for h in rho], "pooling": pooling,
-            "activation": activation, "dropout": float(dropout), "seed": int(seed)}
+            "pairwise": [int(h) for h in pairwise], "activation": activation, "dropout": float(dropout),
+            "seed": int(seed)}
         widths = [int(n_inputs), *self._spec["hidden"]]
+        pair_widths = [2 * int(n_inputs), *self._spec["pairwise"]]
+        pooled = widths[-1] + (pair_widths[-1] if pairwise else 0)
         with _Seeded(seed):
             self.phi = _mlp(widths, activation, dropout)
-            self.rho = _mlp([widths[-1], *self._spec["rho"]], activation, dropout)
-            self.head = nn.Linear(([widths[-1], *self._spec["rho"]])[-1], int(n_outputs))
+            # psi is made (and registered) only when asked: plain Deep Sets keep their initialisation, and
+            # psi sits before the head, which a multi-input model strips as the last Linear layer
+            self.psi = _mlp(pair_widths, activation, dropout) if pairwise else None
+            self.rho = _mlp([pooled, *self._spec["rho"]], activation, dropout)
+            self.head = nn.Linear(([pooled, *self._spec["rho"]])[-1], int(n_outputs))
 
     @property
     def features(self) -> int:
-        return int(([self._spec["hidden"][-1], *self._spec["rho"]])[-1])
+        s = self._spec
+        pooled = s["hidden"][-1] + (s["pairwise"][-1] if s["pairwise"] else 0)
+        return int(([pooled, *s["rho"]])[-1])
 
     def encode(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         mask = _check_set(x, mask, self._spec["n_inputs"])
-        return self.rho(masked_pool(self.phi(x), mask, self._spec["pooling"]))
+        pooled = masked_pool(self.phi(x), mask, self._spec["pooling"])  # (b, hidden[-1])
+        if self.psi is not None:
+            pairs, pair_mask = pair_inputs(x, mask)
+            pair_pool = masked_pool(self.psi(pairs), pair_mask, self._spec["pooling"])  # (b, pairwise[-1])
+            # a one-element set has no pair: its pair pool is 0 (max over nothing would be -inf)
+            pair_pool = pair_pool.masked_fill(~pair_mask.any(1, keepdim=True), 0.0)
+            pooled = torch.cat([pooled, pair_pool], -1)
+        return self.rho(pooled)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         return self.head(self.encode(x, mask))
