@@ -44,7 +44,7 @@ from deepsci.models import MLP
 from deepsci.training import Trainer, losses
 from deepsci.training.ensemble import build_ensemble, ensemble_loss
 
-Fit = Callable[[int], np.ndarray]  # trains for that many epochs, returns test predictions (scaled target units)
+Fit = Callable[[int, int], np.ndarray]  # (epochs, seed) -> test predictions (scaled target units)
 
 
 # -- the contenders on the solubility MLP ----------------------------------------------------------------------
@@ -54,9 +54,9 @@ def _torch_mlp(d: int, seed: int = 0) -> torch.nn.Sequential:
                                torch.nn.Linear(64, 1))
 
 
-def plain_loop(X: torch.Tensor, y: torch.Tensor, Xt: torch.Tensor, epochs: int) -> np.ndarray:
+def plain_loop(X: torch.Tensor, y: torch.Tensor, Xt: torch.Tensor, epochs: int, seed: int) -> np.ndarray:
     """The loop a PyTorch user writes: index slices of in-memory tensors, default Adam."""
-    model = _torch_mlp(X.shape[1])
+    model = _torch_mlp(X.shape[1], seed)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.MSELoss()
     n = X.shape[0]
@@ -72,11 +72,11 @@ def plain_loop(X: torch.Tensor, y: torch.Tensor, Xt: torch.Tensor, epochs: int) 
         return model(Xt).numpy()
 
 
-def dataloader_loop(X: torch.Tensor, y: torch.Tensor, Xt: torch.Tensor, epochs: int) -> np.ndarray:
+def dataloader_loop(X: torch.Tensor, y: torch.Tensor, Xt: torch.Tensor, epochs: int, seed: int) -> np.ndarray:
     """The same loop over DataLoader(TensorDataset), as most tutorials write it."""
     from torch.utils.data import DataLoader, TensorDataset
 
-    model = _torch_mlp(X.shape[1])
+    model = _torch_mlp(X.shape[1], seed)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.MSELoss()
     loader = DataLoader(TensorDataset(X, y), batch_size=32, shuffle=True)
@@ -89,37 +89,37 @@ def dataloader_loop(X: torch.Tensor, y: torch.Tensor, Xt: torch.Tensor, epochs: 
         return model(Xt).numpy()
 
 
-def deepsci_regressor(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, epochs: int) -> np.ndarray:
-    reg = ds.Regressor(hidden=(64, 64), activation="relu", lr=1e-3, batch_size=32, epochs=epochs, seed=0)
+def deepsci_regressor(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, epochs: int, seed: int) -> np.ndarray:
+    reg = ds.Regressor(hidden=(64, 64), activation="relu", lr=1e-3, batch_size=32, epochs=epochs, seed=seed)
     return reg.fit(X, y).predict(Xt)
 
 
-def sklearn_mlp(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, epochs: int) -> np.ndarray:
+def sklearn_mlp(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, epochs: int, seed: int) -> np.ndarray:
     reg = MLPRegressor(hidden_layer_sizes=(64, 64), solver="adam", learning_rate_init=1e-3, batch_size=32,
-                       max_iter=epochs, tol=0.0, n_iter_no_change=epochs + 1, random_state=0)
+                       max_iter=epochs, tol=0.0, n_iter_no_change=epochs + 1, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning: every epoch is meant to run
         return reg.fit(X, y).predict(Xt)
 
 
-def skorch_net(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, epochs: int) -> np.ndarray:
+def skorch_net(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, epochs: int, seed: int) -> np.ndarray:
     from skorch import NeuralNetRegressor
 
-    net = NeuralNetRegressor(_torch_mlp(X.shape[1]), criterion=torch.nn.MSELoss, optimizer=torch.optim.Adam,
+    net = NeuralNetRegressor(_torch_mlp(X.shape[1], seed), criterion=torch.nn.MSELoss, optimizer=torch.optim.Adam,
                              lr=1e-3, batch_size=32, max_epochs=epochs, train_split=None, verbose=0,
                              iterator_train__shuffle=True)
     net.fit(X, y.reshape(-1, 1))
     return net.predict(Xt)
 
 
-def lightning_fit(X: torch.Tensor, y: torch.Tensor, Xt: torch.Tensor, epochs: int) -> np.ndarray:
+def lightning_fit(X: torch.Tensor, y: torch.Tensor, Xt: torch.Tensor, epochs: int, seed: int) -> np.ndarray:
     import lightning as L
     from torch.utils.data import DataLoader, TensorDataset
 
     class Module(L.LightningModule):
         def __init__(self) -> None:
             super().__init__()
-            self.net = _torch_mlp(X.shape[1])
+            self.net = _torch_mlp(X.shape[1], seed)
 
         def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
             xb, yb = batch
@@ -136,10 +136,10 @@ def lightning_fit(X: torch.Tensor, y: torch.Tensor, Xt: torch.Tensor, epochs: in
         return module.net(Xt).numpy()
 
 
-def keras_fit(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, epochs: int) -> np.ndarray:
+def keras_fit(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, epochs: int, seed: int) -> np.ndarray:
     import keras
 
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(seed)
     model = keras.Sequential([keras.Input((X.shape[1],)), keras.layers.Dense(64, activation="relu"),
                               keras.layers.Dense(64, activation="relu"), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
@@ -165,20 +165,22 @@ def _silence_peers() -> None:
 
 
 # -- the timing harness ----------------------------------------------------------------------------------------
-def race(contenders: dict[str, Fit], epochs: int, repeats: int) -> tuple[dict[str, list[float]], dict[str, np.ndarray]]:
-    """Wall seconds of each contender, `repeats` rounds interleaved (so load changes hit all alike), and the
-    predictions of its last round. One untimed epoch of each first when a fit runs several: imports and
-    first-call costs (the first optimiser of a process imports torch._dynamo, seconds) are not training
+def race(contenders: dict[str, Fit], epochs: int, repeats: int
+         ) -> tuple[dict[str, list[float]], dict[str, list[np.ndarray]]]:
+    """Wall seconds of each contender, `repeats` rounds interleaved (so load changes hit all alike), round r
+    with seed r, and the predictions of every round (accuracy is read as the mean over seeds: one seed's
+    test RMSE moves by several hundredths). One untimed epoch of each first when a fit runs several: imports
+    and first-call costs (the first optimiser of a process imports torch._dynamo, seconds) are not training
     (with one epoch the median of the repeats leaves them out)."""
     for fit in contenders.values():
         if epochs > 1:
-            fit(1)
+            fit(1, 0)
     times: dict[str, list[float]] = {name: [] for name in contenders}
-    preds: dict[str, np.ndarray] = {}
-    for _ in range(repeats):
+    preds: dict[str, list[np.ndarray]] = {name: [] for name in contenders}
+    for seed in range(repeats):
         for name, fit in contenders.items():
             start = time.perf_counter()
-            preds[name] = fit(epochs)
+            preds[name].append(fit(epochs, seed))
             times[name].append(time.perf_counter() - start)
     return times, preds
 
@@ -190,15 +192,15 @@ def solubility(epochs: int, repeats: int) -> dict[str, Any]:
     Xt, yt = data.test.X, data.test.y
     Xn, yn, Xtn = X.numpy(), y[:, 0].numpy(), Xt.numpy()
     contenders: dict[str, Fit] = {
-        "plain torch loop": lambda e: plain_loop(X, y, Xt, e),
-        "deepsci.Regressor": lambda e: deepsci_regressor(Xn, yn, Xtn, e),
-        "scikit-learn MLPRegressor": lambda e: sklearn_mlp(Xn, yn, Xtn, e),
-        "DataLoader(TensorDataset) loop": lambda e: dataloader_loop(X, y, Xt, e),
+        "plain torch loop": lambda e, s: plain_loop(X, y, Xt, e, s),
+        "deepsci.Regressor": lambda e, s: deepsci_regressor(Xn, yn, Xtn, e, s),
+        "scikit-learn MLPRegressor": lambda e, s: sklearn_mlp(Xn, yn, Xtn, e, s),
+        "DataLoader(TensorDataset) loop": lambda e, s: dataloader_loop(X, y, Xt, e, s),
     }
     skipped = []
-    peers: list[tuple[str, str, Fit]] = [("skorch", "skorch", lambda e: skorch_net(Xn, yn, Xtn, e)),
-                                         ("Lightning", "lightning", lambda e: lightning_fit(X, y, Xt, e)),
-                                         ("Keras 3 (torch backend)", "keras", lambda e: keras_fit(Xn, yn, Xtn, e))]
+    peers: list[tuple[str, str, Fit]] = [("skorch", "skorch", lambda e, s: skorch_net(Xn, yn, Xtn, e, s)),
+                                         ("Lightning", "lightning", lambda e, s: lightning_fit(X, y, Xt, e, s)),
+                                         ("Keras 3 (torch backend)", "keras", lambda e, s: keras_fit(Xn, yn, Xtn, e, s))]
     for name, module, fit in peers:
         if _installed(module):
             contenders[name] = fit
@@ -207,13 +209,15 @@ def solubility(epochs: int, repeats: int) -> dict[str, Any]:
     times, preds = race(contenders, epochs, repeats)
     unscale = data.y_scaler.inverse_transform
     truth = unscale(yt).double().numpy()[:, 0]
-    rmse = {name: float(np.sqrt(np.mean((unscale(torch.as_tensor(np.asarray(p, dtype=np.float32)).reshape(-1, 1))
-                                         .double().numpy()[:, 0] - truth) ** 2))) for name, p in preds.items()}
+    per_seed = {name: [float(np.sqrt(np.mean((unscale(torch.as_tensor(np.asarray(p, dtype=np.float32)).reshape(-1, 1))
+                                              .double().numpy()[:, 0] - truth) ** 2))) for p in runs]
+                for name, runs in preds.items()}
     median = {name: statistics.median(t) for name, t in times.items()}
     base = median["plain torch loop"]
     return {"n": X.shape[0], "d": X.shape[1], "epochs": epochs, "steps": epochs * -(-X.shape[0] // 32),
             "seconds": times, "median_seconds": median, "ratio_to_plain_loop": {k: v / base for k, v in median.items()},
-            "test_rmse": rmse, "skipped": skipped}
+            "test_rmse": {name: statistics.mean(r) for name, r in per_seed.items()}, "test_rmse_per_seed": per_seed,
+            "skipped": skipped}
 
 
 def ensemble(epochs: int, repeats: int) -> dict[str, Any]:
@@ -222,20 +226,21 @@ def ensemble(epochs: int, repeats: int) -> dict[str, Any]:
     X, y = torch.cat([data.train.X, data.valid.X]), torch.cat([data.train.y, data.valid.y])
     d = X.shape[1]
 
-    def one(epochs: int) -> np.ndarray:
-        trainer = Trainer(MLP(d, 1, (64, 64), seed=0), loss=losses.mse, epochs=epochs, seed=0).fit(X, y)
+    def one(epochs: int, seed: int) -> np.ndarray:
+        trainer = Trainer(MLP(d, 1, (64, 64), seed=seed), loss=losses.mse, epochs=epochs, seed=seed).fit(X, y)
         return trainer.predict(data.test.X).numpy()
 
-    def eight(epochs: int) -> np.ndarray:
-        model = build_ensemble(lambda s: MLP(d, 1, (64, 64), seed=s), 8)
-        trainer = Trainer(model, loss=ensemble_loss(losses.mse, target_dims=2), epochs=epochs, seed=0).fit(X, y)
+    def eight(epochs: int, seed: int) -> np.ndarray:
+        model = build_ensemble(lambda s: MLP(d, 1, (64, 64), seed=s), 8, seed=8 * seed)
+        trainer = Trainer(model, loss=ensemble_loss(losses.mse, target_dims=2), epochs=epochs, seed=seed).fit(X, y)
         return trainer.predict(data.test.X).mean(0).numpy()
 
     times, preds = race({"one member": one, "8-member ensemble": eight}, epochs, repeats)
     median = {name: statistics.median(t) for name, t in times.items()}
     truth = data.y_scaler.inverse_transform(data.test.y).double().numpy()
-    rmse = {k: float(np.sqrt(np.mean((data.y_scaler.inverse_transform(torch.as_tensor(p)).double().numpy() - truth) ** 2)))
-            for k, p in preds.items()}
+    rmse = {k: statistics.mean(float(np.sqrt(np.mean((data.y_scaler.inverse_transform(torch.as_tensor(p)).double()
+                                                       .numpy() - truth) ** 2))) for p in runs)
+            for k, runs in preds.items()}
     return {"epochs": epochs, "seconds": times, "median_seconds": median, "test_rmse": rmse,
             "ratio_ensemble_to_one": median["8-member ensemble"] / median["one member"]}
 
@@ -253,12 +258,12 @@ def cross_validation(epochs: int, repeats: int) -> dict[str, Any]:
     folds = KFold(5, shuffle=True, random_state=0)
     scores: dict[str, float] = {}
 
-    def ours(e: int) -> np.ndarray:
+    def ours(e: int, seed: int) -> np.ndarray:  # the same folds and seed every round
         reg = ds.Regressor(hidden=(64, 64), lr=1e-3, batch_size=32, epochs=e, seed=0)
         scores["deepsci.Regressor"] = float(np.mean(cross_val_score(reg, X, y, cv=folds)))
         return np.zeros(1)
 
-    def theirs(e: int) -> np.ndarray:
+    def theirs(e: int, seed: int) -> np.ndarray:
         reg = make_pipeline(StandardScaler(), MLPRegressor(hidden_layer_sizes=(64, 64), learning_rate_init=1e-3,
                                                            batch_size=32, max_iter=e, tol=0.0,
                                                            n_iter_no_change=e + 1, random_state=0))
@@ -296,11 +301,11 @@ def wide(epochs: int, repeats: int) -> dict[str, Any]:
     X = torch.randn(n, d, generator=gen)
     y = (torch.sin(X[:, :8]).sum(1, keepdim=True) + 0.1 * torch.randn(n, 1, generator=gen))
 
-    def deepsci_fit(epochs: int) -> np.ndarray:
+    def deepsci_fit(epochs: int, seed: int) -> np.ndarray:  # seed 0 every round: a speed measurement
         trainer = Trainer(MLP(d, 1, (512, 512, 512), seed=0), loss=losses.mse, batch_size=batch, epochs=epochs, seed=0)
         return trainer.fit(X, y).predict(X[:8]).numpy()
 
-    def plain_fit(epochs: int) -> np.ndarray:
+    def plain_fit(epochs: int, seed: int) -> np.ndarray:
         torch.manual_seed(0)
         layers: list[torch.nn.Module] = []
         for a, b in zip(widths[:-2], widths[1:-1]):
@@ -327,8 +332,8 @@ def wide(epochs: int, repeats: int) -> dict[str, Any]:
     square = max(1, round(flops / (2 * 512 ** 3)))
     contenders: dict[str, Fit] = {
         "deepsci Trainer": deepsci_fit, "plain torch loop (fused Adam)": plain_fit,
-        "matmul alone: this model's products": lambda e: matmuls(own, e * (n // batch)),
-        "matmul alone: 512^3 products": lambda e: matmuls([(512, 512, 512)], max(1, round(square * e / epochs))),
+        "matmul alone: this model's products": lambda e, s: matmuls(own, e * (n // batch)),
+        "matmul alone: 512^3 products": lambda e, s: matmuls([(512, 512, 512)], max(1, round(square * e / epochs))),
     }
     times, _ = race(contenders, epochs, repeats)
     rates = {name: (flops if name.startswith("matmul") else flops + step_flops(widths, n % batch) * epochs)
@@ -379,10 +384,13 @@ def main() -> None:
     parser.add_argument("--combine", action="store_true",
                         help="merge the results of separate --only runs into train_speed.json and print the tables")
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch intra-op threads for every contender (default: torch's own choice)")
+                        help="intra-op threads for every contender, torch's and numpy's BLAS alike (default: each library's own choice)")
     args = parser.parse_args()
     if args.threads is not None:
+        from threadpoolctl import threadpool_limits
+
         torch.set_num_threads(args.threads)
+        threadpool_limits(args.threads)  # numpy's BLAS too: scikit-learn gets the threads torch gets
     results = Path(__file__).parent / "results"
     if args.combine:
         combined = {name: json.loads((results / f"train_speed_{name}.json").read_text())

@@ -197,7 +197,9 @@ def test_a_dict_with_one_input_trains_exactly_like_the_tensor():
     a = Trainer(MLP(10, 1, (8,), seed=0), loss=get_loss(None, "regression"), epochs=3, seed=0).fit(X, y, Xv, yv)
     b = Trainer(MLP(10, 1, (8,), seed=0), loss=get_loss(None, "regression"), epochs=3, seed=0).fit(
         {"x": X}, y, {"x": Xv}, yv)
-    assert [h["train_loss"] for h in a.history_] == [h["train_loss"] for h in b.history_]
+    # The tensor trains on the fast path, the dict through autograd: the same weights bit for bit; the
+    # reported loss may differ in float32's last place (the fast path sums the squares with a dot product).
+    assert [h["train_loss"] for h in a.history_] == pytest.approx([h["train_loss"] for h in b.history_], rel=1e-6)
     for p, q in zip(a.model.parameters(), b.model.parameters()):
         assert torch.equal(p, q)
 

@@ -25,7 +25,7 @@ working) and keeps the optimiser's state in `optimizer.state` (checkpoints save 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 import torch
@@ -97,8 +97,8 @@ class DenseLayer:
     (K, 1, out), or None. `fn` is the activation's forward and `grad` its backward kernel.
     """
 
-    weight: nn.Parameter
-    bias: nn.Parameter | None
+    weight: Tensor
+    bias: Tensor | None
     stacked: bool
     fn: Callable[[Tensor], Tensor] | None = None
     grad: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None
@@ -206,23 +206,27 @@ def _loss_rule(loss: Any, stacked: bool) -> str | None:
     return kind
 
 
-def _loss_and_grad(kind: str, output: Tensor, target: Tensor, scale: Tensor) -> tuple[Tensor, Tensor] | None:
-    """(loss, d(scale * loss)/d output) for a mean loss over the batch, or None for targets the fast path
-    does not cover (shapes that would broadcast, class probabilities as targets)."""
+def _loss_and_grad(kind: str, output: Tensor, target: Tensor, scale: float) -> tuple[Tensor, Tensor] | None:
+    """(scale * loss, d(scale * loss)/d output) for a mean loss over the batch, or None for targets the fast
+    path does not cover (shapes that would broadcast, class probabilities as targets)."""
     if kind == "mse":
         if output.shape != target.shape or target.dtype != output.dtype:
             return None
-        # F.mse_loss without its broadcasting wrapper (shapes are equal); reduction 1 is the mean
-        value = torch._C._nn.mse_loss(output, target, 1)  # type: ignore[arg-type]
-        return value, aten.mse_loss_backward(scale, output, target, 1)
+        # mean((o - t)^2) and its gradient 2 (o - t) / n from one difference: four small kernels where
+        # mse_loss and mse_loss_backward launch about ten (mean = sum, a dtype round trip and a division)
+        diff = torch.sub(output, target)
+        flat = diff.view(-1)
+        factor = scale / flat.shape[0]
+        return torch.dot(flat, flat).mul_(factor), diff.mul_(2.0 * factor)
     if kind == "cross-entropy":
         if output.dim() != 2 or target.dim() != 1 or target.dtype != torch.long:
             return None
         logp = torch.log_softmax(output, 1)
         value = F.nll_loss(logp, target)
+        one = torch.full((), scale, dtype=logp.dtype, device=logp.device)
         rows = torch.full((), target.shape[0], dtype=logp.dtype, device=logp.device)  # the mean's denominator
-        grad_logp = aten.nll_loss_backward(scale, logp, target, None, 1, -100, rows)
-        return value, aten._log_softmax_backward_data(grad_logp, logp, 1, logp.dtype)
+        grad_logp = aten.nll_loss_backward(one, logp, target, None, 1, -100, rows)
+        return _scaled(value, scale), aten._log_softmax_backward_data(grad_logp, logp, 1, logp.dtype)
     # binary cross-entropy of logits (batch, 1) against labels (batch,): d/dx = (sigmoid(x) - t) / n
     logits = output.squeeze(-1)
     if logits.shape != target.shape:
@@ -230,57 +234,96 @@ def _loss_and_grad(kind: str, output: Tensor, target: Tensor, scale: Tensor) -> 
     target = target.to(logits.dtype)
     value = F.binary_cross_entropy_with_logits(logits, target)
     grad = (torch.sigmoid(logits) - target) * (scale / logits.numel())
-    return value, grad.view_as(output)
+    return _scaled(value, scale), grad.view_as(output)
+
+
+def _scaled(value: Tensor, scale: float) -> Tensor:
+    return value if scale == 1.0 else value * scale
 
 
 # -- forward and backward ---------------------------------------------------------------------------------------
-def _forward(layers: Sequence[DenseLayer], x: Tensor) -> tuple[Tensor, list[tuple[Tensor, Tensor, Tensor]]]:
+@dataclass(frozen=True)
+class _Operands:
+    """A layer's weight as each product reads it, made once per engine: views of the parameter, which every
+    update changes in place, so they stay current without a transpose dispatched per step.
+
+    forward: W^T (in, out) for a plain layer, W (K, in, out) for a stacked one; backward: W (out, in), or
+    W_k^T (K, out, in); column: for a stacked layer with one output, its weights as (K, 1, in), so the
+    products with it run as a broadcast multiply and a row sum (a batched GEMM with one column costs ~5x).
+    """
+
+    forward: Tensor
+    backward: Tensor
+    column: Tensor | None
+
+
+def _operands(layer: DenseLayer) -> _Operands:
+    w = layer.weight
+    if not layer.stacked:
+        return _Operands(w.t(), w, None)
+    return _Operands(w, w.transpose(1, 2), w.transpose(1, 2) if w.shape[2] == 1 else None)
+
+
+def _forward(layers: Sequence[DenseLayer], ops: Sequence[_Operands], x: Tensor
+             ) -> tuple[Tensor, list[tuple[Tensor, Tensor, Tensor]]]:
     """The output and, per layer, (input, pre-activation, activation) saved for the backward pass."""
     saved = []
     h = x
-    for layer in layers:
-        if layer.stacked:
-            hk = h if h.dim() == 3 else h.unsqueeze(0).expand(layer.weight.shape[0], -1, -1)
-            z = torch.bmm(hk, layer.weight) if layer.bias is None else torch.baddbmm(layer.bias, hk, layer.weight)
+    for layer, op in zip(layers, ops):
+        if not layer.stacked:
+            z = h.mm(op.forward) if layer.bias is None else torch.addmm(layer.bias, h, op.forward)
+        elif op.column is not None and h.dim() == 3:  # (K, B, in) . (K, 1, in) summed over in -> (K, B, 1)
+            z = torch.mul(h, op.column).sum(2, keepdim=True)
+            if layer.bias is not None:
+                z.add_(layer.bias)
         else:
-            z = h.mm(layer.weight.t()) if layer.bias is None else torch.addmm(layer.bias, h, layer.weight.t())
+            hk = h if h.dim() == 3 else h.unsqueeze(0).expand(layer.weight.shape[0], -1, -1)
+            z = torch.bmm(hk, op.forward) if layer.bias is None else torch.baddbmm(layer.bias, hk, op.forward)
         out = layer.fn(z) if layer.fn is not None else z
         saved.append((h, z, out))
         h = out
     return h, saved
 
 
-def _backward(layers: Sequence[DenseLayer], saved: Sequence[tuple[Tensor, Tensor, Tensor]], grad: Tensor,
-              grads: list[Tensor]) -> None:
+def _backward(layers: Sequence[DenseLayer], ops: Sequence[_Operands], saved: Sequence[tuple[Tensor, Tensor, Tensor]],
+              grad: Tensor, grads: list[Tensor]) -> None:
     """Write every parameter's gradient into `grads` (weight, bias per layer, in order) from d loss/d output."""
     slot = 2 * len(layers)
     for i in range(len(layers) - 1, -1, -1):
-        layer, (h, z, out) = layers[i], saved[i]
+        layer, op, (h, z, out) = layers[i], ops[i], saved[i]
         if layer.grad is not None:
             grad = layer.grad(grad, z, out)
         slot -= 2
         gw, gb = grads[slot], grads[slot + 1]
-        if layer.stacked:
-            _stacked_weight_grad(h, grad, gw)
-            if layer.bias is not None:
-                torch.sum(grad, 1, keepdim=True, out=gb)
-        else:
+        if not layer.stacked:
             torch.mm(grad.t(), h, out=gw)
             if layer.bias is not None:
                 torch.sum(grad, 0, out=gb)
-        if i > 0:  # the input's gradient is never needed
-            grad = torch.bmm(grad, layer.weight.transpose(1, 2)) if layer.stacked else grad.mm(layer.weight)
+        else:
+            _stacked_weight_grad(h, grad, gw, op.column is not None)
+            if layer.bias is not None:
+                torch.sum(grad, 1, keepdim=True, out=gb)
+        if i == 0:  # the input's gradient is never needed
+            break
+        if not layer.stacked:
+            grad = grad.mm(op.backward)
+        elif op.column is not None:  # (K, B, 1) * (K, 1, in)
+            grad = torch.mul(grad, op.column)
+        else:
+            grad = torch.bmm(grad, op.backward)
 
 
-def _stacked_weight_grad(h: Tensor, grad: Tensor, out: Tensor) -> None:
+def _stacked_weight_grad(h: Tensor, grad: Tensor, out: Tensor, column: bool) -> None:
     """dW_k = h_k^T dz_k into out (K, in, out_features); h (B, in) shared by all members or (K, B, in)."""
     if h.dim() == 3:
-        torch.bmm(h.transpose(1, 2), grad, out=out)
+        if column:  # one output: sum_b h_kbi dz_kb, a multiply and a sum instead of a one-column bmm
+            torch.sum(torch.mul(h, grad), 1, out=out.view(out.shape[0], out.shape[1]))
+        else:
+            torch.bmm(h.transpose(1, 2), grad, out=out)
         return
-    # One member-wide product: h^T (in, B) @ [dz_1 ... dz_K] (B, K*out), then back to (K, in, out).
-    k, b, f = grad.shape
-    wide = h.t().mm(grad.transpose(0, 1).reshape(b, k * f))  # (in, K*out)
-    out.copy_(wide.view(h.shape[1], k, f).transpose(0, 1))
+    # A batched product over the members with h^T broadcast (stride 0): no copies in or out, where one
+    # member-wide product needed a permuted copy of dz and of its (in, K*out) result (~1.5x the time).
+    torch.bmm(h.t().unsqueeze(0).expand(grad.shape[0], -1, -1), grad, out=out)
 
 
 def dense_gradients(model: nn.Module, loss: Loss, x: Tensor, y: Tensor) -> tuple[Tensor, list[Tensor]] | None:
@@ -300,7 +343,7 @@ def dense_gradients(model: nn.Module, loss: Loss, x: Tensor, y: Tensor) -> tuple
     return None if value is None else (value, grads)
 
 
-def _parameters(layers: Sequence[DenseLayer]) -> list[nn.Parameter]:
+def _parameters(layers: Sequence[DenseLayer]) -> list[Tensor]:
     return [p for layer in layers for p in (layer.weight, layer.bias) if p is not None]
 
 
@@ -319,32 +362,37 @@ class _Engine:
     """Forward, loss and backward of one dense stack into preallocated gradient tensors."""
 
     def __init__(self, layers: Sequence[DenseLayer], kind: str, loss: Any) -> None:
-        self.layers, self.kind, self.loss = list(layers), kind, loss
+        # Detached aliases of the parameters (the same storage, updated in place by every step): products
+        # of tensors that do not require gradients record no autograd graph, whatever the grad mode.
+        self.layers = [replace(layer, weight=layer.weight.detach(),
+                               bias=None if layer.bias is None else layer.bias.detach()) for layer in layers]
+        self.kind, self.loss = kind, loss
+        self.ops = [_operands(layer) for layer in self.layers]
         self.stacked = layers[0].stacked
         self.with_bias = all(layer.bias is not None for layer in layers)
         param = layers[0].weight
-        self.one = torch.ones((), dtype=param.dtype, device=param.device)
-        members = param.shape[0] if self.stacked else 1
+        self.dtype, self.device = param.dtype, param.device
         # ensemble_loss sums the members' mean losses: the loss and its gradient carry a factor K.
-        self.scale = torch.full((), float(members), dtype=param.dtype, device=param.device)
+        self.scale = float(param.shape[0]) if self.stacked else 1.0
+        self.dims = (2, 3) if self.stacked else (2,)
 
     def run(self, x: Tensor, y: Tensor, grads: list[Tensor]) -> Tensor | None:
         """Write the gradients; return the detached batch loss, or None if these targets are not covered."""
-        if x.dtype != self.one.dtype or x.device != self.one.device or x.dim() not in ((2, 3) if self.stacked else (2,)):
+        if x.dtype != self.dtype or x.device != self.device or x.dim() not in self.dims:
             return None
-        output, saved = _forward(self.layers, x)
+        output, saved = _forward(self.layers, self.ops, x)
         if self.stacked:
             flat_out, flat_y = self.loss.fold(output, y)
             result = _loss_and_grad(self.kind, flat_out, flat_y, self.scale)
-            result = None if result is None else (result[0] * self.scale, result[1])
         else:
-            result = _loss_and_grad(self.kind, output, y, self.one)
+            result = _loss_and_grad(self.kind, output, y, self.scale)
         if result is None:
             return None
         value, grad = result
         if not self.with_bias:  # bias-free layers: slots stay aligned with weight/bias pairs
             grads = _with_bias_slots(self.layers, grads)
-        _backward(self.layers, saved, grad.reshape(output.shape), grads)
+        _backward(self.layers, self.ops, saved, grad if grad.shape == output.shape else grad.reshape(output.shape),
+                  grads)
         return value
 
 
@@ -400,11 +448,17 @@ class DenseStep:
         self.model, self.loss, self.optimizer, self.clip = model, loss, optimizer, clip_grad_norm
         self.engine = _Engine(layers, kind, loss)
         self.params: list[Tensor] = list(_parameters(layers))
+        self.data = [p.detach() for p in self.params]  # what the fused kernel updates in place, outside autograd
         self.grads = [torch.zeros_like(p) for p in self.params]
         self.numel = sum(p.numel() for p in self.params)
         self.fused_adam = _fused_adam_settings(optimizer)
         self.decoupled = bool(optimizer.param_groups[0].get("decoupled_weight_decay", False)) or isinstance(
             optimizer, torch.optim.AdamW)
+        self._adopted: dict[str, Any] | None = None  # the first parameter's state whose tensors are held below
+        self._steps = torch.zeros(0)
+        self._step_views: list[Tensor] = []
+        self._exp_avg: list[Tensor] = []
+        self._exp_avg_sq: list[Tensor] = []
 
     def __call__(self, xb: Tensor, yb: Tensor) -> Tensor:
         threads = torch.get_num_threads()
@@ -412,13 +466,13 @@ class DenseStep:
         if few:  # a small step: one intra-op thread (restored below) beats waking the others for each tiny op
             torch.set_num_threads(1)
         try:
-            with torch.no_grad():
-                value = self.engine.run(xb, yb, self.grads)
-                if value is None:
-                    return self.fallback(xb, yb)
-                if self.clip is not None:
-                    self._clip(self.clip)
-                self._update()
+            # The engine and the update act on detached aliases and buffers: no grad-mode switch is needed.
+            value = self.engine.run(xb.detach() if xb.requires_grad else xb, yb, self.grads)
+            if value is None:
+                return self.fallback(xb, yb)
+            if self.clip is not None:
+                self._clip(self.clip)
+            self._update()
         finally:
             if few:
                 torch.set_num_threads(threads)
@@ -430,23 +484,36 @@ class DenseStep:
         torch._foreach_mul_(self.grads, coef)
 
     def _update(self) -> None:
-        for p, g in zip(self.params, self.grads):
-            if p.grad is not g:  # the gradients stay readable as .grad, as after loss.backward()
+        if self.params[0].grad is not self.grads[0]:  # the gradients stay readable as .grad, as after backward()
+            for p, g in zip(self.params, self.grads):
                 p.grad = g
-        state = self.optimizer.state
-        first = state.get(self.params[0])
+        first = self.optimizer.state.get(self.params[0])
         if not self.fused_adam or not first:
             self.optimizer.step()
             return
+        if first is not self._adopted:  # the state torch just created, or one a checkpoint loaded
+            self._adopt_state()
+        self._steps.add_(1)
         group = self.optimizer.param_groups[0]
-        states = [state[p] for p in self.params]
-        steps = [s["step"] for s in states]
-        torch._foreach_add_(steps, 1)
         beta1, beta2 = group["betas"]
         step = torch._fused_adamw_ if self.decoupled else torch._fused_adam_
-        step(self.params, self.grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states], [],
-             steps, amsgrad=False, lr=group["lr"], beta1=_scalar(beta1), beta2=_scalar(beta2),
-             weight_decay=group["weight_decay"], eps=group["eps"], maximize=False, grad_scale=None, found_inf=None)
+        step(self.data, self.grads, self._exp_avg, self._exp_avg_sq, [], self._step_views, amsgrad=False,
+             lr=group["lr"], beta1=_scalar(beta1), beta2=_scalar(beta2), weight_decay=group["weight_decay"],
+             eps=group["eps"], maximize=False, grad_scale=None, found_inf=None)
+
+    def _adopt_state(self) -> None:
+        """Hold the optimiser's state tensors in lists, and make every parameter's step counter a view of
+        one tensor, so a step increments them all with one kernel (torch's `_foreach_add_` over the
+        counters runs one add per parameter on a CPU). The values are torch's own: optimizer.step() and
+        state_dict() see ordinary 0-dim step tensors (a checkpoint copies views out, checkpoint.py)."""
+        states = [self.optimizer.state[p] for p in self.params]
+        self._steps = torch.stack([s["step"] for s in states])
+        self._step_views = list(self._steps.unbind(0))
+        for s, view in zip(states, self._step_views):
+            s["step"] = view
+        self._exp_avg = [s["exp_avg"] for s in states]
+        self._exp_avg_sq = [s["exp_avg_sq"] for s in states]
+        self._adopted = states[0]
 
     def fallback(self, xb: Tensor, yb: Tensor) -> Tensor:
         """The autograd step (Trainer.train_step's general path) for a batch the fast path does not cover."""

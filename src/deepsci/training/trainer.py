@@ -22,7 +22,7 @@ import contextlib
 import math
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -39,6 +39,9 @@ from deepsci.training.optimisers import make_optimiser, make_schedule
 Tensor = torch.Tensor
 # An augmentation maps a training batch (x, y) to a new one, drawing from the generator.
 Augment = Callable[[Any, Tensor, torch.Generator], tuple[Any, Tensor]]
+# Training data up to this size is gathered in each epoch's order once (a second copy of it, briefly) so
+# every batch is a view; larger data gathers each batch's rows as it goes.
+_GATHER_ONCE_BYTES = 256 * 2 ** 20
 
 
 class Trainer:
@@ -184,26 +187,23 @@ class Trainer:
         if self._resident:
             order = order.to(self.device)  # index slices on the device, not a copy per step
         # float64 sums like the host's float arithmetic did (MPS has no float64)
-        total = torch.zeros((), dtype=torch.float32 if self.device.type == "mps" else torch.float64,
-                            device=self.device)
+        dtype = torch.float32 if self.device.type == "mps" else torch.float64
         batches = epoch_batches(X, order, self.batch_size)
         n_batches = len(batches)
         # Each batch's loss, read only if the epoch's sum is not finite. One preallocated buffer: a list of
         # thousands of small tensors fragments the heap (streamed epochs grew by ~1 GB per 3,000 steps).
-        losses = torch.empty(n_batches, dtype=total.dtype, device=self.device)
-        for batch, rows in enumerate(batches):
-            idx, self._grad_scale = shard(rows, self.world)
-            xb, yb = take(X, idx), y.index_select(0, idx)
-            if not self._resident:
-                xb, yb = move_batch(xb, self.device), move_tensor(yb, self.device)
+        losses = torch.empty(n_batches, dtype=dtype, device=self.device)
+        slots = losses.unbind(0)  # a view per batch: copying into one is cheaper than indexing the buffer
+        weights = [0.0] * n_batches  # rows behind each batch loss (0 for a DDP placeholder row)
+        for batch, (xb, yb, wb, rows) in enumerate(self._batches(X, y, order, batches, sample_weight)):
             if self.augment is not None:  # on the device; its draws come from the host generator
                 xb, yb = self.augment(xb, yb, self.generator)
-            wb = None if sample_weight is None else move_tensor(sample_weight[idx], self.device)
             step = self.train_step(xb, yb) if wb is None else self.train_step(xb, yb, wb)
-            total.add_(step, alpha=0 if self._grad_scale == 0 else len(idx))  # one kernel; a placeholder row adds 0
-            losses[batch] = step
+            slots[batch].copy_(step)
+            weights[batch] = 0.0 if self._grad_scale == 0 else rows
             for cb in self.callbacks:
-                cb.on_batch_end(self, batch, {"loss": step, "rows": len(idx), "batches": n_batches})
+                cb.on_batch_end(self, batch, {"loss": step, "rows": rows, "batches": n_batches})
+        total = torch.dot(losses, torch.tensor(weights, dtype=dtype, device=self.device))
         train_loss = float(all_reduce_sum(total)) / n  # the epoch's one host synchronisation
         if not math.isfinite(train_loss):
             raise _non_finite(epoch, train_loss, losses)
@@ -214,6 +214,32 @@ class Trainer:
         self._step_schedule(logs)
         logs["seconds"] = time.perf_counter() - start
         return logs
+
+    def _batches(self, X: Inputs, y: Tensor, order: Tensor, batches: Sequence[Tensor], sample_weight: Tensor | None
+                 ) -> Iterator[tuple[Inputs, Tensor, Tensor | None, int]]:
+        """The epoch's batches on the device: (inputs, targets, sample weights or None, rows).
+
+        A resident tensor in one process is gathered in the epoch's order once (below _GATHER_ONCE_BYTES)
+        and each batch is a view of it: one copy an epoch instead of two gathers a step, the same rows in the
+        same order. Otherwise each batch gathers its rows (this rank's share of them under DDP).
+        """
+        plain = (self._resident and isinstance(X, Tensor) and sample_weight is None and not self.world.distributed
+                 and X.numel() * X.element_size() + y.numel() * y.element_size() <= _GATHER_ONCE_BYTES)
+        if plain:
+            assert isinstance(X, Tensor)
+            self._grad_scale = 1.0
+            sizes = [rows.shape[0] for rows in batches]
+            xs, ys = X.index_select(0, order).split(sizes), y.index_select(0, order).split(sizes)
+            for xb, yb, size in zip(xs, ys, sizes):
+                yield xb, yb, None, size
+            return
+        for rows in batches:
+            idx, self._grad_scale = shard(rows, self.world)
+            xb, yb = take(X, idx), y.index_select(0, idx)
+            if not self._resident:
+                xb, yb = move_batch(xb, self.device), move_tensor(yb, self.device)
+            wb = None if sample_weight is None else move_tensor(sample_weight[idx], self.device)
+            yield xb, yb, wb, len(idx)
 
     def train_step(self, xb: Inputs, yb: Tensor, wb: Tensor | None = None) -> Tensor:
         """One optimiser step on a batch; returns the batch loss (weighted by `wb` (B,) if given) as a
@@ -326,8 +352,8 @@ def _share(n: int, rank: int, size: int) -> tuple[int, int]:
 def epoch_order(X: Inputs, generator: torch.Generator) -> Tensor:
     """The order in which an epoch visits the rows: a random permutation, or the input's own shuffled
     order where it has one (rows streamed from disk are drawn by shuffled blocks, `epoch_order`)."""
-    own = getattr(X, "epoch_order", None)
-    if isinstance(X, RowSource) and own is not None:
+    own = None if isinstance(X, Tensor) else getattr(X, "epoch_order", None)
+    if own is not None and isinstance(X, RowSource):
         return own(generator)  # type: ignore[no-any-return]
     return torch.randperm(n_rows(X), generator=generator)
 
@@ -336,8 +362,8 @@ def epoch_batches(X: Inputs, order: Tensor, batch_size: int) -> tuple[Tensor, ..
     """The epoch's batches: consecutive slices of `order` of `batch_size` rows (the last may be smaller), or
     of the sizes the input fixes itself (`batch_sizes()`: truncated BPTT's batches are one chunk of one
     group of sequences each, deepsci.training.tbptt)."""
-    own = getattr(X, "batch_sizes", None)
-    if isinstance(X, RowSource) and own is not None:
+    own = None if isinstance(X, Tensor) else getattr(X, "batch_sizes", None)
+    if own is not None and isinstance(X, RowSource):
         return order.split(own())
     return order.split(batch_size)
 
