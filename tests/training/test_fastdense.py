@@ -147,3 +147,27 @@ def test_training_through_it_reaches_autograds_accuracy_on_digits():
     fast, slow = accuracy(True), accuracy(False)
     assert slow > 0.95
     assert abs(fast - slow) <= 0.01  # float32: the same run up to rounding
+
+
+def test_a_fit_on_it_resumes_from_its_checkpoint_bit_for_bit(tmp_path):
+    """The fused Adam step counters are views of one tensor on the fast path: the checkpoint stores them as
+    tensors of their own, and a resumed fit re-adopts the loaded state and ends on the straight fit's weights."""
+    from deepsci.training.checkpoint import Checkpoint
+
+    gen = torch.Generator().manual_seed(5)
+    X, y = torch.randn(70, 6, generator=gen), torch.randn(70, 1, generator=gen)
+
+    def trainer(epochs: int, callbacks=()) -> Trainer:
+        made = Trainer(MLP(6, 1, (16, 8), seed=2), loss=losses.mse, batch_size=16, epochs=epochs, seed=2,
+                       callbacks=list(callbacks))
+        assert made.fast_step is not None
+        return made
+
+    straight = trainer(6).fit(X, y)
+    trainer(3, [Checkpoint(tmp_path)]).fit(X, y)
+    resumed = trainer(6).fit(X, y, resume_from=tmp_path)
+    assert [h["train_loss"] for h in resumed.history_] == [h["train_loss"] for h in straight.history_]
+    for p, q in zip(straight.model.parameters(), resumed.model.parameters(), strict=True):
+        assert torch.equal(p, q)
+    steps = [state["step"] for state in resumed.optimizer.state.values()]
+    assert all(float(s) == 6 * 5 for s in steps)  # 5 batches an epoch, every counter advanced together

@@ -78,17 +78,9 @@ def save_training_state(trainer: TrainingState, folder: Path, epoch: int, meta: 
              "scheduler": trainer.scheduler.state_dict() if trainer.scheduler is not None else None,
              "callbacks": callbacks, "meta": meta or {}}
     # Saved from the host: a GPU run's checkpoint loads on any machine (weights_only is never needed).
-    data = save_bytes({k: _own(v) for k, v in tensors.items()}, metadata={"deepsci": json.dumps(state)})
+    data = save_bytes({k: v.detach().cpu().contiguous() for k, v in tensors.items()},
+                      metadata={"deepsci": json.dumps(state)})
     _write_atomic(folder / STATE, data)
-
-
-def _own(tensor: torch.Tensor) -> torch.Tensor:
-    """A host tensor with storage of its own: safetensors refuses tensors that share memory, and the fast
-    path's Adam step counters are views of one tensor (deepsci.training.fastdense)."""
-    out = tensor.detach().cpu().contiguous()
-    if out.untyped_storage().nbytes() != out.numel() * out.element_size():
-        out = out.clone()
-    return out
 
 
 def load_training_state(trainer: TrainingState, folder: Path) -> int:

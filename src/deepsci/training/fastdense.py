@@ -206,18 +206,21 @@ def _loss_rule(loss: Any, stacked: bool) -> str | None:
     return kind
 
 
+def _mse_and_grad(output: Tensor, target: Tensor, factors: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor] | None:
+    """(scale * mean((o - t)^2), its gradient 2 scale (o - t) / n) from one difference, with `factors`
+    (scale / n, 2 scale / n) as 0-dim tensors of the output's dtype: four small kernels, where mse_loss and
+    mse_loss_backward launch about ten (a mean is a sum, a dtype round trip and a division, and a Python
+    float multiplier is first made a tensor and cast). None for shapes or dtypes that would broadcast."""
+    if output.shape != target.shape or target.dtype != output.dtype:
+        return None
+    diff = torch.sub(output, target)
+    flat = diff.view(-1)
+    return torch.dot(flat, flat).mul_(factors[0]), diff.mul_(factors[1])
+
+
 def _loss_and_grad(kind: str, output: Tensor, target: Tensor, scale: float) -> tuple[Tensor, Tensor] | None:
-    """(scale * loss, d(scale * loss)/d output) for a mean loss over the batch, or None for targets the fast
-    path does not cover (shapes that would broadcast, class probabilities as targets)."""
-    if kind == "mse":
-        if output.shape != target.shape or target.dtype != output.dtype:
-            return None
-        # mean((o - t)^2) and its gradient 2 (o - t) / n from one difference: four small kernels where
-        # mse_loss and mse_loss_backward launch about ten (mean = sum, a dtype round trip and a division)
-        diff = torch.sub(output, target)
-        flat = diff.view(-1)
-        factor = scale / flat.shape[0]
-        return torch.dot(flat, flat).mul_(factor), diff.mul_(2.0 * factor)
+    """(scale * loss, d(scale * loss)/d output) for the cross-entropies (mean over the batch), or None for
+    targets the fast path does not cover (class probabilities as targets, shapes that would broadcast)."""
     if kind == "cross-entropy":
         if output.dim() != 2 or target.dim() != 1 or target.dtype != torch.long:
             return None
@@ -376,17 +379,25 @@ class _Engine:
         # ensemble_loss sums the members' mean losses: the loss and its gradient carry a factor K.
         self.scale = float(param.shape[0]) if self.stacked else 1.0
         self.dims = (2, 3) if self.stacked else (2,)
+        self._factors: dict[int, tuple[Tensor, Tensor]] = {}
+
+    def _mse_factors(self, n: int) -> tuple[Tensor, Tensor]:
+        """(scale / n, 2 scale / n) for a batch of n output values, made once per batch size."""
+        if n not in self._factors:
+            self._factors[n] = (torch.tensor(self.scale / n, dtype=self.dtype, device=self.device),
+                                torch.tensor(2.0 * self.scale / n, dtype=self.dtype, device=self.device))
+        return self._factors[n]
 
     def run(self, x: Tensor, y: Tensor, grads: list[Tensor]) -> Tensor | None:
         """Write the gradients; return the detached batch loss, or None if these targets are not covered."""
         if x.dtype != self.dtype or x.device != self.device or x.dim() not in self.dims:
             return None
         output, saved = _forward(self.layers, self.ops, x)
-        if self.stacked:
-            flat_out, flat_y = self.loss.fold(output, y)
-            result = _loss_and_grad(self.kind, flat_out, flat_y, self.scale)
+        out, target = self.loss.fold(output, y) if self.stacked else (output, y)
+        if self.kind == "mse":
+            result = _mse_and_grad(out, target, self._mse_factors(out.numel()))
         else:
-            result = _loss_and_grad(self.kind, output, y, self.scale)
+            result = _loss_and_grad(self.kind, out, target, self.scale)
         if result is None:
             return None
         value, grad = result
@@ -473,7 +484,7 @@ class DenseStep:
         self.decoupled = bool(optimizer.param_groups[0].get("decoupled_weight_decay", False)) or isinstance(
             optimizer, torch.optim.AdamW)
         self._adopted: dict[str, Any] | None = None  # the first parameter's state whose tensors are held below
-        self._steps = torch.zeros(0)
+        self._steps = self._one = torch.zeros(0)
         self._step_views: list[Tensor] = []
         self._exp_avg: list[Tensor] = []
         self._exp_avg_sq: list[Tensor] = []
@@ -511,7 +522,7 @@ class DenseStep:
             return
         if first is not self._adopted:  # the state torch just created, or one a checkpoint loaded
             self._adopt_state()
-        self._steps.add_(1)
+        self._steps.add_(self._one)
         group = self.optimizer.param_groups[0]
         beta1, beta2 = group["betas"]
         step = torch._fused_adamw_ if self.decoupled else torch._fused_adam_
@@ -523,9 +534,10 @@ class DenseStep:
         """Hold the optimiser's state tensors in lists, and make every parameter's step counter a view of
         one tensor, so a step increments them all with one kernel (torch's `_foreach_add_` over the
         counters runs one add per parameter on a CPU). The values are torch's own: optimizer.step() and
-        state_dict() see ordinary 0-dim step tensors (a checkpoint copies views out, checkpoint.py)."""
+        state_dict() see ordinary 0-dim step tensors (safetensors writes non-overlapping views as they are)."""
         states = [self.optimizer.state[p] for p in self.params]
         self._steps = torch.stack([s["step"] for s in states])
+        self._one = torch.ones((), dtype=self._steps.dtype, device=self._steps.device)  # a tensor: no cast a step
         self._step_views = list(self._steps.unbind(0))
         for s, view in zip(states, self._step_views):
             s["step"] = view
