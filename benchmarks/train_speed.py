@@ -352,11 +352,12 @@ def markdown(result: dict[str, Any]) -> str:
     """The tables of benchmarks/README.md from one run's results."""
     sol, ens, cv, wid = result["solubility"], result["ensemble"], result["cv"], result["wide"]
     lines = [f"Solubility MLP 2x64 ({sol['n']} x {sol['d']}), Adam, batch 32, {sol['epochs']} epochs, median of "
-             f"{result['repeats']}, torch threads {result['torch_threads']}:", "",
+             f"{result['repeats']} rounds (seeds 0-{result['repeats'] - 1}), threads {result['torch_threads']}; "
+             "test RMSE the mean over the seeds:", "",
              "| trainer | seconds | x plain loop | test RMSE |", "| --- | --- | --- | --- |"]
     for name, t in sorted(sol["median_seconds"].items(), key=lambda kv: kv[1]):
         lines.append(f"| {name} | {t:.2f} | {sol['ratio_to_plain_loop'][name]:.2f} | {sol['test_rmse'][name]:.3f} |")
-    lines += ["", f"8-member ensemble vs one member (deepsci Trainer, same rows, {ens['epochs']} epochs): "
+    lines += ["", f"8-member ensemble vs one member (deepsci Trainer, same rows, {ens['epochs']} epochs, mean RMSE over the seeds): "
               f"{ens['median_seconds']['8-member ensemble']:.2f} s vs {ens['median_seconds']['one member']:.2f} s, "
               f"ratio {ens['ratio_ensemble_to_one']:.2f}; test RMSE {ens['test_rmse']['8-member ensemble']:.3f} vs "
               f"{ens['test_rmse']['one member']:.3f}.", "",

@@ -152,3 +152,69 @@ def _csv(tmp_path: Path, frame: pd.DataFrame) -> Path:
     path = tmp_path / "molecules.csv"
     frame[["smiles", "SOL"]].to_csv(path, index=False)
     return path
+
+
+def test_atom_contributions_sum_to_rdkit_descriptors(tmp_path: Path) -> None:
+    from rdkit.Chem import rdMolDescriptors
+
+    graphs, _, _ = graphs_of_smiles(SMILES, tmp_path, atom_kind="chemprop+contribs")
+    plain, _, _ = graphs_of_smiles(SMILES, tmp_path)  # a separate cache entry: the default set is unchanged
+    names = atom_feature_names("chemprop+contribs")
+    assert names[:len(atom_feature_names())] == atom_feature_names() and len(names) == len(atom_feature_names()) + 5
+    for s, g, p in zip(SMILES, graphs, plain):
+        assert g is not None and p is not None
+        mol = Chem.MolFromSmiles(s)
+        assert np.array_equal(g.atom_x[:, :-5], p.atom_x)
+        logp, mr, tpsa, asa, charge = g.atom_x[:, -5:].astype(np.float64).sum(0)
+        crippen_logp, crippen_mr = rdMolDescriptors.CalcCrippenDescriptors(mol)  # MolLogP, MolMR
+        assert logp == pytest.approx(crippen_logp, abs=1e-4)
+        assert mr == pytest.approx(crippen_mr / 10, abs=1e-4)
+        assert tpsa == pytest.approx(rdMolDescriptors.CalcTPSA(mol) / 10, abs=1e-4)
+        assert asa == pytest.approx(rdMolDescriptors.CalcLabuteASA(mol) / 10, rel=2e-3)
+        assert charge == pytest.approx(Chem.GetFormalCharge(mol), abs=1e-4)  # Gasteiger conserves charge
+
+
+def test_rank_gauss_maps_training_columns_to_standard_normals() -> None:
+    from deepsci.data.graphs import fit_rank_gauss, rank_gauss
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.stack([torch.randn(2000, generator=g).exp() ** 3,  # heavy-tailed
+                     torch.randint(0, 3, (2000,), generator=g).float()], dim=1)  # a count with ties
+    q = fit_rank_gauss(x)
+    z = rank_gauss(x, q)
+    assert abs(float(z[:, 0].mean())) < 0.02 and abs(float(z[:, 0].std()) - 1) < 0.03
+    order = torch.argsort(x[:, 0])
+    assert bool((z[order, 0].diff() >= 0).all())  # monotone
+    # ties go to the middle of their CDF step: value 0 holds about a third of the rows -> Phi^-1(1/6)
+    assert float(z[x[:, 1] == 0, 1].mean()) == pytest.approx(-0.967, abs=0.05)
+    beyond = rank_gauss(torch.tensor([[1e9, -5.0]]), q)  # outside the training range: clipped
+    assert beyond[0, 0] == pytest.approx(3.29, abs=0.01) and beyond[0, 1] == pytest.approx(-3.29, abs=0.01)
+
+
+def test_contribs_and_rank_gauss_round_trip_through_json(tmp_path: Path, small_molecules: pd.DataFrame,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEEPSCI_CACHE", str(tmp_path))
+    cfg = data_config(kind="graph", source="x", target="SOL", id_column="NAME", descriptors="descriptors",
+                      atom_features="chemprop+contribs", descriptor_scale="rank-gauss")
+    from deepsci.data.build import build_rows
+
+    ds = build_rows({**cfg.model_dump(), "source": small_molecules}, seed=0, cache_dir=tmp_path / "features")
+    assert ds.summary["atom_features"] == "chemprop+contribs"
+    assert ds.inputs["x"].shape[0] == len(atom_feature_names("chemprop+contribs"))
+    assert isinstance(ds.train.X, MolecularGraphs)
+    assert float(ds.train.X.mol_x.abs().max()) <= 3.3  # rank-Gauss bounded, unlike standardised descriptors
+    again = Preprocessor.from_dict(ds.preprocessor.to_dict())
+    X, ids, _ = again.transform(again.read(small_molecules))
+    assert isinstance(X, MolecularGraphs) and isinstance(ds.test.X, MolecularGraphs)
+    a, b = ds.test.X.take_rows(slice(None)), X.take_rows(torch.tensor([ids.index(i) for i in ds.test.ids]))
+    for name in a:
+        assert torch.allclose(a[name].double(), b[name].double(), atol=1e-6), name
+
+
+def test_unknown_atom_features_or_descriptor_scale_is_refused() -> None:
+    from deepsci.errors import DataError
+
+    with pytest.raises(DataError, match="atom_features 'mmff' is not one of chemprop"):
+        GraphFeaturiser("x", smiles_column="smiles", atom_features="mmff")
+    with pytest.raises(DataError, match="descriptor_scale 'minmax' is not one of standard, rank-gauss"):
+        GraphFeaturiser("x", smiles_column="smiles", descriptor_scale="minmax")

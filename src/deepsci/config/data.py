@@ -108,6 +108,12 @@ class GraphData(_RowSplit):
     smiles_column: str | None = Field(None, description="the SMILES column (default: the catalog's, or 'smiles')")
     descriptors: Literal["none", "descriptors", "morgan", "descriptors+morgan"] = Field(
         "none", description="RDKit features per molecule joined at the readout")
+    atom_features: Literal["chemprop", "chemprop+contribs"] = Field(
+        "chemprop", description="atom features: chemprop's set, or it plus each atom's Crippen logP/MR, TPSA, "
+                                "Labute ASA and Gasteiger charge contributions (deepsci.data.graphs)")
+    descriptor_scale: Literal["standard", "rank-gauss"] = Field(
+        "standard", description="the joined descriptors standardised, or through their training CDF to a "
+                                "standard normal (deepsci.data.graphs.rank_gauss)")
     morgan_radius: int = Field(2, ge=0, le=6)
     morgan_bits: int = Field(2048, ge=64, le=65536)
 

@@ -284,6 +284,8 @@ def _graph_featuriser(spec: dict[str, Any], reader: dict[str, Any], raw: Raw,
     _require_columns([smiles], columns, raw.source, "smiles_column")
     reader["smiles_column"] = smiles
     return GraphFeaturiser("x", smiles_column=smiles, descriptors=spec.get("descriptors", "none"),
+                           atom_features=spec.get("atom_features", "chemprop"),
+                           descriptor_scale=spec.get("descriptor_scale", "standard"),
                            morgan_radius=int(spec.get("morgan_radius", 2)),
                            morgan_bits=int(spec.get("morgan_bits", 2048)), cache_dir=cache_dir)
 
@@ -421,6 +423,7 @@ def describe(spec: dict[str, Any], raw: Raw, reader: dict[str, Any], featurisers
                         "ignored_columns": getattr(featuriser, "ignored", [])})
     if isinstance(featuriser, GraphFeaturiser):
         summary.update({"featuriser": "graph", "descriptors": featuriser.settings["descriptors"],
+                        "atom_features": featuriser.settings.get("atom_features", "chemprop"),
                         "bond_features": len(featuriser.state["bond_feature_names"]),
                         "molecule_features": len(featuriser.descriptor_names),
                         "featurisation_seconds": round(float(featuriser.last_featurisation["seconds"]), 4),

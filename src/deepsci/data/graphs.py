@@ -19,9 +19,13 @@ every graph network's forward (deepsci.models.graph):
 with E = 2 x bonds: each bond gives the directed edges u->v (even position 2j) and v->u (2j + 1), so the
 reverse of edge e is e ^ 1. Scatter sums over atoms or molecules are `index_add_` on these indices.
 
-Atom features (chemprop's v1 set, Yang et al. 2019): element, degree, formal charge, chirality tag,
-attached hydrogens, hybridisation (one-hot, each with an "other" slot), aromaticity, mass / 100. Bond
-features: type (single, double, triple, aromatic), conjugation, ring membership, stereo (one-hot).
+Atom features (`atom_features = "chemprop"`, chemprop's v1 set, Yang et al. 2019): element, degree, formal
+charge, chirality tag, attached hydrogens, hybridisation (one-hot, each with an "other" slot), aromaticity,
+mass / 100. `"chemprop+contribs"` appends each atom's share of five additive RDKit descriptors: Crippen
+logP and molar refractivity (Wildman & Crippen 1999; their sums are MolLogP and MolMR, logP being the
+strongest single predictor of solubility, Delaney 2004), TPSA (Ertl 2000), Labute's approximate surface
+area (Labute 2000; an atom's attached hydrogens included) and the Gasteiger partial charge. Bond features:
+type (single, double, triple, aromatic), conjugation, ring membership, stereo (one-hot).
 """
 
 from __future__ import annotations
@@ -49,6 +53,10 @@ Tensor = torch.Tensor
 
 # Bump when the features change, so old cache entries are not reused.
 GRAPH_VERSION = 1
+ATOM_FEATURES: tuple[str, ...] = ("chemprop", "chemprop+contribs")
+# the additive contributions of "chemprop+contribs", each divided by its scale so that typical values are O(1)
+CONTRIBS: tuple[tuple[str, float], ...] = (("crippen_logp", 1.0), ("crippen_mr/10", 10.0), ("tpsa/10", 10.0),
+                                           ("labute_asa/10", 10.0), ("gasteiger_charge", 1.0))
 ELEMENTS = ("H", "B", "C", "N", "O", "F", "Si", "P", "S", "Cl", "Br", "I", "Li", "Na", "K", "Mg", "Ca", "Al",
             "Fe", "Cu", "Zn", "Se", "As", "Sn", "Ge", "Hg", "Pb")
 DEGREES = (0, 1, 2, 3, 4, 5)
@@ -64,12 +72,19 @@ def _one_hot_names(prefix: str, values: Iterable[Any]) -> list[str]:
     return [f"{prefix}={v}" for v in values] + [f"{prefix}=other"]
 
 
-def atom_feature_names() -> list[str]:
-    """Names of the atom feature columns, in order."""
-    return (_one_hot_names("element", ELEMENTS) + _one_hot_names("degree", DEGREES)
-            + _one_hot_names("charge", CHARGES) + _one_hot_names("chirality", CHIRALITY)
-            + _one_hot_names("hydrogens", HYDROGENS) + _one_hot_names("hybridisation", HYBRIDISATION)
-            + ["aromatic", "mass/100"])
+def _check_atom_features(kind: str) -> None:
+    if kind not in ATOM_FEATURES:
+        raise DataError(f"graph atom_features '{kind}' is not one of {', '.join(ATOM_FEATURES)}.")
+
+
+def atom_feature_names(kind: str = "chemprop") -> list[str]:
+    """Names of the atom feature columns of the set `kind` (ATOM_FEATURES), in order."""
+    _check_atom_features(kind)
+    names = (_one_hot_names("element", ELEMENTS) + _one_hot_names("degree", DEGREES)
+             + _one_hot_names("charge", CHARGES) + _one_hot_names("chirality", CHIRALITY)
+             + _one_hot_names("hydrogens", HYDROGENS) + _one_hot_names("hybridisation", HYBRIDISATION)
+             + ["aromatic", "mass/100"])
+    return names + [n for n, _ in CONTRIBS] if kind == "chemprop+contribs" else names
 
 
 def bond_feature_names() -> list[str]:
@@ -91,6 +106,34 @@ def atom_features(atom: Any) -> list[float]:
             + [float(atom.GetIsAromatic()), 0.01 * atom.GetMass()])
 
 
+def atom_contributions(mol: Any) -> np.ndarray:
+    """(n_atoms, 5) float32: each heavy atom's share of Crippen logP, Crippen MR / 10, TPSA / 10, Labute
+    ASA / 10 and its Gasteiger charge (CONTRIBS), hydrogens' shares folded into their heavy atom, so the
+    columns sum over atoms to MolLogP, MolMR / 10, TPSA / 10, LabuteASA / 10 and the formal charge.
+    """
+    from rdkit import Chem
+    from rdkit.Chem import rdMolDescriptors, rdPartialCharges
+
+    n = mol.GetNumAtoms()
+    with_h = Chem.AddHs(mol)  # heavy atoms keep their indices 0..n-1; hydrogens follow
+    owner = np.arange(with_h.GetNumAtoms())
+    for atom in with_h.GetAtoms():
+        if atom.GetIdx() >= n and atom.GetDegree():
+            owner[atom.GetIdx()] = atom.GetNeighbors()[0].GetIdx()
+    crippen = np.array(rdMolDescriptors._CalcCrippenContribs(with_h), dtype=np.float64).reshape(-1, 2)
+    rdPartialCharges.ComputeGasteigerCharges(with_h)
+    charge = np.array([a.GetDoubleProp("_GasteigerCharge") for a in with_h.GetAtoms()], dtype=np.float64)
+    charge = np.where(np.isfinite(charge), charge, 0.0)  # NaN for elements Gasteiger has no parameters for
+    per_atom = np.zeros((n, 3))
+    np.add.at(per_atom, owner[owner < n], np.stack([crippen[:, 0], crippen[:, 1], charge], axis=1)[owner < n])
+    tpsa = np.array(rdMolDescriptors._CalcTPSAContribs(mol), dtype=np.float64)
+    asa_atoms, asa_h = rdMolDescriptors._CalcLabuteASAContribs(mol)
+    n_h = np.array([a.GetTotalNumHs() for a in mol.GetAtoms()], dtype=np.float64)
+    asa = np.array(list(asa_atoms), dtype=np.float64) + float(asa_h) * n_h / max(float(n_h.sum()), 1.0)
+    cols = np.stack([per_atom[:, 0], per_atom[:, 1], tpsa, asa, per_atom[:, 2]], axis=1)
+    return (cols / np.array([scale for _, scale in CONTRIBS])).astype(np.float32)
+
+
 def bond_features(bond: Any) -> list[float]:
     """The feature vector of one RDKit bond (len(bond_feature_names()) floats)."""
     return (_one_hot(str(bond.GetBondType()), BOND_TYPES)
@@ -107,11 +150,14 @@ class MoleculeGraph:
     dist: np.ndarray
 
 
-def molecule_graph(mol: Any) -> MoleculeGraph:
-    """The graph of one RDKit molecule (heavy atoms; hydrogens enter as each atom's H count)."""
+def molecule_graph(mol: Any, atom_kind: str = "chemprop") -> MoleculeGraph:
+    """The graph of one RDKit molecule (heavy atoms; hydrogens enter as each atom's H count), with the
+    atom feature set `atom_kind` (ATOM_FEATURES)."""
     from rdkit import Chem
 
     atoms = np.array([atom_features(a) for a in mol.GetAtoms()], dtype=np.float32)
+    if atom_kind == "chemprop+contribs":
+        atoms = np.concatenate([atoms, atom_contributions(mol)], axis=1)
     bonds = list(mol.GetBonds())
     bond_x = np.array([bond_features(b) for b in bonds], dtype=np.float32).reshape(len(bonds),
                                                                                  len(bond_feature_names()))
@@ -123,14 +169,15 @@ def molecule_graph(mol: Any) -> MoleculeGraph:
 
 
 # -- many molecules, cached ----------------------------------------------------------------------------
-def graphs_of_smiles(smiles: list[str], cache_dir: str | Path | None = None, *,
-                     cache: bool = True) -> tuple[list[MoleculeGraph | None], float, bool]:
+def graphs_of_smiles(smiles: list[str], cache_dir: str | Path | None = None, *, cache: bool = True,
+                     atom_kind: str = "chemprop") -> tuple[list[MoleculeGraph | None], float, bool]:
     """(graph or None per SMILES, seconds, cache hit). None marks an unparsable or atom-less SMILES.
 
     Cached on disk like the descriptors (deepsci.data.molecules): ``<cache>/graphs-<key>.npz`` holding
-    the flat arrays and counts (no pickle), key = SHA-256 of the SMILES list, RDKit's version and
-    GRAPH_VERSION.
+    the flat arrays and counts (no pickle), key = SHA-256 of the SMILES list, RDKit's version,
+    GRAPH_VERSION and the atom feature set `atom_kind` (ATOM_FEATURES).
     """
+    _check_atom_features(atom_kind)
     from deepsci.data.molecules import _rdkit, default_cache_dir
 
     Chem = _rdkit()
@@ -138,32 +185,36 @@ def graphs_of_smiles(smiles: list[str], cache_dir: str | Path | None = None, *,
 
     start = time.perf_counter()
     folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    key = _cache_key(smiles)
+    key = _cache_key(smiles, atom_kind)
     if cache:
-        hit = _cache_read(folder / f"graphs-{key}.npz", len(smiles))
+        hit = _cache_read(folder / f"graphs-{key}.npz", len(smiles), len(atom_feature_names(atom_kind)))
         if hit is not None:
             return hit, time.perf_counter() - start, True
     graphs: list[MoleculeGraph | None] = []
     with rdBase.BlockLogs():  # parse failures are counted and reported by the caller
         for s in smiles:
             mol = Chem.MolFromSmiles(s) if s.strip() else None
-            graphs.append(molecule_graph(mol) if mol is not None and mol.GetNumAtoms() > 0 else None)
+            graphs.append(molecule_graph(mol, atom_kind) if mol is not None and mol.GetNumAtoms() > 0 else None)
     if cache:
-        _cache_write(folder / f"graphs-{key}.npz", graphs)
+        _cache_write(folder / f"graphs-{key}.npz", graphs, len(atom_feature_names(atom_kind)))
     return graphs, time.perf_counter() - start, False
 
 
-def _cache_key(smiles: list[str]) -> str:
+def _cache_key(smiles: list[str], atom_kind: str) -> str:
     import rdkit
 
-    h = hashlib.sha256(json.dumps({"rdkit": rdkit.__version__, "version": GRAPH_VERSION}).encode())
+    meta: dict[str, Any] = {"rdkit": rdkit.__version__, "version": GRAPH_VERSION}
+    if atom_kind != "chemprop":  # the default set keeps the keys written before the option existed
+        meta["atoms"] = atom_kind
+    h = hashlib.sha256(json.dumps(meta).encode())
     h.update("\n".join(smiles).encode("utf-8"))
     return h.hexdigest()[:32]
 
 
-def _cache_write(path: Path, graphs: list[MoleculeGraph | None]) -> None:
+def _cache_write(path: Path, graphs: list[MoleculeGraph | None], a: int) -> None:
+    """Write the graphs (atom feature width `a`) as one .npz entry, atomically."""
     ok = [g for g in graphs if g is not None]
-    a, b = len(atom_feature_names()), len(bond_feature_names())
+    b = len(bond_feature_names())
     arrays = {
         "valid": np.array([g is not None for g in graphs], dtype=bool),
         "n_atoms": np.array([len(g.atom_x) for g in ok], dtype=np.int64),
@@ -182,14 +233,15 @@ def _cache_write(path: Path, graphs: list[MoleculeGraph | None]) -> None:
         pass  # a read-only or full disk only costs recomputation next time
 
 
-def _cache_read(path: Path, n: int) -> list[MoleculeGraph | None] | None:
+def _cache_read(path: Path, n: int, a: int) -> list[MoleculeGraph | None] | None:
+    """The n graphs of an entry with atom feature width `a`, or None when absent, damaged or mismatched."""
     if not path.exists():
         return None
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         valid, na, nb = arrays["valid"], arrays["n_atoms"], arrays["n_bonds"]
-        if valid.shape != (n,) or int(valid.sum()) != len(na) or arrays["atom_x"].shape[1] != len(atom_feature_names()):
+        if valid.shape != (n,) or int(valid.sum()) != len(na) or arrays["atom_x"].shape[1] != a:
             return None
     except (OSError, ValueError, KeyError):
         return None  # a damaged entry is recomputed and overwritten
@@ -236,9 +288,10 @@ class MolecularGraphs:
 
     @classmethod
     def from_graphs(cls, graphs: list[MoleculeGraph], mol_x: Tensor,
-                    smiles: list[str] | None = None) -> "MolecularGraphs":
-        """Flat tensors of per-molecule graphs (in order), with their (n, D) molecule vectors."""
-        a, b = len(atom_feature_names()), len(bond_feature_names())
+                    smiles: list[str] | None = None, atom_kind: str = "chemprop") -> "MolecularGraphs":
+        """Flat tensors of per-molecule graphs (in order, atom feature set `atom_kind`), with their (n, D)
+        molecule vectors."""
+        a, b = len(atom_feature_names(atom_kind)), len(bond_feature_names())
         cat = (lambda xs, shape, dt: torch.from_numpy(np.concatenate(xs)) if xs  # noqa: E731
                else torch.zeros(shape, dtype=dt))
         return cls(cat([g.atom_x for g in graphs], (0, a), torch.float32),
@@ -289,20 +342,61 @@ class MolecularGraphs:
                 "pair_dist": self.pair_dist, "n_atoms": self.n_atoms, "n_bonds": self.n_bonds, "mol_x": self.mol_x}
 
 
+# -- the descriptors' rank-Gauss transform ------------------------------------------------------------
+DESCRIPTOR_SCALES: tuple[str, ...] = ("standard", "rank-gauss")
+N_QUANTILES = 201
+
+
+def fit_rank_gauss(x: Tensor, n_quantiles: int = N_QUANTILES) -> list[list[float]]:
+    """Per-column quantiles (D lists of n_quantiles floats, ascending) of training rows x (n, D)."""
+    levels = torch.linspace(0, 1, n_quantiles, dtype=torch.float64)
+    if x.shape[0] == 0:
+        return [[0.0] * n_quantiles for _ in range(x.shape[1])]
+    return torch.quantile(x.double(), levels, dim=0).T.tolist()
+
+
+def rank_gauss(x: Tensor, quantiles: list[list[float]]) -> Tensor:
+    """x (n, D) -> (n, D) float32: each column through its training CDF (piecewise linear between the
+    quantiles of `fit_rank_gauss`), then the standard normal's inverse CDF, clipped to +-3.3 (beyond the
+    training range). As chemprop's rdkit_2d_normalized features: heavy-tailed descriptors (counts,
+    areas, Ipc) become bounded and Gaussian-shaped. Tied quantiles (a count column) map to the middle of
+    their CDF step, as scikit-learn's QuantileTransformer does (the mean of the upward and downward
+    interpolations).
+    """
+    x64 = x.double().numpy()
+    out = np.empty_like(x64)
+    p = np.linspace(0, 1, len(quantiles[0])) if quantiles else np.zeros(0)
+    for j, q in enumerate(quantiles):
+        qa = np.asarray(q)
+        up = np.interp(x64[:, j], qa, p)
+        down = 1 - np.interp(-x64[:, j], -qa[::-1], p)
+        out[:, j] = 0.5 * (up + down)
+    eps = 5e-4  # ndtri(5e-4) = -3.29
+    return torch.special.ndtri(torch.from_numpy(out).clamp(eps, 1 - eps)).float()
+
+
 # -- the featuriser ------------------------------------------------------------------------------------
 @register_input("graph")
 class GraphFeaturiser(Featuriser):
     """A SMILES column -> `MolecularGraphs` (atoms, bonds and an optional descriptor vector per molecule).
 
-    Settings: smiles_column; descriptors ("none", "descriptors", "morgan", "descriptors+morgan": RDKit
-    features joined at the readout, standardised on the training rows with non-finite values filled from
-    training medians, as the table featuriser does); morgan_radius, morgan_bits; cache_dir (not saved).
-    State: the descriptor featuriser's state (fill values, scaler) when descriptors are joined.
+    Settings: smiles_column; atom_features (ATOM_FEATURES, default "chemprop"); descriptors ("none",
+    "descriptors", "morgan", "descriptors+morgan": RDKit features joined at the readout, standardised on
+    the training rows with non-finite values filled from training medians, as the table featuriser does);
+    descriptor_scale ("standard", or "rank-gauss": then through each column's training CDF to a standard
+    normal, `rank_gauss`); morgan_radius, morgan_bits; cache_dir (not saved).
+    State: the descriptor featuriser's state (fill values, scaler) when descriptors are joined, and with
+    rank-gauss each descriptor's training quantiles.
     """
 
     def __init__(self, name: str = "x", **settings: Any) -> None:
         self.cache_dir = settings.pop("cache_dir", None)
         settings.setdefault("descriptors", "none")
+        settings.setdefault("atom_features", "chemprop")
+        _check_atom_features(settings["atom_features"])
+        if settings.setdefault("descriptor_scale", "standard") not in DESCRIPTOR_SCALES:
+            raise DataError(f"graph descriptor_scale '{settings['descriptor_scale']}' is not one of "
+                            f"{', '.join(DESCRIPTOR_SCALES)}.")
         super().__init__(name, **settings)
         self._memo: dict[str, MoleculeGraph | None] = {}
         self.last_featurisation: dict[str, Any] = {"seconds": 0.0, "cache_hit": None}
@@ -326,7 +420,7 @@ class GraphFeaturiser(Featuriser):
         smiles = self._smiles(raw)
         new = list(dict.fromkeys(s for s in smiles if s not in self._memo))
         if new:
-            found, seconds, hit = graphs_of_smiles(new, self.cache_dir)
+            found, seconds, hit = graphs_of_smiles(new, self.cache_dir, atom_kind=self.atom_kind)
             self._memo.update(zip(new, found))
             self.last_featurisation = {"seconds": seconds, "cache_hit": hit}
         return [self._memo[s] for s in smiles]
@@ -340,15 +434,20 @@ class GraphFeaturiser(Featuriser):
         return bad
 
     def fit(self, raw: Raw, rows: np.ndarray) -> None:
-        self.state = {"feature_names": atom_feature_names(), "bond_feature_names": bond_feature_names()}
+        self.state = {"feature_names": atom_feature_names(self.atom_kind),
+                      "bond_feature_names": bond_feature_names()}
         if self._table is not None:
             self._table.fit(raw, rows)
             self.state["descriptors"] = self._table.state
+            if self.settings.get("descriptor_scale") == "rank-gauss":
+                mol_x, _ = self._table.transform(raw)
+                assert isinstance(mol_x, Tensor)
+                self.state["rank_gauss"] = fit_rank_gauss(mol_x[torch.as_tensor(rows, dtype=torch.int64)])
 
     def transform(self, raw: Raw) -> tuple[Inputs, Bad]:
         graphs = self.graphs(raw)
         bad = self.check(raw)
-        empty = MoleculeGraph(np.zeros((1, len(atom_feature_names())), np.float32),
+        empty = MoleculeGraph(np.zeros((1, len(atom_feature_names(self.atom_kind))), np.float32),
                               np.zeros((0, len(bond_feature_names())), np.float32),
                               np.zeros((0, 2), np.int64), np.zeros((1, 1), np.int16))
         # A bad row keeps its place as a one-atom blank graph, so row r is still molecule r; the
@@ -358,14 +457,21 @@ class GraphFeaturiser(Featuriser):
             self._table.state = dict(self.state["descriptors"])
             mol_x, _ = self._table.transform(raw)
             assert isinstance(mol_x, Tensor)
+            if "rank_gauss" in self.state:
+                mol_x = rank_gauss(mol_x, self.state["rank_gauss"])
         else:
             mol_x = torch.zeros(len(kept), 0)
-        return MolecularGraphs.from_graphs(kept, mol_x, self._smiles(raw)), bad
+        return MolecularGraphs.from_graphs(kept, mol_x, self._smiles(raw), self.atom_kind), bad
 
     def schema(self) -> InputSchema:
         d = len(self.state.get("descriptors", {}).get("feature_names", []))
-        return InputSchema(self.name, "graph", (len(atom_feature_names()), len(bond_feature_names()), d),
-                           feature_names=atom_feature_names())
+        names = atom_feature_names(self.atom_kind)
+        return InputSchema(self.name, "graph", (len(names), len(bond_feature_names()), d), feature_names=names)
+
+    @property
+    def atom_kind(self) -> str:
+        """The atom feature set (ATOM_FEATURES)."""
+        return str(self.settings.get("atom_features", "chemprop"))
 
     @property
     def descriptor_names(self) -> list[str]:
