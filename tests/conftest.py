@@ -26,6 +26,34 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+def run_cli(*args: str) -> None:
+    """`deepsci ARGS` in this process, asserting it exits 0 (typer ends every command with SystemExit)."""
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        assert exc.code in (0, None), f"deepsci {' '.join(args)} exited {exc.code}"
+
+
+@pytest.fixture(scope="session")
+def cli():
+    """cli(*args): `deepsci ARGS` in this process, asserting it succeeds."""
+    return run_cli
+
+
+@pytest.fixture()
+def fit_config(tmp_path):
+    """fit(name, toml) -> run folder of `deepsci fit` on a config named `name` (seed 0) whose body is `toml`,
+    written and run under tmp_path."""
+
+    def fit(name: str, toml: str) -> Path:
+        config = tmp_path / f"{name}.toml"
+        config.write_text(f'name = "{name}"\nseed = 0\n' + toml)
+        run_cli("fit", str(config), "--out", str(tmp_path / "runs"), "--quiet")
+        return tmp_path / "runs" / name
+
+    return fit
+
+
 @pytest.fixture()
 def fit_example():
     """fit(example, out, *overrides) -> metrics.json of `deepsci fit examples/<example>.toml` run through the CLI."""
@@ -34,10 +62,7 @@ def fit_example():
         args = ["fit", str(ROOT / "examples" / f"{example}.toml"), "--out", str(out), "--quiet"]
         for item in overrides:
             args += ["--set", item]
-        try:
-            main(args)
-        except SystemExit as exc:
-            assert exc.code in (0, None)
+        run_cli(*args)
         return json.loads((out / example / "metrics.json").read_text())
 
     return fit
@@ -75,8 +100,4 @@ def example_runs(tmp_path_factory):
 
 def _fit_quietly(example: str, out: Path) -> None:
     """`deepsci fit examples/<example>.toml --out out --quiet`, asserting it succeeds."""
-    args = ["fit", str(ROOT / "examples" / f"{example}.toml"), "--out", str(out), "--quiet"]
-    try:
-        main(args)
-    except SystemExit as exc:
-        assert exc.code in (0, None), f"deepsci fit examples/{example}.toml exited {exc.code}"
+    run_cli("fit", str(ROOT / "examples" / f"{example}.toml"), "--out", str(out), "--quiet")

@@ -15,24 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepsci.cli import main
 from deepsci.data.simulate import simulate_motifs, simulate_point_sets
 
 pytestmark = pytest.mark.slow
-
-
-def _cli(*args: str) -> None:
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        assert exc.code in (0, None), f"deepsci {' '.join(args)} exited {exc.code}"
-
-
-def _fit(tmp_path: Path, name: str, toml: str) -> Path:
-    config = tmp_path / f"{name}.toml"
-    config.write_text(f'name = "{name}"\nseed = 0\n' + toml)
-    _cli("fit", str(config), "--out", str(tmp_path / "runs"), "--quiet")
-    return tmp_path / "runs" / name
 
 
 def _signals(tmp_path: Path) -> Path:
@@ -105,13 +90,13 @@ KINDS = {
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_predict_and_evaluate_reproduce_the_runs_test_rows(kind: str, tmp_path: Path) -> None:
+def test_predict_and_evaluate_reproduce_the_runs_test_rows(kind: str, tmp_path: Path, cli, fit_config) -> None:
     make, toml = KINDS[kind]
     source = str(make(tmp_path)) if make is not None else "sunspots"
-    run = _fit(tmp_path, f"run_{kind}", toml.format(src=source))
+    run = fit_config(f"run_{kind}", toml.format(src=source))
     saved = pd.read_csv(run / "predictions.csv", dtype={"id": str})
     out = tmp_path / "predicted.csv"
-    _cli("predict", str(run), source, "-o", str(out))
+    cli("predict", str(run), source, "-o", str(out))
     predicted = pd.read_csv(out, dtype={"id": str}).set_index("id")
     assert set(saved["id"]) <= set(predicted.index), f"{kind}: test ids missing from the predictions"
     columns = [c for c in saved.columns if c.endswith("_pred") or c.startswith("p_")]
@@ -128,24 +113,26 @@ def test_predict_and_evaluate_reproduce_the_runs_test_rows(kind: str, tmp_path: 
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_evaluate_runs_on_every_kind(kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_evaluate_runs_on_every_kind(kind: str, tmp_path: Path, cli, fit_config,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
     make, toml = KINDS[kind]
     source = str(make(tmp_path)) if make is not None else "sunspots"
-    run = _fit(tmp_path, f"ev_{kind}", toml.format(src=source))
+    run = fit_config(f"ev_{kind}", toml.format(src=source))
     capsys.readouterr()
-    _cli("evaluate", str(run), source)
+    cli("evaluate", str(run), source)
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["rows"] > 0, metrics
     assert {"rmse", "accuracy"} & set(metrics), metrics  # the task's headline metric is there
 
 
-def test_evaluate_on_the_test_rows_gives_the_runs_test_metrics(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_evaluate_on_the_test_rows_gives_the_runs_test_metrics(tmp_path: Path, cli, fit_config,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
     source = _signals(tmp_path)
-    run = _fit(tmp_path, "ev", KINDS["signal"][1].format(src=source))
+    run = fit_config("ev", KINDS["signal"][1].format(src=source))
     with np.load(source) as arrays:
         np.savez(tmp_path / "only_test.npz", test_x=arrays["test_x"], test_y=arrays["test_y"])
     capsys.readouterr()
-    _cli("evaluate", str(run), str(tmp_path / "only_test.npz"))
+    cli("evaluate", str(run), str(tmp_path / "only_test.npz"))
     printed = capsys.readouterr().out
     test = json.loads((run / "metrics.json").read_text())["test"]
     assert f"{test['accuracy']:.4g}" in printed, printed

@@ -15,24 +15,9 @@ import pandas as pd
 import pytest
 
 from deepsci import Run
-from deepsci.cli import main
 from deepsci.data.simulate import MOTIF_PWMS, simulate_motif_labels, simulate_motif_tags
 
 pytestmark = pytest.mark.slow
-
-
-def _cli(*args: str) -> None:
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        assert exc.code in (0, None), f"deepsci {' '.join(args)} exited {exc.code}"
-
-
-def _fit(tmp_path: Path, name: str, toml: str) -> Path:
-    config = tmp_path / f"{name}.toml"
-    config.write_text(f'name = "{name}"\nseed = 0\n' + toml)
-    _cli("fit", str(config), "--out", str(tmp_path / "runs"), "--quiet")
-    return tmp_path / "runs" / name
 
 
 def _split(frame: pd.DataFrame, path: Path) -> tuple[Path, Path]:
@@ -63,15 +48,15 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_predict_and_evaluate_reproduce_the_runs_test_rows(case: str, tmp_path: Path,
+def test_predict_and_evaluate_reproduce_the_runs_test_rows(case: str, tmp_path: Path, cli, fit_config,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     make, toml = CASES[case]
     source, only_test = _split(make(), tmp_path / "data.csv")
-    run = _fit(tmp_path, case.replace("-", "_"), toml.format(src=source))
+    run = fit_config(case.replace("-", "_"), toml.format(src=source))
     saved = pd.read_csv(run / "predictions.csv", dtype={"id": str})
     keys = ["id", "position"] if case.startswith("tagging") else ["id"]
     out = tmp_path / "predicted.csv"
-    _cli("predict", str(run), str(only_test), "-o", str(out))
+    cli("predict", str(run), str(only_test), "-o", str(out))
     predicted = pd.read_csv(out, dtype={"id": str})
     assert len(predicted) == len(saved)  # tagging: one row per real base of the 40 test sequences
     merged = saved.merge(predicted, on=keys, suffixes=("", "_new"))
@@ -86,7 +71,7 @@ def test_predict_and_evaluate_reproduce_the_runs_test_rows(case: str, tmp_path: 
     api = Run.load(run).predict(str(only_test))
     assert len(api) == len(saved) and list(api.columns) == list(predicted.columns)
     capsys.readouterr()
-    _cli("evaluate", str(run), str(only_test))
+    cli("evaluate", str(run), str(only_test))
     metrics = json.loads(capsys.readouterr().out)
     test = json.loads((run / "metrics.json").read_text())["test"]
     headline = "f1" if case.startswith("tagging") else "roc_auc_macro"

@@ -16,18 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepsci.cli import main
 
 pytestmark = pytest.mark.slow
 
 LENGTH = 32
-
-
-def _cli(*args: str) -> None:
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        assert exc.code in (0, None), f"deepsci {' '.join(args)} exited {exc.code}"
 
 
 def _samples(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -41,7 +33,7 @@ def _samples(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, 
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Path]]:
+def runs(tmp_path_factory: pytest.TempPathFactory, cli) -> tuple[Path, dict[str, Path]]:
     """The .npz (given train and test arrays) and the runs of the signal alone, the scalar alone, and both."""
     folder = tmp_path_factory.mktemp("multi")
     rng = np.random.default_rng(0)
@@ -68,7 +60,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Path
     for name, toml in configs.items():
         config = folder / f"{name}.toml"
         config.write_text(f'name = "{name}"\n' + common + toml)
-        _cli("fit", str(config), "--out", str(folder / "runs"), "--quiet")
+        cli("fit", str(config), "--out", str(folder / "runs"), "--quiet")
         made[name] = folder / "runs" / name
     return source, made
 
@@ -85,20 +77,20 @@ def test_two_inputs_beat_either_input_alone(runs: tuple[Path, dict[str, Path]]) 
 
 
 def test_predict_and_evaluate_reproduce_the_multi_runs_test_rows(runs: tuple[Path, dict[str, Path]], tmp_path: Path,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+                                                                cli, capsys: pytest.CaptureFixture[str]) -> None:
     source, made = runs
     run = made["both"]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["data"]["split"]["method"] == "given" and metrics["data"]["split"]["test"] == 200
     saved = pd.read_csv(run / "predictions.csv", dtype={"id": str})
     out = tmp_path / "predicted.csv"
-    _cli("predict", str(run), str(source), "-o", str(out))
+    cli("predict", str(run), str(source), "-o", str(out))
     predicted = pd.read_csv(out, dtype={"id": str})
     assert list(predicted["id"]) == list(saved["id"])
     for column in ("p_0", "p_1"):
         np.testing.assert_allclose(predicted[column], saved[column], rtol=1e-5, atol=1e-6, err_msg=column)
     assert list(predicted["y_pred"]) == list(saved["y_pred"])
     capsys.readouterr()
-    _cli("evaluate", str(run), str(source))
+    cli("evaluate", str(run), str(source))
     printed = capsys.readouterr().out
     assert f"{metrics['test']['accuracy']:.4g}" in printed, printed

@@ -251,20 +251,20 @@ class _Operands:
     update changes in place, so they stay current without a transpose dispatched per step.
 
     forward: W^T (in, out) for a plain layer, W (K, in, out) for a stacked one; backward: W (out, in), or
-    W_k^T (K, out, in); column: for a stacked layer with one output, its weights as (K, 1, in), so the
-    products with it run as a broadcast multiply and a row sum (a batched GEMM with one column costs ~5x).
+    W_k^T (K, out, in); column: a stacked layer with one output, whose products with `backward` (K, 1, in)
+    run as a broadcast multiply and a row sum (a batched GEMM with one column costs ~5x).
     """
 
     forward: Tensor
     backward: Tensor
-    column: Tensor | None
+    column: bool
 
 
 def _operands(layer: DenseLayer) -> _Operands:
     w = layer.weight
     if not layer.stacked:
-        return _Operands(w.t(), w, None)
-    return _Operands(w, w.transpose(1, 2), w.transpose(1, 2) if w.shape[2] == 1 else None)
+        return _Operands(w.t(), w, False)
+    return _Operands(w, w.transpose(1, 2), w.shape[2] == 1)
 
 
 def _forward(layers: Sequence[DenseLayer], ops: Sequence[_Operands], x: Tensor
@@ -275,8 +275,8 @@ def _forward(layers: Sequence[DenseLayer], ops: Sequence[_Operands], x: Tensor
     for layer, op in zip(layers, ops):
         if not layer.stacked:
             z = h.mm(op.forward) if layer.bias is None else torch.addmm(layer.bias, h, op.forward)
-        elif op.column is not None and h.dim() == 3:  # (K, B, in) . (K, 1, in) summed over in -> (K, B, 1)
-            z = torch.mul(h, op.column).sum(2, keepdim=True)
+        elif op.column and h.dim() == 3:  # (K, B, in) . (K, 1, in) summed over in -> (K, B, 1)
+            z = torch.mul(h, op.backward).sum(2, keepdim=True)
             if layer.bias is not None:
                 z.add_(layer.bias)
         else:
@@ -303,15 +303,15 @@ def _backward(layers: Sequence[DenseLayer], ops: Sequence[_Operands], saved: Seq
             if layer.bias is not None:
                 torch.sum(grad, 0, out=gb)
         else:
-            _stacked_weight_grad(h, grad, gw, op.column is not None)
+            _stacked_weight_grad(h, grad, gw, op.column)
             if layer.bias is not None:
                 torch.sum(grad, 1, keepdim=True, out=gb)
         if i == 0:  # the input's gradient is never needed
             break
         if not layer.stacked:
             grad = grad.mm(op.backward)
-        elif op.column is not None:  # (K, B, 1) * (K, 1, in)
-            grad = torch.mul(grad, op.column)
+        elif op.column:  # (K, B, 1) * (K, 1, in)
+            grad = torch.mul(grad, op.backward)
         else:
             grad = torch.bmm(grad, op.backward)
 
