@@ -49,6 +49,22 @@ def test_uncertainty_section_defaults_and_resolution():
     assert config_from_dict({**base, "uncertainty": {"method": "ensemble", "conformal": False}}).uncertainty.conformal is False
 
 
+
+@pytest.mark.parametrize("data,uncertainty,calib", [
+    ({}, {"method": "ensemble"}, 0.2),                                                 # conformal bands
+    ({}, {"method": "ensemble", "conformal": False}, 0.2),                             # sigma recalibration
+    ({}, {"method": "ensemble", "conformal": False, "recalibration": "none"}, 0.0),    # nothing to calibrate
+    ({"task": "multiclass"}, {"method": "ensemble", "conformal": False}, 0.0),        # no sigma in classification
+    ({}, {"heteroscedastic": True, "conformal": False, "recalibration": "none"}, 0.0),
+    ({"calib_fraction": 0.3}, {"method": "ensemble"}, 0.3),                            # the user's value is kept
+    ({}, {}, 0.0),
+])
+def test_calibration_rows_are_held_out_only_when_something_is_fitted_on_them(data, uncertainty, calib):
+    """The default calibration split (a fifth of the training rows) is set aside only for conformal bands or
+    a sigma recalibration; otherwise those rows train the model."""
+    config = config_from_dict({"name": "t", "data": {"source": "digits", **data}, "uncertainty": uncertainty})
+    assert config.data.calib_fraction == calib
+
 @pytest.mark.parametrize("section,match", [
     ({"uncertainty": {"methd": "ensemble"}}, r"Did you mean 'uncertainty.method'"),
     ({"uncertainty": {"method": "bagging"}}, r"uncertainty.method"),

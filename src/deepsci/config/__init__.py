@@ -54,7 +54,7 @@ class Config(Section):
             raise ValueError(f"an ensemble trains as one stacked network by backprop; train.rule = "
                              f"'{self.train.rule}' cannot be stacked. Use train.rule = 'backprop', or "
                              "uncertainty.method = 'none'")
-        if (u.method != "none" or u.heteroscedastic is True) and _settable(self.data, "calib_fraction"):
+        if self._fits_on_calibration_rows() and _settable(self.data, "calib_fraction"):
             # Error bars are calibrated on rows that took no part in training or model selection; ~20% of the
             # training rows keeps one seed's conformal coverage within about +-0.045 (docs/uncertainty.md).
             self.data.__dict__["calib_fraction"] = DEFAULT_CALIB_FRACTION
@@ -62,6 +62,18 @@ class Config(Section):
             raise ValueError(f"a heteroscedastic head is trained with the Gaussian NLL; remove train.loss "
                              f"('{self.train.loss}') or set uncertainty.heteroscedastic = false")
         return self
+
+    def _fits_on_calibration_rows(self) -> bool:
+        """True when the uncertainty section fits something on a calibration split: conformal bands, or a
+        sigma to recalibrate (UncertaintySpec.needs_calibration, read before the task is known: only a task
+        given as binary or multiclass is known to have no sigma). An ensemble with conformal = false and
+        recalibration = "none" trains on every training row instead of setting a fifth of them aside unused.
+        """
+        u = self.uncertainty
+        if u.method == "none" and u.heteroscedastic is not True:
+            return False
+        has_sigma = getattr(self.data, "task", "auto") not in ("binary", "multiclass")
+        return bool(u.conformal) or (u.recalibration != "none" and has_sigma)
 
 
 # -- loading ----------------------------------------------------------------------------------------
