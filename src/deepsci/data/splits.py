@@ -36,7 +36,8 @@ def _check_fractions(test_fraction: float, valid_fraction: float, need_test: boo
         raise ConfigError(f"valid_fraction must be in [0, 1); received {valid_fraction}. Typical: 0.1.")
 
 
-def _sizes(n: int, fraction: float, *, at_least_one: bool) -> int:
+def part_size(n: int, fraction: float, *, at_least_one: bool) -> int:
+    """Rows in a part that is `fraction` of n rows: rounded, at least one when asked (and n >= 2), and never all n."""
     k = int(round(n * fraction))
     if at_least_one and fraction > 0 and n >= 2:
         k = max(k, 1)
@@ -56,8 +57,8 @@ def random_split(n: int, *, test_fraction: float = 0.2, valid_fraction: float = 
     """Uniformly random split of n rows."""
     _check_fractions(test_fraction, valid_fraction)
     perm = np.random.default_rng(seed).permutation(n)
-    n_test = _sizes(n, test_fraction, at_least_one=True)
-    n_valid = _sizes(n - n_test, valid_fraction, at_least_one=True)
+    n_test = part_size(n, test_fraction, at_least_one=True)
+    n_valid = part_size(n - n_test, valid_fraction, at_least_one=True)
     test, rest = perm[:n_test], perm[n_test:]
     return _finish(n, rest[n_valid:], rest[:n_valid], test)
 
@@ -130,8 +131,8 @@ def scaffold_split(smiles: Sequence[str], *, test_fraction: float = 0.2, valid_f
     keys = list(groups)
     tiebreak = rng.permutation(len(keys))
     order = sorted(range(len(keys)), key=lambda k: (-len(groups[keys[k]]), tiebreak[k]))
-    n_test = _sizes(n, test_fraction, at_least_one=True)
-    n_valid = _sizes(n - n_test, valid_fraction, at_least_one=False)
+    n_test = part_size(n, test_fraction, at_least_one=True)
+    n_valid = part_size(n - n_test, valid_fraction, at_least_one=False)
     train_cut, valid_cut = n - n_test - n_valid, n - n_test
     train: list[int] = []
     valid: list[int] = []
@@ -180,7 +181,7 @@ def column_split(values: Sequence[Any] | np.ndarray, *, valid_fraction: float = 
                                       random_state=seed)
         else:
             perm = np.random.default_rng(seed).permutation(len(train))
-            k = _sizes(len(train), valid_fraction, at_least_one=True)
+            k = part_size(len(train), valid_fraction, at_least_one=True)
             va, tr = perm[:k], perm[k:]
         train, valid = train[np.asarray(tr)], train[np.asarray(va)]
     return _finish(len(raw), train, valid, test)

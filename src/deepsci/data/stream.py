@@ -31,7 +31,7 @@ from deepsci.data.dataset import Dataset, Split
 from deepsci.data.featurisers import TableFeaturiser
 from deepsci.data.preprocess import Preprocessor, encode_targets
 from deepsci.data.scalers import Scaler
-from deepsci.data.splits import _sizes, make_split
+from deepsci.data.splits import make_split, part_size
 from deepsci.errors import ConfigError, DataError
 
 #: Bytes of one .npy block (the unit read from disk); a window of blocks is shuffled together.
@@ -513,8 +513,8 @@ def _random_codes(n: int, test_fraction: float, valid_fraction: float, seed: int
     """(n,) uint8 codes of `deepsci.data.splits.random_split(n, ...)`'s parts (the same rows), made without its three index
     arrays: at 10^8 rows those cost 2.4 GB."""
     perm = np.random.default_rng(seed).permutation(n)
-    n_test = _sizes(n, test_fraction, at_least_one=True)
-    n_valid = _sizes(n - n_test, valid_fraction, at_least_one=True)
+    n_test = part_size(n, test_fraction, at_least_one=True)
+    n_valid = part_size(n - n_test, valid_fraction, at_least_one=True)
     codes = np.full(n, TRAIN, dtype=np.uint8)
     codes[perm[:n_test]], codes[perm[n_test:n_test + n_valid]] = TEST, VALID
     return codes
@@ -536,7 +536,7 @@ def _carve_valid(codes: np.ndarray, fraction: float, seed: int, labels: np.ndarr
             raise DataError(f"cannot carve valid rows by class from the training rows: {exc}. Mark valid rows in "
                             "the split column, or use more rows per class.") from exc
     else:
-        chosen = np.random.default_rng(seed).permutation(len(train))[:_sizes(len(train), fraction, at_least_one=True)]
+        chosen = np.random.default_rng(seed).permutation(len(train))[:part_size(len(train), fraction, at_least_one=True)]
     codes[train[np.asarray(chosen)]] = VALID
 
 
