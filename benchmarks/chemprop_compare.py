@@ -137,7 +137,8 @@ class Chemprop:
 
 def _means(runs: list[dict[str, Any]]) -> dict[str, float]:
     keys = ("test_rmse", "valid_rmse", "seconds_per_epoch", "cpu_seconds_per_epoch")
-    return {f"{k}_mean": float(np.mean([r[k] for r in runs])) for k in keys if runs and k in runs[0]}
+    return {f"{k}_mean": float(np.mean([r[k] for r in runs])) for k in keys
+            if runs and runs[0].get(k) is not None}
 
 
 def deepsci_config(seed: int, overrides: list[str]) -> Any:
@@ -173,7 +174,8 @@ def _epoch_timer() -> Any:
 
 
 def deepsci_run(seed: int, overrides: list[str], folder: Path) -> dict[str, Any]:
-    """The example fitted at this seed: validation and test RMSE, wall and CPU seconds per epoch."""
+    """The example fitted at this seed: validation (None without a validation split) and test RMSE, wall and
+    CPU seconds per epoch."""
     import torch
 
     from deepsci.experiment import run_experiment
@@ -184,7 +186,7 @@ def deepsci_run(seed: int, overrides: list[str], folder: Path) -> dict[str, Any]
                          callbacks=[timer])
     m = run.metrics
     wall, cpu = timer.per_epoch()
-    return {"seed": seed, "test_rmse": m["test"]["rmse"], "valid_rmse": m["valid"]["rmse"],
+    return {"seed": seed, "test_rmse": m["test"]["rmse"], "valid_rmse": (m.get("valid") or {}).get("rmse"),
             "epochs": m["epochs_run"], "best_epoch": m["best_epoch"], "seconds_per_epoch": wall,
             "cpu_seconds_per_epoch": cpu}
 
@@ -192,7 +194,8 @@ def deepsci_run(seed: int, overrides: list[str], folder: Path) -> dict[str, Any]
 def run_deepsci(seed: int, overrides: list[str], folder: Path) -> dict[str, Any]:
     """The example (as configured) at this seed."""
     r = deepsci_run(seed, overrides, folder)
-    print(f"deepsci seed {seed}: valid RMSE {r['valid_rmse']:.3f}, test RMSE {r['test_rmse']:.3f}, "
+    valid = "-" if r["valid_rmse"] is None else f"{r['valid_rmse']:.3f}"
+    print(f"deepsci seed {seed}: valid RMSE {valid}, test RMSE {r['test_rmse']:.3f}, "
           f"{r['seconds_per_epoch']:.2f} s/epoch wall, {r['cpu_seconds_per_epoch']:.2f} s/epoch CPU "
           f"({r['epochs']} epochs, best {r['best_epoch']})", flush=True)
     return r
