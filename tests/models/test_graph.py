@@ -138,3 +138,16 @@ def test_mc_dropout_draws_masks_through_graph_batches(tmp_path: Path, one_thread
     assert samples.std(0).min() > 0  # each pass draws its own dropout masks
     assert torch.equal(mc_dropout_samples(net, graphs, samples=4, seed=0, batch_size=2), samples)  # seeded
     assert not net.training
+
+
+def test_trainer_predict_keeps_a_graph_ensembles_members_apart_across_batches(tmp_path: Path, one_thread: None) -> None:
+    """A K-member graph network answers (K, n, out): its batches join on the row dimension (dim 1), as a
+    StackedMLP's do, so predicting in batches of 2 equals one pass over all molecules."""
+    from deepsci.training import Trainer
+
+    graphs = _graphs(MOLECULES, tmp_path)
+    ensemble = _net("dmpnn", members=3).float()
+    trainer = Trainer(ensemble, loss="mse")
+    whole = trainer.predict(graphs)
+    assert whole.shape == (3, len(MOLECULES), 2)
+    torch.testing.assert_close(trainer.predict(graphs, batch_size=2), whole)

@@ -48,6 +48,7 @@ __all__ = [
     "StackedMLP",
     "stack_models",
     "build_ensemble",
+    "is_stacked",
     "ensemble_loss",
     "bootstrap_indices",
     "bootstrap_data",
@@ -247,6 +248,12 @@ class StackedMLP(nn.Module):
 def stack_models(models: Sequence[nn.Module]) -> StackedMLP:
     """Stack K identically-built MLPs into one `StackedMLP` (same as `StackedMLP(models)`)."""
     return StackedMLP(models)
+
+
+def is_stacked(model: nn.Module) -> bool:
+    """True when `model` holds ensemble members itself and answers (K, batch, ...): a StackedMLP, or a
+    network built with K > 1 members (a graph network's `as_ensemble`). Rows are then dim 1, not dim 0."""
+    return isinstance(model, StackedMLP) or getattr(model, "members", 1) > 1
 
 
 def build_ensemble(make_member: Callable[[int], nn.Module], members: int, seed: int = 0) -> nn.Module:

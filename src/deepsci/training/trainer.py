@@ -314,13 +314,13 @@ class Trainer:
     def predict(self, X: Inputs, batch_size: int = 4096) -> Tensor:
         """The model's raw outputs for X in eval mode, in batches, on the CPU: (n, ...), or (K, n, ...) for
         a stacked ensemble (the row dimension second)."""
-        from deepsci.training.ensemble import StackedMLP
+        from deepsci.training.ensemble import is_stacked
 
         self.model.eval()
         device = model_device(self.model)
         parts = [forward(self.model, move_batch(take(X, slice(i, i + batch_size)), device)).cpu()
                  for i in range(0, n_rows(X), batch_size)]
-        return torch.cat(parts, dim=1 if isinstance(self.model, StackedMLP) else 0)
+        return torch.cat(parts, dim=1 if is_stacked(self.model) else 0)
 
     def _step_schedule(self, logs: dict[str, Any]) -> None:
         if self.scheduler is None:
