@@ -239,7 +239,8 @@ def run_ensemble(seed: int, members: int, overrides: list[str], score: str = "ab
                                                                 plateau_patience=t.plateau_patience, min_lr=t.min_lr),
                       patience=t.patience, seed=seed)
     start = time.perf_counter()
-    trainer.fit(dataset.train.X, dataset.train.y, dataset.valid.X, dataset.valid.y)
+    has_valid = len(dataset.valid.y) > 0  # the example trains without a validation split
+    trainer.fit(dataset.train.X, dataset.train.y, *((dataset.valid.X, dataset.valid.y) if has_valid else ()))
     seconds = time.perf_counter() - start
     test = evaluate_model(model, dataset, spec).splits["test"]
     r = {"seed": seed, "members": members, "score": score, "test_rmse": test.metrics["rmse"],
