@@ -536,7 +536,8 @@ def _carve_valid(codes: np.ndarray, fraction: float, seed: int, labels: np.ndarr
             raise DataError(f"cannot carve valid rows by class from the training rows: {exc}. Mark valid rows in "
                             "the split column, or use more rows per class.") from exc
     else:
-        chosen = np.random.default_rng(seed).permutation(len(train))[:part_size(len(train), fraction, at_least_one=True)]
+        k = part_size(len(train), fraction, at_least_one=True)
+        chosen = np.random.default_rng(seed).permutation(len(train))[:k]
     codes[train[np.asarray(chosen)]] = VALID
 
 
