@@ -63,7 +63,7 @@ def main() -> dict:
 
     Xt, yt = d.test.X, d.test.y
     out = {"dataset": "co2", "windows": {"train": len(d.train), "valid": len(d.valid), "test": len(d.test)},
-           "boundaries": d.summary["boundaries"], "input_length": 36, "horizon": 12, "units": "ppm",
+           "boundaries": d.summary.boundaries, "input_length": 36, "horizon": 12, "units": "ppm",
            "seasonal_naive_rmse": rmse(seasonal_naive_forecast(Xt, 12, 12), yt)}
     W = fit_linear_autoregression(d.train.X, d.train.y)
     out["linear_ar_rmse"] = rmse(linear_autoregression_predict(W, Xt), yt)

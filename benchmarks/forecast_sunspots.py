@@ -57,7 +57,7 @@ def main() -> dict:
     Xt, yt = d.test.X, d.test.y
     W = fit_linear_autoregression(d.train.X, d.train.y)
     out = {"dataset": "sunspots", "windows": {"train": len(d.train), "valid": len(d.valid), "test": len(d.test)},
-           "boundaries": d.summary["boundaries"], "input_length": 24, "horizon": 1,
+           "boundaries": d.summary.boundaries, "input_length": 24, "horizon": 1,
            "persistence_rmse": rmse(persistence_forecast(Xt, 1), yt),
            "linear_ar_rmse": rmse(linear_autoregression_predict(W, Xt), yt)}
     runs = []

@@ -29,9 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from deepsci.data.build import load_dataset
+from deepsci.data.build import build_dataset, load_dataset
 from deepsci.data.dataset import Dataset
-from deepsci.data.stream import build_streamed
 from deepsci.models import MLP
 from deepsci.training import Trainer, get_loss
 
@@ -108,7 +107,7 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
           flush=True)
 
     t0 = time.perf_counter()
-    streamed = build_streamed(stream_spec(big, args.cols), seed=0)
+    streamed = build_dataset(stream_spec(big, args.cols), seed=0)
     build_s = time.perf_counter() - t0
     seconds = one_epoch(streamed, args.batch)
     n_train = len(streamed.train)
@@ -117,7 +116,7 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
           f"{seconds:.0f} s = {n_train / seconds:,.0f} rows/s; peak resident memory {peak:,.0f} MB", flush=True)
     del streamed
 
-    sliced = build_streamed(stream_spec(small, args.cols), seed=0)
+    sliced = build_dataset(stream_spec(small, args.cols), seed=0)
     stream_slice = len(sliced.train) / one_epoch(sliced, args.batch)
     del sliced
     table = np.load(small, allow_pickle=False)

@@ -48,8 +48,8 @@ def main() -> dict:
         "features": f"{ds.n_features} RDKit 2D descriptors (standardised on train)",
         "ridge": {**scores(ridge_pred), "alpha": float(ridge.alpha_), "fit_seconds": ridge_seconds},
         "esol": scores(esol_pred),
-        "featurisation_seconds": ds.summary["featurisation_seconds"],
-        "cache_hit": ds.summary["cache_hit"],
+        "featurisation_seconds": ds.summary.featurisation_seconds,
+        "cache_hit": ds.summary.cache_hit,
         "python": platform.python_version(),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

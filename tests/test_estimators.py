@@ -1,6 +1,7 @@
 """deepsci.Regressor / Classifier honour scikit-learn's contract on real data."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
@@ -147,3 +148,53 @@ def test_feature_names_are_kept_and_reordered_columns_are_refused():
     with pytest.warns(UserWarning, match="does not have valid feature names"):
         reg.predict(X.to_numpy()[:5])
     assert isinstance(pd.DataFrame, type)
+
+
+# -- one pipeline: the API's numbers are `deepsci fit`'s ---------------------------------------------------------
+def _fit_on_the_command_line(tmp_path, estimator, X, y, X_test, y_test):
+    """`deepsci fit` with the estimator's own resolved config, on its data written to CSV files (the test rows
+    given apart, as data.test_source): the predictions.csv of the run."""
+    tomli_w = pytest.importorskip("tomli_w")
+    from deepsci.cli import main
+    from deepsci.data.arrays import arrays_frame
+
+    arrays_frame(X, y).to_csv(tmp_path / "train.csv", index=False)
+    arrays_frame(X_test, y_test).to_csv(tmp_path / "test.csv", index=False)
+    raw = estimator.config_.model_dump(mode="json", exclude_none=True)
+    raw["name"] = "cli"
+    raw["data"].update(source=str(tmp_path / "train.csv"), test_source=str(tmp_path / "test.csv"))
+    (tmp_path / "cli.toml").write_text(tomli_w.dumps(raw))
+    try:
+        main(["fit", str(tmp_path / "cli.toml"), "--out", str(tmp_path / "runs"), "--quiet"])
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    return pd.read_csv(tmp_path / "runs" / "cli" / "predictions.csv")
+
+
+def _table(n, d, seed):
+    X = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)  # exact in float32 and in a CSV
+    return X, X @ np.linspace(-1.0, 2.0, d) + 0.3 * np.sin(3 * X[:, 0])
+
+
+def test_regressor_predictions_equal_deepsci_fit_with_the_same_settings(tmp_path):
+    """Early stopping (a carved validation slice), an ensemble and its calibration slice: the same rows, model,
+    training and calibration as the command line, so the same predictions and sigmas."""
+    X, y = _table(150, 4, seed=0)
+    X_test, y_test = _table(40, 4, seed=1)
+    reg = Regressor(hidden=(16,), epochs=30, patience=5, uncertainty="ensemble", members=3, seed=3).fit(X, y)
+    mean, std = reg.predict(X_test, return_std=True)
+    cli = _fit_on_the_command_line(tmp_path, reg, X, y, X_test, y_test)
+    np.testing.assert_allclose(mean, cli["y_pred"], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(std, cli["y_std"], rtol=1e-6, atol=1e-9)
+    assert reg.history_[0]["valid_loss"] is not None  # the validation slice was carved and watched
+
+
+def test_classifier_probabilities_equal_deepsci_fit_with_the_same_settings(tmp_path):
+    X, y = _table(180, 5, seed=2)
+    labels = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))  # three classes
+    X_test, y_test = _table(30, 5, seed=3)
+    clf = Classifier(hidden=(16,), epochs=20, patience=5, seed=1).fit(X, labels)
+    proba = clf.predict_proba(X_test)
+    cli = _fit_on_the_command_line(tmp_path, clf, X, labels, X_test,
+                                   np.digitize(y_test, np.quantile(y, [1 / 3, 2 / 3])))
+    np.testing.assert_allclose(proba, cli[[f"p_{c}" for c in clf.classes_]], rtol=1e-6, atol=1e-9)

@@ -80,3 +80,48 @@ def test_rule_and_critical_init_reach_the_model():
     assert weight.var().item() == pytest.approx(1.0 / 300, rel=0.05)  # tanh is critical at C_W = 1
     out = model(torch.randn(4, 300))
     assert out.shape == (4, 10)
+
+
+def test_resolve_returns_a_new_config_and_leaves_the_validated_one_as_it_was():
+    from deepsci.experiment import resolve
+
+    cfg = config_from_dict({**BASE, "uncertainty": {"method": "ensemble", "members": 2}})
+    resolved, spec = resolve(cfg, "regression")
+    assert cfg.uncertainty.heteroscedastic == "auto"  # untouched
+    assert resolved.uncertainty.heteroscedastic is True and spec.heteroscedastic and spec.members == 2
+    assert resolve(cfg, "multiclass")[0].uncertainty.heteroscedastic is False
+
+
+def test_fit_in_memory_trains_and_evaluates_without_writing_anything(tmp_path, monkeypatch):
+    from deepsci.experiment import build_dataset, fit_in_memory
+
+    monkeypatch.chdir(tmp_path)
+    cfg = config_from_dict({**BASE, "model": {"hidden": [8]}, "train": {"epochs": 2, "device": "cpu"}})
+    fitted = fit_in_memory(cfg, build_dataset(cfg))
+    assert len(fitted.history) == 2 and fitted.best_epoch == 2 and list(tmp_path.iterdir()) == []
+    assert 0.0 <= fitted.evaluation.splits["test"].metrics["accuracy"] <= 1.0
+    assert fit_in_memory(cfg, fitted.dataset, evaluate=False).evaluation is None
+
+
+def test_distillation_trains_its_students_through_fit_in_memory(tmp_path):
+    """The hard-label student of `distill_run` is the student config fitted by the one pipeline on the teacher's
+    data: its test scores are those of `fit_in_memory` with the same settings, to the last digit."""
+    import numpy as np
+    import torch
+
+    from deepsci.experiment import build_dataset, distill_run, fit_in_memory, run_experiment, write_distillation
+    from deepsci.explain.distill import classifier_scores
+
+    teacher = run_experiment(config_from_dict({**BASE, "model": {"hidden": [16]}, "train": {"epochs": 3}}),
+                             tmp_path / "runs", progress=False)
+    student = config_from_dict({**BASE, "name": "s", "seed": 2, "model": {"hidden": [8]}, "train": {"epochs": 3}})
+    result = distill_run(teacher, student, temperature=2.0, alpha=0.5)
+    dataset = build_dataset(teacher.config)
+    hard = fit_in_memory(student, dataset, loss=torch.nn.functional.cross_entropy, evaluate=False).model
+    with torch.no_grad():
+        proba = torch.softmax(hard(dataset.test.X), 1).double().numpy()
+    assert result.hard == classifier_scores(proba, dataset.test.y.numpy())
+    assert result.distilled != result.hard and result.members == 1
+    folder = write_distillation(result, tmp_path / "s-distill")
+    assert {p.name for p in folder.iterdir()} == {"distill.json", "report.html"}
+    assert np.isfinite(result.distilled["nll"])

@@ -21,8 +21,7 @@ from deepsci import folder
 from deepsci.errors import DataError
 from deepsci.folder import (RunLock, build_checked, check_out, checkpoint_dir, publish, read_json, read_weights,
                             recover, staging_dir)
-from deepsci.models import MLP
-from deepsci.models.spec import model_from_spec
+from deepsci.models import MLP, model_from_spec
 
 FILES = ("config.toml", "metrics.json", "model.json", "model.safetensors", "history.csv")
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -421,7 +420,7 @@ def test_tampered_weights_give_one_line(tmp_path: Path, damage: object, match: s
     (lambda m: m.update(members=1_000_000), "'members' .* is 1000000; a run folder holds 1 to 1000"),
     (lambda m: m.update(members=999), r"has shape \(4, 3\) but .* expects \(999, 4, 3\)"),
     (lambda m: m.update(members="3"), "'members' .* is '3'"),
-    (lambda m: m["model"].pop("n_inputs"), "cannot be built \\(TypeError"),
+    (lambda m: m["model"].pop("n_inputs"), "cannot be built \\(ModelError: bad MLP spec: missing key\\(s\\) n_inputs"),
     (lambda m: m["model"].update(kind="nosuchkind"), "cannot be built \\(ModelError: unknown model kind"),
     (lambda m: m["model"].update(hidden="wide"), "cannot be built"),
     (lambda m: m["model"].update(hidden=[-3]), "layer widths must be positive"),

@@ -33,7 +33,7 @@ CLAIMS: dict[str, list[tuple[str, str, float | str]]] = {
                      ("linear AR 20.4", "forecast.test_rmse.linear autoregression", "5%")],
     "text_lstm": [("2.45 nats/char", "valid.cross_entropy_nats", "5%"),
                   ("unigram entropy 3.31", "valid.unigram_entropy_nats", "5%")],
-    "motifs_bilstm": [("ROC-AUC 0.99", "test.roc_auc", 0.01)],
+    "motifs_bilstm": [("ROC-AUC 0.96", "test.roc_auc", 0.01)],
     "motifs_transformer": [("ROC-AUC 1.00", "test.roc_auc", 0.01)],
     "motifs_cnn": [("ROC-AUC 0.99", "test.roc_auc", 0.01)],
     "points_deepsets": [("accuracy 0.96", "test.accuracy", 0.01)],

@@ -187,7 +187,8 @@ def test_mc_dropout_and_digits_prediction_sets(table, tmp_path):
 def test_method_none_is_the_plain_run(table, tmp_path):
     """No [uncertainty] section and method = "none" give the same files as before the section existed:
     the same predictions as a hand-made MLP trained by the Trainer (oracle), and no uncertainty keys."""
-    from deepsci.evaluation.evaluate import predictions, raw_outputs
+    from deepsci.evaluation.evaluate import predictions
+    from deepsci.training.inference import predict_batches
     from deepsci.experiment import build_dataset, build_model
     from deepsci.training import Trainer, get_loss
 
@@ -203,7 +204,7 @@ def test_method_none_is_the_plain_run(table, tmp_path):
     model = build_model(cfg, ds.inputs, ds.n_outputs, task=ds.task)
     Trainer(model, loss=get_loss(None, "regression"), lr=cfg.train.lr, epochs=cfg.train.epochs, seed=0,
             schedule="constant").fit(ds.train.X, ds.train.y, ds.valid.X, ds.valid.y)
-    oracle = predictions(raw_outputs(model, ds.test.X), "regression", ds.preprocessor.inverse_targets)
+    oracle = predictions(predict_batches(model, ds.test.X), "regression", ds.preprocessor.inverse_targets)
     np.testing.assert_allclose(a["y_pred"], oracle[:, 0], rtol=1e-5, atol=1e-6)
 
 

@@ -1,12 +1,17 @@
-"""scikit-learn estimators: `Regressor` and `Classifier`, MLPs trained by the deepsci Trainer.
+"""scikit-learn estimators: `Regressor` and `Classifier`, MLPs trained by the pipeline of `deepsci fit`.
 
 They follow scikit-learn's contract (`__init__` stores its arguments unchanged; `fit` validates,
 builds and returns self; learned state ends in `_`), so they work in `cross_val_score`,
 `GridSearchCV` and `Pipeline`, and pass `sklearn.utils.estimator_checks.check_estimator` with the
-expected failures listed by `expected_failed_checks`. Inputs are standardised inside (fitted on the
-training rows only), and so are regression targets; predictions come back in the target's own units.
-A DataFrame's column names are kept in `feature_names_in_` and checked at predict time, as scikit-learn
-does (reordered or renamed columns are an error, not silently different predictions).
+expected failures listed by `expected_failed_checks`.
+
+`fit` turns the settings into a Config (`config_`) and the arrays into a table (deepsci.data.arrays), and runs
+`deepsci.experiment.fit_in_memory`: the reader, split, fitted preprocessor (inputs standardised on the training
+rows, and so are regression targets), Trainer and uncertainty calibration of `deepsci fit`. A number from the
+API therefore equals the command line's for the same settings and data (tests/test_estimators.py holds it);
+predictions come back in the target's own units through the path of `Run.predict`. A DataFrame's column names
+are kept in `feature_names_in_` and checked at predict time, as scikit-learn does (reordered or renamed columns
+are an error, not silently different predictions).
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from deepsci.data.scalers import Scaler
+from deepsci.config import Config, config_from_dict
+from deepsci.data.arrays import TARGET, arrays_inputs, build_from_arrays, feature_columns
 from deepsci.errors import ModelError
-from deepsci.evaluation.uncertainty import SigmaCalibrator, UncertaintySpec, conformal_interval, predictive
-from deepsci.models import MLP, head_predictions
-from deepsci.training import Trainer, get_loss, uncertainty_training
+from deepsci.evaluation.evaluate import predict_with_uncertainty, truth
+from deepsci.evaluation.uncertainty import conformal_interval
+from deepsci.experiment import fit_in_memory
+from deepsci.tasks import BINARY, MULTICLASS, REGRESSION
 
 __all__ = ["Classifier", "Regressor", "expected_failed_checks"]
 
@@ -44,22 +51,17 @@ def expected_failed_checks(estimator: Any) -> dict[str, str]:
     }
 
 
-def _tensor(a: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """A tensor of `a` (copied when numpy marks it read-only, as pandas does, so torch does not warn)."""
-    if not a.flags.writeable:
-        a = a.copy()
-    return torch.as_tensor(a, dtype=dtype)
-
-
 class _MLPEstimator(BaseEstimator):
-    """Shared fit machinery; subclasses set the task and the target encoding.
+    """Shared fit machinery: the settings as a Config, the pipeline of `deepsci fit`, predictions as `Run.predict`.
 
     By default every row trains for all `epochs`: no validation slice is held out unless asked for, as
     scikit-learn's MLPs hold none out unless early_stopping=True. `patience=k` asks for early stopping:
     a validation slice of valid_fraction (10%) of the rows is held out and training stops after k epochs
     without improvement of its loss, restoring the best weights. It often pays: in 5-fold cross-validation
     on diabetes patience=10 made the fit ~20x faster and raised R² from 0.35 to 0.49 (the 64x64 MLP
-    overfits 353 rows in 100 epochs); benchmarks/estimator_cv.py.
+    overfits 353 rows in 100 epochs); benchmarks/estimator_cv.py. With an uncertainty method (or a
+    heteroscedastic head) a calibration slice of calib_fraction (20%) of the rows is held out too, disjoint
+    from it: the sigma scale and the conformal thresholds are fitted on rows that took no part in training.
 
     Training runs on deepsci's dense fast path (deepsci.training.fastdense: explicit backward, fused Adam)
     whenever the network has no dropout or batch norm, and through autograd otherwise. `device` ("cpu",
@@ -99,89 +101,59 @@ class _MLPEstimator(BaseEstimator):
         self.device = device
         self.precision = precision
 
-    _task = "regression"
+    def _config(self, task: str, width: int) -> Config:
+        """The config of `deepsci fit` these settings are, for a table of `width` features (deepsci.data.arrays).
 
-    def _fit(self, X: np.ndarray, y: torch.Tensor, n_outputs: int, task: str,
-             sample_weight: np.ndarray | None) -> "_MLPEstimator":
-        self.spec_ = UncertaintySpec(method=self.uncertainty, members=self.members, samples=self.samples,
-                                     heteroscedastic=self.heteroscedastic, seed=self.seed)
-        Xt = _tensor(X)
-        weight = None if sample_weight is None else _tensor(sample_weight)
-        train, valid, calib = self._split(len(Xt))
-        self.x_scaler_ = Scaler().fit(Xt[train])
-        Xt = self.x_scaler_.transform(Xt)
-        init, cb, cw = _resolve_init(self.activation, self.init)
+        The same config, with data.source the table written to a file and its test rows given apart
+        (data.test_source), makes `deepsci fit` train the very same model.
+        """
+        raw = {"name": type(self).__name__, "seed": self.seed,
+               "data": {"kind": "table", "source": "arrays", "features": feature_columns(width), "target": TARGET,
+                        "task": task, "valid_fraction": self.valid_fraction if self.patience is not None else 0.0,
+                        "calib_fraction": self.calib_fraction if self._error_bars() else 0.0},
+               "model": {"kind": "mlp", "hidden": list(self.hidden), "activation": self.activation,
+                         "dropout": self.dropout, "batch_norm": self.batch_norm, "init": self.init},
+               "train": {"optimizer": self.optimizer, "lr": self.lr, "weight_decay": self.weight_decay,
+                         "momentum": self.momentum, "batch_size": self.batch_size, "epochs": self.epochs,
+                         "schedule": self.schedule or "constant", "clip_grad_norm": self.clip_grad_norm,
+                         "patience": self.patience, "device": self.device, "precision": self.precision},
+               "uncertainty": {"method": self.uncertainty, "members": self.members, "samples": self.samples,
+                               "heteroscedastic": self.heteroscedastic}}
+        return config_from_dict(raw, source=type(self).__name__)
 
-        def make_member(seed: int) -> MLP:
-            return MLP(X.shape[1], n_outputs * (2 if self.heteroscedastic else 1), tuple(self.hidden),
-                       self.activation, dropout=self.dropout, batch_norm=self.batch_norm, init=init, cb=cb, cw=cw,
-                       seed=seed)
+    def _error_bars(self) -> bool:
+        """True when the model gives error bars (a method or a variance head): a calibration slice is held out."""
+        return self.uncertainty != "none" or bool(self.heteroscedastic)
 
-        self.model_, loss, X_train, y_train, augment = uncertainty_training(
-            self.spec_, task, make_member, get_loss(None, task), Xt[train], y[train], seed=self.seed)
-        trainer = Trainer(self.model_, loss=loss, optimizer=self.optimizer, lr=self.lr,
-                          weight_decay=self.weight_decay, momentum=self.momentum, batch_size=self.batch_size,
-                          epochs=self.epochs, schedule=self.schedule, clip_grad_norm=self.clip_grad_norm,
-                          patience=self.patience, augment=augment, seed=self.seed, progress=self.progress,
-                          device=self.device, precision=self.precision)
-        # Early stopping needs the validation slice; without patience it is held out only for calibration.
-        watch = valid is not None and self.patience is not None
-        trainer.fit(X_train, y_train, Xt[valid] if watch else None, y[valid] if watch else None,  # type: ignore[index]
-                    sample_weight=None if weight is None else weight[train],
-                    valid_sample_weight=_positive(weight[valid]) if weight is not None and watch else None)  # type: ignore[index]
-        self.model_.cpu().eval()
-        self.history_ = trainer.history_
-        self.calib_ = (Xt[calib], y[calib]) if calib is not None else None
-        self.sigma_calibrator_ = self._fit_sigma_calibrator(task)
-        return self
+    def _fit(self, X: np.ndarray, y: np.ndarray, task: str, sample_weight: np.ndarray | None) -> None:
+        """Build the data from the arrays, fit in memory, keep what prediction needs."""
+        config = self._config(task, X.shape[1])
+        dataset = build_from_arrays(config.data, X, y, seed=config.seed)
+        weight = None if sample_weight is None else torch.as_tensor(sample_weight, dtype=torch.float32)
+        fitted = fit_in_memory(config, dataset, progress=self.progress,
+                               sample_weight=_rows(weight, dataset.train.ids),
+                               valid_sample_weight=_positive(_rows(weight, dataset.valid.ids)),
+                               evaluate=self._error_bars())  # the calibration of the error bars, on calib
+        self.config_ = fitted.config
+        self.model_ = fitted.model
+        self.preprocessor_ = dataset.preprocessor
+        self.uncertainty_ = fitted.uncertainty
+        self.history_ = fitted.history
+        self.calibration_ = fitted.evaluation.calibration if fitted.evaluation is not None else None
+        self.calib_ = dataset.calib if dataset.calib is not None and len(dataset.calib) else None
 
-    def _split(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """(train, valid, calib) rows. The validation slice (early stopping) is carved when patience is set;
-        with an uncertainty method a calibration slice too, disjoint from both, so that the sigma scale and
-        the conformal thresholds are fitted on rows that took no part in training or model selection."""
-        watch, calibrate = self.patience is not None, self.spec_.active
-        if not watch and not calibrate:
-            return torch.arange(n), None, None
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed))
-        n_valid = max(1, int(round(self.valid_fraction * n))) if watch else 0
-        n_calib = max(1, int(round(self.calib_fraction * n))) if calibrate else 0
-        if n - n_valid - n_calib < 1:
-            raise ValueError(f"{type(self).__name__} with validation and calibration slices needs at least "
-                             f"{n_valid + n_calib + 1} samples; got {n} samples (n_samples={n}).")
-        valid = order[:n_valid] if watch else None
-        calib = order[n_valid:n_valid + n_calib] if calibrate else None
-        return order[n_valid + n_calib:], valid, calib
-
-    def _fit_sigma_calibrator(self, task: str) -> SigmaCalibrator | None:
-        """Variance scaling (one factor per target) fitted on the calibration slice, for a regressor with a sigma."""
-        if task != "regression" or self.calib_ is None:
-            return None
-        X_cal, y_cal = self.calib_
-        dist = predictive(self.model_, X_cal, task, self.spec_, self.y_scaler_)  # type: ignore[attr-defined]
-        if dist.std is None:
-            return None
-        y_true = self.y_scaler_.inverse_transform(y_cal).double().numpy()  # type: ignore[attr-defined]
-        return SigmaCalibrator("scaling").fit(y_true, dist.pred, dist.std)
-
-    def _inputs(self, X: Any) -> torch.Tensor:
-        """X validated against the fit (width and feature names, scikit-learn's messages), scaled."""
+    def _predictions(self, X: Any, calibrated: bool = True) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
+        """(pred, dist) at X in data units: the path of `Run.predict` (dist None without an uncertainty method)."""
         check_is_fitted(self, "model_")
         X = validate_data(self, X, dtype=np.float32, reset=False)
-        return self.x_scaler_.transform(_tensor(X))
-
-    def _dist(self, X: Any) -> Any:
-        """The predictive distribution at X (see deepsci.evaluation.uncertainty.predictive), data units."""
-        return predictive(self.model_, self._inputs(X), self._task, self.spec_, getattr(self, "y_scaler_", None))
-
-    @torch.no_grad()
-    def _outputs(self, X: Any) -> torch.Tensor:
-        Xt = self._inputs(X)
-        self.model_.eval()
-        return self.model_(Xt)
+        pred, dist, _ = predict_with_uncertainty(self.model_, arrays_inputs(self.preprocessor_, X),
+                                                 self.config_.data.task, self.preprocessor_, self.uncertainty_,
+                                                 self.calibration_ if calibrated else None)
+        return pred, dist
 
 
 class Regressor(RegressorMixin, _MLPEstimator):
-    """An MLP regressor (one or several targets), trained with the deepsci Trainer.
+    """An MLP regressor (one or several targets), trained by the pipeline of `deepsci fit`.
 
     Example:
         >>> reg = Regressor(hidden=(64, 64), epochs=100).fit(X_train, y_train)
@@ -199,36 +171,29 @@ class Regressor(RegressorMixin, _MLPEstimator):
         X, y = validate_data(self, X, y, dtype=np.float32, y_numeric=True, multi_output=True, ensure_min_samples=2)
         sample_weight = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=np.float32)
         self._y_1d = y.ndim == 1
-        yt = _tensor(y.reshape(len(y), -1))
-        self.y_scaler_ = Scaler().fit(yt)
-        self._fit(X, self.y_scaler_.transform(yt), yt.shape[1], "regression", sample_weight)
+        self._fit(X, np.asarray(y, dtype=np.float64), REGRESSION.name, sample_weight)
         return self
 
     def predict(self, X: Any, return_std: bool = False) -> Any:
         """Predictions in the target's units: (n,) for one target, (n, t) for several.
 
         With return_std=True, (mean, std): the predictive standard deviation of the ensemble / MC-dropout
-        samples / heteroscedastic head (needs uncertainty != "none" or heteroscedastic=True).
+        samples / heteroscedastic head, recalibrated on the calibration slice (needs uncertainty != "none"
+        or heteroscedastic=True).
         """
         check_is_fitted(self, "model_")
-        if not self.spec_.active:
-            if return_std:
-                raise ModelError("predict(X, return_std=True) needs a model that gives a spread; this one was fitted "
-                                 "with uncertainty='none'. Fit with uncertainty='ensemble' (or 'mc-dropout' and "
-                                 "dropout > 0), or heteroscedastic=True.")
-            pred = self.y_scaler_.inverse_transform(self._outputs(X)).double().numpy()
-            return pred[:, 0] if self._y_1d else pred
-        dist = self._dist(X)
-        mean = np.asarray(dist["pred"], dtype=np.float64)
-        mean = mean[:, 0] if self._y_1d else mean
+        if return_std and not self.uncertainty_.active:
+            raise ModelError("predict(X, return_std=True) needs a model that gives a spread; this one was fitted "
+                             "with uncertainty='none'. Fit with uncertainty='ensemble' (or 'mc-dropout' and "
+                             "dropout > 0), or heteroscedastic=True.")
+        pred, dist = self._predictions(X)
+        mean = self._shaped(pred)
         if not return_std:
             return mean
-        if "std" not in dist or dist["std"] is None:
+        if dist is None or dist.get("std") is None:
             raise ModelError("this model gives no spread (one network without a variance head); fit with "
                              "uncertainty='ensemble' or heteroscedastic=True to use return_std.")
-        # The raw spread of an ensemble is too narrow; the one returned is scaled on the calibration slice.
-        std = self.sigma_calibrator_.apply(dist["std"]) if self.sigma_calibrator_ is not None else dist["std"]
-        return mean, std[:, 0] if self._y_1d else std
+        return mean, self._shaped(dist["std"])
 
     def predict_interval(self, X: Any, level: float = 0.9, score: str = "absolute") -> tuple[np.ndarray, np.ndarray]:
         """Split-conformal (lower, upper) at `level`, calibrated on the internal calibration slice.
@@ -248,13 +213,19 @@ class Regressor(RegressorMixin, _MLPEstimator):
             raise ModelError("predict_interval needs a calibration slice, and this model was fitted without one. "
                              "Fit with uncertainty='ensemble' (or 'mc-dropout' and dropout > 0) so that "
                              "calib_fraction of the rows is held out for calibration.")
-        X_cal, y_cal = self.calib_
-        cal = predictive(self.model_, X_cal, "regression", self.spec_, self.y_scaler_)
-        test = self._dist(X)
-        y_true = self.y_scaler_.inverse_transform(y_cal).double().numpy()
-        lower, upper = conformal_interval(y_true, cal["pred"], test["pred"], 1.0 - level, score=score,  # type: ignore[arg-type]
-                                          sigma_cal=cal.get("std"), sigma_test=test.get("std"))
-        return (lower[:, 0], upper[:, 0]) if self._y_1d else (lower, upper)
+        pre, task = self.preprocessor_, self.config_.data.task
+        _, cal, _ = predict_with_uncertainty(self.model_, self.calib_.X, task, pre, self.uncertainty_, None)
+        _, test = self._predictions(X, calibrated=False)
+        assert cal is not None and test is not None
+        lower, upper = conformal_interval(truth(self.calib_.y, task, pre.inverse_targets), cal["pred"], test["pred"],
+                                          1.0 - level, score=score, sigma_cal=cal.get("std"),  # type: ignore[arg-type]
+                                          sigma_test=test.get("std"))
+        return self._shaped(lower), self._shaped(upper)
+
+    def _shaped(self, values: np.ndarray) -> np.ndarray:
+        """(n, t) values as the targets were given: (n,) for a 1-d y."""
+        values = np.asarray(values, dtype=np.float64)
+        return values[:, 0] if self._y_1d else values
 
 
 class Classifier(ClassifierMixin, _MLPEstimator):
@@ -272,18 +243,15 @@ class Classifier(ClassifierMixin, _MLPEstimator):
         if len(self.classes_) < 2:
             raise ValueError(f"Classifier needs samples of at least 2 classes in the data, but the data contains "
                              f"only one class: {self.classes_[0]!r}.")
-        task = "binary" if len(self.classes_) == 2 else "multiclass"
-        self._task = task
-        self._fit(X, torch.as_tensor(codes, dtype=torch.long), 1 if task == "binary" else len(self.classes_), task,
-                  sample_weight)
+        # Class codes 0..k-1 as the target: the data layer orders numeric labels by value, so its class j is
+        # classes_[j] and the columns of predict_proba follow classes_.
+        task = BINARY if len(self.classes_) == 2 else MULTICLASS
+        self._fit(X, codes.astype(np.int64), task.name, sample_weight)
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (n, k), columns in the order of `classes_` (an ensemble's / MC dropout's mean)."""
-        check_is_fitted(self, "model_")
-        if self.spec_.active:
-            return np.asarray(self._dist(X)["pred"])
-        return head_predictions(self._outputs(X), self._task).numpy()
+        return np.asarray(self._predictions(X)[0])
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each row, (n,), labels as in `classes_`."""
@@ -291,13 +259,13 @@ class Classifier(ClassifierMixin, _MLPEstimator):
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
 
-def _positive(weight: torch.Tensor) -> torch.Tensor | None:
-    """The weights, or None (an unweighted loss) when they sum to 0 on this slice."""
-    return weight if float(weight.sum()) > 0 else None
+def _rows(weight: torch.Tensor | None, ids: Sequence[str]) -> torch.Tensor | None:
+    """The weights of the rows named `ids` (row positions, deepsci.data.arrays), or None without weights."""
+    if weight is None:
+        return None
+    return weight[torch.as_tensor([int(i) for i in ids], dtype=torch.int64)]
 
 
-def _resolve_init(activation: str, init: str) -> tuple[str, float | None, float | None]:
-    """(init, cb, cw) from the one registry of initialisations (critical init at the critical point)."""
-    from deepsci.models.init import resolve_init
-
-    return resolve_init(activation, init)
+def _positive(weight: torch.Tensor | None) -> torch.Tensor | None:
+    """The weights, or None (an unweighted loss) when there are none or they sum to 0 on this slice."""
+    return weight if weight is not None and float(weight.sum()) > 0 else None

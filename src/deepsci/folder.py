@@ -39,6 +39,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from safetensors import safe_open
+
 from deepsci.errors import DataError, DeepSciError
 
 if TYPE_CHECKING:  # torch is imported only by the functions that rebuild a model, so locking starts fast
@@ -527,8 +529,6 @@ def read_header(path: Path, *, max_bytes: int = MAX_WEIGHT_BYTES) -> dict[str, t
     path = Path(path)
     prefix, size = _peek(path, max_bytes)
     _check_safetensors_prefix(path, prefix, size)
-    from safetensors import safe_open
-
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:  # type: ignore[no-untyped-call]
             return {k: tuple(int(d) for d in f.get_slice(k).get_shape()) for k in f.keys()}
@@ -544,8 +544,6 @@ def read_weights(path: Path, max_bytes: int = MAX_WEIGHT_BYTES) -> "dict[str, to
     a truncated or garbled file is refused by safetensors' own header and offset checks.
     """
     read_header(path, max_bytes=max_bytes)
-    from safetensors import safe_open
-
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:  # type: ignore[no-untyped-call]
             return {k: f.get_tensor(k) for k in f.keys()}
@@ -657,7 +655,7 @@ def build_checked(build: "Callable[[], nn.Module]", weights: Path, *, members: i
             model = _call(build, spec_file)
             model.load_state_dict(tensors, strict=True)
         else:
-            from deepsci.training.ensemble import StackedMLP
+            from deepsci.training.ensemble import StackedMLP  # torch: imported only where a model is rebuilt
 
             model = StackedMLP([_call(build, spec_file) for _ in range(members)])
             model.load_member_state_dict(tensors)
@@ -672,7 +670,7 @@ def build_checked(build: "Callable[[], nn.Module]", weights: Path, *, members: i
 def _build_bounded(build: "Callable[[], nn.Module]", spec_file: Path, max_parameters: int,
                    max_modules: int, max_tensors: int, per: str = "") -> "nn.Module":
     """`build()` on the meta device, stopped early if it grows past the bounds."""
-    import torch
+    import torch  # imported only where a model is rebuilt: locking and checking --out start fast
     from torch import nn
     from torch.nn.modules import module as torch_module
 
@@ -707,7 +705,7 @@ def _build_bounded(build: "Callable[[], nn.Module]", spec_file: Path, max_parame
 
 def _call(build: "Callable[[], nn.Module]", spec_file: Path) -> "nn.Module":
     """`build()`, with any error a bad spec can cause turned into one line naming the spec file."""
-    from torch import nn
+    from torch import nn  # see _build_bounded
 
     try:
         model = build()

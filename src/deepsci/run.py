@@ -12,72 +12,88 @@ import json
 import platform
 import shutil
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
+import sklearn
 import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from deepsci.config import Config, load_config
+from deepsci.data.batch import take
+from deepsci.data.build import load_preprocessor
+from deepsci.data.dataset import Dataset
+from deepsci.data.preprocess import Preprocessor, fit_steps
+from deepsci.data.sequences import Vocabulary
 from deepsci.errors import DataError, DeepSciError
-from deepsci.models.spec import model_from_spec, spec_of
+from deepsci.evaluation.evaluate import predict_with_uncertainty, task_metrics
+from deepsci.evaluation.results import Evaluation
+from deepsci.evaluation.uncertainty import UncertaintySpec, format_sets
+from deepsci.folder import build_checked, publish, read_json, staging_dir
+from deepsci.models import model_from_spec, spec_of
+from deepsci.tasks import task_of
+from deepsci.training.device import describe_device
+from deepsci.training.ensemble import StackedMLP
 
-if TYPE_CHECKING:
-    from deepsci.config import Config
-    from deepsci.data.dataset import Dataset
-    from deepsci.data.preprocess import Preprocessor
-    from deepsci.evaluation.results import Evaluation
-    from deepsci.evaluation.uncertainty import UncertaintySpec
 
+# -- predictions.csv: the columns of each task --------------------------------------------------------
 def predictions_frame(ids: Sequence[str], pred: np.ndarray, task: str, target_names: list[str],
                       class_names: list[str], y_true: np.ndarray | None = None,
                       uncertainty: dict[str, np.ndarray] | None = None,
                       steps: np.ndarray | None = None) -> pd.DataFrame:
-    """One row per sample: id, [true value], prediction; classification adds p_<class> columns.
+    """The predictions table of `task` (its function in PREDICTION_FRAMES): one row per sample (per real
+    step for tagging) with the id, [the true value], the prediction and the task's own columns.
 
-    `uncertainty` (a split's "dist" and "bands" merged) adds, per regression target, `<t>_std`,
-    `<t>_lower`, `<t>_upper` and, for a heteroscedastic ensemble, `<t>_aleatoric_std` and
-    `<t>_epistemic_std`; for classification `<label>_set` (the conformal set, classes joined by "|")
-    and `<label>_set_size`. Multilabel and tagging: see `multilabel_frame` and `tagging_frame`
-    (`steps`: each row's real steps, for tagging without y_true; default every step).
+    `uncertainty` (a split's "dist" and "bands" merged) adds the error bars (see `regression_frame` and
+    `class_frame`); `steps`: each row's real steps, for tagging without y_true (default every step).
     """
-    if task == "multilabel":
-        return multilabel_frame(ids, pred, class_names, y_true)
-    if task == "tagging":
-        return tagging_frame(ids, pred, target_names, class_names, y_true, steps)
+    frame = PREDICTION_FRAMES[task_of(task).name]
+    return frame(ids, pred, target_names=target_names, class_names=class_names, y_true=y_true,
+                 uncertainty=uncertainty or {}, steps=steps)
+
+
+def regression_frame(ids: Sequence[str], pred: np.ndarray, *, target_names: list[str], y_true: np.ndarray | None,
+                     uncertainty: dict[str, np.ndarray], **_: Any) -> pd.DataFrame:
+    """id, then per target [its true value], `<t>_pred` and from `uncertainty` `<t>_std`, `<t>_std_raw`,
+    `<t>_lower`, `<t>_upper` and, for a heteroscedastic ensemble, `<t>_aleatoric_std`, `<t>_epistemic_std`."""
     frame = pd.DataFrame({"id": ids})
-    extra = uncertainty or {}
-    if task == "regression":
-        for j, name in enumerate(target_names):
-            if y_true is not None:
-                frame[name] = y_true[:, j]
-            frame[f"{name}_pred"] = pred[:, j]
-            for key, column in (("std", "std"), ("std_raw", "std_raw"), ("lower", "lower"), ("upper", "upper"),
-                                ("aleatoric", "aleatoric_std"), ("epistemic", "epistemic_std")):
-                if key in extra:
-                    frame[f"{name}_{column}"] = extra[key][:, j]
-        return frame
+    for j, name in enumerate(target_names):
+        if y_true is not None:
+            frame[name] = y_true[:, j]
+        frame[f"{name}_pred"] = pred[:, j]
+        for key, column in (("std", "std"), ("std_raw", "std_raw"), ("lower", "lower"), ("upper", "upper"),
+                            ("aleatoric", "aleatoric_std"), ("epistemic", "epistemic_std")):
+            if key in uncertainty:
+                frame[f"{name}_{column}"] = uncertainty[key][:, j]
+    return frame
+
+
+def class_frame(ids: Sequence[str], pred: np.ndarray, *, target_names: list[str], class_names: list[str],
+                y_true: np.ndarray | None, uncertainty: dict[str, np.ndarray], **_: Any) -> pd.DataFrame:
+    """id, [the true class], `<label>_pred`, `p_<class>` per class and, with conformal sets, `<label>_set` (the
+    classes joined by "|") and `<label>_set_size`. pred: (n, k) class probabilities."""
+    frame = pd.DataFrame({"id": ids})
     label = target_names[0] if target_names else "label"
     if y_true is not None:
         frame[label] = [class_names[i] for i in y_true]
     frame[f"{label}_pred"] = [class_names[i] for i in pred.argmax(axis=1)]
     for k, name in enumerate(class_names):
         frame[f"p_{name}"] = pred[:, k]
-    if "sets" in extra:
-        from deepsci.evaluation.uncertainty import format_sets
-
-        frame[f"{label}_set"] = format_sets(extra["sets"], class_names)
-        frame[f"{label}_set_size"] = extra["sets"].sum(axis=1)
+    if "sets" in uncertainty:
+        frame[f"{label}_set"] = format_sets(uncertainty["sets"], class_names)
+        frame[f"{label}_set_size"] = uncertainty["sets"].sum(axis=1)
     return frame
 
 
-def multilabel_frame(ids: Sequence[str], pred: np.ndarray, labels: list[str],
-                     y_true: np.ndarray | None = None) -> pd.DataFrame:
+def multilabel_frame(ids: Sequence[str], pred: np.ndarray, *, class_names: list[str], y_true: np.ndarray | None,
+                     **_: Any) -> pd.DataFrame:
     """One row per sample: id, then per label [its true 0/1], `<label>_pred` (1 when p >= 0.5), `p_<label>`."""
     frame = pd.DataFrame({"id": ids})
-    for j, name in enumerate(labels):
+    for j, name in enumerate(class_names):
         if y_true is not None:
             frame[name] = y_true[:, j].astype(np.int64)
         frame[f"{name}_pred"] = (pred[:, j] >= 0.5).astype(np.int64)
@@ -85,8 +101,8 @@ def multilabel_frame(ids: Sequence[str], pred: np.ndarray, labels: list[str],
     return frame
 
 
-def tagging_frame(ids: Sequence[str], pred: np.ndarray, target_names: list[str], class_names: list[str],
-                  y_true: np.ndarray | None = None, steps: np.ndarray | None = None) -> pd.DataFrame:
+def tagging_frame(ids: Sequence[str], pred: np.ndarray, *, target_names: list[str], class_names: list[str],
+                  y_true: np.ndarray | None, steps: np.ndarray | None, **_: Any) -> pd.DataFrame:
     """One row per real step (long layout: sequences differ in length, and a wide table would need T x k
     columns): id, position (0-based), [true tag], `<tag>_pred` (the most probable tag), `p_<tag class>`.
 
@@ -94,7 +110,7 @@ def tagging_frame(ids: Sequence[str], pred: np.ndarray, target_names: list[str],
         pred: (n, T, k) tag probabilities. y_true: (n, T) tag indices, -100 on padding (it decides the real
             steps). steps: (n,) real steps per row when y_true is not given (default: all T).
     """
-    n, T, _ = pred.shape
+    n, T, _k = pred.shape
     if y_true is not None:
         real = y_true != -100
     else:
@@ -113,6 +129,14 @@ def tagging_frame(ids: Sequence[str], pred: np.ndarray, target_names: list[str],
     return frame
 
 
+PredictionFrame = Callable[..., pd.DataFrame]
+
+#: task name -> the function writing its predictions table (a new task registers its columns here)
+PREDICTION_FRAMES: dict[str, PredictionFrame] = {
+    "regression": regression_frame, "binary": class_frame, "multiclass": class_frame,
+    "multilabel": multilabel_frame, "tagging": tagging_frame}
+
+
 def real_step_counts(X: Any) -> np.ndarray | None:
     """(n,) real steps of each row of a padded sequence input (its mask), None for inputs without padding."""
     if isinstance(X, dict) and "mask" in X:
@@ -123,10 +147,6 @@ def real_step_counts(X: Any) -> np.ndarray | None:
 # -- writing ----------------------------------------------------------------------------------------
 def versions() -> dict[str, str]:
     """Versions of the libraries that decide the numbers, for metrics.json and model.json."""
-    from importlib.metadata import version
-
-    import sklearn
-
     return {"deepsci": version("deepsci"), "torch": torch.__version__, "numpy": np.__version__,
             "scikit-learn": sklearn.__version__, "python": platform.python_version()}
 
@@ -139,13 +159,11 @@ def environment(device: torch.device | str = "cpu", precision: str = "32", proce
     and recurrent layers reduce in a thread-dependent order, so their last digits may differ. On a GPU,
     and across process counts, see docs/scale.md for what is and is not bit-reproducible.
     """
-    from deepsci.training.device import describe_device
-
     return {**describe_device(torch.device(device)), "precision": precision, "processes": processes,
             "torch_threads": torch.get_num_threads(), "platform": platform.platform()}
 
 
-def metrics_document(*, config: "Config", dataset: "Dataset", evaluation: "Evaluation", history: list[dict[str, Any]],
+def metrics_document(*, config: Config, dataset: Dataset, evaluation: Evaluation, history: list[dict[str, Any]],
                      timings: dict[str, Any], best_epoch: int, trained_on: dict[str, Any] | None = None
                      ) -> dict[str, Any]:
     """The content of metrics.json: the evaluation, the run's facts (`trained_on`: the `environment` it
@@ -153,15 +171,13 @@ def metrics_document(*, config: "Config", dataset: "Dataset", evaluation: "Evalu
     out = evaluation.metrics_json()
     out.update(task=dataset.task, seed=config.seed, best_epoch=best_epoch, epochs_run=len(history),
                timings=timings, versions=versions(), environment=trained_on or environment(),
-               data=dataset.summary)
+               data=dataset.summary.to_json())
     return out
 
 
-def model_document(*, config: "Config", dataset: "Dataset", model: nn.Module, evaluation: "Evaluation",
-                   uncertainty: "UncertaintySpec | None") -> dict[str, Any]:
+def model_document(*, config: Config, dataset: Dataset, model: nn.Module, evaluation: Evaluation,
+                   uncertainty: UncertaintySpec | None) -> dict[str, Any]:
     """The content of model.json: enough to rebuild the model and its preprocessing without unpickling."""
-    from deepsci.training.ensemble import StackedMLP
-
     stacked = isinstance(model, StackedMLP)
     return {
         "format": "deepsci-run/2",
@@ -177,24 +193,20 @@ def model_document(*, config: "Config", dataset: "Dataset", model: nn.Module, ev
     }
 
 
-def write_run(path: Path, *, config: "Config", dataset: "Dataset", model: nn.Module, history: list[dict[str, Any]],
-              evaluation: "Evaluation", timings: dict[str, Any], best_epoch: int,
-              uncertainty: "UncertaintySpec | None" = None, sections: Sequence[Any] = (),
+def write_run(path: Path, *, config: Config, dataset: Dataset, model: nn.Module, history: list[dict[str, Any]],
+              evaluation: Evaluation, timings: dict[str, Any], best_epoch: int,
+              uncertainty: UncertaintySpec | None = None, report_html: str | None = None,
               checkpoint: Path | None = None, trained_on: dict[str, Any] | None = None) -> "Run":
     """Write the whole run folder at `path` atomically: a staging sibling, published in one step.
 
-    The report reads the evaluation and writes nothing back. `checkpoint` (the training state folder)
-    moves into the run as checkpoint/ once the run is published. `trained_on` is where the model
-    trained (`environment(device, precision, processes)`; default this host's CPU).
+    `report_html` is report.html's text, rendered from the same values (deepsci.report.run_report); None
+    writes no report. `checkpoint` (the training state folder) moves into the run as checkpoint/ once the
+    run is published. `trained_on` is where the model trained (`environment(device, precision,
+    processes)`; default this host's CPU).
     """
-    import tomli_w
-
-    from deepsci.folder import publish, staging_dir
-
     tmp = staging_dir(path.parent, path.name)
     try:
-        config_toml = tomli_w.dumps(_drop_none(config.model_dump()))
-        (tmp / "config.toml").write_text(config_toml)
+        (tmp / "config.toml").write_text(config.toml())
         metrics = metrics_document(config=config, dataset=dataset, evaluation=evaluation, history=history,
                                    timings=timings, best_epoch=best_epoch, trained_on=trained_on)
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json_default))
@@ -206,11 +218,8 @@ def write_run(path: Path, *, config: "Config", dataset: "Dataset", model: nn.Mod
         meta = model_document(config=config, dataset=dataset, model=model, evaluation=evaluation,
                               uncertainty=uncertainty)
         (tmp / "model.json").write_text(json.dumps(meta, indent=2, default=_json_default))
-        if config.report.html:
-            from deepsci.report.run_report import build_run_report
-
-            build_run_report(tmp / "report.html", config=config, config_toml=config_toml, dataset=dataset,
-                             metrics=metrics, evaluation=evaluation, history=history, extra_sections=sections)
+        if report_html is not None:
+            (tmp / "report.html").write_text(report_html, encoding="utf-8")
         publish(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -221,7 +230,7 @@ def write_run(path: Path, *, config: "Config", dataset: "Dataset", model: nn.Mod
     return Run.load(path)
 
 
-def _test_predictions(evaluation: "Evaluation", dataset: "Dataset") -> pd.DataFrame:
+def _test_predictions(evaluation: Evaluation, dataset: Dataset) -> pd.DataFrame:
     """predictions.csv: the test split (valid where there is no test), with its uncertainty columns."""
     shown = evaluation.shown
     if shown.frame is not None:  # a model of symbol sequences brings its own table
@@ -232,22 +241,11 @@ def _test_predictions(evaluation: "Evaluation", dataset: "Dataset") -> pd.DataFr
 
 def _plain_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """The weights of the forward network only (a learning rule's feedback matrices are not weights)."""
-    from deepsci.training.ensemble import StackedMLP
-
     if isinstance(model, StackedMLP):  # every member: each key with a leading members dim
         return model.member_state_dict()
     spec = spec_of(model)
     keys = set(model_from_spec(spec).state_dict()) if spec.get("kind") == "mlp" else None
     return {k: v.detach().cpu() for k, v in model.state_dict().items() if keys is None or k in keys}
-
-
-def _drop_none(value: Any) -> Any:
-    """TOML has no null: leave unset optional keys out of the resolved config."""
-    if isinstance(value, dict):
-        return {k: _drop_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_drop_none(v) for v in value]
-    return value
 
 
 def _json_default(value: Any) -> Any:
@@ -266,7 +264,7 @@ class Run:
     """A run folder loaded back: config, model, preprocessor, metadata and metrics. Nothing in it is executed."""
 
     path: Path
-    config: "Config"
+    config: Config
     model: nn.Module
     meta: dict[str, Any]
     metrics: dict[str, Any]
@@ -279,9 +277,6 @@ class Run:
         weights are safetensors whose names and shapes must match the architecture. A damaged or
         tampered folder gives one DataError line naming the file and the problem.
         """
-        from deepsci.config import load_config
-        from deepsci.folder import build_checked, read_json
-
         path = Path(path)
         missing = [f for f in ("config.toml", "model.json", "model.safetensors", "metrics.json")
                    if not (path / f).is_file()]
@@ -300,13 +295,11 @@ class Run:
         return str(self.meta["task"])
 
     @property
-    def preprocessor(self) -> "Preprocessor":
+    def preprocessor(self) -> Preprocessor:
         """The fitted preprocessor of the run (featurisers, vocabularies, scalers), as in training."""
-        from deepsci.data.preprocess import Preprocessor
-
         if not hasattr(self, "_preprocessor"):
             try:
-                self._preprocessor = Preprocessor.from_dict(self.meta["preprocessor"])
+                self._preprocessor = load_preprocessor(self.meta["preprocessor"])
             except DeepSciError:
                 raise
             except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
@@ -316,8 +309,6 @@ class Run:
 
     def sample(self, length: int, *, temperature: float = 1.0, prompt: str = "", seed: int = 0) -> str:
         """Text generated by a character-level model (model.kind = "charlm"), continuing `prompt`."""
-        from deepsci.data.sequences import Vocabulary
-
         featuriser = getattr(self.preprocessor, "featurisers", {}).get("x")
         vocab_state = getattr(featuriser, "state", {}).get("vocabulary")
         if not hasattr(self.model, "sample") or vocab_state is None:
@@ -331,10 +322,6 @@ class Run:
 
     def evaluate(self, source: str | Path | pd.DataFrame | Any) -> dict[str, Any]:
         """Metrics of the model on new labelled data (a file, frame or arrays holding the targets)."""
-        from deepsci.evaluation.evaluate import task_metrics
-
-        from deepsci.data.batch import take
-
         pre = self.preprocessor
         if pre.reader.get("kind") == "text":
             raise DataError(f"'{self.path}' is a character-level language model; its held-out cross-entropy is in "
@@ -349,11 +336,10 @@ class Run:
             used = np.setdiff1d(np.arange(len(raw)), [s["row"] for s in skipped])
         y = pre.targets(raw, used)
         pred, _, _ = self._predictions(X)
-        if self.task == "tagging":  # the tags of the steps the model sees (cut or padded as its inputs)
-            from deepsci.data.preprocess import fit_steps
-
+        task = task_of(self.task)
+        if task.per_step:  # the tags of the steps the model sees (cut or padded as its inputs)
             y = fit_steps(y, pred.shape[1])
-        y_true = y.double().numpy() if self.task == "regression" else y.long().numpy()
+        y_true = y.double().numpy() if task.continuous else y.long().numpy()
         metrics = task_metrics(self.task, y_true, pred, self.preprocessor.class_names,
                                self.preprocessor.target_names)
         return {**metrics, "rows": int(len(used)), "skipped": len(skipped)}
@@ -379,9 +365,6 @@ class Run:
         return raw, X, ids, skipped
 
     def _predictions(self, X: Any) -> tuple[np.ndarray, dict[str, np.ndarray] | None, dict[str, np.ndarray]]:
-        from deepsci.evaluation.evaluate import predict_with_uncertainty
-        from deepsci.evaluation.uncertainty import UncertaintySpec
-
         spec = UncertaintySpec.from_dict(self.meta.get("uncertainty"))
         pred, dist, bands = predict_with_uncertainty(self.model, X, self.task, self.preprocessor, spec,
                                                      self.meta.get("calibration"))

@@ -38,7 +38,8 @@ def test_solubility_uses_its_own_1025_257_split(solubility: Dataset) -> None:
     assert len(solubility.valid) == 102  # 10% of train, carved from train
     assert solubility.task == "regression" and solubility.target_names == ["SOL"]
     assert solubility.n_features == 217 and solubility.n_outputs == 1
-    s = solubility.summary
+    s = solubility.summary.to_json()
+    assert list(s)[:4] == ["source", "kind", "task", "target"]  # the layout metrics.json has always had
     assert s["rows_read"] == s["rows_used"] == 1282 and s["dropped"] == [] and solubility.skipped == []
     assert s["split"]["method"] == "column" and s["featuriser"] == "descriptors"
     json.dumps(s)
@@ -96,7 +97,7 @@ def test_solubility_classes(feature_cache: Path) -> None:
     assert ds.task == "multiclass" and ds.class_names == ["(A) low", "(B) medium", "(C) high"]
     assert len(ds.train) + len(ds.valid) == 1025 and len(ds.test) == 257
     assert ds.y_scaler is None and ds.train.y.dtype == torch.int64
-    assert ds.summary["cache_hit"] is True  # same molecules as `solubility`: features come from the cache
+    assert ds.summary.cache_hit is True  # same molecules as `solubility`: features come from the cache
 
 
 # ---- tables --------------------------------------------------------------------------------------
@@ -115,13 +116,13 @@ def test_breast_cancer_binary_with_malignant_positive() -> None:
 def test_digits_default_features_are_all_pixels() -> None:
     ds = load_dataset(source="digits")
     assert ds.task == "multiclass" and ds.n_outputs == 10 and ds.feature_names[0] == "pixel_0_0"
-    assert ds.summary["split"]["method"] == "stratified"
+    assert ds.summary.split["method"] == "stratified"
 
 
 def test_csv_file_default_features_and_task(cancer_csv: Path) -> None:
     ds = load_dataset(source=str(cancer_csv), target="target")
     assert ds.task == "binary" and ds.n_features == 30 and ds.class_names == ["0", "1"]
-    assert ds.summary["rows_read"] == 120
+    assert ds.summary.rows_read == 120
     reg = load_dataset(source=cancer_csv, target="mean radius", features=["mean texture", "mean area"])
     assert reg.task == "regression" and reg.feature_names == ["mean texture", "mean area"]
     forced = load_dataset(source=cancer_csv, target="target", task="regression")
@@ -164,12 +165,12 @@ def test_unparsable_smiles_are_counted_skipped_and_listed(tmp_path: Path, small_
     frame.to_csv(tmp_path / "m.csv", index=False)
     ds = load_dataset(source=tmp_path / "m.csv", target="SOL", id_column="NAME", split="random",
                       cache_dir=feature_cache)
-    assert ds.summary["rows_read"] == 40 and ds.summary["rows_used"] == 38
-    assert ds.summary["dropped"] == [{"reason": "unparsable SMILES", "rows": 2}]
+    assert ds.summary.rows_read == 40 and ds.summary.rows_used == 38
+    assert ds.summary.dropped == [{"reason": "unparsable SMILES", "rows": 2}]
     assert [s["row"] for s in ds.skipped] == [3, 7]
     assert ds.skipped[0]["id"] == frame.loc[3, "NAME"] and "C1CC(not a ring" in ds.skipped[0]["reason"]
     assert len(ds.train) + len(ds.valid) + len(ds.test) == 38
-    assert ds.summary["ignored_columns"] == []
+    assert ds.summary.ignored_columns == []
 
 
 def test_morgan_features_and_smiles_autodetect(molecules_csv: Path, feature_cache: Path) -> None:
@@ -177,7 +178,7 @@ def test_morgan_features_and_smiles_autodetect(molecules_csv: Path, feature_cach
                       scale_features=False, cache_dir=feature_cache)
     assert ds.preprocessor.reader["smiles_column"] == "smiles" and ds.n_features == 256
     assert set(torch.unique(ds.train.X).tolist()) <= {0.0, 1.0} and _x_scaler(ds) is None  # type: ignore[arg-type]
-    assert ds.summary["ignored_columns"] == ["NAME"]  # reported, not silently dropped
+    assert ds.summary.ignored_columns == ["NAME"]  # reported, not silently dropped
 
 
 def test_scaffold_split_via_load_dataset(molecules_csv: Path, feature_cache: Path) -> None:
@@ -190,7 +191,7 @@ def test_scaffold_split_via_load_dataset(molecules_csv: Path, feature_cache: Pat
 
 @pytest.mark.slow  # featurises the 1282 solubility molecules once per session (~5-15 s)
 def test_nonfinite_descriptors_are_filled_with_train_medians(solubility: Dataset) -> None:
-    assert solubility.summary["nonfinite_filled"] > 0  # one molecule has undefined Gasteiger charges
+    assert solubility.summary.nonfinite_filled > 0  # one molecule has undefined Gasteiger charges
     fill = solubility.preprocessor.featurisers["x"].state["fill_values"]
     assert len(fill) == 217 and all(np.isfinite(fill))
 
@@ -235,8 +236,8 @@ def test_bad_nan_and_inf_name_column_and_count(tmp_path: Path) -> None:
                                         "3 row\\(s\\) \\(rows 4, 9, 30\\).*missing = 'drop'"):
         load_dataset(source=tmp_path / "c.csv", target="target")
     ds = load_dataset(source=tmp_path / "c.csv", target="target", missing="drop")
-    assert ds.summary["rows_used"] == 96 and ds.summary["n_dropped"] == 4
-    assert {d["reason"]: d["rows"] for d in ds.summary["dropped"]} == {
+    assert ds.summary.rows_used == 96 and ds.summary.n_dropped == 4
+    assert {d["reason"]: d["rows"] for d in ds.summary.dropped} == {
         "NaN or inf in column 'mean radius'": 1, "NaN or inf in column 'mean area'": 3}
     assert sorted(s["row"] for s in ds.skipped) == [4, 9, 30, 50]
 
@@ -249,7 +250,7 @@ def test_bad_nan_in_target(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="'mean radius' has NaN or inf in 2 row"):
         load_dataset(source=tmp_path / "c.csv", target="mean radius")
     ds = load_dataset(source=tmp_path / "c.csv", target="mean radius", missing="drop")
-    assert ds.summary["rows_used"] == 98
+    assert ds.summary.rows_used == 98
 
 
 def test_bad_options_are_config_errors(cancer_csv: Path) -> None:
@@ -284,3 +285,24 @@ def test_predict_table_lacking_a_feature(cancer_csv: Path) -> None:
 
 def _x_scaler(ds: Dataset) -> Scaler | None:
     return ds.preprocessor.featurisers["x"].x_scaler  # type: ignore[attr-defined, no-any-return]
+
+
+def test_loading_a_run_finds_every_registered_preprocessor_and_featuriser() -> None:
+    """deepsci.data imports its modules on first use (the config reads the spec types without torch), so
+    the run folder's loader must itself bring in every class a saved preprocessor may name."""
+    import subprocess
+    import sys
+
+    code = ("import deepsci.run\nfrom deepsci.data.featurisers import FEATURISERS\n"
+            "from deepsci.data.preprocess import PREPROCESSORS\n"
+            "print(sorted(PREPROCESSORS), {'graph', 'window', 'text'} <= set(FEATURISERS))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["['series',", "'text']", "True"]
+
+
+def test_a_bad_key_of_the_api_is_a_config_error_naming_it(cancer_csv: Path) -> None:
+    with pytest.raises(ConfigError, match="data.featurs: Extra inputs are not permitted"):
+        load_dataset(source=cancer_csv, target="target", featurs=["mean radius"])
+    with pytest.raises(ConfigError, match="data.morgan_bits: Input should be greater than or equal to 64"):
+        load_dataset(source=cancer_csv, target="target", morgan_bits=8)

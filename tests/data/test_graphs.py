@@ -11,7 +11,7 @@ import pytest
 import torch
 from rdkit import Chem
 
-from deepsci.config.data import data_config
+from deepsci.data.spec import data_config
 from deepsci.data import build_dataset
 from deepsci.data.graphs import (
     GraphFeaturiser,
@@ -118,11 +118,8 @@ def test_graph_kind_with_descriptors_round_trips_through_json(tmp_path: Path, sm
     frame.loc[3, "smiles"] = "xyz"  # an unparsable molecule: skipped and listed, never silently dropped
     cfg = data_config(kind="graph", source="x", target="SOL", id_column="NAME", descriptors="descriptors",
                       split="scaffold")
-    spec = {**cfg.model_dump(), "source": frame}
-    from deepsci.data.build import build_rows
-
-    ds = build_rows(spec, seed=0, cache_dir=tmp_path / "features")
-    assert ds.summary["split"]["method"] == "scaffold"
+    ds = build_dataset(cfg.model_copy(update={"source": frame}), seed=0, cache_dir=tmp_path / "features")
+    assert ds.summary.split["method"] == "scaffold"
     assert [s["reason"] for s in ds.skipped] == ["unparsable SMILES 'xyz'"]
     schema = ds.inputs["x"]
     assert schema.structure == "graph" and schema.shape[2] == len(ds.preprocessor.featurisers["x"].descriptor_names)
@@ -196,10 +193,8 @@ def test_contribs_and_rank_gauss_round_trip_through_json(tmp_path: Path, small_m
     monkeypatch.setenv("DEEPSCI_CACHE", str(tmp_path))
     cfg = data_config(kind="graph", source="x", target="SOL", id_column="NAME", descriptors="descriptors",
                       atom_features="chemprop+contribs", descriptor_scale="rank-gauss")
-    from deepsci.data.build import build_rows
-
-    ds = build_rows({**cfg.model_dump(), "source": small_molecules}, seed=0, cache_dir=tmp_path / "features")
-    assert ds.summary["atom_features"] == "chemprop+contribs"
+    ds = build_dataset(cfg.model_copy(update={"source": small_molecules}), seed=0, cache_dir=tmp_path / "features")
+    assert ds.summary.atom_features == "chemprop+contribs"
     assert ds.inputs["x"].shape[0] == len(atom_feature_names("chemprop+contribs"))
     assert isinstance(ds.train.X, MolecularGraphs)
     assert float(ds.train.X.mol_x.abs().max()) <= 3.3  # rank-Gauss bounded, unlike standardised descriptors

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from deepsci.config.data import data_config
+from deepsci.data.spec import data_config
 from deepsci.data import build_dataset
 from deepsci.data.images import digits_images
 from deepsci.errors import DataError

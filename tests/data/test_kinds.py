@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from deepsci.config.data import data_config
+from deepsci.data.spec import data_config
 from deepsci.data import Preprocessor, build_dataset, write_fasta
 from deepsci.data.simulate import GATA_PWM, consensus, simulate_motifs, simulate_point_sets
 from deepsci.errors import DataError
@@ -44,7 +44,7 @@ def test_npz_signals_with_named_test_arrays_build_with_the_given_rows(signal_npz
     cfg = data_config(kind="signal", source=str(signal_npz), x="train_signals", target="train_labels",
                       test_x="held_out", test_target="held_out_y")
     ds = build_dataset(cfg, seed=0)
-    s = ds.summary["split"]
+    s = ds.summary.split
     assert s["method"] == "given" and s["test"] == 40 and "held_out" in s["test_from"]
     assert s["train"] + s["valid"] == 120
     assert ds.inputs["x"].structure == "signal" and ds.inputs["x"].shape == (1, 64)  # (n, L) is one channel
@@ -81,7 +81,7 @@ def test_split_column_is_honoured_and_unhonourable_splits_raise(tmp_path: Path) 
     frame = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40), "y": rng.normal(size=40),
                           "part": ["train"] * 30 + ["test"] * 6 + ["calib"] * 4})
     ds = build_dataset(data_config(source=_csv(tmp_path, frame), split_column="part", features=["a", "b"]), seed=0)
-    s = ds.summary["split"]
+    s = ds.summary.split
     assert (s["method"], s["test"], s["calib"], s["train"] + s["valid"]) == ("column", 6, 4, 30)
     assert ds.test.ids == [str(i) for i in range(30, 36)] and ds.calib is not None
     no_test = frame.assign(part="train")
@@ -107,7 +107,7 @@ def test_calib_is_carved_from_train_disjoint_from_valid(tmp_path: Path) -> None:
     assert ds.calib is not None
     parts = [set(p.ids) for p in (ds.train, ds.valid, ds.test, ds.calib)]
     assert sum(map(len, parts)) == 100 and len(set().union(*parts)) == 100
-    assert ds.summary["split"]["calib"] == len(ds.calib) > 0
+    assert ds.summary.split["calib"] == len(ds.calib) > 0
 
 
 def test_test_source_file_is_the_test_set(tmp_path: Path) -> None:
@@ -116,7 +116,7 @@ def test_test_source_file_is_the_test_set(tmp_path: Path) -> None:
     test = pd.DataFrame({"a": rng.normal(size=7), "y": rng.normal(size=7)})
     cfg = data_config(source=_csv(tmp_path, train, "tr.csv"), test_source=_csv(tmp_path, test, "te.csv"))
     ds = build_dataset(cfg, seed=0)
-    assert ds.summary["split"]["method"] == "given" and len(ds.test) == 7
+    assert ds.summary.split["method"] == "given" and len(ds.test) == 7
     pre = _round_trip(ds.preprocessor)
     X, _, _ = pre.transform(pre.read(test))
     assert torch.equal(X, ds.test.X)

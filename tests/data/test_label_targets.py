@@ -8,7 +8,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from deepsci.config.data import data_config
+from deepsci.data.spec import data_config
 from deepsci.data import build_dataset
 from deepsci.data.preprocess import IGNORE, fit_steps, multilabel_targets, tag_targets
 from deepsci.data.simulate import BASES, GATA_PWM, MOTIF_PWMS, simulate_motif_labels, simulate_motif_tags
@@ -84,7 +84,7 @@ def test_a_multilabel_dataset_holds_one_0_1_column_per_label(tmp_path):
                                    target=list(MOTIF_PWMS), task="multilabel", id_column="id"))
     assert ds.task == "multilabel" and ds.class_names == list(MOTIF_PWMS) and ds.n_outputs == 3
     assert ds.train.y.dtype == torch.float32 and ds.train.y.shape[1] == 3
-    assert ds.summary["label_counts"]["gata"] == int(frame["gata"].sum())
+    assert ds.summary.label_counts["gata"] == int(frame["gata"].sum())
     # without task = "multilabel" several columns stay what they were: regression targets
     auto = build_dataset(data_config(kind="sequence", source=str(tmp_path / "m.csv"), sequence_column="sequence",
                                      target=list(MOTIF_PWMS), id_column="id"))

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from deepsci.config import config_from_dict
-from deepsci.config.data import SignalInput, data_config, locate
+from deepsci.data.spec import SignalInput, data_config, locate
 from deepsci.data import Preprocessor, build_dataset
 from deepsci.errors import ConfigError, DataError
 
@@ -58,7 +58,7 @@ def test_a_table_source_gives_each_input_its_columns_with_one_split(table: Path)
     X = ds.train.X
     assert isinstance(X, dict) and set(X) == {"wave", "meta", "dna", "dna_mask"}
     assert X["wave"].shape == (len(ds.train.y), 1, 8) and X["meta"].shape == (len(ds.train.y), 2)
-    assert ds.summary["split"]["method"] == "column" and ds.summary["split"]["test"] == 15
+    assert ds.summary.split["method"] == "column" and ds.summary.split["test"] == 15
     assert ds.preprocessor.featurisers["meta"].feature_names == ["age", "dose"]
     assert abs(float(X["meta"].mean())) < 1e-5  # scaled on the training rows
     pre = Preprocessor.from_dict(json.loads(json.dumps(ds.preprocessor.to_dict())))
@@ -99,4 +99,4 @@ def test_npz_set_and_table_inputs_build_with_masks_and_named_columns(tmp_path: P
     X = ds.train.X
     assert isinstance(X, dict) and set(X) == {"cloud", "cloud_mask", "meta"}
     assert ds.preprocessor.featurisers["meta"].feature_names == ["meta[0]", "meta[1]", "meta[2]"]
-    assert ds.task == "regression" and ds.summary["n_features"] == 5 * 2 + 3
+    assert ds.task == "regression" and ds.summary.n_features == 5 * 2 + 3

@@ -70,17 +70,17 @@ def _same(streamed, memory) -> None:
 ])
 def test_a_streamed_parquet_splits_and_scales_as_in_memory(tmp_path, spec, classes):
     streamed, memory = _both(spec, tmp_path, _frame(classes=classes))
-    assert streamed.summary["split"] == memory.summary["split"]
+    assert streamed.summary.split == memory.summary.split
     assert streamed.task == memory.task and streamed.class_names == memory.class_names
     _same(streamed, memory)
-    assert streamed.summary["stream"]["blocks"] == N // 400 + 1
+    assert streamed.summary.stream["blocks"] == N // 400 + 1
 
 
 def test_a_split_column_is_honoured_and_valid_carved_as_in_memory(tmp_path):
     frame = _frame()
     frame["part"] = np.where(np.arange(N) % 5 == 0, "test", "train")
     streamed, memory = _both({"target": "y", "split_column": "part"}, tmp_path, frame)
-    assert streamed.summary["split"]["method"] == "column" and len(streamed.test) == N // 5
+    assert streamed.summary.split["method"] == "column" and len(streamed.test) == N // 5
     assert "part" not in streamed.feature_names
     _same(streamed, memory)
 
@@ -89,7 +89,7 @@ def test_a_test_source_gives_the_test_rows(tmp_path):
     frame = _frame()
     _parquet(tmp_path / "test.parquet", _frame(seed=1).iloc[:300])
     streamed, memory = _both({"target": "y", "test_source": str(tmp_path / "test.parquet")}, tmp_path, frame)
-    assert len(streamed.test) == 300 and streamed.summary["split"]["method"] == "given"
+    assert len(streamed.test) == 300 and streamed.summary.split["method"] == "given"
     assert list(streamed.test.ids)[:2] == ["0", "1"]  # rows of the test file, named as in memory
     _same(streamed, memory)
 
@@ -101,7 +101,7 @@ def test_an_npy_in_many_blocks_matches_the_in_memory_table(tmp_path, monkeypatch
     spec = {**SPEC, "target": f"x{D}"}
     streamed = build_dataset({**spec, "source": str(tmp_path / "t.npy"), "stream": True}, seed=3)
     memory = build_dataset({**spec, "source": frame.set_axis([f"x{j}" for j in range(D + 1)], axis=1)}, seed=3)
-    assert streamed.summary["stream"]["blocks"] == -(-N // (4096 // (4 * (D + 1))))
+    assert streamed.summary.stream["blocks"] == -(-N // (4096 // (4 * (D + 1))))
     _same(streamed, memory)
 
 
@@ -154,7 +154,7 @@ def test_nan_rows_raise_or_are_dropped_and_counted(tmp_path):
     with pytest.raises(DataError, match=r"2 row\(s\) hold NaN.*rows 7, 1500.*missing = 'drop'"):
         build_dataset(spec)
     data = build_dataset({**spec, "missing": "drop"})
-    assert data.summary["n_dropped"] == 2 and data.summary["rows_used"] == N - 2
+    assert data.summary.n_dropped == 2 and data.summary.rows_used == N - 2
     ids = {i for part in ("train", "valid", "test") for i in getattr(data, part).ids}
     assert len(ids) == N - 2 and "7" not in ids and "1500" not in ids
 

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 import torch
 
-from deepsci.data.ordered import build_series, co2_dataset, sunspots_dataset
+from deepsci.data import build_dataset
+from deepsci.data.ordered import co2_dataset, sunspots_dataset
 from deepsci.data.timeseries import make_windows, persistence_forecast, seasonal_naive_forecast
 from deepsci.errors import DataError
 
@@ -16,7 +17,7 @@ def series(source, **kw):  # type: ignore[no-untyped-def]
         source = pd.DataFrame({"step": np.arange(len(source)), "v": source})
         kw.setdefault("time_column", "step")
     spec = {"kind": "series", "source": source, "stride": 1, "test_fraction": 0.2, "valid_fraction": 0.1}
-    return build_series({**spec, **kw})
+    return build_dataset({**spec, **kw})
 
 
 def x_scaler(d):  # type: ignore[no-untyped-def]
@@ -34,7 +35,7 @@ def test_time_ordered_split_no_future_and_train_only_scaler():
     T = 100
     values = np.arange(T, dtype=float) * 2.0 + 1.0  # trending: any leak would change the scaler
     d = series(values, input_length=5, horizon=3, test_size=20, valid_size=10, scale=True)
-    b_valid, b_test = d.summary["boundary_steps"]
+    b_valid, b_test = d.summary.boundary_steps
     assert (b_valid, b_test) == (70, 80)
     train_part = values[:b_valid]
     assert x_scaler(d)["mean"][0] == pytest.approx(train_part.mean())
@@ -63,7 +64,7 @@ def test_csv_reader_sorts_interpolates_and_errors(tmp_path):
     f = pd.DataFrame({"t": [3, 1, 2, 4, 5, 6, 7, 8, 9, 10], "a": [3.0, 1, np.nan, 4, 5, 6, 7, 8, 9, 10],
                       "b": np.arange(10.0)})
     f.to_csv(tmp_path / "s.csv", index=False)
-    kw = dict(time_column="t", input_length=2, horizon=1, test_size=3, valid_size=0)
+    kw = dict(time_column="t", input_length=2, horizon=1, test_size=3, valid_fraction=0.0)
     with pytest.raises(DataError, match="missing"):
         series(str(tmp_path / "s.csv"), **kw)
     d = series(str(tmp_path / "s.csv"), missing="interpolate", scale=False, **kw)
@@ -77,8 +78,8 @@ def test_csv_reader_sorts_interpolates_and_errors(tmp_path):
 
 def test_bundled_co2_and_sunspots():
     c = co2_dataset()
-    assert c.summary["steps"] == 526 and c.summary["boundaries"]["test_start"] == "1994-01"
+    assert c.summary.steps == 526 and c.summary.boundaries["test_start"] == "1994-01"
     assert c.test.ids[0] == "1993-12"  # a window's id: its last input step and c.test.y.shape[1] == 12 and c.train.X.shape[1:] == (36, 1)
     assert all(np.isfinite(c.train.X.numpy()).flat)
     s = sunspots_dataset()
-    assert s.summary["steps"] == 309 and s.test.ids[0] == "1948" and len(s.test) == 60
+    assert s.summary.steps == 309 and s.test.ids[0] == "1948" and len(s.test) == 60

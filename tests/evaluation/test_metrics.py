@@ -12,7 +12,8 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from deepsci.errors import DataError
-from deepsci.evaluation.metrics import classification_metrics, regression_metrics
+from deepsci.evaluation.metrics import TASK_METRICS, classification_metrics, regression_metrics, rmse, task_metrics
+from deepsci.tasks import TASKS
 
 
 def test_regression_hand_worked() -> None:
@@ -143,3 +144,12 @@ def test_classification_bad_inputs_raise() -> None:
         classification_metrics([0, 3], [[0.2, 0.3, 0.5], [0.2, 0.3, 0.5]], names)
     with pytest.raises(DataError, match=r"shape \(n, 3\)"):
         classification_metrics([0, 1], [[0.5, 0.5], [0.5, 0.5]], names)
+
+
+def test_rmse_is_one_function_and_every_task_registers_its_metrics():
+    rng = np.random.default_rng(0)
+    y, p = rng.normal(size=(30, 2)), rng.normal(size=(30, 2))
+    assert rmse(y, p) == pytest.approx(np.sqrt(skm.mean_squared_error(y.ravel(), p.ravel())), rel=1e-12)
+    assert regression_metrics(y[:, 0], p[:, 0])["rmse"] == rmse(y[:, 0], p[:, 0])
+    assert set(TASK_METRICS) == set(TASKS)
+    assert task_metrics("regression", y, p, [], ["a", "b"]) == regression_metrics(y, p, target_names=["a", "b"])

@@ -7,6 +7,8 @@ import pytest
 
 from deepsci.config.uncertainty import UncertaintyConfig, resolve_section, resolve_uncertainty
 from deepsci.errors import ConfigError
+from deepsci.tasks import task_of
+from deepsci.training.uncertainty_spec import UncertaintySpec
 
 
 @pytest.mark.parametrize("method,task,loss,expected", [
@@ -46,3 +48,17 @@ def test_conformal_method_reaches_the_spec_and_cross_needs_an_ensemble():
                 {"method": "ensemble", "conformal": False}):
         with pytest.raises(ValueError, match="one fold per ensemble member"):
             UncertaintyConfig(conformal_method="cross", **bad)
+
+
+def test_the_spec_refuses_what_its_task_cannot_take():
+    """One home for the checks: the spec knows which tasks its options serve (config and training ask it)."""
+    UncertaintySpec(method="ensemble", heteroscedastic=True).check_task(task_of("regression"))
+    UncertaintySpec(method="ensemble", conformal=True).check_task(task_of("binary"))
+    for spec, task, match in ((UncertaintySpec(heteroscedastic=True), "binary", "for regression"),
+                              (UncertaintySpec(method="ensemble"), "tagging", "regression, binary and multiclass"),
+                              (UncertaintySpec(method="ensemble", conformal=True, conformal_method="cross"),
+                               "multiclass", "regression ensembles")):
+        with pytest.raises(ConfigError, match=match):
+            spec.check_task(task_of(task))
+    with pytest.raises(ConfigError, match="regression, binary and multiclass"):
+        resolve_uncertainty(UncertaintyConfig(method="ensemble"), "multilabel")

@@ -33,11 +33,12 @@ K = 4
 
 
 class MemberIndex(nn.Module):
-    """A stand-in ensemble: member k predicts k (mean) and a variance head's raw output, for every row."""
+    """A stand-in ensemble: member k predicts k (mean) and a variance head's raw output, for every row. It
+    holds K members (`members`), so its rows are dim 1 (deepsci.training.inference.row_dim)."""
 
     def __init__(self, outputs: int) -> None:
         super().__init__()
-        self.outputs = outputs
+        self.outputs, self.members = outputs, K
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.arange(K, dtype=x.dtype).view(K, 1, 1).expand(K, x.shape[0], self.outputs)
@@ -63,9 +64,8 @@ def test_q_is_the_conformal_order_statistic_of_out_of_fold_residuals():
     dist = predictive(MemberIndex(1), torch.zeros(3, 2), "regression", spec)
     bands = apply_calibration(cal, dist)
     np.testing.assert_allclose(bands["upper"] - dist.mean, cal.q[0])
-    with pytest.raises(ConfigError, match="absolute residual"):
-        held_out_calibration(MemberIndex(1), torch.zeros(30, 2), y, UncertaintySpec(
-            method="ensemble", members=K, conformal_method="cross", score="normalised"))
+    with pytest.raises(ConfigError, match="score = 'absolute'"):  # sigma at rows a member trained on is no sigma
+        UncertaintySpec(method="ensemble", members=K, conformal=True, conformal_method="cross", score="normalised")
 
 
 def test_cv_plus_interval_by_hand():

@@ -107,8 +107,14 @@ def test_spec_and_calibration_errors_say_how_to_fix():
         UncertaintySpec(method="bagging")
     with pytest.raises(ConfigError, match="level"):
         UncertaintySpec(level=1.5)
-    spec = UncertaintySpec(conformal=True, score="normalised")
-    with pytest.raises(ConfigError, match="sigma"):
+    with pytest.raises(ConfigError, match="predicted sigma"):  # one network without a variance head has none
+        UncertaintySpec(conformal=True, score="normalised")
+    with pytest.raises(ConfigError, match="bootstrap"):
+        UncertaintySpec(bootstrap=True)
+    with pytest.raises(ConfigError, match="one fold per ensemble member"):
+        UncertaintySpec(method="ensemble", conformal=True, conformal_method="cross", score="normalised")
+    spec = UncertaintySpec(method="ensemble", conformal=True, score="normalised")
+    with pytest.raises(ConfigError, match="sigma"):  # a distribution handed over without its sigma
         calibrate("regression", np.zeros((5, 1)), {"pred": np.zeros((5, 1))}, spec)
     with pytest.raises(DataError, match="calib_fraction"):
         calibrate("regression", np.zeros((0, 1)), {"pred": np.zeros((0, 1))}, UncertaintySpec(conformal=True))

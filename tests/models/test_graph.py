@@ -86,7 +86,7 @@ def _ugrnn_by_recursion(net: GraphNet, smiles: str, cache: Path) -> torch.Tensor
     n = int(batch["n_atoms"][0])
     dist = batch["pair_dist"].view(n, n)
     src, dst = batch["edge_index"].tolist()
-    act = torch.tanh if net._spec["activation"] == "tanh" else torch.relu
+    act = torch.tanh if net.hparams["activation"] == "tanh" else torch.relu
     x: torch.Tensor = batch["atom_x"]
     for i in range(net.depth):
         cx, ch, ce = net.cell_x[i], net.cell_h[i].weight[0], net.cell_e[i].weight[0]

@@ -6,11 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from deepsci.config.model import model_config
 from deepsci.data.schema import InputSchema
 from deepsci.errors import ConfigError, ModelError
-from deepsci.models import build_model
-from deepsci.models.spec import model_from_spec, spec_of
+from deepsci.models import build_model, model_from_spec, spec_of
+from deepsci.models.specs import model_config
 from deepsci.models.transformer import TransformerEncoderModel
 
 TOKENS = InputSchema("x", "sequence", (9,), masked=True, n_symbols=6)
@@ -53,10 +52,14 @@ def test_signals_are_tagged_step_by_step(spec):
 
 
 def test_a_whole_sequence_model_is_unchanged_by_the_per_step_option():
-    # per_step is only in the specs that use it: a classifier's spec and outputs stay as they were
+    # a classifier's spec says per_step = False, and a spec written before the option (no key) loads as one
     whole = build_model(model_config(kind="transformer", width=8, heads=2, layers=1), {"x": TOKENS}, 2,
-                        task="binary", seed=0)
-    assert "per_step" not in spec_of(whole) and whole.eval()(**_tokens([9, 3])).shape == (2, 2)
+                        task="binary", seed=0).eval()
+    spec = spec_of(whole)
+    assert spec["per_step"] is False and whole(**_tokens([9, 3])).shape == (2, 2)
+    old = model_from_spec({k: v for k, v in spec.items() if k not in ("per_step", "stem_kernel", "stem_pool")})
+    old.load_state_dict(whole.state_dict())
+    assert torch.equal(old.eval()(**_tokens([9, 3])), whole(**_tokens([9, 3])))
 
 
 @pytest.mark.parametrize("spec,schema", [({"kind": "cnn"}, TOKENS), ({"kind": "mlp"}, InputSchema("x", "table", (4,))),

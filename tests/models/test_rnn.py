@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from deepsci.errors import ModelError
-from deepsci.models.rnn import CELLS, CharLM, Seq2Seq, SequenceModel, recurrent_from_spec
+from deepsci.models import model_from_spec
+from deepsci.models.rnn import CELLS, CharLM, Seq2Seq, SequenceModel
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -17,7 +18,7 @@ def test_sequence_model_shapes_and_round_trip(cell, bidirectional):
     for mode, shape in [("many-to-one", (3, 5)), ("many-to-many", (3, 7, 5))]:
         m = SequenceModel(4, 5, cell=cell, hidden=6, layers=2, bidirectional=bidirectional, mode=mode, seed=1).eval()
         assert m(x).shape == shape
-        m2 = recurrent_from_spec(m.spec()).eval()
+        m2 = model_from_spec(m.spec()).eval()
         assert torch.equal(m(x), m2(x))
         assert m.spec()["clip_grad_norm"] == 1.0  # clipping on by default
 

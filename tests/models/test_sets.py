@@ -8,11 +8,11 @@ import json
 import pytest
 import torch
 
-from deepsci.config.model import model_config
 from deepsci.data.schema import InputSchema
 from deepsci.errors import ModelError
 from deepsci.models import build_model, model_from_spec
 from deepsci.models.sets import DeepSets, pair_inputs
+from deepsci.models.specs import model_config
 
 N, S, D = 6, 5, 3
 VARIANTS = [

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from deepsci.errors import DataError, ModelError
-from deepsci.evaluation.uncertainty.heteroscedastic import gaussian_nll, gaussian_nll_per_sample
+from deepsci.training.losses import gaussian_nll, gaussian_nll_per_sample
 from deepsci.models import MLP
 from deepsci.training.ensemble import HeldOutLoss, StackedMLP, cross_folds, held_out_loss
 from deepsci.training.losses import mse, mse_per_sample

@@ -171,3 +171,15 @@ def test_a_fit_on_it_resumes_from_its_checkpoint_bit_for_bit(tmp_path):
         assert torch.equal(p, q)
     steps = [state["step"] for state in resumed.optimizer.state.values()]
     assert all(float(s) == 6 * 5 for s in steps)  # 5 batches an epoch, every counter advanced together
+
+
+def test_the_step_is_chosen_once_per_fit_and_the_fast_step_falls_back_to_the_trainers_own():
+    """A plain tensor fit takes the fast step; sample weights or named inputs take autograd for the whole
+    fit; a batch the fast step does not cover goes to the Trainer's `autograd_step` (no second copy)."""
+    X, y = torch.randn(20, 4), torch.randn(20, 1)
+    trainer = Trainer(MLP(4, 1, (8,)), loss=losses.mse, epochs=1, batch_size=8)
+    assert trainer.fast_step is not None and trainer.fast_step.fallback == trainer.autograd_step
+    assert trainer.fit(X, y).step is trainer.fast_step
+    assert trainer.fit(X, y, sample_weight=torch.rand(20) + 0.5).step == trainer.autograd_step
+    assert trainer.choose_step({"x": X}, None) == trainer.autograd_step
+    assert Trainer(MLP(4, 1, (8,)), loss=losses.mse, teacher_forcing=True).fast_step is None

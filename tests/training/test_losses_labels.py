@@ -6,7 +6,8 @@ import math
 
 import torch
 
-from deepsci.training.losses import DEFAULT_LOSS, get_loss, per_sample_loss
+from deepsci.tasks import task_of
+from deepsci.training.losses import LOSSES, get_loss, per_sample_loss
 
 
 def test_tagging_cross_entropy_is_the_mean_over_real_steps_only():
@@ -27,7 +28,8 @@ def test_tagging_cross_entropy_is_the_mean_over_real_steps_only():
 def test_multilabel_loss_is_one_bernoulli_per_label():
     logits = torch.tensor([[0.0, 2.0, -1.0], [1.0, -3.0, 0.5]])
     y = torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]])
-    assert DEFAULT_LOSS["multilabel"] == "binary-cross-entropy"
+    assert task_of("multilabel").default_loss == "binary-cross-entropy"
+    assert get_loss(None, "multilabel") is LOSSES["binary-cross-entropy"]
     p = torch.sigmoid(logits.double())
     by_hand = -(y * p.log() + (1 - y) * (1 - p).log())  # (2, 3)
     assert math.isclose(float(get_loss(None, "multilabel")(logits, y)), float(by_hand.mean()), rel_tol=1e-6)

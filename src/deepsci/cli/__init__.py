@@ -21,8 +21,9 @@ from rich.markup import escape
 
 from deepsci.cli.failure import describe_os_error, show_cursor
 from deepsci.cli.fast import fast_overrides
-from deepsci.cli.paths import check_out, check_output_file
+from deepsci.cli.paths import check_output_file
 from deepsci.errors import DeepSciError
+from deepsci.folder import check_out
 
 app = typer.Typer(help="Deep learning for scientific data: fit, evaluate, predict, report.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -45,12 +46,12 @@ def fit(config: Path = typer.Argument(..., help="TOML config, e.g. examples/solu
         nproc: int = typer.Option(1, "--nproc", min=1, help="train in N processes on this machine with "
                                                             "DistributedDataParallel (as torchrun does)")) -> None:
     """Train and evaluate the model of CONFIG; write runs/<name>/ with metrics, predictions and report."""
-    from deepsci.experiment import load_config  # validation first: the heavy imports come after it
+    from deepsci.config import load_config  # validation first: torch and the rest come after it
 
     overrides = list(set_ or ()) + ([f"train.device={device}"] if device is not None else [])
     cfg = load_config(config, [*overrides, *fast_overrides(config, overrides)])
     _user_paths.extend(Path(str(s)) for s in _data_sources(cfg))
-    _check_out(out, cfg.name)
+    check_out(out, cfg.name)
     if nproc > 1 and "WORLD_SIZE" not in os.environ:  # not yet inside torchrun: start the processes
         args = ["fit", str(config), *(a for o in overrides for a in ("--set", o)), "--out", str(out)]
         args += ["--quiet"] * quiet + ["--resume"] * resume
@@ -114,20 +115,6 @@ def _data_sources(cfg: Any) -> list[str]:
     """The data files a config names (the user's paths, for error messages)."""
     data = getattr(cfg, "data", None)
     return [v for v in (getattr(data, "source", None), getattr(data, "test_source", None)) if isinstance(v, str)]
-
-
-def _check_out(out: Path, name: str) -> None:
-    """--out can receive the run folder: deepsci.folder's check where it exists, else the CLI's own."""
-    import importlib
-
-    try:
-        folder_check = getattr(importlib.import_module("deepsci.folder"), "check_out", None)
-    except ImportError:
-        folder_check = None
-    if folder_check is not None:  # the run folder's owner knows its working names best
-        folder_check(out, name)
-    else:
-        check_out(out, name)
 
 
 def _interrupted(config: Path, overrides: list[str], out: Path, name: str) -> str:

@@ -17,6 +17,8 @@ import typer
 
 from deepsci.errors import ConfigError, DataError
 
+# torch and the library are imported inside each command: `deepsci --help` and a config error answer at once.
+
 if TYPE_CHECKING:
     from deepsci.run import Run
 
@@ -45,7 +47,10 @@ def explain_cmd(
     from deepsci.explain.attributions import METHODS
     from deepsci.explain.explanation import explain_split
     from deepsci.folder import RunLock, replace_file
+    from deepsci.report import write_report
+    from deepsci.report.explain import explanation_sections
     from deepsci.run import Run
+    from deepsci.tasks import task_of
 
     wanted = _names(methods, METHODS, "--methods")
     epsilons = _numbers(robustness, "--robustness")
@@ -56,10 +61,7 @@ def explain_cmd(
     schema = InputSchema.from_dict(next(iter(inputs.values())))
     X, y, where = _rows(loaded, data)
     explanation = explain_split(loaded.model, X, y, schema, loaded.task, methods=wanted, rows=rows,
-                                epsilons=epsilons if loaded.task != "regression" else (), seed=seed)
-    from deepsci.report import write_report
-    from deepsci.report.explain import explanation_sections
-
+                                epsilons=() if task_of(loaded.task).continuous else epsilons, seed=seed)
     sections = explanation_sections(explanation, loaded.task)
     atoms = explanation.atom_frame()
     written = ["explain.html", "attributions.csv"] + ([] if atoms is None else ["atom_attributions.csv"])
@@ -92,9 +94,10 @@ def _rows(run: "Run", data: Path | None) -> tuple[Any, Any, str]:
     import numpy as np
     import torch
 
-    if data is None:
-        from deepsci.experiment import build_dataset
+    from deepsci.experiment import build_dataset
+    from deepsci.tasks import task_of
 
+    if data is None:
         dataset = build_dataset(run.config)
         part = dataset.test if len(dataset.test) else dataset.valid
         return part.X, part.y, "the run's test split"
@@ -107,7 +110,7 @@ def _rows(run: "Run", data: Path | None) -> tuple[Any, Any, str]:
         y = pre.targets(raw, used)
     except DataError:  # unlabelled rows: every method but permutation
         return X, None, str(data)
-    if run.task == "regression":
+    if task_of(run.task).continuous:
         y = pre.scale_targets(y)
     return X, torch.as_tensor(y), str(data)
 
@@ -139,8 +142,7 @@ def distill_cmd(
 ) -> None:
     """Train CONFIG's student on TEACHER's softened outputs and on hard labels; compare them."""
     from deepsci.cli.fast import cap_epochs
-    from deepsci.experiment import load_config
-    from deepsci.explain.distill import distill_run, write_distillation
+    from deepsci.experiment import distill_run, load_config, write_distillation
     from deepsci.run import Run
 
     cfg = load_config(student)

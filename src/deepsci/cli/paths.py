@@ -1,4 +1,5 @@
-"""Where a command writes: checked before any work, so a bad `--out` or `-o` costs no training.
+"""Where a command writes: checked before any work, so a bad `-o` costs no work (`--out` and the run name
+are checked by the run folder's owner, deepsci.folder.check_out).
 
 Each check raises a ConfigError whose one line names the path, what is wrong and the fix. The checks
 cover what a user can get wrong (a file where a folder is needed and the reverse, a folder without
@@ -12,23 +13,6 @@ import os
 from pathlib import Path
 
 from deepsci.errors import ConfigError
-
-# A run folder `out/<name>` has siblings named from it (".<name>.checkpoint", temporary and old
-# copies with a process id): the run name must leave room for those additions.
-SIBLING_ROOM = 40
-
-
-def check_out(out: Path, name: str) -> None:
-    """`out` can receive the run folder `out/<name>/` and its siblings, or a ConfigError says why not."""
-    _check_folder(out, "--out")
-    limit = _name_max(out) - SIBLING_ROOM
-    if len(name.encode()) > limit:
-        raise ConfigError(f"the run name is {len(name.encode())} bytes long; this file system allows {limit} for a "
-                          f"run name in '{out}'. Set a shorter `name` in the config (or --set name=...).")
-    run = out / name
-    if run.exists() and not run.is_dir():
-        raise ConfigError(f"'{run}' exists and is not a run folder (it is a file). Move it away, or set another "
-                          "`name` or --out.")
 
 
 def check_output_file(path: Path, option: str = "-o") -> None:

@@ -20,6 +20,8 @@ from deepsci.errors import ConfigError
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+# torch, matplotlib and the library are imported inside each command: `deepsci --help` answers at once.
+
 app = typer.Typer(help="Learning rules beyond backprop, Hopfield networks, RBMs.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
 

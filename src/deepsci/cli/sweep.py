@@ -19,6 +19,8 @@ from deepsci.errors import MissingDependencyError
 if TYPE_CHECKING:
     from deepsci.sweep import SweepSummary
 
+# torch, matplotlib and the library are imported inside each command: `deepsci --help` answers at once.
+
 INTERRUPTED = 130  # the shell's status for a process ended by SIGINT (128 + 2)
 WIDE = 200  # columns of the trials table when the output is not a terminal
 

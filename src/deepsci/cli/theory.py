@@ -16,6 +16,8 @@ import typer
 from deepsci.cli.fast import cap_epochs
 from deepsci.errors import ConfigError
 
+# torch, matplotlib and the library are imported inside each command: `deepsci --help` answers at once.
+
 app = typer.Typer(help="Theory of deep networks: criticality, propagation, kernels, capacity, double descent.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
 
@@ -163,11 +165,12 @@ def kernel_cmd(
 
     from deepsci.evaluation.metrics import regression_metrics
     from deepsci.experiment import build_dataset, load_config
+    from deepsci.tasks import task_of
     from deepsci.theory import critical, kernel_regression
 
     cfg = load_config(config)
     ds = build_dataset(cfg)
-    if ds.task != "regression":
+    if not task_of(ds.task).continuous:
         raise ConfigError(f"'theory kernel' does kernel regression; the dataset's task is '{ds.task}'. "
                           "Use a regression config (e.g. examples/solubility.toml).")
     act = activation or str(getattr(getattr(cfg, "model", None), "activation", "relu") or "relu")

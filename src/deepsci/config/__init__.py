@@ -16,16 +16,19 @@ import tomllib
 from pathlib import Path
 from typing import Any, Sequence
 
+import tomli_w
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from deepsci.config.data import DATA_MODELS, DataConfig
-from deepsci.config.data import locate as locate_data
-from deepsci.config.model import MLPModel, ModelConfig
 from deepsci.config.report import ReportConfig
-from deepsci.config.section import Section, check_name
 from deepsci.config.train import AugmentConfig, TrainConfig
 from deepsci.config.uncertainty import UncertaintyConfig
+from deepsci.data.spec import DATA_MODELS, DataConfig
+from deepsci.data.spec import locate as locate_data
 from deepsci.errors import ConfigError
+from deepsci.models.specs import MLPModel, ModelConfig
+from deepsci.models.specs import locate as locate_model
+from deepsci.section import Section, check_name
+from deepsci.tasks import TASKS
 
 __all__ = ["AugmentConfig", "Config", "DataConfig", "ModelConfig", "RANGE_KEYS", "ReportConfig", "Section",
            "TrainConfig", "UncertaintyConfig", "apply_override", "check_name", "config_from_dict", "is_range",
@@ -54,26 +57,29 @@ class Config(Section):
             raise ValueError(f"an ensemble trains as one stacked network by backprop; train.rule = "
                              f"'{self.train.rule}' cannot be stacked. Use train.rule = 'backprop', or "
                              "uncertainty.method = 'none'")
-        if self._fits_on_calibration_rows() and _settable(self.data, "calib_fraction"):
-            # Error bars are calibrated on rows that took no part in training or model selection; ~20% of the
-            # training rows keeps one seed's conformal coverage within about +-0.045 (docs/uncertainty.md).
-            self.data.__dict__["calib_fraction"] = DEFAULT_CALIB_FRACTION
+        fraction = default_calib_fraction(u, self.data)
+        if fraction is not None:  # a validated assignment: the validators run once more, and find it set
+            self.data = self.data.model_copy(update={"calib_fraction": fraction})
         if u.heteroscedastic is True and self.train.loss is not None:
             raise ValueError(f"a heteroscedastic head is trained with the Gaussian NLL; remove train.loss "
                              f"('{self.train.loss}') or set uncertainty.heteroscedastic = false")
         return self
 
-    def _fits_on_calibration_rows(self) -> bool:
-        """True when the uncertainty section fits something on a calibration split: conformal bands, or a
-        sigma to recalibrate (UncertaintySpec.needs_calibration, read before the task is known: only a task
-        given as binary or multiclass is known to have no sigma). An ensemble with conformal = false and
-        recalibration = "none" trains on every training row instead of setting a fifth of them aside unused.
+    def toml(self) -> str:
+        """The resolved config as TOML text (config.toml of a run folder; every default filled in).
+
+        TOML has no null: optional keys left unset are left out.
         """
-        u = self.uncertainty
-        if u.method == "none" and u.heteroscedastic is not True:
-            return False
-        has_sigma = getattr(self.data, "task", "auto") not in ("binary", "multiclass")
-        return bool(u.conformal) or (u.recalibration != "none" and has_sigma)
+        return tomli_w.dumps(_drop_none(self.model_dump()))
+
+
+def _drop_none(value: Any) -> Any:
+    """`value` (nested dicts and lists) without its None entries."""
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
 
 
 # -- loading ----------------------------------------------------------------------------------------
@@ -81,9 +87,25 @@ DEFAULT_CALIB_FRACTION = 0.2
 MAX_CONFIG_BYTES = 1 << 20  # a config is a page of TOML; a larger file is not one
 
 
-def _settable(section: BaseModel, key: str) -> bool:
-    """True when `section` has the key and the user left it at its default."""
-    return key in type(section).model_fields and key not in section.model_fields_set
+def default_calib_fraction(uncertainty: UncertaintyConfig, data: BaseModel) -> float | None:
+    """The data.calib_fraction a config resolves to, or None to keep the data section as it is.
+
+    Error bars are calibrated on rows that took no part in training or model selection; ~20% of the training
+    rows keeps one seed's conformal coverage within about +-0.045 (docs/uncertainty.md). So where the user
+    left calib_fraction unset and the uncertainty section fits something on a calibration split (conformal
+    bands, or a sigma to recalibrate: UncertaintySpec.needs_calibration, read before the task is known, when
+    only a task given as one class per row is known to have no sigma), it is DEFAULT_CALIB_FRACTION. An
+    ensemble with conformal = false and recalibration = "none" trains on every training row instead of
+    setting a fifth of them aside unused.
+    """
+    if "calib_fraction" not in type(data).model_fields or "calib_fraction" in data.model_fields_set:
+        return None  # a data section without the key, or the user's own value
+    if uncertainty.method == "none" and uncertainty.heteroscedastic is not True:
+        return None
+    given = TASKS.get(getattr(data, "task", "auto"))  # None for "auto": inferred from the data later
+    has_sigma = given is None or not given.exclusive
+    needs_rows = bool(uncertainty.conformal) or (uncertainty.recalibration != "none" and has_sigma)
+    return DEFAULT_CALIB_FRACTION if needs_rows else None
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
@@ -198,11 +220,9 @@ def _explain(exc: ValidationError, raw: dict[str, Any], source: str) -> str:
 def _locate(loc: list[str]) -> tuple[list[str], type[BaseModel] | None]:
     """The TOML key path of a pydantic error location (union tags dropped) and the section model that holds
     its last key. [data] and [model] are unions on `kind`: pydantic puts the kind's tag in the location."""
-    from deepsci.config import model as model_section
-
     if loc[:1] == ["model"]:
-        path, section = model_section.locate(loc[1:])
-        return ["model", *path], section if len(path) > 1 or section is None else section
+        path, section = locate_model(loc[1:])
+        return ["model", *path], section
     if loc[:1] == ["data"] and len(loc) > 1 and loc[1] in DATA_MODELS:
         path, section = locate_data(loc[1:])
         return ["data", *path], section if path else None

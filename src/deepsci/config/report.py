@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from deepsci.config.section import Section, check_name
+from deepsci.section import Section, check_name
 
 # The attribution methods of deepsci.explain.attributions.METHODS (config sits below explain: named here).
 EXPLAIN_METHODS: tuple[str, ...] = ("integrated-gradients", "gradient-x-input", "saliency", "occlusion", "permutation")

@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
-from deepsci.config.section import Section, check_name
-from deepsci.training.names import LOSSES, OPTIMISERS, SCHEDULES
-from deepsci.training.names import RULES as RULE_NAMES
+from deepsci.section import Section, check_name
+from deepsci.training.names import LOSSES, OPTIMISERS, RULES, SCHEDULES
 
 
 class TrainConfig(Section):
@@ -56,25 +55,11 @@ class TrainConfig(Section):
     def _precision_as_text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
-    @field_validator("optimizer")
+    @field_validator("optimizer", "schedule", "loss", "rule")
     @classmethod
-    def _known_optimizer(cls, value: str) -> str:
-        return check_name("optimizer", value, OPTIMISERS)
-
-    @field_validator("schedule")
-    @classmethod
-    def _known_schedule(cls, value: str) -> str:
-        return check_name("schedule", value, SCHEDULES)
-
-    @field_validator("loss")
-    @classmethod
-    def _known_loss(cls, value: str | None) -> str | None:
-        return None if value is None else check_name("loss", value, tuple(LOSSES))
-
-    @field_validator("rule")
-    @classmethod
-    def _known_rule(cls, value: str) -> str:
-        return check_name("rule", value, RULE_NAMES)
+    def _known_name(cls, value: str | None, info: ValidationInfo) -> str | None:
+        names = {"optimizer": OPTIMISERS, "schedule": SCHEDULES, "loss": LOSSES, "rule": RULES}[str(info.field_name)]
+        return None if value is None else check_name(str(info.field_name), value, names)
 
 
 class AugmentConfig(Section):

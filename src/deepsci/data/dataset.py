@@ -8,18 +8,16 @@ with the very same object.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Sequence
+from typing import Any, Sequence
 
 import torch
 
 from deepsci.data.batch import Inputs, n_rows
+from deepsci.data.preprocess import Preprocessor
+from deepsci.data.scalers import Scaler
 from deepsci.data.schema import InputSchema
-
-if TYPE_CHECKING:
-    from deepsci.data.preprocess import Preprocessor
-    from deepsci.data.scalers import Scaler
-
-Task = Literal["regression", "binary", "multiclass", "multilabel", "tagging"]
+from deepsci.data.summary import DataSummary
+from deepsci.tasks import task_of
 
 
 @dataclass
@@ -55,8 +53,7 @@ class Dataset:
         task: "regression", "binary", "multiclass", "multilabel" or "tagging".
         inputs: the model's named inputs and their structure (`InputSchema`).
         preprocessor: fitted on the training rows only; transforms new raw data the same way.
-        summary: JSON-able facts: source, rows read/used, skipped rows by reason, the split method
-            used with each part's row count and where the test rows came from, featurisation time.
+        summary: the facts of the build (`DataSummary`); `summary.to_json()` is metrics.json's "data".
         skipped: rows that could not be used, as {"row", "id", "reason"} (skipped.csv).
         calib: rows carved from train (disjoint from valid) for conformal calibration, or None.
     """
@@ -64,10 +61,10 @@ class Dataset:
     train: Split
     valid: Split
     test: Split
-    task: Task
+    task: str
     inputs: dict[str, InputSchema]
-    preprocessor: "Preprocessor"
-    summary: dict[str, Any] = field(default_factory=dict)
+    preprocessor: Preprocessor
+    summary: DataSummary
     skipped: list[dict[str, Any]] = field(default_factory=list)
     calib: Split | None = None
 
@@ -85,7 +82,7 @@ class Dataset:
         return self.preprocessor.class_names
 
     @property
-    def y_scaler(self) -> "Scaler | None":
+    def y_scaler(self) -> Scaler | None:
         return self.preprocessor.y_scaler
 
     @property
@@ -101,8 +98,5 @@ class Dataset:
     def n_outputs(self) -> int:
         """Width of the model's last layer: targets (regression), 1 (binary), classes (multiclass), labels
         (multilabel), tag classes per step (tagging)."""
-        if self.task == "regression":
-            return int(self.train.y.shape[1])
-        if self.task == "binary":
-            return 1
-        return len(self.class_names)
+        n_targets = int(self.train.y.shape[1]) if self.train.y.dim() == 2 else 1
+        return task_of(self.task).n_outputs(n_targets, len(self.class_names))

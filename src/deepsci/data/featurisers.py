@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from deepsci.data.batch import Inputs
+from deepsci.data.molecules import feature_names, featurise_smiles, fill_nonfinite, nonfinite_fill_values
 from deepsci.data.raw import Raw
 from deepsci.data.readers import float32_overflow
 from deepsci.data.scalers import Scaler
@@ -87,6 +88,14 @@ class Featuriser:
         return raw.arrays[self.name]
 
 
+def smiles_cells(raw: Raw, column: str) -> list[Any]:
+    """The cells of the SMILES column the model needs; DataError naming the table's columns when absent."""
+    if column not in raw.frame.columns:
+        raise DataError(f"the input table lacks the SMILES column '{column}' the model needs; it has: "
+                        f"{', '.join(map(str, raw.frame.columns))}.")
+    return list(raw.frame[column].tolist())
+
+
 def _nonfinite_rows(x: np.ndarray, what: str) -> Bad:
     bad = ~np.isfinite(x.reshape(x.shape[0], int(np.prod(x.shape[1:])))).all(1)
     return {int(r): f"NaN or inf in the {what}" for r in np.flatnonzero(bad)}
@@ -114,13 +123,7 @@ class TableFeaturiser(Featuriser):
 
     def _molecules(self, raw: Raw) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """(X (n, d) float64 with NaN where undefined, valid (n,), names); memoised per SMILES."""
-        from deepsci.data.molecules import featurise_smiles, feature_names
-
-        col = self.settings["smiles_column"]
-        if col not in raw.frame.columns:
-            raise DataError(f"the input table lacks the SMILES column '{col}' the model needs; it has: "
-                            f"{', '.join(map(str, raw.frame.columns))}.")
-        smiles = raw.frame[col].tolist()
+        smiles = smiles_cells(raw, self.settings["smiles_column"])
         kind, radius, bits = self.mol_kind, int(self.settings["morgan_radius"]), int(self.settings["morgan_bits"])
         new = list(dict.fromkeys(str(s) for s in smiles if str(s) not in self._memo))
         if new:
@@ -172,8 +175,6 @@ class TableFeaturiser(Featuriser):
         return X_all, names, bad
 
     def fit(self, raw: Raw, rows: np.ndarray) -> None:
-        from deepsci.data.molecules import fill_nonfinite, nonfinite_fill_values
-
         X, names, _ = self._raw_features(raw)
         n_mol = len(names) - len(self._columns(raw))
         fill = nonfinite_fill_values(X[rows, :n_mol]) if n_mol else np.zeros(0)
@@ -186,8 +187,6 @@ class TableFeaturiser(Featuriser):
             self.state["scaler"] = Scaler().fit(Xf[rows]).to_dict()
 
     def transform(self, raw: Raw) -> tuple[Inputs, Bad]:
-        from deepsci.data.molecules import fill_nonfinite
-
         X, names, bad = self._raw_features(raw)
         if names != self.feature_names:
             raise DataError(f"the featuriser gives {len(names)} features but the model expects "
@@ -245,15 +244,17 @@ class _Grid(Featuriser):
     """Fixed-shape arrays with channels second: signals (n, C, L) and images (n, C, H, W[, D])."""
 
     structure = "signal"
-
-    def layout(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - per subclass
-        raise NotImplementedError
+    #: {ndim of an accepted array: whether it lacks the channel axis}; the refusal of any other ndim
+    channel_axis: dict[int, bool] = {}
+    shape_error = ""
 
     def _samples(self, raw: Raw) -> np.ndarray:
         x = np.asarray(self._array(raw))
         if not np.issubdtype(x.dtype, np.number) and x.dtype != bool:
             raise DataError(f"input '{self.name}' of {raw.source} must be numeric; received dtype {x.dtype}.")
-        return self.layout(x.astype(np.float32))
+        if x.ndim not in self.channel_axis:
+            raise DataError(self.shape_error.format(name=self.name, shape=tuple(x.shape)))
+        return x.astype(np.float32)[:, None] if self.channel_axis[x.ndim] else x.astype(np.float32)
 
     def fit(self, raw: Raw, rows: np.ndarray) -> None:
         x = self._samples(raw)[rows]
@@ -287,14 +288,9 @@ class SignalFeaturiser(_Grid):
     """
 
     structure = "signal"
-
-    def layout(self, x: np.ndarray) -> np.ndarray:
-        if x.ndim == 2:
-            return x[:, None, :]
-        if x.ndim == 3:
-            return x
-        raise DataError(f"a signal array must be (n, L) (one channel) or (n, C, L); input '{self.name}' has "
-                        f"shape {tuple(x.shape)}. Use data.kind = 'image' for (n, C, H, W).")
+    channel_axis = {2: True, 3: False}
+    shape_error = ("a signal array must be (n, L) (one channel) or (n, C, L); input '{name}' has shape {shape}. "
+                   "Use data.kind = 'image' for (n, C, H, W).")
 
 
 @register_input("image")
@@ -306,14 +302,9 @@ class ImageFeaturiser(_Grid):
     """
 
     structure = "image"
-
-    def layout(self, x: np.ndarray) -> np.ndarray:
-        if x.ndim == 3:
-            return x[:, None]
-        if x.ndim in (4, 5):
-            return x
-        raise DataError(f"an image array must be (n, H, W), (n, C, H, W) or (n, C, D, H, W); input "
-                        f"'{self.name}' has shape {tuple(x.shape)}. Use data.kind = 'signal' for (n, C, L).")
+    channel_axis = {3: True, 4: False, 5: False}
+    shape_error = ("an image array must be (n, H, W), (n, C, H, W) or (n, C, D, H, W); input '{name}' has shape "
+                   "{shape}. Use data.kind = 'signal' for (n, C, L).")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,13 +395,8 @@ class PaddedVectorsFeaturiser(Featuriser):
                       "feature_names": list(self.settings.get("feature_names") or [f"f{j}" for j in range(d)])}
 
     def check(self, raw: Raw) -> Bad:
-        bad: Bad = {}
-        for i, a in enumerate(self._items(raw)):
-            if len(a) == 0:
-                bad[i] = "empty set"
-            elif not np.isfinite(a).all():
-                bad[i] = "NaN or inf in an element"
-        return bad
+        return {i: "empty set" if len(a) == 0 else "NaN or inf in an element"
+                for i, a in enumerate(self._items(raw)) if len(a) == 0 or not np.isfinite(a).all()}
 
     def transform(self, raw: Raw) -> tuple[Inputs, Bad]:
         items = self._items(raw)

@@ -43,7 +43,8 @@ import numpy as np
 import torch
 
 from deepsci.data.batch import Inputs
-from deepsci.data.featurisers import Bad, Featuriser, TableFeaturiser, register_input
+from deepsci.data.molecules import _rdkit, default_cache_dir
+from deepsci.data.featurisers import Bad, Featuriser, TableFeaturiser, register_input, smiles_cells
 from deepsci.data.raw import Raw
 from deepsci.data.schema import InputSchema
 from deepsci.data.sources import READERS, read_table_source
@@ -111,8 +112,8 @@ def atom_contributions(mol: Any) -> np.ndarray:
     ASA / 10 and its Gasteiger charge (CONTRIBS), hydrogens' shares folded into their heavy atom, so the
     columns sum over atoms to MolLogP, MolMR / 10, TPSA / 10, LabuteASA / 10 and the formal charge.
     """
-    from rdkit import Chem
-    from rdkit.Chem import rdMolDescriptors, rdPartialCharges
+    from rdkit import Chem  # optional heavy dependency: imported when used
+    from rdkit.Chem import rdMolDescriptors, rdPartialCharges  # optional heavy dependency: imported when used
 
     n = mol.GetNumAtoms()
     with_h = Chem.AddHs(mol)  # heavy atoms keep their indices 0..n-1; hydrogens follow
@@ -153,7 +154,7 @@ class MoleculeGraph:
 def molecule_graph(mol: Any, atom_kind: str = "chemprop") -> MoleculeGraph:
     """The graph of one RDKit molecule (heavy atoms; hydrogens enter as each atom's H count), with the
     atom feature set `atom_kind` (ATOM_FEATURES)."""
-    from rdkit import Chem
+    from rdkit import Chem  # optional heavy dependency: imported when used
 
     atoms = np.array([atom_features(a) for a in mol.GetAtoms()], dtype=np.float32)
     if atom_kind == "chemprop+contribs":
@@ -178,10 +179,8 @@ def graphs_of_smiles(smiles: list[str], cache_dir: str | Path | None = None, *, 
     GRAPH_VERSION and the atom feature set `atom_kind` (ATOM_FEATURES).
     """
     _check_atom_features(atom_kind)
-    from deepsci.data.molecules import _rdkit, default_cache_dir
-
     Chem = _rdkit()
-    from rdkit import rdBase
+    from rdkit import rdBase  # optional heavy dependency: imported when used
 
     start = time.perf_counter()
     folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
@@ -201,7 +200,7 @@ def graphs_of_smiles(smiles: list[str], cache_dir: str | Path | None = None, *, 
 
 
 def _cache_key(smiles: list[str], atom_kind: str) -> str:
-    import rdkit
+    import rdkit  # optional heavy dependency: imported when used
 
     meta: dict[str, Any] = {"rdkit": rdkit.__version__, "version": GRAPH_VERSION}
     if atom_kind != "chemprop":  # the default set keeps the keys written before the option existed
@@ -409,11 +408,7 @@ class GraphFeaturiser(Featuriser):
                                           cache_dir=self.cache_dir)
 
     def _smiles(self, raw: Raw) -> list[str]:
-        col = self.settings["smiles_column"]
-        if col not in raw.frame.columns:
-            raise DataError(f"the input table lacks the SMILES column '{col}' the model needs; it has: "
-                            f"{', '.join(map(str, raw.frame.columns))}.")
-        return [s if isinstance(s, str) else "" for s in raw.frame[col].tolist()]
+        return [s if isinstance(s, str) else "" for s in smiles_cells(raw, self.settings["smiles_column"])]
 
     def graphs(self, raw: Raw) -> list[MoleculeGraph | None]:
         """Each row's graph (None where the SMILES cannot be used), memoised per SMILES."""

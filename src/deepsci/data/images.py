@@ -3,7 +3,9 @@ with `kind = "image"` (see `deepsci.data.featurisers.ImageFeaturiser`)."""
 
 from __future__ import annotations
 
+from deepsci.data.build import build_rows
 from deepsci.data.dataset import Dataset
+from deepsci.data.spec import ImageData
 
 
 def digits_images(*, test_fraction: float = 0.2, valid_fraction: float = 0.1, seed: int = 0) -> Dataset:
@@ -12,8 +14,6 @@ def digits_images(*, test_fraction: float = 0.2, valid_fraction: float = 0.1, se
     1797 images; stratified split with the seed (the same indices as the tabular `digits` dataset
     with the same fractions and seed). Alpaydin & Kaynak (1998), UCI optdigits.
     """
-    from deepsci.data.build import build_rows
-
-    return build_rows({"kind": "image", "source": "digits", "scale": "unit", "task": "multiclass", "split": "auto",
-                       "test_fraction": test_fraction, "valid_fraction": valid_fraction, "missing": "error"},
-                      seed=seed, cache_dir=None)
+    spec = ImageData(source="digits", scale="unit", task="multiclass", test_fraction=test_fraction,
+                     valid_fraction=valid_fraction)
+    return build_rows(spec, seed=seed, cache_dir=None)

@@ -31,7 +31,7 @@ MAX_ABS_DESCRIPTOR = 1e12
 def _rdkit() -> Any:
     try:
         import rdkit  # noqa: F401
-        from rdkit import Chem
+        from rdkit import Chem  # optional heavy dependency: imported when used
     except ImportError as exc:  # pragma: no cover - rdkit comes with [chem]
         raise MissingDependencyError("molecular features need RDKit: pip install 'deepsci[chem]'") from exc
     return Chem
@@ -73,7 +73,7 @@ class MolecularFeatures:
 def descriptor_names() -> list[str]:
     """Names of the 2D descriptors, in column order: RDKit's full `Descriptors.descList`,
     with Ipc replaced by ``log1p_Ipc``."""
-    from rdkit.Chem import Descriptors
+    from rdkit.Chem import Descriptors  # optional heavy dependency: imported when used
 
     return ["log1p_Ipc" if name == "Ipc" else name for name, _ in Descriptors.descList]
 
@@ -86,7 +86,7 @@ def descriptors(mol: Any) -> np.ndarray:
     and puts it on the scale of the other descriptors. A descriptor that raises, is non-finite,
     or exceeds 1e12 in magnitude is returned as NaN, to be filled later from the training split.
     """
-    from rdkit.Chem import Descriptors
+    from rdkit.Chem import Descriptors  # optional heavy dependency: imported when used
 
     out = np.empty(len(Descriptors.descList), dtype=np.float64)
     for j, (name, fn) in enumerate(Descriptors.descList):
@@ -102,7 +102,7 @@ def descriptors(mol: Any) -> np.ndarray:
 
 def morgan_fingerprint(mol: Any, radius: int = 2, bits: int = 2048) -> np.ndarray:
     """Morgan (ECFP-like) bit vector of one molecule, (bits,) float64 of 0/1. Rogers & Hahn (2010)."""
-    from rdkit.Chem import rdFingerprintGenerator
+    from rdkit.Chem import rdFingerprintGenerator  # optional heavy dependency: imported when used
 
     gen = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=bits)
     return gen.GetFingerprintAsNumPy(mol).astype(np.float64)
@@ -129,15 +129,8 @@ def default_cache_dir() -> Path:
     return (Path(root).expanduser() if root else Path.home() / ".cache" / "deepsci") / "features"
 
 
-def featurise_smiles(
-    smiles: Iterable[Any],
-    kind: str = "descriptors",
-    radius: int = 2,
-    bits: int = 2048,
-    cache_dir: str | Path | None = None,
-    *,
-    cache: bool = True,
-) -> MolecularFeatures:
+def featurise_smiles(smiles: Iterable[Any], kind: str = "descriptors", radius: int = 2, bits: int = 2048,
+                     cache_dir: str | Path | None = None, *, cache: bool = True) -> MolecularFeatures:
     """Features of each SMILES string: RDKit 2D descriptors, Morgan bits, or both side by side.
 
     Unparsable SMILES (and missing values) never raise: their row is all NaN and
@@ -146,21 +139,12 @@ def featurise_smiles(
     Results are cached on disk under `cache_dir` (default `default_cache_dir()`) as
     ``<key>.npz`` (arrays X, valid; no pickle) plus ``<key>.json`` (names, parameters), where
     key = SHA-256 of (the SMILES list, kind, radius, bits, RDKit version, FEATURES_VERSION).
-    A second call on the same input is a cache hit and skips RDKit entirely.
-
-    Args:
-        smiles: n SMILES strings (None/NaN count as unparsable).
-        kind: "descriptors", "morgan" or "descriptors+morgan".
-        radius, bits: Morgan fingerprint radius and length (ignored for "descriptors").
-        cache_dir: folder of the cache.
-        cache: False to neither read nor write the cache.
-
-    Returns:
-        MolecularFeatures with X (n, d) float32 — see `descriptors` for how non-finite and
-        huge descriptor values (Ipc) are handled.
+    A second call on the same input is a cache hit and skips RDKit entirely; `cache=False` neither reads nor
+    writes it. `kind`: FEATURE_KINDS; `radius`, `bits`: the Morgan fingerprint's (ignored for "descriptors").
+    X is (n, d) float32; see `descriptors` for how non-finite and huge descriptor values (Ipc) are handled.
     """
     Chem = _rdkit()
-    from rdkit import rdBase
+    from rdkit import rdBase  # optional heavy dependency: imported when used
 
     _check_kind(kind, radius, bits)
     smi = [s if isinstance(s, str) else "" for s in smiles]
@@ -203,7 +187,7 @@ def _check_kind(kind: str, radius: int, bits: int) -> None:
 
 
 def _cache_key(smiles: list[str], kind: str, radius: int, bits: int) -> str:
-    import rdkit
+    import rdkit  # optional heavy dependency: imported when used
 
     params: dict[str, Any] = {"kind": kind, "rdkit": rdkit.__version__, "version": FEATURES_VERSION}
     if "morgan" in kind:
@@ -230,7 +214,7 @@ def _cache_read(folder: Path, key: str, n: int, names: list[str]) -> tuple[np.nd
 
 def _cache_write(folder: Path, key: str, X: np.ndarray, valid: np.ndarray, names: list[str],
                  kind: str, radius: int, bits: int, seconds: float) -> None:
-    import rdkit
+    import rdkit  # optional heavy dependency: imported when used
 
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -294,9 +278,9 @@ def esol_log_solubility(smiles: Iterable[Any]) -> np.ndarray:
         (n,) float64; NaN where the SMILES cannot be parsed.
     """
     Chem = _rdkit()
-    from rdkit import rdBase
-    from rdkit.Chem import Crippen as _crippen
-    from rdkit.Chem import Descriptors as _descriptors
+    from rdkit import rdBase  # optional heavy dependency: imported when used
+    from rdkit.Chem import Crippen as _crippen  # optional heavy dependency: imported when used
+    from rdkit.Chem import Descriptors as _descriptors  # optional heavy dependency: imported when used
 
     Crippen: Any = _crippen  # RDKit's stubs omit these functions
     Descriptors: Any = _descriptors

@@ -29,8 +29,11 @@ from deepsci.data.raw import Raw
 from deepsci.data.scalers import Scaler
 from deepsci.data.schema import InputSchema
 from deepsci.data.sequences import Vocabulary, unigram_entropy
+from deepsci.data.spec import SeriesData, TextData
+from deepsci.data.summary import DataSummary
 from deepsci.data.timeseries import co2_frame, sunspots_frame, time_boundaries
 from deepsci.errors import DataError
+from deepsci.tasks import MULTICLASS, REGRESSION
 
 RECORDS = {"co2": (co2_frame, "month", ["co2"]), "sunspots": (sunspots_frame, "year", ["sunspots"])}
 
@@ -133,41 +136,28 @@ class TextFeaturiser(Featuriser):
                            n_symbols=len(self.state["vocabulary"]["symbols"]))
 
 
-class OrderedPreprocessor(Preprocessor):
-    """The preprocessor of a series or text run: rows are windows of the record read."""
+class SeriesPreprocessor(Preprocessor):
+    """The preprocessor of a forecasting run: rows are the windows of the record read, named by their last
+    input step's time."""
 
     def read(self, source: Any) -> Raw:
-        return read_text(source) if self.reader["kind"] == "text" else read_record(dict(self.reader), source)
+        return read_record(dict(self.reader), source)
 
     def transform(self, raw: Raw) -> tuple[Inputs, list[str], list[dict[str, Any]]]:
         f = self.featurisers["x"]
         X, _ = f.transform(raw)
-        n = int(X.shape[0])  # type: ignore[union-attr]
-        if self.reader["kind"] == "text":
-            ids = [str(i * int(f.settings["seq_length"])) for i in range(n)]
-        else:
-            L = int(f.settings["input_length"])
-            ids = [raw.ids[s + L - 1] for s in range(n)]
-        return X, ids, []
+        L = int(f.settings["input_length"])
+        return X, [raw.ids[s + L - 1] for s in range(int(X.shape[0]))], []  # type: ignore[union-attr]
 
     def labelled_rows(self, raw: Raw) -> np.ndarray:
-        """Rows of `transform(raw)` whose targets lie inside the record (all of them for text)."""
-        f = self.featurisers["x"]
-        if self.reader["kind"] == "text":
-            return np.arange(int(f.transform(raw)[0].shape[0]))  # type: ignore[union-attr]
-        L, H = int(f.settings["input_length"]), int(self.reader["horizon"])
+        """Rows of `transform(raw)` whose targets lie inside the record."""
+        L, H = int(self.featurisers["x"].settings["input_length"]), int(self.reader["horizon"])
         return np.arange(max(0, len(raw) - L - H + 1))
 
     def targets(self, raw: Raw, rows: np.ndarray | list[int] | None = None) -> torch.Tensor:
-        f = self.featurisers["x"]
-        if self.reader["kind"] == "text":
-            L = int(f.settings["seq_length"])
-            idx = f.encode(raw)  # type: ignore[attr-defined]
-            first = torch.arange(0, len(idx) - L, L)
-            y = idx[first[:, None] + torch.arange(L)[None] + 1]
-            return y if rows is None else y[torch.as_tensor(np.asarray(rows), dtype=torch.int64)]
-        L, H = int(f.settings["input_length"]), int(self.reader["horizon"])
-        tc = [raw.frame.columns.get_loc(c) for c in self.target_names_raw]
+        """(n, H*k) the next H values of the k target channels after each window, step-major."""
+        L, H = int(self.featurisers["x"].settings["input_length"]), int(self.reader["horizon"])
+        tc = [raw.frame.columns.get_loc(c) for c in self.reader["targets"]]
         values = raw.frame.to_numpy()[:, tc].astype(np.float64)
         starts: np.ndarray = np.arange(len(raw) - L + 1) if rows is None else np.asarray(rows, dtype=np.int64)
         late = starts[starts + L + H > len(raw)]
@@ -177,47 +167,64 @@ class OrderedPreprocessor(Preprocessor):
         y = np.stack([values[s + L:s + L + H].reshape(-1) for s in starts]) if len(starts) else np.zeros((0, H * len(tc)))
         return torch.as_tensor(y, dtype=torch.float32)
 
-    @property
-    def target_names_raw(self) -> list[str]:
-        return list(self.reader["targets"])
+
+class TextPreprocessor(Preprocessor):
+    """The preprocessor of a character language model: rows are windows of the text read, named by their
+    first character's offset."""
+
+    def read(self, source: Any) -> Raw:
+        return read_text(source)
+
+    def transform(self, raw: Raw) -> tuple[Inputs, list[str], list[dict[str, Any]]]:
+        f = self.featurisers["x"]
+        X, _ = f.transform(raw)
+        return X, [str(i * int(f.settings["seq_length"])) for i in range(int(X.shape[0]))], []  # type: ignore[union-attr]
+
+    def labelled_rows(self, raw: Raw) -> np.ndarray:
+        """Rows of `transform(raw)` with targets: all of them."""
+        return np.arange(int(self.featurisers["x"].transform(raw)[0].shape[0]))  # type: ignore[union-attr]
+
+    def targets(self, raw: Raw, rows: np.ndarray | list[int] | None = None) -> torch.Tensor:
+        """(n, L) the next symbol after each symbol of each window."""
+        f = self.featurisers["x"]
+        L = int(f.settings["seq_length"])
+        idx = f.encode(raw)  # type: ignore[attr-defined]
+        first = torch.arange(0, len(idx) - L, L)
+        y = idx[first[:, None] + torch.arange(L)[None] + 1]
+        return y if rows is None else y[torch.as_tensor(np.asarray(rows), dtype=torch.int64)]
 
 
 # -- builders --------------------------------------------------------------------------------------
-PREPROCESSORS.update(series=OrderedPreprocessor, text=OrderedPreprocessor)
+PREPROCESSORS.update(series=SeriesPreprocessor, text=TextPreprocessor)
 
 
-def build_ordered(spec: dict[str, Any]) -> Dataset:
-    return build_text(spec) if spec["kind"] == "text" else build_series(spec)
-
-
-def build_series(spec: dict[str, Any]) -> Dataset:
+def build_series(spec: SeriesData) -> Dataset:
     """Forecasting windows with a time-ordered split (see the module docstring)."""
-    reader = {"kind": "series", "time_column": spec.get("time_column"), "value_columns": spec.get("value_columns"),
-              "missing": spec.get("missing", "error"), "horizon": int(spec["horizon"])}
-    raw = read_record(reader, spec["source"])
+    reader: dict[str, Any] = {"kind": "series", "time_column": spec.time_column, "value_columns": spec.value_columns,
+              "missing": spec.missing, "horizon": spec.horizon}
+    raw = read_record(reader, spec.source)
     n_train_record = None
-    if spec.get("test_source"):
-        test = read_record(dict(reader), spec["test_source"])
+    if spec.test_source:
+        test = read_record(dict(reader), spec.test_source)
         n_train_record = len(raw)
         raw = Raw(pd.concat([raw.frame, test.frame[list(raw.frame.columns)]], ignore_index=True), {},
                   raw.ids + test.ids, raw.source, None, f"test source {test.source}")
     channels = list(reader["value_columns"])
-    t = spec.get("target")
+    t = spec.target
     targets = [t] if isinstance(t, str) else list(t or channels[:1])
     if any(c not in channels for c in targets):
         raise DataError(f"target(s) {[c for c in targets if c not in channels]} are not among the value columns "
                         f"{channels}; set data.target / data.value_columns.")
     reader["targets"] = targets
-    L, H, stride = int(spec["input_length"]), int(spec["horizon"]), int(spec["stride"])
+    L, H, stride = spec.input_length, spec.horizon, spec.stride
     T = len(raw)
     if n_train_record is not None:
-        n_valid = spec.get("valid_size") or int(round(n_train_record * float(spec["valid_fraction"])))
+        n_valid = spec.valid_size or int(round(n_train_record * spec.valid_fraction))
         b_test, b_valid = n_train_record, n_train_record - n_valid
     else:
-        b_valid, b_test = time_boundaries(T, test_fraction=float(spec["test_fraction"]),
-                                          valid_fraction=float(spec["valid_fraction"]),
-                                          test_size=spec.get("test_size"), valid_size=spec.get("valid_size"))
-    f = WindowFeaturiser("x", input_length=L, channels=channels, scale=bool(spec.get("scale", True)))
+        b_valid, b_test = time_boundaries(T, test_fraction=spec.test_fraction, valid_fraction=spec.valid_fraction,
+                                          test_size=spec.test_size, valid_size=spec.valid_size)
+    f = WindowFeaturiser("x", input_length=L, channels=channels, scale=spec.scale)
     f.fit(raw, np.arange(b_valid))  # the training part of the record only: no future statistics
     tc = [channels.index(c) for c in targets]
     y_scaler = None
@@ -226,7 +233,8 @@ def build_series(spec: dict[str, Any]) -> Dataset:
         y_scaler = Scaler.from_dict({"mean": [mean[j] for _ in range(H) for j in tc],
                                      "scale": [std[j] for _ in range(H) for j in tc]})
     target_names = [f"{c}[t+{h + 1}]" for h in range(H) for c in targets]
-    pre = OrderedPreprocessor(reader, {"x": f}, "regression", target_names, [], y_scaler)
+    task = REGRESSION.name  # the next H values of the target channels
+    pre = SeriesPreprocessor(reader, {"x": f}, task, target_names, [], y_scaler)
     X, ids, _ = pre.transform(raw)
     rows = pre.labelled_rows(raw)
     y = pre.scale_targets(pre.targets(raw, rows))
@@ -245,38 +253,38 @@ def build_series(spec: dict[str, Any]) -> Dataset:
     parts = {k: part(m) for k, m in masks.items()}
     n_dropped = int(len(rows) - sum(int(m.sum()) for m in masks.values()) -
                     int(((last < b_valid) & (rows % stride != 0)).sum()))
-    summary = {"source": raw.source, "kind": "series", "task": "regression", "steps": T, "channels": channels,
-               "targets": targets, "input_length": L, "horizon": H, "stride": stride,
-               "split": {"method": "time-ordered", "test_from": raw.given or "last steps",
-                         **{k: len(v) for k, v in parts.items()}, "calib": 0},
-               "boundaries": {"valid_start": raw.ids[b_valid] if b_valid < T else None,
-                              "test_start": raw.ids[b_test] if b_test < T else None},
-               "boundary_steps": [b_valid, b_test], "n_train": len(parts["train"]), "n_valid": len(parts["valid"]),
-               "n_test": len(parts["test"]), "windows_dropped": n_dropped, "times": raw.ids,
-               "season": spec.get("season")}
-    return Dataset(parts["train"], parts["valid"], parts["test"], "regression", pre.inputs, pre, summary)
+    summary = DataSummary(
+        source=raw.source, kind="series", task=task, steps=T, channels=channels, targets=targets, input_length=L,
+        horizon=H, stride=stride, split={"method": "time-ordered", "test_from": raw.given or "last steps",
+                                         **{k: len(v) for k, v in parts.items()}, "calib": 0},
+        boundaries={"valid_start": raw.ids[b_valid] if b_valid < T else None,
+                    "test_start": raw.ids[b_test] if b_test < T else None},
+        boundary_steps=[b_valid, b_test], n_train=len(parts["train"]), n_valid=len(parts["valid"]),
+        n_test=len(parts["test"]), windows_dropped=n_dropped, times=raw.ids, season=spec.season)
+    return Dataset(parts["train"], parts["valid"], parts["test"], task, pre.inputs, pre, summary)
 
 
-def build_text(spec: dict[str, Any]) -> Dataset:
+def build_text(spec: TextData) -> Dataset:
     """Next-symbol windows; text cut in order: train, valid, test (or a separate test text)."""
-    raw = read_text(spec["source"])
-    L = int(spec["seq_length"])
+    raw = read_text(spec.source)
+    L = spec.seq_length
     text = raw.arrays["text"]
-    if spec.get("test_source"):
-        test_text = read_text(spec["test_source"]).arrays["text"]
+    if spec.test_source:
+        test_text = read_text(spec.test_source).arrays["text"]
         b_test = len(text)
         text = text + test_text
     else:
-        b_test = int(len(text) * (1 - float(spec["test_fraction"])))
+        b_test = int(len(text) * (1 - spec.test_fraction))
     if len(text) < 10 * L:
         raise DataError(f"{raw.source} has {len(text)} characters, too few for windows of {L}; use a longer text "
                         "or a smaller data.seq_length.")
-    b_valid = int(b_test * (1 - float(spec["valid_fraction"])))
+    b_valid = int(b_test * (1 - spec.valid_fraction))
     whole = Raw(raw.frame, {"text": text}, ["0"], raw.source)
     f = TextFeaturiser("x", seq_length=L)
     f.fit(whole, np.arange(1))
     vocab = Vocabulary.from_dict(f.state["vocabulary"])
-    pre = OrderedPreprocessor({"kind": "text", "seq_length": L}, {"x": f}, "multiclass", ["next symbol"],
+    task = MULTICLASS.name  # the next symbol at every step
+    pre = TextPreprocessor({"kind": "text", "seq_length": L}, {"x": f}, task, ["next symbol"],
                               list(vocab.symbols), None)
 
     def part(lo: int, hi: int) -> Split:
@@ -286,26 +294,24 @@ def build_text(spec: dict[str, Any]) -> Dataset:
 
     parts = {"train": part(0, b_valid), "valid": part(b_valid, b_test), "test": part(b_test, len(text))}
     indices = vocab.encode(text[:b_valid])
-    summary = {"source": raw.source, "kind": "text", "task": "multiclass", "characters": len(text),
-               "vocabulary": len(vocab), "seq_length": L,
-               "split": {"method": "in order", "test_from": "test source" if spec.get("test_source") else "last part",
-                         **{k: len(v) for k, v in parts.items()}, "calib": 0},
-               "n_train": len(parts["train"]), "n_valid": len(parts["valid"]), "n_test": len(parts["test"]),
-               "unigram_entropy_nats": unigram_entropy(indices, len(vocab))}
-    return Dataset(parts["train"], parts["valid"], parts["test"], "multiclass", pre.inputs, pre, summary)
+    summary = DataSummary(
+        source=raw.source, kind="text", task=task, characters=len(text), vocabulary=len(vocab), seq_length=L,
+        split={"method": "in order", "test_from": "test source" if spec.test_source else "last part",
+               **{k: len(v) for k, v in parts.items()}, "calib": 0},
+        n_train=len(parts["train"]), n_valid=len(parts["valid"]), n_test=len(parts["test"]),
+        unigram_entropy_nats=unigram_entropy(indices, len(vocab)))
+    return Dataset(parts["train"], parts["valid"], parts["test"], task, pre.inputs, pre, summary)
 
 
 def co2_dataset(*, input_length: int = 36, horizon: int = 12, test_size: int = 96, valid_size: int = 48,
                 stride: int = 1) -> Dataset:
     """CO2 forecasting: 36 months in, the next 12 months out; test = the last 96 months (1994-2001)."""
-    return build_series({"kind": "series", "source": "co2", "input_length": input_length, "horizon": horizon,
-                         "stride": stride, "test_size": test_size, "valid_size": valid_size, "test_fraction": 0.2,
-                         "valid_fraction": 0.1})
+    return build_series(SeriesData(source="co2", input_length=input_length, horizon=horizon, stride=stride,
+                                   test_size=test_size, valid_size=valid_size))
 
 
 def sunspots_dataset(*, input_length: int = 24, horizon: int = 1, test_size: int = 60, valid_size: int = 30,
                      stride: int = 1) -> Dataset:
     """Sunspots forecasting: 24 years in, the next year out; test = the last 60 years (1949-2008)."""
-    return build_series({"kind": "series", "source": "sunspots", "input_length": input_length, "horizon": horizon,
-                         "stride": stride, "test_size": test_size, "valid_size": valid_size, "test_fraction": 0.2,
-                         "valid_fraction": 0.1})
+    return build_series(SeriesData(source="sunspots", input_length=input_length, horizon=horizon, stride=stride,
+                                   test_size=test_size, valid_size=valid_size))

@@ -12,6 +12,8 @@ It round-trips through plain JSON (`to_dict` / `Preprocessor.from_dict`); no pic
 
 from __future__ import annotations
 
+import difflib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -22,15 +24,18 @@ import torch
 from deepsci.data.batch import Inputs, RowSource, take
 from deepsci.data.featurisers import Featuriser, featuriser_from_dict
 from deepsci.data.raw import Raw
+from deepsci.data.readers import is_number
 from deepsci.data.scalers import Scaler
 from deepsci.data.schema import InputSchema
 from deepsci.data.sources import read_source
 from deepsci.errors import DataError
+from deepsci.tasks import BINARY, MULTICLASS, REGRESSION, TASKS, task_of
 
 VERSION = 2
 MAX_CLASSES = 50
 
 
+@dataclass(eq=False)
 class Preprocessor:
     """Reader spec + featurisers (one per named input) + target encoding and scaling.
 
@@ -43,15 +48,12 @@ class Preprocessor:
         y_scaler: standardises regression targets (fitted on training rows), or None.
     """
 
-    def __init__(self, reader: dict[str, Any], featurisers: dict[str, Featuriser], task: str,
-                 target_names: list[str], class_names: list[str] | None = None,
-                 y_scaler: Scaler | None = None) -> None:
-        self.reader = reader
-        self.featurisers = featurisers
-        self.task = task
-        self.target_names = list(target_names)
-        self.class_names = list(class_names or [])
-        self.y_scaler = y_scaler
+    reader: dict[str, Any]
+    featurisers: dict[str, Featuriser]
+    task: str
+    target_names: list[str]
+    class_names: list[str] = field(default_factory=list)
+    y_scaler: Scaler | None = None
 
     # -- what the model sees ---------------------------------------------------------------------
     @property
@@ -75,10 +77,8 @@ class Preprocessor:
         parts: dict[str, Inputs] = {}
         bad: dict[int, str] = {}
         for name, f in self.featurisers.items():
-            x, b = f.transform(raw)
-            parts[name] = x
-            for r, why in b.items():
-                bad.setdefault(r, why)
+            parts[name], unusable = f.transform(raw)
+            bad = {**unusable, **bad}  # the first featuriser's reason for a row stands
         keep = np.array([r not in bad for r in range(len(raw))], dtype=bool)
         idx = torch.as_tensor(np.flatnonzero(keep), dtype=torch.int64)
         X = _combine(parts)
@@ -97,13 +97,14 @@ class Preprocessor:
                             "the targets to evaluate on.")
         picked = np.arange(len(raw)) if rows is None else np.asarray(rows, dtype=np.int64)
         sub = raw.frame.iloc[picked]
-        if self.task == "multilabel":
+        task = task_of(self.task)
+        if task.multilabel:
             return torch.as_tensor(multilabel_targets(sub, self.target_names, raw.source), dtype=torch.float32)
-        if self.task == "tagging":
+        if task.per_step:
             counts = step_counts(raw)
             lengths = [counts[i] for i in picked]
             return torch.as_tensor(tag_targets(sub, self.target_names, lengths, raw.source, self.class_names)[0])
-        if self.task == "regression":
+        if task.continuous:
             vals = sub[self.target_names].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
             if not np.isfinite(vals).all():
                 raise DataError(f"target(s) {', '.join(self.target_names)} of {raw.source} hold NaN, inf or text "
@@ -188,62 +189,103 @@ def label_strings(series: pd.Series) -> list[str]:
     return [str(v) for v in series]
 
 
-def _is_number(s: str) -> bool:
-    try:
-        float(s)
-    except ValueError:
-        return False
-    return True
+def label_order(label: str) -> tuple[int, float, str]:
+    """Sort key of class labels: numbers first, by value, then text."""
+    return (0, float(label), label) if is_number(label) else (1, 0.0, label)
 
 
 def infer_task(series: pd.Series, task: str, n_targets: int, what: str) -> str:
     """Auto: bool -> binary; float -> regression; integer -> 2 classes binary, 3..50 multiclass, more
     regression; text -> binary/multiclass (more than 50 values is an error)."""
+    declared = TASKS.get(task)  # None: "auto"
     if n_targets > 1:
-        if task not in ("auto", "regression"):
+        if declared is not None and not declared.continuous:
             raise DataError(f"several targets are supported for regression only; received task='{task}'. Give "
                             "one target for classification.")
-        return "regression"
-    if task != "auto":
-        return task
+        return REGRESSION.name
+    if declared is not None:
+        return declared.name
     n_unique = series.nunique()
+    classes = (BINARY if n_unique <= 2 else MULTICLASS).name
     if pd.api.types.is_bool_dtype(series):
-        return "binary"
+        return BINARY.name
     if pd.api.types.is_float_dtype(series):
-        return "regression"
+        return REGRESSION.name
     if pd.api.types.is_integer_dtype(series):
-        return "regression" if n_unique > MAX_CLASSES else ("binary" if n_unique <= 2 else "multiclass")
+        return REGRESSION.name if n_unique > MAX_CLASSES else classes
     if n_unique > MAX_CLASSES:
         raise DataError(f"target {what} is text with {n_unique} distinct values; a classification target has "
                         f"2..{MAX_CLASSES} classes. Convert it to numbers for regression, or set task explicitly.")
-    return "binary" if n_unique <= 2 else "multiclass"
+    return classes
 
 
 def encode_targets(frame: pd.DataFrame, targets: list[str], task: str, what: str) -> tuple[str, np.ndarray, list[str]]:
     """(task, y, class_names): y (n, t) float64 for regression, (n,) int64 class indices for binary and
     multiclass, (n, k) 0/1 for multilabel (class_names: the k label columns). Tagging needs the steps of each
     row: use `tag_targets`."""
-    if task == "multilabel":
+    declared = TASKS.get(task)  # None: "auto"
+    if declared is not None and declared.multilabel:
         return task, multilabel_targets(frame, targets, what), list(targets)
     task = infer_task(frame[targets[0]], task, len(targets), what)
-    if task == "regression":
+    if task_of(task).continuous:
         y = frame[targets].apply(pd.to_numeric, errors="coerce")
         bad = [c for c in targets if y[c].isna().any()]
         if bad:
             raise DataError(f"regression target column(s) {', '.join(bad)} in {what} hold text, e.g. "
                             f"{frame[bad[0]][y[bad[0]].isna()].iloc[0]!r}. Use numbers, or set task to "
                             "'binary'/'multiclass'.")
-        return "regression", y.to_numpy(np.float64), []
+        return task, y.to_numpy(np.float64), []
     labels = label_strings(frame[targets[0]])
-    uniq = sorted(set(labels), key=lambda s: (0, float(s), s) if _is_number(s) else (1, 0.0, s))
+    uniq = sorted(set(labels), key=label_order)
     if len(uniq) < 2:
         raise DataError(f"target '{targets[0]}' in {what} has a single class ({uniq[0]!r}); classification needs "
                         "at least 2.")
-    if task == "binary" and len(uniq) != 2:
+    if task_of(task).head == "sigmoid-binary" and len(uniq) != 2:  # binary: one logit for two classes
         raise DataError(f"task='binary' but target '{targets[0]}' has {len(uniq)} classes ({', '.join(uniq[:10])}). "
                         "Use task='multiclass'.")
     index = {c: i for i, c in enumerate(uniq)}
     return task, np.array([index[v] for v in labels], dtype=np.int64), uniq
+
+
+#: column names a target is guessed from when none is given (exactly one must be present)
+TARGET_GUESSES = ("y", "target", "label")
+
+
+def resolve_targets(target: str | list[str] | None, columns: list[str], source: str) -> list[str]:
+    """The target columns of a table, for the in-memory and the streamed builders alike: the named ones (a
+    name `t` whose columns are `t[0]`, `t[1]`, ... names them all), else the one column named y/target/label.
+
+    Raises DataError naming the columns there are (and the nearest to a misspelt name)."""
+    if target is None:
+        guess = [c for c in columns if c.lower() in TARGET_GUESSES]
+        if len(guess) != 1:
+            raise DataError(f"no target given for {source}; its columns/arrays are: {listing(columns) or 'none'}. "
+                            "Set data.target to one of them.")
+        target = guess[0]
+    names = [target] if isinstance(target, str) else [str(t) for t in target]
+    if not names:
+        raise DataError("target is an empty list; name at least one target column.")
+    if len(names) == 1 and names[0] not in columns:
+        names = [c for c in columns if c.startswith(names[0] + "[")] or names
+    require_columns(names, columns, source, "target")
+    return names
+
+
+def require_columns(wanted: list[str], columns: list[str], source: str, role: str) -> None:
+    """DataError when a column of `wanted` is not in `columns`, with the nearest name as a hint."""
+    absent = [c for c in wanted if c not in columns]
+    if absent:
+        hints = [f"'{a}' (did you mean '{m[0]}'?)" if (m := difflib.get_close_matches(a, columns, n=1))
+                 else f"'{a}'" for a in absent]
+        raise DataError(f"{role} column {', '.join(hints)} not in {source}; its columns are: "
+                        f"{listing(columns)}. Set {role} to one of them.")
+
+
+def listing(columns: list[str]) -> str:
+    """Column names for a message: all of them, or the first six and last three of a wide table."""
+    if len(columns) <= 12:
+        return ", ".join(columns)
+    return f"{', '.join(columns[:6])}, ..., {', '.join(columns[-3:])} ({len(columns)})"
 
 
 # -- several labels per row, one label per step ----------------------------------------------------
@@ -320,7 +362,7 @@ def tag_targets(frame: pd.DataFrame, targets: list[str], lengths: list[int], wha
     """
     rows = _tag_rows(frame, targets, lengths, what)
     if class_names is None:
-        seen = sorted({t for tags in rows for t in tags}, key=lambda s: (0, float(s), s) if _is_number(s) else (1, 0.0, s))
+        seen = sorted({t for tags in rows for t in tags}, key=label_order)
         if len(seen) < 2:
             raise DataError(f"the tags of {what} take a single value ({seen[0] if seen else 'none'}); tagging needs "
                             "at least 2 tag classes.")

@@ -5,16 +5,13 @@ Readers only read: they fill a `Raw` and decide nothing about features, tasks or
 
 from __future__ import annotations
 
-import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from deepsci.errors import DataError
-
-_TOKENS = itertools.count()
 
 
 @dataclass
@@ -38,7 +35,6 @@ class Raw:
     source: str
     marks: np.ndarray | None = None
     given: str = ""
-    token: int = field(default_factory=lambda: next(_TOKENS))
 
     def __len__(self) -> int:
         return len(self.ids)

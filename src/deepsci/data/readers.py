@@ -12,6 +12,7 @@ import gzip
 import re
 import zipfile
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,8 @@ def table_format(path: str | Path) -> str | None:
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a data file into a DataFrame, choosing the reader from the file's extension.
+    """Read a data file into a DataFrame (one row per sample, unique column names, a 0..n-1 index), choosing the
+    reader from the file's extension.
 
     Formats:
         - CSV (.csv, .csv.gz, .txt) and TSV (.tsv): a header row, then one row per sample. Text is read
@@ -51,12 +53,6 @@ def read_table(path: str | Path) -> pd.DataFrame:
         - SDF (.sdf), read with RDKit: one row per record, a ``smiles`` column (canonical
           SMILES, "" where RDKit cannot read the record), a ``name`` column (the record title)
           and one column per SDF property (numbers parsed where every value is numeric).
-
-    Args:
-        path: file to read.
-
-    Returns:
-        The table, one row per sample, with unique column names and a 0..n-1 index.
 
     Raises:
         DataError (always a one-line message): the file does not exist, is a directory, is empty,
@@ -217,13 +213,14 @@ def _require_unique_columns(p: Path, names: list[str]) -> None:
     if repeated:
         listed = ", ".join(f"{n!r} (columns {', '.join(map(str, cols[:8]))}{', ...' if len(cols) > 8 else ''})"
                            for n, cols in list(repeated.items())[:5])
-        headerless = all(_is_number(n) for n in names if n != "")
+        headerless = all(is_number(n) for n in names if n != "")
         fix = ("Its first line holds only numbers: the file seems to lack a header row; add one line of unique "
                "column names." if headerless else "Rename them so that each column name is unique.")
         raise DataError(f"'{p}' has duplicate column names: {listed}. {fix}")
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """True when `text` parses as a float."""
     try:
         float(text)
     except ValueError:
@@ -235,10 +232,6 @@ def _one_line(text: str) -> str:
     """`text` on one line (runs of whitespace, newlines included, become one space), at most 300 characters."""
     flat = " ".join(text.split())
     return flat if len(flat) <= 300 else flat[:297] + "..."
-
-
-def _read_tsv(p: Path) -> pd.DataFrame:
-    return _read_csv(p, sep="\t")
 
 
 def _read_parquet(p: Path) -> pd.DataFrame:
@@ -308,7 +301,7 @@ def _npz_xy(p: Path, arrays: dict[str, np.ndarray]) -> pd.DataFrame:
 
 def _read_sdf(p: Path) -> pd.DataFrame:
     try:
-        from rdkit import Chem, rdBase
+        from rdkit import Chem, rdBase  # optional heavy dependency: imported when used
     except ImportError as exc:  # pragma: no cover - rdkit is installed with [chem]
         raise MissingDependencyError("reading SDF needs RDKit: pip install 'deepsci[chem]'") from exc
     rows: list[dict[str, object]] = []
@@ -372,16 +365,9 @@ def numeric_problems(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
 
 
 def float32_overflow(array: np.ndarray | pd.Series | pd.DataFrame) -> np.ndarray:
-    """Mask of the values that are finite in float64 but become ±inf as float32 (|x| >~ 3.4e38, e.g. 1e39, 1e300).
-
-    Models compute in float32, so such a value would silently become inf and its prediction NaN.
-
-    Args:
-        array: numbers of any shape (integers and booleans never overflow).
-
-    Returns:
-        Boolean array of the same shape; True where the value overflows float32.
-    """
+    """Boolean mask (the shape of `array`) of the values that are finite in float64 but become ±inf as float32
+    (|x| >~ 3.4e38, e.g. 1e39, 1e300; integers and booleans never overflow). Models compute in float32, so
+    such a value would silently become inf and its prediction NaN."""
     values = np.asarray(array)
     if values.dtype.kind == "O":  # numbers held as Python objects or strings: parse them, text becomes NaN
         values = pd.to_numeric(pd.Series(values.ravel()), errors="coerce").to_numpy(np.float64).reshape(values.shape)
@@ -412,5 +398,5 @@ def float32_problems(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
 
 
 _READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
-    "csv": _read_csv, "tsv": _read_tsv, "parquet": _read_parquet, "npz": _read_npz, "sdf": _read_sdf,
+    "csv": _read_csv, "tsv": partial(_read_csv, sep="\t"), "parquet": _read_parquet, "npz": _read_npz, "sdf": _read_sdf,
 }

@@ -7,7 +7,7 @@ needs no pickle to transform new inputs the same way.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -39,7 +39,7 @@ class Scaler:
     # ----------------------------------------------------------------------------------------
     def fit(self, X: ArrayLike) -> "Scaler":
         """Learn the mean and scale of each column of X: (n, d) (or (n,) for one column)."""
-        x = _as_float64(X)
+        x = _as_tensor(X).to(torch.float64)
         if x.dim() == 1:
             x = x[:, None]
         if x.dim() != 2:
@@ -61,36 +61,28 @@ class Scaler:
 
     def transform(self, X: ArrayLike) -> torch.Tensor:
         """(X - mean) / scale, in X's floating dtype (float32 for ints and numpy input)."""
+        return self._columnwise(X, lambda x, mean, scale: (x - mean) / scale)
+
+    def inverse_transform(self, Z: ArrayLike) -> torch.Tensor:
+        """Z * scale + mean: back to the original units."""
+        return self._columnwise(Z, lambda z, mean, scale: z * scale + mean)
+
+    def inverse_transform_std(self, S: ArrayLike) -> torch.Tensor:
+        """S * scale: a standard deviation (or any spread) in scaled units back to original units."""
+        return self._columnwise(S, lambda s, mean, scale: s * scale)
+
+    def _columnwise(self, X: ArrayLike, op: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+                    ) -> torch.Tensor:
+        """op(x, mean, scale) in float64 on the (n, d) columns of X ((n,) when fitted on one column), returned
+        in X's floating dtype (float32 for ints and numpy input)."""
         mean, scale = self._stats()
         x = _as_tensor(X)
         squeeze = x.dim() == 1 and mean.numel() == 1
         if squeeze:
             x = x[:, None]
         self._check_width(x)
-        out = (x.double() - mean.to(x.device)) / scale.to(x.device)
+        out = op(x.double(), mean.to(x.device), scale.to(x.device))
         out = out.to(x.dtype if x.is_floating_point() else torch.float32)
-        return out[:, 0] if squeeze else out
-
-    def inverse_transform(self, Z: ArrayLike) -> torch.Tensor:
-        """Z * scale + mean: back to the original units."""
-        mean, scale = self._stats()
-        z = _as_tensor(Z)
-        squeeze = z.dim() == 1 and mean.numel() == 1
-        if squeeze:
-            z = z[:, None]
-        self._check_width(z)
-        out = (z.double() * scale.to(z.device) + mean.to(z.device)).to(z.dtype if z.is_floating_point() else torch.float32)
-        return out[:, 0] if squeeze else out
-
-    def inverse_transform_std(self, S: ArrayLike) -> torch.Tensor:
-        """S * scale: a standard deviation (or any spread) in scaled units back to original units."""
-        _, scale = self._stats()
-        s = _as_tensor(S)
-        squeeze = s.dim() == 1 and scale.numel() == 1
-        if squeeze:
-            s = s[:, None]
-        self._check_width(s)
-        out = (s.double() * scale.to(s.device)).to(s.dtype if s.is_floating_point() else torch.float32)
         return out[:, 0] if squeeze else out
 
     # ----------------------------------------------------------------------------------------
@@ -137,7 +129,3 @@ class Scaler:
 
 def _as_tensor(X: ArrayLike) -> torch.Tensor:
     return X if isinstance(X, torch.Tensor) else torch.as_tensor(np.asarray(X))
-
-
-def _as_float64(X: ArrayLike) -> torch.Tensor:
-    return _as_tensor(X).to(torch.float64)

@@ -7,7 +7,6 @@ model is trained on `next_symbol_windows` (input window, the same window shifted
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,8 +134,3 @@ def next_symbol_windows(indices: torch.Tensor, length: int, stride: int | None =
     offs = torch.arange(length)
     idx = starts[:, None] + offs[None, :]  # (n, L)
     return indices[idx], indices[idx + 1]
-
-
-def symbol_counts(text: str) -> dict[str, int]:
-    """How often each symbol occurs (for a data summary)."""
-    return dict(Counter(text).most_common())

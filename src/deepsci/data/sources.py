@@ -1,9 +1,8 @@
 """Read a source into `Raw` rows, one reader per input kind. Readers only read.
 
-A reader spec is a plain dict (kept in the fitted preprocessor, so new files are read exactly as
-training read its data): kind, x / test_x / target / test_target (array names), id_column,
-sequence_column, labels, set_column, features, sizes, mask, lengths; a multi-input reader holds one such
-spec per input under `inputs`.
+A reader spec is a plain dict (kept in the fitted preprocessor, so new files are read exactly as training
+read its data) of the keys `deepsci.data.build.READER_KEYS`; a multi-input reader holds one per input under
+`inputs`.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from typing import Any, Mapping, Union
 
 import numpy as np
 import pandas as pd
+from sklearn.datasets import load_digits
 
 from deepsci.data.catalog import DatasetInfo, get_dataset_info, is_registered, load_arrays, load_frame
 from deepsci.data.fasta import is_fasta, read_fasta
@@ -169,8 +169,6 @@ def read_signal_source(spec: dict[str, Any], source: Source, *, test: bool = Fal
 def read_image_source(spec: dict[str, Any], source: Source, *, test: bool = False) -> Raw:
     """An .npz/.npy stack (labels from `labels` for .npy), an image folder + labels CSV, or 'digits'."""
     if isinstance(source, str) and source == "digits" and not Path(source).exists():
-        from sklearn.datasets import load_digits
-
         d = load_digits()
         frame = pd.DataFrame({"digit": d.target})
         return Raw(frame, {"x": d.images.astype(np.float32)}, [str(i) for i in range(len(frame))], "dataset 'digits'")
@@ -179,12 +177,10 @@ def read_image_source(spec: dict[str, Any], source: Source, *, test: bool = Fals
     raw = read_array_source(spec, source, test=test)
     if spec.get("labels") and not raw.frame.columns.size and spec.get("target"):
         labels = _read_labels(spec["labels"])
-        raw.frame[spec["target"]] = labels[: len(raw)] if len(labels) == len(raw) else _length_error(labels, raw)
+        if len(labels) != len(raw):
+            raise DataError(f"{len(labels)} labels for {len(raw)} images in {raw.source}; they must match one to one.")
+        raw.frame[spec["target"]] = labels
     return raw
-
-
-def _length_error(labels: np.ndarray, raw: Raw) -> np.ndarray:
-    raise DataError(f"{len(labels)} labels for {len(raw)} images in {raw.source}; they must match one to one.")
 
 
 def _read_labels(path: str) -> np.ndarray:
@@ -197,7 +193,7 @@ def _read_labels(path: str) -> np.ndarray:
 
 
 def _read_image_folder(spec: dict[str, Any], folder: Path) -> Raw:
-    from PIL import Image
+    from PIL import Image  # optional heavy dependency: imported when used
 
     if not spec.get("labels"):
         raise DataError(f"'{folder}' is a folder of images: set data.labels to its labels CSV (columns file and "

@@ -15,10 +15,14 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
 
 from deepsci.errors import ConfigError, DataError, unknown_name
 
 SPLITS: tuple[str, ...] = ("random", "stratified", "scaffold", "column")
+#: split names that keep given marks (a split column, a test file, test arrays); any other refuses them
+HONOURS_MARKS: tuple[str, ...] = ("auto", "column", "given")
 
 
 class SplitIndices(NamedTuple):
@@ -55,12 +59,8 @@ def _finish(n: int, train: Any, valid: Any, test: Any) -> SplitIndices:
 def random_split(n: int, *, test_fraction: float = 0.2, valid_fraction: float = 0.1,
                  seed: int = 0) -> SplitIndices:
     """Uniformly random split of n rows."""
-    _check_fractions(test_fraction, valid_fraction)
-    perm = np.random.default_rng(seed).permutation(n)
-    n_test = part_size(n, test_fraction, at_least_one=True)
-    n_valid = part_size(n - n_test, valid_fraction, at_least_one=True)
-    test, rest = perm[:n_test], perm[n_test:]
-    return _finish(n, rest[n_valid:], rest[:n_valid], test)
+    codes = _drawn_codes("random", n, test_fraction, valid_fraction, seed, None, None)
+    return _finish(n, *(np.flatnonzero(codes == c) for c in (TRAIN, VALID, TEST)))
 
 
 def stratified_split(labels: Sequence[Any] | np.ndarray, *, test_fraction: float = 0.2,
@@ -70,8 +70,6 @@ def stratified_split(labels: Sequence[Any] | np.ndarray, *, test_fraction: float
     Uses scikit-learn's `train_test_split(stratify=...)` twice (test from all, then valid from
     the rest). Every class needs at least 2 rows per cut.
     """
-    from sklearn.model_selection import train_test_split
-
     _check_fractions(test_fraction, valid_fraction)
     y = np.asarray(labels)
     idx = np.arange(len(y))
@@ -102,8 +100,8 @@ def murcko_scaffold(smiles: str) -> str:
     Bemis & Murcko, J. Med. Chem. 39, 2887 (1996). Unparsable SMILES return the input string
     itself, so each forms its own group.
     """
-    from rdkit import Chem, rdBase
-    from rdkit.Chem.Scaffolds import MurckoScaffold
+    from rdkit import Chem, rdBase  # optional heavy dependency: imported when used
+    from rdkit.Chem.Scaffolds import MurckoScaffold  # optional heavy dependency: imported when used
 
     with rdBase.BlockLogs():
         mol = Chem.MolFromSmiles(smiles) if isinstance(smiles, str) else None
@@ -148,8 +146,52 @@ def scaffold_split(smiles: Sequence[str], *, test_fraction: float = 0.2, valid_f
     return _finish(n, train, valid, test)
 
 
-_SPLIT_NAMES = {"train": "train", "training": "train", "valid": "valid", "validation": "valid",
-                "val": "valid", "dev": "valid", "test": "test", "testing": "test"}
+#: part codes of `split_codes`: one uint8 per row (a streamed table of 10^8 rows keeps 100 MB of them)
+TRAIN, VALID, TEST, CALIB, DROPPED = 0, 1, 2, 3, 255
+PART_CODES: dict[str, int] = {"train": TRAIN, "valid": VALID, "test": TEST, "calib": CALIB}
+_MARKS = {"train": TRAIN, "training": TRAIN, "valid": VALID, "validation": VALID, "val": VALID, "dev": VALID,
+          "test": TEST, "testing": TEST, "calib": CALIB, "calibration": CALIB}
+
+
+def mark_codes(values: Sequence[Any] | np.ndarray, *, column: str = "split", calib: bool = True) -> np.ndarray:
+    """Split marks ("train", "valid", "test", "calib", case-insensitive; "validation", "val" and "dev" mean
+    valid) as (n,) uint8 part codes. Unknown marks raise DataError naming them."""
+    names = pd.Series(np.asarray(values, dtype=object)).astype(str).str.strip().str.lower()
+    known = {k: v for k, v in _MARKS.items() if calib or v != CALIB}
+    unknown = sorted(set(names.unique()) - set(known))
+    if unknown:
+        raise DataError(f"split column '{column}' holds {', '.join(repr(u) for u in unknown[:5])}; expected only "
+                        f"'train', 'valid' and 'test'{' (and calib)' if calib else ''}. Fix those values or choose "
+                        "another split.")
+    return names.map(known).to_numpy(np.uint8)
+
+
+def carve_valid(codes: np.ndarray, fraction: float, seed: int, labels: np.ndarray | None) -> None:
+    """Mark `fraction` of the training rows valid, in place: seeded, stratified by `labels` (classification)."""
+    train = np.flatnonzero(codes == TRAIN)
+    if len(train) < 2 or fraction <= 0:
+        return
+    if labels is not None:
+        y = np.asarray(labels)[train]
+        _check_class_counts(y, "carving valid from the train rows")
+        try:
+            _, chosen = train_test_split(np.arange(len(train)), test_size=fraction, stratify=y, random_state=seed)
+        except ValueError as exc:
+            raise DataError(f"cannot carve valid rows by class from the training rows: {exc}. Mark valid rows in "
+                            "the split column, or use more rows per class.") from exc
+    else:
+        chosen = np.random.default_rng(seed).permutation(len(train))[:part_size(len(train), fraction,
+                                                                                 at_least_one=True)]
+    codes[train[np.asarray(chosen)]] = VALID
+
+
+def carve_calib(codes: np.ndarray, fraction: float, seed: int) -> None:
+    """Mark `fraction` of the training rows calib (disjoint from valid), in place, seeded by `seed + 2`."""
+    train = np.flatnonzero(codes == TRAIN)
+    k = max(1, int(round(len(train) * fraction)))
+    if k >= len(train):
+        raise DataError(f"calib_fraction = {fraction} leaves no training rows ({len(train)}); lower it.")
+    codes[train[np.random.default_rng(seed + 2).permutation(len(train))[:k]]] = CALIB
 
 
 def column_split(values: Sequence[Any] | np.ndarray, *, valid_fraction: float = 0.1, seed: int = 0,
@@ -161,52 +203,91 @@ def column_split(values: Sequence[Any] | np.ndarray, *, valid_fraction: float = 
     (stratified by `labels` when given, for classification).
     """
     _check_fractions(0.5, valid_fraction, need_test=False)
-    raw = np.asarray(values, dtype=object)
-    norm = np.array([_SPLIT_NAMES.get(str(v).strip().lower(), "?") for v in raw])
-    unknown = sorted({str(v) for v, m in zip(raw, norm) if m == "?"})
-    if unknown:
-        raise DataError(f"split column '{column}' holds {', '.join(repr(u) for u in unknown[:5])}; "
-                        "expected only 'train', 'valid' and 'test'. Fix those values or choose another split.")
-    train, valid, test = (np.flatnonzero(norm == s) for s in ("train", "valid", "test"))
-    if len(test) == 0:
+    codes = mark_codes(values, column=column, calib=False)
+    _honour_marks(codes, valid_fraction, seed, None if labels is None else np.asarray(labels), column)
+    return _finish(len(codes), *(np.flatnonzero(codes == c) for c in (TRAIN, VALID, TEST)))
+
+
+def _honour_marks(codes: np.ndarray, valid_fraction: float, seed: int, labels: np.ndarray | None,
+                  column: str, where: str = "", need_test: bool = True) -> None:
+    """Given marks as they are, valid carved from train when none is marked valid; no test rows raise
+    (unless `need_test` is False: training rows only, as the estimators hand them in)."""
+    if need_test and not (codes == TEST).any():
         raise DataError(f"split column '{column}' has no 'test' rows. Mark some rows 'test', or use "
-                        "split='random' / 'stratified' / 'scaffold'.")
-    if len(valid) == 0 and valid_fraction > 0 and len(train) >= 2:
-        if labels is not None:
-            y = np.asarray(labels)[train]
-            from sklearn.model_selection import train_test_split
-
-            _check_class_counts(y, "carving valid from the train rows")
-            tr, va = train_test_split(np.arange(len(train)), test_size=valid_fraction, stratify=y,
-                                      random_state=seed)
-        else:
-            perm = np.random.default_rng(seed).permutation(len(train))
-            k = part_size(len(train), valid_fraction, at_least_one=True)
-            va, tr = perm[:k], perm[k:]
-        train, valid = train[np.asarray(tr)], train[np.asarray(va)]
-    return _finish(len(raw), train, valid, test)
+                        "split='random' / 'stratified' / 'scaffold'." + (f" (test rows from {where})" if where else ""))
+    if not (codes == VALID).any():
+        carve_valid(codes, valid_fraction, seed, labels)
 
 
-def parts_from_marks(values: Sequence[Any] | np.ndarray, *, valid_fraction: float = 0.1, seed: int = 0,
-                     labels: Sequence[Any] | np.ndarray | None = None, column: str = "split",
-                     where: str = "") -> dict[str, np.ndarray]:
-    """Parts given by marks "train"/"valid"/"test" and optionally "calib" (a split column, a test file).
+def split_codes(n: int, *, method: str = "auto", test_fraction: float = 0.2, valid_fraction: float = 0.1,
+                calib_fraction: float = 0.0, seed: int = 0, labels: np.ndarray | None = None,
+                smiles: Sequence[str] | None = None, marks: np.ndarray | None = None, given: str = "",
+                column: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """The one split of the house: (n,) uint8 part code of every usable row, and what was done.
 
-    Rows marked "calib" form the calibration part; the rest follow `column_split` (valid carved from
-    train when no row is marked valid). Raises DataError when no row is marked test.
+    Both the in-memory builder and the streamed one call this on the same rows (dropped rows removed),
+    so a file splits identically either way. A split the data cannot honour raises, never is replaced.
+
+    Args:
+        n: usable rows. method: "auto", "random", "stratified", "scaffold", "column" or "given".
+        labels: (n,) class labels for stratification (classification), else None.
+        smiles: (n,) molecules for a scaffold split. column: the split column's name, if one is set.
+        marks: (n,) uint8 codes given by a split column, a test file or test arrays (`mark_codes`), or None;
+            `given` says where they came from ("column 'part'", "test source 'x.csv'"). With marks,
+            test_fraction = 0 means no test rows are wanted (deepsci.data.arrays: an estimator's training rows).
+
+    Returns:
+        codes (TRAIN, VALID, TEST, CALIB per row) and the summary {"method", "test_from", "seed", "train",
+        "valid", "test", "calib"} (row counts).
     """
-    raw = np.asarray(values, dtype=object)
-    is_calib = np.array([str(v).strip().lower() in ("calib", "calibration") for v in raw])
-    rest = np.flatnonzero(~is_calib)
-    sub_labels = None if labels is None else np.asarray(labels)[rest]
-    try:
-        parts = column_split(raw[rest], valid_fraction=valid_fraction, seed=seed, labels=sub_labels, column=column)
-    except DataError as exc:
-        raise DataError(f"{exc} (test rows from {where or column})") from None
-    out = {"train": rest[parts.train], "valid": rest[parts.valid], "test": rest[parts.test]}
-    if is_calib.any():
-        out["calib"] = np.flatnonzero(is_calib)
-    return out
+    if method == "column" and column is None:
+        raise DataError("split = 'column' needs data.split_column: the column of train/valid/test marks. Set it, "
+                        "or choose split = 'random' / 'stratified'.")
+    if method == "given" and marks is None:
+        raise DataError("split = 'given' but no test rows are given: set data.test_source (a test file), "
+                        "data.test_x (test arrays) or data.split_column.")
+    if marks is not None and method not in HONOURS_MARKS:
+        raise DataError(f"split = '{method}' would replace the given test rows ({given}); use split = 'auto' "
+                        "or 'given' to keep them, or remove the test source.")
+    if marks is not None:
+        codes = marks.copy()
+        _honour_marks(codes, valid_fraction, seed, labels, column or "split", given, need_test=test_fraction > 0)
+        used, test_from = ("column" if given.startswith("column") else "given"), given
+    else:
+        used = method if method != "auto" else ("stratified" if labels is not None else "random")
+        codes, test_from = _drawn_codes(used, n, test_fraction, valid_fraction, seed, labels, smiles), "drawn"
+    if calib_fraction > 0 and not (codes == CALIB).any():
+        carve_calib(codes, calib_fraction, seed)
+    counts = {name: int(np.count_nonzero(codes == code)) for name, code in PART_CODES.items()}
+    if counts["train"] == 0:
+        raise DataError(f"the training split is empty ({n} rows in all). Use more data or lower "
+                        "test_fraction / valid_fraction / calib_fraction.")
+    return codes, {"method": used, "test_from": test_from, "seed": seed, **counts}
+
+
+def _drawn_codes(method: str, n: int, test_fraction: float, valid_fraction: float, seed: int,
+                 labels: np.ndarray | None, smiles: Sequence[str] | None) -> np.ndarray:
+    """(n,) codes of a drawn split. A random one is made without three index arrays (at 10^8 rows they
+    cost 2.4 GB); the rows are those of `random_split`."""
+    if method != "random":
+        parts = make_split(method, n=n, test_fraction=test_fraction, valid_fraction=valid_fraction, seed=seed,
+                           labels=labels, smiles=smiles)
+        codes = np.full(n, TRAIN, dtype=np.uint8)
+        codes[parts.valid], codes[parts.test] = VALID, TEST
+        return codes
+    _check_fractions(test_fraction, valid_fraction)
+    perm = np.random.default_rng(seed).permutation(n)
+    n_test = part_size(n, test_fraction, at_least_one=True)
+    n_valid = part_size(n - n_test, valid_fraction, at_least_one=True)
+    codes = np.full(n, TRAIN, dtype=np.uint8)
+    codes[perm[:n_test]], codes[perm[n_test:n_test + n_valid]] = TEST, VALID
+    return codes
+
+
+def code_rows(codes: np.ndarray) -> dict[str, np.ndarray]:
+    """{part: sorted row indices} of the parts that have rows (calib only when some row is calib)."""
+    rows = {name: np.flatnonzero(codes == code) for name, code in PART_CODES.items()}
+    return {name: idx for name, idx in rows.items() if name != "calib" or len(idx)}
 
 
 def make_split(method: str, *, n: int, test_fraction: float = 0.2, valid_fraction: float = 0.1,

@@ -25,24 +25,24 @@ from typing import Any, cast
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import torch
 
 from deepsci.data.dataset import Dataset, Split
 from deepsci.data.featurisers import TableFeaturiser
-from deepsci.data.preprocess import Preprocessor, encode_targets
+from deepsci.data.preprocess import Preprocessor, encode_targets, require_columns, resolve_targets
 from deepsci.data.scalers import Scaler
-from deepsci.data.splits import make_split, part_size
+from deepsci.data.spec import TableData
+from deepsci.data.splits import DROPPED, HONOURS_MARKS, PART_CODES, TEST, TRAIN, mark_codes, split_codes
+from deepsci.data.summary import DataSummary, dropped_counts, target_counts
 from deepsci.errors import ConfigError, DataError
+from deepsci.tasks import REGRESSION, TASKS, task_of
 
 #: Bytes of one .npy block (the unit read from disk); a window of blocks is shuffled together.
 BLOCK_BYTES = 8 * 2**20
 WINDOW_BYTES = 32 * 2**20
 #: A Parquet row group larger than this (decoded) is refused: it would be read whole.
 MAX_BLOCK_BYTES = 512 * 2**20
-PARTS = ("train", "valid", "test", "calib")
-TRAIN, VALID, TEST, CALIB, DROPPED = 0, 1, 2, 3, 255
-_MARKS = {"train": TRAIN, "training": TRAIN, "valid": VALID, "validation": VALID, "val": VALID, "dev": VALID,
-          "test": TEST, "testing": TEST, "calib": CALIB, "calibration": CALIB}
 
 
 # -- files read in blocks -----------------------------------------------------------------------------
@@ -137,8 +137,6 @@ class ParquetTable(BlockTable):
     """A Parquet file read one row group at a time with pyarrow."""
 
     def __init__(self, path: Path) -> None:
-        import pyarrow.parquet as pq
-
         self.source = f"'{path}'"
         try:
             self.file = pq.ParquetFile(path)
@@ -294,104 +292,95 @@ class RowIds(Sequence[str]):
 
 
 # -- building the Dataset -----------------------------------------------------------------------------
-def build_streamed(spec: dict[str, Any], seed: int = 0) -> Dataset:
+def build_streamed(spec: TableData, seed: int = 0) -> Dataset:
     """The Dataset of a `[data]` table with `stream = true`, its rows left on disk.
 
-    Splits follow the in-memory table's rules (a split column or a test file is honoured, else a seeded
-    random or stratified draw of `test_fraction` / `valid_fraction` / `calib_fraction`); the scaler is
-    fitted on the training rows in one pass. Every part's X is a `StreamedRows`.
+    The split is the in-memory table's (`deepsci.data.splits.split_codes` on the same rows: a split column or
+    a test file is honoured, else a seeded random or stratified draw of `test_fraction` / `valid_fraction` /
+    `calib_fraction`); the scaler is fitted on the training rows in one pass. Every part's X is a `StreamedRows`.
     """
     _refuse_unstreamable(spec)
-    table = open_table(spec["source"])
-    test_table = open_table(spec["test_source"]) if spec.get("test_source") else None
+    table = open_table(spec.source)
+    test_table = open_table(spec.test_source) if spec.test_source else None
     targets, features, split_column = _columns(spec, table)
     if test_table is not None:
         absent = [c for c in features + targets if c not in test_table.columns]
         if absent:
             raise DataError(f"the test source {test_table.source} lacks column(s) {', '.join(absent[:5])} that "
                             f"{table.source} has; give both the same columns.")
-    scans = [_scan(t, features, targets, split_column if t is table else None, spec["missing"])
-             for t in ([table] if test_table is None else [table, test_table])]
-    task, y, class_names = _targets(scans, targets, spec.get("task", "auto"), table.source)
+    tables = [table] if test_table is None else [table, test_table]
+    scans = [_scan(t, features, targets, split_column if t is table else None, spec.missing) for t in tables]
+    task, y, class_names = _targets(scans, targets, spec.task, table.source)
+    continuous = task_of(task).continuous
+    codes, split_summary = _split(spec, scans, y, task, class_names, seed, split_column, test_table)
     n_main = len(table)
-    codes, split_summary = _split_codes(spec, scans[0], y[:n_main], task, seed, has_test_file=test_table is not None)
-    test_codes = None if test_table is None else np.where(scans[1]["bad"], DROPPED, TEST).astype(np.uint8)
-    if test_codes is not None:
-        split_summary["test"] = int(np.count_nonzero(test_codes == TEST))
-    scaler = _fit_scaler(table, codes, features) if spec.get("scale_features", True) else None
-    reader = {"kind": "table", "target": spec.get("target") or targets[0], "features": features}
+    scaler = _fit_scaler(table, codes[:n_main], features) if spec.scale_features else None
+    reader = {"kind": "table", "target": spec.target or targets[0], "features": features}
     if split_column:
         reader["split_column"] = split_column
     featuriser = TableFeaturiser("x", features=features, smiles_column=None, featuriser="none", morgan_radius=2,
                                  morgan_bits=2048, scale=scaler is not None)
-    featuriser.state = {"feature_names": features, "fill_values": []}
-    if scaler is not None:
-        featuriser.state["scaler"] = scaler.to_dict()
-    y_scaler = (Scaler().fit(y[:n_main][codes == TRAIN]) if task == "regression" and spec.get("scale_targets", True)
-                else None)
+    featuriser.state = {"feature_names": features, "fill_values": [],
+                        **({} if scaler is None else {"scaler": scaler.to_dict()})}
+    y_scaler = Scaler().fit(y[codes == TRAIN]) if continuous and spec.scale_targets else None
     pre = Preprocessor(reader, {"x": featuriser}, task, targets, class_names, y_scaler)
     block_bytes = max(1, int(np.median(table.block_rows)) * 4 * len(features))  # a block's rows as float32
     window = max(1, min(len(table.block_rows), WINDOW_BYTES // block_bytes))
     parts: dict[str, Split] = {}
-    for name, code in zip(PARTS, (TRAIN, VALID, TEST, CALIB)):
-        on_test_file = name == "test" and test_table is not None and test_codes is not None
-        source, part_codes, y_part = ((test_table, test_codes, y[n_main:]) if on_test_file
-                                      else (table, codes, y[:n_main]))
-        rows = StreamedRows(cast(BlockTable, source), cast(np.ndarray, part_codes), code, features, scaler, window)
-        yt = torch.from_numpy(y_part[part_codes == code].astype(np.float32 if task == "regression" else np.int64))
-        if task == "regression":  # in slices: the scaler works in float64, 16 bytes a row at once for all rows
+    for name, code in PART_CODES.items():
+        on_test_file = name == "test" and test_table is not None
+        source, part_codes, y_part = ((test_table, codes[n_main:], y[n_main:]) if on_test_file
+                                      else (table, codes[:n_main], y[:n_main]))
+        rows = StreamedRows(cast(BlockTable, source), part_codes, code, features, scaler, window)
+        yt = torch.from_numpy(y_part[part_codes == code].astype(np.float32 if continuous else np.int64))
+        if continuous:  # in slices: the scaler works in float64, 16 bytes a row at once for all rows
             for i in range(0, len(yt), 2**20):
                 yt[i:i + 2**20] = pre.scale_targets(yt[i:i + 2**20])
         parts[name] = Split(X=rows, y=yt, ids=cast(list[str], RowIds(rows)))  # ids are made on demand: n may be 10^8
-    summary = _summary(spec, table, features, targets, task, y, class_names, scans, split_summary, window)
-    return Dataset(train=parts["train"], valid=parts["valid"], test=parts["test"], task=task,  # type: ignore[arg-type]
+    n_bad = int(sum(int(s["bad"].sum()) for s in scans))
+    n_rows = sum(len(s["bad"]) for s in scans)
+    class_counts, label_counts = target_counts(task, y[codes != DROPPED], class_names)
+    summary = DataSummary(
+        source=table.source, kind="table", task=task, target=targets, rows_read=n_rows, rows_used=n_rows - n_bad,
+        n_dropped=n_bad, dropped=dropped_counts(n_bad), split=split_summary,
+        inputs={"x": {"structure": "table", "shape": [len(features)]}}, n_features=len(features), featuriser="none",
+        stream={"format": type(table).__name__.removesuffix("Table").lower(), "blocks": len(table.block_rows),
+                "block_rows": int(table.block_rows.max()) if len(table.block_rows) else 0, "window_blocks": window},
+        class_counts=class_counts, label_counts=label_counts)
+    return Dataset(train=parts["train"], valid=parts["valid"], test=parts["test"], task=task,
                    inputs=pre.inputs, preprocessor=pre, summary=summary,
                    calib=parts["calib"] if len(parts["calib"]) else None)
 
 
-def _refuse_unstreamable(spec: dict[str, Any]) -> None:
+def _refuse_unstreamable(spec: TableData) -> None:
     """Options of an in-memory table that a stream cannot serve, refused with the way out."""
-    if spec.get("smiles_column"):
+    if spec.smiles_column:
         raise ConfigError("data.stream does not featurise molecules; featurise them once (deepsci.data.molecules) "
                           "into numeric columns of a Parquet file, or set stream = false.")
-    if spec.get("split") == "scaffold":
+    if spec.split == "scaffold":
         raise ConfigError("split = 'scaffold' needs molecules, which data.stream does not read; use 'random' or a "
                           "split_column.")
-    if spec.get("id_column"):
+    if spec.id_column:
         raise ConfigError("data.stream names rows by their row number; remove data.id_column (or set stream = "
                           "false).")
 
 
-def _columns(spec: dict[str, Any], table: BlockTable) -> tuple[list[str], list[str], str | None]:
+def _columns(spec: TableData, table: BlockTable) -> tuple[list[str], list[str], str | None]:
     """(targets, features, split column) of the table, checked against its columns."""
     cols = table.columns
-    target = spec.get("target")
-    if target is None:
-        guess = [c for c in cols if c.lower() in ("y", "target", "label")]
-        if len(guess) != 1:
-            raise DataError(f"no target given for {table.source}; its columns are: {_listing(cols)}. Set "
-                            "data.target to one of them.")
-        target = guess[0]
-    targets = [target] if isinstance(target, str) else [str(t) for t in target]
-    split_column = spec.get("split_column")
-    features = ([str(f) for f in spec["features"]] if spec.get("features") is not None
+    targets = resolve_targets(spec.target, cols, table.source)
+    split_column = spec.split_column
+    features = ([str(f) for f in spec.features] if spec.features is not None
                 else [c for c in cols if c not in targets and c != split_column])
-    for role, names in (("target", targets), ("features", features),
-                        ("split_column", [split_column] if split_column else [])):
-        absent = [c for c in names if c not in cols]
-        if absent:
-            raise DataError(f"{role} column(s) {', '.join(absent[:5])} not in {table.source}; its columns are: "
-                            f"{_listing(cols)}. Set data.{role} to column(s) of the file.")
+    require_columns(features, cols, table.source, "features")
+    if split_column:
+        require_columns([split_column], cols, table.source, "split_column")
     clash = [f for f in features if f in targets]
     if clash:
         raise DataError(f"column(s) {', '.join(clash)} are both target and feature; remove them from features.")
     if not features:
         raise DataError(f"{table.source} has no feature columns besides the target; add feature columns.")
     return targets, features, split_column
-
-
-def _listing(cols: list[str]) -> str:
-    return ", ".join(cols) if len(cols) <= 12 else f"{', '.join(cols[:6])}, ..., {', '.join(cols[-3:])} ({len(cols)})"
 
 
 def _targets(scans: list[dict[str, Any]], targets: list[str], task: str, source: str) -> tuple[str, np.ndarray,
@@ -403,7 +392,8 @@ def _targets(scans: list[dict[str, Any]], targets: list[str], task: str, source:
     """
     bad = np.concatenate([s["bad"] for s in scans])
     parts = [p for s in scans for p in s.pop("targets")]
-    if task in ("auto", "regression") and all(isinstance(p, np.ndarray) for p in parts):
+    declared = TASKS.get(task)  # None: "auto"
+    if (declared is None or declared.continuous) and all(isinstance(p, np.ndarray) for p in parts):
         y = np.empty((len(bad), len(targets)), dtype=np.float64)
         at = 0
         while parts:  # each block's targets freed as soon as copied: n values in memory once, not twice
@@ -411,7 +401,7 @@ def _targets(scans: list[dict[str, Any]], targets: list[str], task: str, source:
             y[at:at + len(part)] = part
             at += len(part)
         y[bad] = 0.0
-        return "regression", y, []
+        return REGRESSION.name, y, []
     frame = pd.concat([p if isinstance(p, pd.DataFrame) else pd.DataFrame(p, columns=targets) for p in parts],
                       ignore_index=True)
     task, y_good, class_names = encode_targets(frame[~bad], targets, task, source)
@@ -437,7 +427,7 @@ def _scan(table: BlockTable, features: list[str], targets: list[str], split_colu
         floats = all(pd.api.types.is_float_dtype(frame[c]) for c in targets)
         target_parts.append(frame[targets].to_numpy(np.float64) if floats else frame[targets])
         if marks is not None and split_column is not None:
-            marks[start:start + rows] = _mark_codes(frame[split_column], split_column, table.source)
+            marks[start:start + rows] = mark_codes(frame[split_column], column=split_column)
     if bad.any() and missing == "error":
         rows = np.flatnonzero(bad)
         raise DataError(f"{table.source}: {len(rows)} row(s) hold NaN or inf in a feature or target (rows "
@@ -446,99 +436,31 @@ def _scan(table: BlockTable, features: list[str], targets: list[str], split_colu
     return {"targets": target_parts, "marks": marks, "bad": bad}
 
 
-def _mark_codes(values: pd.Series, column: str, source: str) -> np.ndarray:
-    """Split marks ("train", "valid", "test", "calib" and their synonyms) as uint8 part codes."""
-    names = values.astype(str).str.strip().str.lower()
-    unknown = sorted(set(names.unique()) - set(_MARKS))
-    if unknown:
-        raise DataError(f"split column '{column}' of {source} holds {', '.join(repr(u) for u in unknown[:5])}; "
-                        "expected only 'train', 'valid', 'test' (and 'calib'). Fix those values or choose another split.")
-    return names.map(_MARKS).to_numpy(np.uint8)
+def _split(spec: TableData, scans: list[dict[str, Any]], y: np.ndarray, task: str, class_names: list[str],
+           seed: int, split_column: str | None, test_table: BlockTable | None) -> tuple[np.ndarray, dict[str, Any]]:
+    """(n,) uint8 part code of every row of the main file (then of the test file), and the split summary.
 
-
-def _split_codes(spec: dict[str, Any], scan: dict[str, Any], y: np.ndarray, task: str, seed: int, *,
-                 has_test_file: bool) -> tuple[np.ndarray, dict[str, Any]]:
-    """(n,) uint8 part code of every row of the main file, and the split summary.
-
-    The parts are those `deepsci.data.build.choose_split` gives the same rows in memory (the same
-    splitters and seeds), so a streamed table and an in-memory one split alike.
+    The usable rows go through `split_codes` exactly as the in-memory table's do (a test file's rows are
+    marked test after the main file's, as `concat_raw` marks them), so both split a file alike.
     """
-    method = spec.get("split", "auto")
-    vf, tf, cf = (float(spec.get(k, d)) for k, d in (("valid_fraction", 0.1), ("test_fraction", 0.2),
-                                                      ("calib_fraction", 0.0)))
-    labels = y if task != "regression" else None
-    given = scan["marks"] is not None and method in ("auto", "column", "given")
-    if has_test_file and method not in ("auto", "given"):
-        raise DataError(f"split = '{method}' would replace the given test rows (test_source); use split = 'auto' "
-                        "or 'given' to keep them, or remove the test source.")
-    if method == "column" and scan["marks"] is None:
-        raise DataError("split = 'column' needs data.split_column: the column of train/valid/test marks. Set it, "
-                        "or choose split = 'random' / 'stratified'.")
-    if given or has_test_file:
-        codes = scan["marks"].copy() if given else np.full(len(y), TRAIN, dtype=np.uint8)
-        codes[scan["bad"]] = DROPPED
-        if given and not (codes == TEST).any():
-            raise DataError(f"split column '{spec.get('split_column')}' has no 'test' rows. Mark some rows 'test', or "
-                            "use split = 'random' / 'stratified'.")
-        if not (codes == VALID).any() and vf > 0:
-            _carve_valid(codes, vf, seed, labels)
-        used, test_from = ("column", f"column '{spec.get('split_column')}'") if given else \
-            ("given", f"test source {spec.get('test_source')}")
-    else:
-        used = method if method != "auto" else ("random" if labels is None else "stratified")
-        codes = np.full(len(y), DROPPED, dtype=np.uint8)
-        if used == "random":
-            codes[~scan["bad"]] = _random_codes(int((~scan["bad"]).sum()), tf, vf, seed)
-        else:
-            keep = np.flatnonzero(~scan["bad"])
-            parts = make_split(used, n=len(keep), test_fraction=tf, valid_fraction=vf, seed=seed,
-                               labels=None if labels is None else labels[keep])
-            for code, rows in ((TRAIN, parts.train), (VALID, parts.valid), (TEST, parts.test)):
-                codes[keep[rows]] = code
-        test_from = "drawn"
-    if cf > 0:  # as choose_split: a seeded share of the training rows, disjoint from valid
-        train = np.flatnonzero(codes == TRAIN)
-        k = max(1, int(round(len(train) * cf)))
-        if k >= len(train):
-            raise DataError(f"calib_fraction = {cf} leaves no training rows ({len(train)}); lower it.")
-        codes[train[np.random.default_rng(seed + 2).permutation(len(train))[:k]]] = CALIB
-    counts = {name: int(np.count_nonzero(codes == code)) for name, code in zip(PARTS, (TRAIN, VALID, TEST, CALIB))}
-    if counts["train"] == 0:
-        raise DataError(f"the training split is empty ({len(y)} rows in all). Use more data or lower "
-                        "test_fraction / valid_fraction / calib_fraction.")
-    return codes, {"method": used, "test_from": test_from, "seed": seed, **counts}
-
-
-def _random_codes(n: int, test_fraction: float, valid_fraction: float, seed: int) -> np.ndarray:
-    """(n,) uint8 codes of `deepsci.data.splits.random_split(n, ...)`'s parts (the same rows), made without its three index
-    arrays: at 10^8 rows those cost 2.4 GB."""
-    perm = np.random.default_rng(seed).permutation(n)
-    n_test = part_size(n, test_fraction, at_least_one=True)
-    n_valid = part_size(n - n_test, valid_fraction, at_least_one=True)
-    codes = np.full(n, TRAIN, dtype=np.uint8)
-    codes[perm[:n_test]], codes[perm[n_test:n_test + n_valid]] = TEST, VALID
-    return codes
-
-
-def _carve_valid(codes: np.ndarray, fraction: float, seed: int, labels: np.ndarray | None) -> None:
-    """Mark `fraction` of the training rows valid (in place), as `column_split` carves them: seeded,
-    stratified by class for classification."""
-    train = np.flatnonzero(codes == TRAIN)
-    if len(train) < 2:
-        return
-    if labels is not None:
-        from sklearn.model_selection import train_test_split
-
-        try:
-            _, chosen = train_test_split(np.arange(len(train)), test_size=fraction, stratify=labels[train],
-                                         random_state=seed)
-        except ValueError as exc:
-            raise DataError(f"cannot carve valid rows by class from the training rows: {exc}. Mark valid rows in "
-                            "the split column, or use more rows per class.") from exc
-    else:
-        k = part_size(len(train), fraction, at_least_one=True)
-        chosen = np.random.default_rng(seed).permutation(len(train))[:k]
-    codes[train[np.asarray(chosen)]] = VALID
+    bad = np.concatenate([s["bad"] for s in scans])
+    marks, given = None, ""
+    if test_table is not None:
+        marks = np.full(len(bad), TRAIN, dtype=np.uint8)
+        marks[len(scans[0]["bad"]):] = TEST
+        given = f"test source {test_table.source}"
+    elif scans[0]["marks"] is not None and spec.split in HONOURS_MARKS:
+        marks, given = scans[0]["marks"], f"column '{split_column}'"
+    keep = slice(None) if not bad.any() else ~bad  # a slice: no copies of n labels when every row is usable
+    # stratified by the class names, as in memory (sklearn orders the classes by their labels' sort order)
+    labels = np.asarray(class_names, dtype=object)[y[keep]] if task_of(task).exclusive else None
+    sub, summary = split_codes(int(np.count_nonzero(~bad)), method=spec.split, test_fraction=spec.test_fraction,
+                               valid_fraction=spec.valid_fraction, calib_fraction=spec.calib_fraction, seed=seed,
+                               labels=labels, marks=None if marks is None else marks[keep], given=given,
+                               column=split_column)
+    codes = np.full(len(bad), DROPPED, dtype=np.uint8)
+    codes[keep] = sub
+    return codes, summary
 
 
 def _fit_scaler(table: BlockTable, codes: np.ndarray, features: list[str]) -> Scaler:
@@ -563,27 +485,3 @@ def _fit_scaler(table: BlockTable, codes: np.ndarray, features: list[str]) -> Sc
     # As Scaler.fit: a constant column keeps scale 1 (it maps to 0) instead of being divided by ~0.
     tiny = std <= 1e-12 * np.maximum(np.abs(mean), 1.0)
     return Scaler.from_dict({"mean": mean.tolist(), "scale": np.where(tiny, 1.0, std).tolist()})
-
-
-def _summary(spec: dict[str, Any], table: BlockTable, features: list[str], targets: list[str], task: str,
-             y: np.ndarray, class_names: list[str], scans: list[dict[str, Any]], split: dict[str, Any],
-             window: int) -> dict[str, Any]:
-    """The JSON-able facts of the build (as `deepsci.data.build.describe`, plus how the file is streamed)."""
-    n_bad = int(sum(int(s["bad"].sum()) for s in scans))
-    rows = sum(len(s["bad"]) for s in scans)
-    summary: dict[str, Any] = {
-        "source": table.source, "kind": "table", "task": task, "target": targets, "rows_read": rows,
-        "rows_used": rows - n_bad, "n_dropped": n_bad,
-        "dropped": [{"reason": "NaN or inf in a feature or target", "rows": n_bad}] if n_bad else [],
-        "split": split, "inputs": {"x": {"structure": "table", "shape": [len(features)]}},
-        "n_features": len(features), "featuriser": "none", "featurisation_seconds": 0.0, "cache_hit": None,
-        "nonfinite_filled": 0, "ignored_columns": [],
-        "stream": {"format": type(table).__name__.removesuffix("Table").lower(), "blocks": len(table.block_rows),
-                   "block_rows": int(table.block_rows.max()) if len(table.block_rows) else 0,
-                   "window_blocks": window},
-    }
-    if task != "regression":
-        counts = np.bincount(y[~np.concatenate([s["bad"] for s in scans])].astype(np.int64),
-                             minlength=len(class_names))
-        summary["class_counts"] = {c: int(k) for c, k in zip(class_names, counts)}
-    return summary

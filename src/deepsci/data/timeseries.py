@@ -1,18 +1,7 @@
-"""Time series as forecasting windows, with time-ordered splits and train-only scaling.
+"""Time series helpers: sliding windows, time-ordered part boundaries, the bundled records and baselines.
 
-A record of T time steps and C channels (T, C) is cut into windows: the input is L consecutive
-steps of all channels, the target the next H steps of the target channels:
-
-    inputs  x[s : s+L, :]            -> Split.X (n, L, C)
-    targets x[s+L : s+L+H, targets]  -> Split.y (n, H*k), step-major (reshape to (n, H, k))
-
-Time-ordered split (no future data in training): the time axis is cut at two boundaries,
-train | valid | test, with the test part the last `test_size` steps of the record. A window
-belongs to the part its *targets* lie in; its inputs may reach back into earlier parts (that is
-observed history, not the future). Windows whose targets straddle a boundary are dropped and
-counted in `summary["windows_dropped"]`. The channel scaler is fitted on the training part of the
-record only, so no statistic of the valid/test future leaks into training.
-
+A record (T, C) gives windows of L inputs x[s : s+L, :] (n, L, C) and targets x[s+L : s+L+H, targets]
+(n, H*k), step-major; how windows are split in time and scaled is `deepsci.data.ordered`'s docstring.
 Bundled records: `co2` (Mauna Loa, statsmodels; weekly 1958-2001 resampled to monthly means, the
 5 empty months linearly interpolated) and `sunspots` (yearly Wolf numbers 1700-2008, statsmodels).
 Baselines for the same windows: `persistence_forecast`, `seasonal_naive_forecast`,
@@ -21,8 +10,7 @@ Baselines for the same windows: `persistence_forecast`, `seasonal_naive_forecast
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -81,7 +69,7 @@ def co2_frame() -> pd.DataFrame:
     months with no data at all are filled by linear interpolation in time.
     Keeling et al. (1976); statsmodels.datasets.co2.
     """
-    import statsmodels.api as sm
+    import statsmodels.api as sm  # optional heavy dependency: imported when used
 
     weekly = sm.datasets.co2.load_pandas().data
     monthly = weekly.resample("MS").mean()
@@ -92,7 +80,7 @@ def co2_frame() -> pd.DataFrame:
 
 def sunspots_frame() -> pd.DataFrame:
     """Yearly sunspot (Wolf) numbers 1700-2008 (309 years); statsmodels.datasets.sunspots."""
-    import statsmodels.api as sm
+    import statsmodels.api as sm  # optional heavy dependency: imported when used
 
     d = sm.datasets.sunspots.load_pandas().data
     return pd.DataFrame({"year": d["YEAR"].astype(int), "sunspots": d["SUNACTIVITY"].astype(float)})

@@ -14,6 +14,9 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression, RidgeCV
+
+from deepsci.tasks import task_of
 
 #: Relative margin by which the model's test error may exceed the trivial model's before the run is flagged.
 WORSE_MARGIN = 0.0
@@ -30,7 +33,7 @@ class BaselinePredictions:
 
 def trivial_predictions(task: str, y_train: np.ndarray, n: int, n_classes: int) -> BaselinePredictions:
     """The training mean (regression, (n, t)) or the training class frequencies (classification, (n, k))."""
-    if task == "regression":
+    if task_of(task).continuous:
         mean = np.asarray(y_train, dtype=np.float64).mean(axis=0, keepdims=True)  # (1, t)
         return BaselinePredictions("trivial", "training mean", np.repeat(mean, n, axis=0))
     counts = np.bincount(np.asarray(y_train, dtype=np.int64), minlength=n_classes).astype(np.float64)
@@ -41,10 +44,8 @@ def trivial_predictions(task: str, y_train: np.ndarray, n: int, n_classes: int) 
 def linear_predictions(task: str, X_train: np.ndarray, y_train: np.ndarray, X: np.ndarray,
                        n_classes: int) -> BaselinePredictions:
     """Ridge (alphas 1e-3..1e3, GCV) or logistic regression fitted on the training rows, predicting X."""
-    from sklearn.linear_model import LogisticRegression, RidgeCV
-
     X_train, X = np.asarray(X_train, dtype=np.float64), np.asarray(X, dtype=np.float64)
-    if task == "regression":
+    if task_of(task).continuous:
         ridge = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(X_train, y_train)
         pred = ridge.predict(X).reshape(len(X), -1)
         return BaselinePredictions("linear", f"ridge regression (alpha {float(ridge.alpha_):.3g})", pred)
@@ -70,12 +71,12 @@ def worse_than_trivial(task: str, model_metrics: dict[str, object], trivial_metr
     Regression compares RMSE (the mean over targets where there are several); classification the
     log-loss, which a model that predicts confidently and wrongly makes worse than class frequencies.
     """
-    key = "rmse" if task == "regression" else "log_loss"
+    key = task_of(task).reference_metric
     ours, theirs = model_metrics.get(key), trivial_metrics.get(key)
     if not isinstance(ours, (int, float)) or not isinstance(theirs, (int, float)):
         return None
     if ours > theirs * (1 + WORSE_MARGIN):
         return (f"the model is worse than the trivial baseline on the test split ({key} {ours:.4g} against "
-                f"{theirs:.4g} for predicting the {'training mean' if task == 'regression' else 'class frequencies'}"
+                f"{theirs:.4g} for predicting the {'training mean' if task_of(task).continuous else 'class frequencies'}"
                 "): it has learned nothing usable. Lower train.lr, train longer, or check the features.")
     return None

@@ -13,34 +13,22 @@ import numpy as np
 import torch
 from torch import nn
 
-from deepsci.data.batch import Inputs, forward, n_rows, take
+from deepsci.data.batch import Inputs
+from deepsci.errors import DataError
 from deepsci.evaluation.baselines import table_baselines, worse_than_trivial
-from deepsci.evaluation.metrics import (classification_metrics, multilabel_metrics, regression_metrics,
-                                        tagging_metrics)
+from deepsci.evaluation.forecast import baseline_forecasts, forecast_comparison
+from deepsci.evaluation.metrics import task_metrics
 from deepsci.evaluation.results import BaselineResult, Evaluation, SplitResult
+from deepsci.evaluation.uncertainty import (apply_calibration, calibrate, held_out_calibration, predictive,
+                                            recalibrate, uncertainty_metrics)
+from deepsci.tasks import task_of
+from deepsci.training.inference import predict_batches
+from deepsci.training.uncertainty_spec import UncertaintySpec
 
 if TYPE_CHECKING:
     from deepsci.data.dataset import Dataset
 
 SPLITS = ("train", "valid", "test")
-#: tasks with trivial and linear references (deepsci.evaluation.baselines)
-BASELINE_TASKS = ("regression", "binary", "multiclass")
-
-
-@torch.no_grad()
-def raw_outputs(model: nn.Module, X: Inputs, batch_size: int = 4096) -> torch.Tensor:
-    """The model's raw outputs for every row of X in eval mode, in batches, on the CPU: (n, out).
-
-    Each batch goes to the model's device (a GPU when it trained there) and its outputs come back.
-    """
-    from deepsci.training.device import model_device, move_batch
-
-    model.eval()
-    device = model_device(model)
-    n = n_rows(X)
-    chunks = [forward(model, move_batch(take(X, slice(i, i + batch_size)), device)).cpu()
-              for i in range(0, n, batch_size)]
-    return torch.cat(chunks) if chunks else forward(model, move_batch(X, device)).cpu()
 
 
 def predictions(outputs: torch.Tensor, task: str, inverse_targets: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:
@@ -49,10 +37,9 @@ def predictions(outputs: torch.Tensor, task: str, inverse_targets: Callable[[tor
 
     Probabilities are computed in float64, so each row sums to 1 within 1e-12.
     """
-    from deepsci.models import head_predictions
-
-    pred = head_predictions(outputs.double(), task)
-    if task == "regression":
+    kind = task_of(task)
+    pred = kind.predict(outputs.double())
+    if kind.continuous:
         pred = inverse_targets(pred)
     return pred.double().numpy()
 
@@ -60,46 +47,31 @@ def predictions(outputs: torch.Tensor, task: str, inverse_targets: Callable[[tor
 def truth(y: torch.Tensor, task: str, inverse_targets: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:
     """Targets in data units: regression (n, t) float64; classification (n,) class indices; multilabel (n, k)
     0/1; tagging (n, T) tag indices (-100 on padded steps)."""
-    if task == "regression":
+    if task_of(task).continuous:
         return inverse_targets(y.double()).double().numpy()
     return y.long().numpy()
 
 
-def task_metrics(task: str, y_true: np.ndarray, pred: np.ndarray, class_names: list[str],
-                 target_names: list[str]) -> dict[str, Any]:
-    """The task's metrics for one split (deepsci.evaluation.metrics)."""
-    if task == "regression":
-        return regression_metrics(y_true, pred, target_names=target_names)
-    if task == "multilabel":
-        return multilabel_metrics(y_true, pred, class_names)
-    if task == "tagging":
-        return tagging_metrics(y_true, pred, class_names)
-    return classification_metrics(y_true, pred, class_names)
-
-
-def evaluate_model(model: nn.Module, dataset: "Dataset", spec: Any = None, *, season: int | None = None) -> Evaluation:
+def evaluate_model(model: nn.Module, dataset: "Dataset", spec: UncertaintySpec | None = None, *,
+                   season: int | None = None) -> Evaluation:
     """Predictions, metrics, references and error bars of a trained model on every split of `dataset`.
 
     With an active uncertainty spec the predictive distribution of each split is computed, the
     calibration (conformal thresholds, sigma scale) is fitted on the calibration split only (rows that
     took no part in training or model selection), and applied to every split.
     """
-    from deepsci.evaluation.uncertainty import apply_calibration
-
-    from deepsci.evaluation.uncertainty import recalibrate
-
     task, pre = dataset.task, dataset.preprocessor
     names = [n for n in SPLITS + ("calib",) if (s := getattr(dataset, n, None)) is not None and len(s) > 0]
     truths = {n: truth(getattr(dataset, n).y, task, pre.inverse_targets) for n in names}
     outputs = {n: predict_with_uncertainty(model, getattr(dataset, n).X, task, pre, spec, None) for n in names}
     calibration = None
     if spec is not None and spec.active:
-        cross = getattr(spec, "conformal_method", "split") != "split"
+        # K-fold members: the calibration split fits the sigma only, and the bands come from the members'
+        # out-of-fold residuals on the training rows
         calibration = fit_calibration(task, truths.get("calib"), outputs["calib"][1] if "calib" in outputs else None,
-                                      replace(spec, conformal=False) if cross else spec)
-        if cross:  # the bands come from the ensemble members' out-of-fold residuals on the training rows
-            from deepsci.evaluation.uncertainty import held_out_calibration
-
+                                      replace(spec, conformal=False, conformal_method="split") if spec.k_fold
+                                      else spec)
+        if spec.k_fold:
             calibration = held_out_calibration(model, dataset.train.X, truths["train"], spec, _TargetUnits(pre),
                                                calibration)
     splits: dict[str, SplitResult] = {}
@@ -107,36 +79,32 @@ def evaluate_model(model: nn.Module, dataset: "Dataset", spec: Any = None, *, se
         pred, dist, _ = outputs[n]
         bands: dict[str, np.ndarray] = {}
         uncertainty: dict[str, Any] = {}
-        if dist is not None:
-            dist = recalibrate(calibration, dist).as_dict() if calibration is not None else dist
+        if dist is not None:  # an active spec gave it
+            assert spec is not None
+            dist = recalibrate(calibration, dist).as_dict()
             bands = apply_calibration(calibration, dist) if calibration is not None else {}
             uncertainty = split_uncertainty(task, truths[n], dist, bands, spec.level)
         splits[n] = SplitResult(name=n, ids=getattr(dataset, n).ids, y_true=truths[n], pred=pred,
                                 metrics=task_metrics(task, truths[n], pred, dataset.class_names, dataset.target_names),
                                 dist=dist, bands=bands, uncertainty=uncertainty)
     baselines = baseline_results(dataset)
-    forecast = forecast_results(dataset, splits, season) if _is_forecast(dataset) else None
+    forecast = forecast_results(dataset, splits, season)
     stored = calibration.to_dict() if calibration is not None else None
     summary = _uncertainty_summary(spec, model, stored, splits) if spec is not None and spec.active else None
     return Evaluation(task=task, splits=splits, baselines=baselines, forecast=forecast, uncertainty=summary,
                       calibration=stored, warnings=baseline_warnings(task, splits, baselines))
 
 
-def _is_forecast(dataset: "Dataset") -> bool:
-    return any(schema.structure == "window" for schema in dataset.inputs.values())
-
-
 def forecast_results(dataset: "Dataset", splits: dict[str, SplitResult], season: int | None) -> dict[str, Any] | None:
-    """Test RMSE of the model and of persistence, seasonal-naive and linear AR on the same test windows."""
-    from deepsci.evaluation.forecast import baseline_forecasts, forecast_comparison
-
-    if "test" not in splits:
+    """Test RMSE of the model and of persistence, seasonal-naive and linear AR on the same test windows (None
+    where the inputs are not windows of a series, or there is no test split)."""
+    if "test" not in splits or not any(schema.structure == "window" for schema in dataset.inputs.values()):
         return None
     test = splits["test"]
     return forecast_comparison(test.y_true, test.pred, baseline_forecasts(dataset, season))
 
 
-def _uncertainty_summary(spec: Any, model: nn.Module, calibration: dict[str, Any] | None,
+def _uncertainty_summary(spec: UncertaintySpec, model: nn.Module, calibration: dict[str, Any] | None,
                          splits: dict[str, SplitResult]) -> dict[str, Any]:
     """metrics.json["uncertainty"]: the method, the calibration and where it was fitted, per split metrics."""
     out: dict[str, Any] = {"method": spec.method, "members": int(getattr(model, "members", 1)),
@@ -151,8 +119,8 @@ def _uncertainty_summary(spec: Any, model: nn.Module, calibration: dict[str, Any
 def baseline_results(dataset: "Dataset") -> tuple[BaselineResult, ...]:
     """The trivial and linear references on a single-table dataset (none for other inputs)."""
     X_train = dataset.train.X
-    if not isinstance(X_train, torch.Tensor) or X_train.dim() != 2 or dataset.task not in BASELINE_TASKS:
-        return ()
+    if not isinstance(X_train, torch.Tensor) or X_train.dim() != 2 or not task_of(dataset.task).per_row:
+        return ()  # the trivial and linear references (deepsci.evaluation.baselines) need one target per row
     task, inverse = dataset.task, dataset.preprocessor.inverse_targets
     n_classes = len(dataset.class_names)
     results: dict[str, dict[str, Any]] = {}
@@ -166,7 +134,7 @@ def baseline_results(dataset: "Dataset") -> tuple[BaselineResult, ...]:
         assert isinstance(X_split, torch.Tensor)  # every split has the training split's structure
         for b in table_baselines(task, X_train.double().numpy(), dataset.train.y.numpy(), X_split.double().numpy(),
                                  n_classes):
-            pred = inverse(torch.as_tensor(b.pred)).double().numpy() if task == "regression" else b.pred
+            pred = inverse(torch.as_tensor(b.pred)).double().numpy() if task_of(task).continuous else b.pred
             results.setdefault(b.name, {})[name] = task_metrics(task, y_true, pred, dataset.class_names,
                                                                 dataset.target_names)
             descriptions[b.name] = b.description
@@ -177,7 +145,7 @@ def baseline_warnings(task: str, splits: dict[str, SplitResult], baselines: tupl
     """Warnings about the test numbers: a model worse than the trivial reference, an undefined R²."""
     warnings: list[str] = []
     test = splits.get("test")
-    if task == "regression" and test is not None and np.ptp(test.y_true, axis=0).min() == 0:
+    if task_of(task).continuous and test is not None and np.ptp(test.y_true, axis=0).min() == 0:
         warnings.append("a target is constant on the test split, so R² and correlations are undefined (null in "
                         "metrics.json); judge the model by RMSE / MAE, or use a test split where the target varies.")
     trivial = next((b for b in baselines if b.name == "trivial"), None)
@@ -196,7 +164,7 @@ class _TargetUnits:
         self.inverse_transform_std = preprocessor.inverse_std
 
 
-def predict_with_uncertainty(model: nn.Module, X: Inputs, task: str, preprocessor: Any, spec: Any,
+def predict_with_uncertainty(model: nn.Module, X: Inputs, task: str, preprocessor: Any, spec: UncertaintySpec | None,
                              calibration: dict[str, Any] | None) -> tuple[np.ndarray, dict[str, np.ndarray] | None,
                                                                           dict[str, np.ndarray]]:
     """(pred, dist, bands) for inputs X in data units: the one path of evaluation, `predict` and `Run.predict`.
@@ -205,26 +173,18 @@ def predict_with_uncertainty(model: nn.Module, X: Inputs, task: str, preprocesso
     (ensemble / MC dropout), dist the predictive distribution (sigma recalibrated where a calibration holds
     a scale) and bands the conformal intervals or sets of the stored calibration.
     """
-    from deepsci.evaluation.uncertainty import apply_calibration, predictive, recalibrate
-
     if spec is None or not spec.active:
-        return predictions(raw_outputs(model, X), task, preprocessor.inverse_targets), None, {}
-    dist = predictive(model, X, task, spec, _TargetUnits(preprocessor))
-    if not calibration:
-        return dist.pred, dist.as_dict(), {}
-    dist = recalibrate(calibration, dist)
-    return dist.pred, dist.as_dict(), apply_calibration(calibration, dist)
+        return predictions(predict_batches(model, X), task, preprocessor.inverse_targets), None, {}
+    dist = recalibrate(calibration or None, predictive(model, X, task, spec, _TargetUnits(preprocessor)))
+    return dist.pred, dist.as_dict(), apply_calibration(calibration, dist) if calibration else {}
 
 
-def fit_calibration(task: str, y_cal: np.ndarray | None, dist_cal: Any, spec: Any) -> Any:
+def fit_calibration(task: str, y_cal: np.ndarray | None, dist_cal: Any, spec: UncertaintySpec) -> Any:
     """Sigma recalibration and conformal thresholds fitted on the calibration split (None when not asked for).
 
     The calibration split is carved from the training rows and plays no part in training, early stopping
     or the learning-rate schedule, so its residuals are exchangeable with the test split's.
     """
-    from deepsci.errors import DataError
-    from deepsci.evaluation.uncertainty import calibrate
-
     if not spec.needs_calibration:
         return None
     if y_cal is None or dist_cal is None:
@@ -236,9 +196,7 @@ def fit_calibration(task: str, y_cal: np.ndarray | None, dist_cal: Any, spec: An
 def split_uncertainty(task: str, y_true: np.ndarray, dist: dict[str, np.ndarray], bands: dict[str, np.ndarray],
                       level: float) -> dict[str, Any]:
     """Uncertainty metrics of one split (see `deepsci.evaluation.uncertainty.uncertainty_metrics`)."""
-    from deepsci.evaluation.uncertainty import uncertainty_metrics
-
-    if task != "regression":
+    if not task_of(task).continuous:
         return uncertainty_metrics(y_true, proba=dist["pred"], sets=bands.get("sets"), level=level)
     out = uncertainty_metrics(y_true, mean=dist["pred"], std=dist.get("std"), lower=bands.get("lower"),
                               upper=bands.get("upper"), std_raw=dist.get("std_raw"), level=level)

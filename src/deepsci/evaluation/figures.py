@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,8 @@ from matplotlib.ticker import NullFormatter
 from sklearn import metrics as skm
 
 from deepsci.errors import DataError
-from deepsci.evaluation.metrics import _check_classification_inputs, _check_finite
+from deepsci.evaluation.metrics import (check_classification_inputs, check_finite, classification_metrics, real_steps,
+                                        rmse)
 
 #: Colour cycle used for every figure (matplotlib's tab10, colour-blind friendlier than the default order).
 _COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -62,8 +63,8 @@ def _paired(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
             f"y_true and y_pred must be one target of the same length (at least 2); received "
             f"{np.shape(y_true)} and {np.shape(y_pred)}. Plot multi-target outputs one column at a time."
         )
-    _check_finite(yt, "y_true")
-    _check_finite(yp, "y_pred")
+    check_finite(yt, "y_true")
+    check_finite(yp, "y_pred")
     return yt, yp
 
 
@@ -133,7 +134,7 @@ def parity_plot(y_true: Any, y_pred: Any, *, name: str = "target", units: str = 
     """
     name, units = plain_text(name), plain_text(units)
     yt, yp = _paired(y_true, y_pred)
-    rmse = float(np.sqrt(np.mean((yp - yt) ** 2)))
+    error = rmse(yt, yp)
     r = float(np.corrcoef(yt, yp)[0, 1]) if np.ptp(yt) > 0 and np.ptp(yp) > 0 else float("nan")
     fig = _new_figure(4.8, 4.5)
     ax = fig.add_subplot()
@@ -149,7 +150,7 @@ def parity_plot(y_true: Any, y_pred: Any, *, name: str = "target", units: str = 
     ax.set_ylabel("predicted " + _axis_label(name, units))
     ax.set_title(f"Parity: {name}")
     unit = f" {units}" if units else ""
-    ax.text(0.04, 0.96, f"r = {r:.3f}\nRMSE = {rmse:.3g}{unit}", transform=ax.transAxes, va="top",
+    ax.text(0.04, 0.96, f"r = {r:.3f}\nRMSE = {error:.3g}{unit}", transform=ax.transAxes, va="top",
             bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "0.7"})
     ax.legend(loc="lower right", frameon=False)
     ax.grid(alpha=0.3)
@@ -192,7 +193,7 @@ def _one_vs_rest(y_true: Any, proba: Any, class_names: Sequence[str]) -> list[tu
     if np.ndim(y_true) == 2 and np.shape(y_true)[1] > 1 and np.shape(y_true) == np.shape(proba):
         yt, pl = np.asarray(y_true), np.asarray(proba, dtype=np.float64)
         return [(_legend_text(name), yt[:, j] == 1, pl[:, j]) for j, name in enumerate(class_names)]
-    labels, p = _check_classification_inputs(y_true, proba, class_names)
+    labels, p = check_classification_inputs(y_true, proba, class_names)
     if p.shape[1] == 2:
         return [(_legend_text(class_names[1]), labels == 1, p[:, 1])]
     return [(_legend_text(name), labels == c, p[:, c]) for c, name in enumerate(class_names)]
@@ -267,7 +268,7 @@ def confusion_matrix_plot(cm: Any, class_names: Sequence[str]) -> Figure:
     k = len(class_names)
     if counts.shape != (k, k):
         raise DataError(f"confusion matrix must be {k} × {k} for {k} class names; received shape {counts.shape}.")
-    _check_finite(counts, "confusion matrix")
+    check_finite(counts, "confusion matrix")
     row_sums = counts.sum(axis=1, keepdims=True)
     normalised = np.divide(counts, row_sums, out=np.zeros_like(counts), where=row_sums > 0)
     size = 3.2 + 0.35 * k
@@ -337,49 +338,73 @@ def figures_for(
         target_name: name of the target, or one name per target column.
         units: the target's units.
     """
+    figures = TASK_FIGURES.get(task)
+    if figures is None:
+        raise DataError(f"unknown task '{task}'. Known tasks: {', '.join(sorted(TASK_FIGURES))}.")
     out: list[tuple[str, str]] = []
     if history is not None and len(history) > 0:
         out.append(("Training and validation loss per epoch; the star marks the lowest validation loss.",
                     figure_to_data_uri(learning_curves(history))))
-    if task == "regression":
-        yt = np.asarray(y_true, dtype=np.float64)
-        yp = np.asarray(y_pred_or_proba, dtype=np.float64)
-        yt = yt.reshape(yt.shape[0], -1)
-        yp = yp.reshape(yp.shape[0], -1)
-        if yt.shape != yp.shape:
-            raise DataError(f"y_true {yt.shape} and predictions {yp.shape} must have the same shape.")
-        names = [target_name] if isinstance(target_name, str) else list(target_name)
-        if len(names) != yt.shape[1]:
-            names = [f"{names[0]}[{j}]" for j in range(yt.shape[1])] if names else [
-                f"target_{j}" for j in range(yt.shape[1])]
-        for j, name in enumerate(names):
-            out.append((f"Predicted against true {name} ({yt.shape[0]} rows); dashed line y = x.",
-                        figure_to_data_uri(parity_plot(yt[:, j], yp[:, j], name=name, units=units))))
-            out.append((f"Residuals (predicted − true) of {name}.",
-                        figure_to_data_uri(residual_histogram(yt[:, j], yp[:, j], name=name, units=units))))
-    elif task == "multilabel":
-        out.append(("ROC curve of each label with its area under the curve.",
-                    figure_to_data_uri(roc_curves(y_true, y_pred_or_proba, list(class_names)))))
-        out.append(("Precision–recall curve of each label with average precision; dotted: prevalence.",
-                    figure_to_data_uri(pr_curves(y_true, y_pred_or_proba, list(class_names)))))
-    elif task == "tagging":
-        from deepsci.evaluation.metrics import real_steps
+    return out + figures(y_true, y_pred_or_proba, list(class_names), target_name, units)
 
-        steps, proba = real_steps(y_true, y_pred_or_proba)
-        return out + figures_for("binary" if len(class_names) == 2 else "multiclass", steps, proba, None,
-                                 class_names, target_name, units)
-    elif task in ("binary", "multiclass"):
-        from deepsci.evaluation.metrics import classification_metrics
 
-        names = list(class_names)
-        cm = classification_metrics(y_true, y_pred_or_proba, names)["confusion_matrix"]
-        kind = "of the positive class" if len(names) == 2 else "one vs rest, per class"
-        out.append((f"ROC curve ({kind}) with its area under the curve.",
-                    figure_to_data_uri(roc_curves(y_true, y_pred_or_proba, names))))
-        out.append((f"Precision–recall curve ({kind}) with average precision; dotted: prevalence.",
-                    figure_to_data_uri(pr_curves(y_true, y_pred_or_proba, names))))
-        out.append(("Confusion matrix: counts (left) and fraction of each true class (right).",
-                    figure_to_data_uri(confusion_matrix_plot(cm, names))))
-    else:
-        raise DataError(f"unknown task '{task}'. Known tasks: binary, multiclass, multilabel, regression, tagging.")
+def regression_figures(y_true: Any, pred: Any, class_names: list[str], target_name: str | Sequence[str],
+                       units: str) -> list[tuple[str, str]]:
+    """A parity plot and a residual histogram per target (y_true, pred: (n,) or (n, t), original units)."""
+    del class_names
+    yt = np.asarray(y_true, dtype=np.float64)
+    yp = np.asarray(pred, dtype=np.float64)
+    yt = yt.reshape(yt.shape[0], -1)
+    yp = yp.reshape(yp.shape[0], -1)
+    if yt.shape != yp.shape:
+        raise DataError(f"y_true {yt.shape} and predictions {yp.shape} must have the same shape.")
+    names = [target_name] if isinstance(target_name, str) else list(target_name)
+    if len(names) != yt.shape[1]:
+        names = [f"{names[0]}[{j}]" for j in range(yt.shape[1])] if names else [
+            f"target_{j}" for j in range(yt.shape[1])]
+    out = []
+    for j, name in enumerate(names):
+        out.append((f"Predicted against true {name} ({yt.shape[0]} rows); dashed line y = x.",
+                    figure_to_data_uri(parity_plot(yt[:, j], yp[:, j], name=name, units=units))))
+        out.append((f"Residuals (predicted − true) of {name}.",
+                    figure_to_data_uri(residual_histogram(yt[:, j], yp[:, j], name=name, units=units))))
     return out
+
+
+def class_figures(y_true: Any, proba: Any, class_names: list[str], target_name: str | Sequence[str],
+                  units: str) -> list[tuple[str, str]]:
+    """ROC and precision–recall curves and the confusion matrix (y_true (n,) class indices, proba (n, k))."""
+    del target_name, units
+    cm = classification_metrics(y_true, proba, class_names)["confusion_matrix"]
+    kind = "of the positive class" if len(class_names) == 2 else "one vs rest, per class"
+    return [(f"ROC curve ({kind}) with its area under the curve.",
+             figure_to_data_uri(roc_curves(y_true, proba, class_names))),
+            (f"Precision–recall curve ({kind}) with average precision; dotted: prevalence.",
+             figure_to_data_uri(pr_curves(y_true, proba, class_names))),
+            ("Confusion matrix: counts (left) and fraction of each true class (right).",
+             figure_to_data_uri(confusion_matrix_plot(cm, class_names)))]
+
+
+def multilabel_figures(y_true: Any, proba: Any, class_names: list[str], target_name: str | Sequence[str],
+                       units: str) -> list[tuple[str, str]]:
+    """ROC and precision–recall curves per label (y_true (n, k) 0/1 labels, proba (n, k))."""
+    del target_name, units
+    return [("ROC curve of each label with its area under the curve.",
+             figure_to_data_uri(roc_curves(y_true, proba, class_names))),
+            ("Precision–recall curve of each label with average precision; dotted: prevalence.",
+             figure_to_data_uri(pr_curves(y_true, proba, class_names)))]
+
+
+def tagging_figures(y_true: Any, proba: Any, class_names: list[str], target_name: str | Sequence[str],
+                    units: str) -> list[tuple[str, str]]:
+    """The classification figures of the real steps pooled (y_true (n, T) with -100 on padding, proba (n, T, k))."""
+    steps, pooled = real_steps(y_true, proba)
+    return class_figures(steps, pooled, class_names, target_name, units)
+
+
+TaskFigures = Callable[[Any, Any, list[str], "str | Sequence[str]", str], list[tuple[str, str]]]
+
+#: task name -> its standard figures beside the learning curves (a new task registers its own here)
+TASK_FIGURES: dict[str, TaskFigures] = {
+    "regression": regression_figures, "binary": class_figures, "multiclass": class_figures,
+    "multilabel": multilabel_figures, "tagging": tagging_figures}

@@ -15,17 +15,14 @@ from matplotlib.figure import Figure
 
 from deepsci.data.timeseries import (fit_linear_autoregression, linear_autoregression_predict,
                                      persistence_forecast, seasonal_naive_forecast)
-
-
-def _rmse(y: np.ndarray, p: np.ndarray) -> float:
-    return float(np.sqrt(np.mean((y - p) ** 2)))
+from deepsci.evaluation.metrics import rmse
 
 
 def baseline_forecasts(dataset: Any, season: int | None) -> dict[str, np.ndarray]:
     """Baseline test forecasts (n, H*k) in data units for a windows Dataset (X scaled, y scaled)."""
     summary = dataset.summary
-    horizon = int(summary["horizon"])
-    channels = [list(summary["channels"]).index(t) for t in summary["targets"]]
+    horizon = int(summary.horizon)
+    channels = [list(summary.channels).index(t) for t in summary.targets]
     X_train, X_test = dataset.train.X, dataset.test.X
     out = {"persistence": persistence_forecast(X_test, horizon, channels)}
     if season is not None and season <= X_test.shape[1]:
@@ -41,8 +38,8 @@ def _to_units(pred: torch.Tensor, dataset: Any) -> np.ndarray:
 
 def forecast_comparison(y_true: np.ndarray, pred: np.ndarray, baselines: dict[str, np.ndarray]) -> dict[str, Any]:
     """Test RMSE over every forecast step of the model and of each baseline (data units)."""
-    table = {"model": _rmse(y_true, pred)}
-    table.update({name: _rmse(y_true, p) for name, p in baselines.items()})
+    table = {"model": rmse(y_true, pred)}
+    table.update({name: rmse(y_true, p) for name, p in baselines.items()})
     return {"test_rmse": table, "beats": {name: table["model"] < table[name] for name in baselines}}
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
+from deepsci.data.sequences import Vocabulary
+from deepsci.evaluation.results import Evaluation, SplitResult
 from deepsci.models.rnn import sequence_cross_entropy
-
-if TYPE_CHECKING:
-    from deepsci.evaluation.results import Evaluation
+from deepsci.training.inference import predict_batches
 
 
 @torch.no_grad()
@@ -35,16 +37,10 @@ def language_metrics(model: nn.Module, X: torch.Tensor, y: torch.Tensor, unigram
             "unigram_entropy_nats": unigram_entropy, "cross_entropy_over_unigram": ce / unigram_entropy}
 
 
-def language_evaluation(model: nn.Module, dataset: Any) -> "Evaluation":
+def language_evaluation(model: nn.Module, dataset: Any) -> Evaluation:
     """Per split: next-symbol cross-entropy, perplexity and accuracy; the test split also gets a predictions
     table (each test window's last 40 symbols, the true next symbol and the predicted one)."""
-    import numpy as np
-    import pandas as pd
-
-    from deepsci.data.sequences import Vocabulary
-    from deepsci.evaluation.results import Evaluation, SplitResult
-
-    h = float(dataset.summary["unigram_entropy_nats"])
+    h = float(dataset.summary.unigram_entropy_nats)
     vocab = Vocabulary.from_dict(dataset.preprocessor.featurisers["x"].state["vocabulary"])
     splits = {}
     for name in ("train", "valid", "test"):
@@ -53,12 +49,17 @@ def language_evaluation(model: nn.Module, dataset: Any) -> "Evaluation":
             continue
         frame = None
         if name == "test":
-            model.eval()
-            with torch.no_grad():
-                last = model(split.X)[:, -1].argmax(-1)  # (n,)
+            last = predict_batches(model, split.X)[:, -1].argmax(-1)  # (n,)
             frame = pd.DataFrame({
                 "id": split.ids, "context": [vocab.decode(x[-40:]) for x in split.X],
                 "next": [vocab.decode(y[-1:]) for y in split.y], "next_pred": [vocab.decode(p.view(1)) for p in last]})
         splits[name] = SplitResult(name=name, ids=list(split.ids), y_true=np.empty(0), pred=np.empty(0),
                                    metrics=language_metrics(model, split.X, split.y, h), frame=frame)
     return Evaluation(task=dataset.task, splits=splits)
+
+
+def text_sample(model: nn.Module, dataset: Any, length: int = 300, temperature: float = 0.8, seed: int = 0) -> str:
+    """`length` symbols a character-level model (model.kind = "charlm") generates from nothing, decoded."""
+    vocab = Vocabulary.from_dict(dataset.preprocessor.featurisers["x"].state["vocabulary"])
+    sampler: Any = model.sample
+    return str(vocab.decode(sampler(length, temperature=temperature, generator=torch.Generator().manual_seed(seed))))

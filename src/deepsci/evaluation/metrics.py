@@ -8,7 +8,7 @@ never NaN. Non-finite inputs raise `DataError`: a NaN prediction must stop the r
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,7 @@ from scipy import stats
 from sklearn import metrics as skm
 
 from deepsci.errors import DataError
+from deepsci.tasks import BINARY, MULTICLASS, MULTILABEL, REGRESSION, TAGGING, task_of
 
 #: Rows of `proba` must sum to 1 within this tolerance (float32 softmax is accurate to ~1e-6).
 PROBA_SUM_TOL = 1e-3
@@ -26,21 +27,19 @@ def _as_float_array(values: Any, what: str) -> np.ndarray:
     if hasattr(values, "detach"):  # a torch tensor: avoid importing torch here
         values = values.detach().cpu().numpy()
     try:
-        arr = np.asarray(values, dtype=np.float64)
+        return np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise DataError(f"{what} must be numeric; received {type(values).__name__} ({exc}).") from exc
-    return arr
 
 
-def _check_finite(arr: np.ndarray, what: str) -> None:
+def check_finite(arr: np.ndarray, what: str) -> None:
+    """DataError naming the first rows of `arr` that hold NaN or infinity (shared with the figures)."""
     bad = ~np.isfinite(arr)
     if bad.any():
         rows = np.unique(np.nonzero(bad)[0])
-        raise DataError(
-            f"{what} holds {int(bad.sum())} non-finite value(s) (NaN or inf) in {rows.size} row(s), "
-            f"first at row {int(rows[0])}. Metrics of non-finite predictions are meaningless: check that "
-            "training converged (lower the learning rate, clip gradients) and that the inputs hold no NaN."
-        )
+        raise DataError(f"{what} holds {int(bad.sum())} non-finite value(s) (NaN or inf) in {rows.size} row(s), "
+                        f"first at row {int(rows[0])}. Metrics of non-finite predictions are meaningless: check that "
+                        "training converged (lower the learning rate, clip gradients) and that the inputs hold no NaN.")
 
 
 def _correlation(fn: Any, a: np.ndarray, b: np.ndarray) -> float | None:
@@ -53,21 +52,21 @@ def _correlation(fn: Any, a: np.ndarray, b: np.ndarray) -> float | None:
     return value if np.isfinite(value) else None
 
 
+def rmse(y_true: Any, y_pred: Any) -> float:
+    """Root mean squared error sqrt(mean((ŷ - y)²)) over every element of two same-shaped arrays, in the
+    target's units: the one RMSE of the house (metrics, the parity figure, forecasts)."""
+    err = np.asarray(y_pred, dtype=np.float64) - np.asarray(y_true, dtype=np.float64)
+    return float(np.sqrt(np.mean(err**2)))
+
+
 def _regression_1d(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float | None]:
-    err = y_pred - y_true
-    r2 = float(skm.r2_score(y_true, y_pred)) if np.ptp(y_true) > 0 else None
-    return {
-        "rmse": float(np.sqrt(np.mean(err**2))),
-        "mae": float(np.mean(np.abs(err))),
-        "r2": r2,
-        "pearson_r": _correlation(stats.pearsonr, y_true, y_pred),
-        "spearman_rho": _correlation(stats.spearmanr, y_true, y_pred),
-    }
+    return {"rmse": rmse(y_true, y_pred), "mae": float(np.mean(np.abs(y_pred - y_true))),
+            "r2": float(skm.r2_score(y_true, y_pred)) if np.ptp(y_true) > 0 else None,
+            "pearson_r": _correlation(stats.pearsonr, y_true, y_pred),
+            "spearman_rho": _correlation(stats.spearmanr, y_true, y_pred)}
 
 
-def regression_metrics(
-    y_true: Any, y_pred: Any, *, target_names: Sequence[str] | None = None
-) -> dict[str, Any]:
+def regression_metrics(y_true: Any, y_pred: Any, *, target_names: Sequence[str] | None = None) -> dict[str, Any]:
     """RMSE, MAE, R², Pearson r and Spearman ρ of predictions against true values.
 
     RMSE = sqrt(mean((ŷ - y)²)) and MAE = mean(|ŷ - y|) are in the target's units; R² = 1 - SS_res/SS_tot
@@ -87,21 +86,15 @@ def regression_metrics(
     Raises:
         DataError: shapes differ, fewer than 2 rows, or a non-finite value in either array.
     """
-    yt = _as_float_array(y_true, "y_true")
-    yp = _as_float_array(y_pred, "y_pred")
-    if yt.ndim == 1:
-        yt = yt[:, None]
-    if yp.ndim == 1:
-        yp = yp[:, None]
+    yt, yp = _as_float_array(y_true, "y_true"), _as_float_array(y_pred, "y_pred")
+    yt, yp = (a[:, None] if a.ndim == 1 else a for a in (yt, yp))  # one target: (n,) -> (n, 1)
     if yt.shape != yp.shape or yt.ndim != 2:
-        raise DataError(
-            f"y_true and y_pred must have the same shape (n,) or (n, t); received {np.shape(y_true)} and "
-            f"{np.shape(y_pred)}. Pass predictions for exactly the rows and targets of y_true."
-        )
+        raise DataError(f"y_true and y_pred must have the same shape (n,) or (n, t); received {np.shape(y_true)} and "
+                        f"{np.shape(y_pred)}. Pass predictions for exactly the rows and targets of y_true.")
     if yt.shape[0] < 2:
         raise DataError(f"regression metrics need at least 2 rows; received {yt.shape[0]}.")
-    _check_finite(yt, "y_true")
-    _check_finite(yp, "y_pred")
+    check_finite(yt, "y_true")
+    check_finite(yp, "y_pred")
 
     n_targets = yt.shape[1]
     per_target = [_regression_1d(yt[:, j], yp[:, j]) for j in range(n_targets)]
@@ -119,9 +112,7 @@ def regression_metrics(
     return result
 
 
-def _check_classification_inputs(
-    y_true: Any, proba: Any, class_names: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray]:
+def check_classification_inputs(y_true: Any, proba: Any, class_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Validated (labels (n,) int64, proba (n, k) float64)."""
     k = len(class_names)
     if k < 2:
@@ -133,29 +124,23 @@ def _check_classification_inputs(
     if yt.ndim == 2 and yt.shape[1] == 1:
         yt = yt[:, 0]
     if yt.ndim != 1 or p.ndim != 2 or p.shape != (yt.shape[0], k):
-        raise DataError(
-            f"expected y_true of shape (n,) and proba of shape (n, {k}) for {k} classes; received "
-            f"{np.shape(y_true)} and {np.shape(proba)}. For a binary model pass (n, 2) probabilities or "
-            "the (n,) positive-class probability."
-        )
+        raise DataError(f"expected y_true of shape (n,) and proba of shape (n, {k}) for {k} classes; received "
+                        f"{np.shape(y_true)} and {np.shape(proba)}. For a binary model pass (n, 2) probabilities or "
+                        "the (n,) positive-class probability.")
     if yt.shape[0] < 1:
         raise DataError("classification metrics need at least 1 row; received 0.")
-    _check_finite(yt, "y_true")
-    _check_finite(p, "proba")
+    check_finite(yt, "y_true")
+    check_finite(p, "proba")
     labels = yt.astype(np.int64)
     if not np.array_equal(labels, yt) or labels.min() < 0 or labels.max() >= k:
-        raise DataError(
-            f"y_true must hold class indices 0..{k - 1} (one per class name); received values from "
-            f"{yt.min():g} to {yt.max():g}. Map labels to indices with the dataset's class_names."
-        )
+        raise DataError(f"y_true must hold class indices 0..{k - 1} (one per class name); received values from "
+                        f"{yt.min():g} to {yt.max():g}. Map labels to indices with the dataset's class_names.")
     row_sums = p.sum(axis=1)
     worst = int(np.argmax(np.abs(row_sums - 1.0)))
     if p.min() < 0 or p.max() > 1 or abs(row_sums[worst] - 1.0) > PROBA_SUM_TOL:
-        raise DataError(
-            f"proba must hold probabilities in [0, 1] with rows summing to 1; row {worst} sums to "
-            f"{row_sums[worst]:.6g} (min {p.min():.4g}, max {p.max():.4g}). Pass softmax(logits) "
-            "(sigmoid for a binary logit), not raw logits."
-        )
+        raise DataError(f"proba must hold probabilities in [0, 1] with rows summing to 1; row {worst} sums to "
+                        f"{row_sums[worst]:.6g} (min {p.min():.4g}, max {p.max():.4g}). Pass softmax(logits) "
+                        "(sigmoid for a binary logit), not raw logits.")
     return labels, p
 
 
@@ -199,16 +184,14 @@ def classification_metrics(y_true: Any, proba: Any, class_names: Sequence[str]) 
         DataError: wrong shapes, labels out of range, non-finite values, or rows of ``proba`` that are not
             probabilities.
     """
-    labels, p = _check_classification_inputs(y_true, proba, class_names)
+    labels, p = check_classification_inputs(y_true, proba, class_names)
     k = p.shape[1]
     classes = list(range(k))
     pred = p.argmax(axis=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # balanced accuracy warns when a class is absent from y_true
         balanced = float(skm.balanced_accuracy_score(labels, pred))
-    precision, recall, f1, support = skm.precision_recall_fscore_support(
-        labels, pred, labels=classes, zero_division=0
-    )
+    precision, recall, f1, support = skm.precision_recall_fscore_support(labels, pred, labels=classes, zero_division=0)
     names = [str(c) for c in class_names]
     return {
         "accuracy": float(skm.accuracy_score(labels, pred)),
@@ -216,15 +199,9 @@ def classification_metrics(y_true: Any, proba: Any, class_names: Sequence[str]) 
         "log_loss": float(skm.log_loss(labels, p, labels=classes)),
         "roc_auc": _roc_auc(labels, p),
         "f1_macro": float(np.mean(f1)),
-        "per_class": {
-            name: {
-                "precision": float(precision[i]),
-                "recall": float(recall[i]),
-                "f1": float(f1[i]),
-                "support": int(support[i]),
-            }
-            for i, name in enumerate(names)
-        },
+        "per_class": {name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                             "support": int(support[i])}
+                      for i, name in enumerate(names)},
         "confusion_matrix": skm.confusion_matrix(labels, pred, labels=classes).astype(int).tolist(),
         "class_names": names,
     }
@@ -252,8 +229,8 @@ def multilabel_metrics(y_true: Any, proba: Any, label_names: Sequence[str], thre
     if yt.ndim != 2 or p.shape != yt.shape or yt.shape[1] != k or yt.shape[0] < 1:
         raise DataError(f"expected y_true and proba of shape (n, {k}) for {k} labels; received {np.shape(y_true)} "
                         f"and {np.shape(proba)}.")
-    _check_finite(yt, "y_true")
-    _check_finite(p, "proba")
+    check_finite(yt, "y_true")
+    check_finite(p, "proba")
     if not np.isin(yt, (0.0, 1.0)).all() or p.min() < 0 or p.max() > 1:
         raise DataError("multilabel y_true must be 0/1 and proba in [0, 1] (sigmoid of each label's logit).")
     labels, pred = yt.astype(np.int64), (p >= threshold).astype(np.int64)
@@ -310,3 +287,23 @@ def tagging_metrics(y_true: Any, proba: Any, class_names: Sequence[str], ignore:
     if len(class_names) == 2:
         out["f1"] = out["per_class"][str(class_names[1])]["f1"]
     return out
+
+
+# -- the metrics of each task, registered against its name (deepsci.tasks) ---------------------------------------
+# Each: (y_true, pred, class_names, target_names) -> the split's metrics, as `task_metrics` hands them over.
+SplitMetrics = Callable[[Any, Any, Sequence[str], Sequence[str]], dict[str, Any]]
+
+TASK_METRICS: dict[str, SplitMetrics] = {
+    REGRESSION.name: lambda y, pred, classes, targets: regression_metrics(y, pred, target_names=targets),
+    BINARY.name: lambda y, pred, classes, targets: classification_metrics(y, pred, classes),
+    MULTICLASS.name: lambda y, pred, classes, targets: classification_metrics(y, pred, classes),
+    MULTILABEL.name: lambda y, pred, classes, targets: multilabel_metrics(y, pred, classes),
+    TAGGING.name: lambda y, pred, classes, targets: tagging_metrics(y, pred, classes),
+}
+
+
+def task_metrics(task: str, y_true: Any, pred: Any, class_names: Sequence[str],
+                 target_names: Sequence[str]) -> dict[str, Any]:
+    """The metrics of one split for `task` (a registered task name): regression's from values (n, t),
+    classification's from probabilities (n, k) (tagging: (n, T, k)); see `TASK_METRICS`."""
+    return TASK_METRICS[task_of(task).name](y_true, pred, class_names, target_names)

@@ -83,3 +83,4 @@ class Evaluation:
             out["uncertainty"] = self.uncertainty
         out["warnings"] = list(self.warnings)
         return out
+

@@ -25,6 +25,8 @@ from torch import Tensor, nn
 
 from deepsci.data.batch import Inputs
 from deepsci.errors import ConfigError, DataError
+from deepsci.explain.attributions import ExplainedOutput
+from deepsci.tasks import task_of
 
 ATTACKS: tuple[str, ...] = ("fgsm", "pgd")
 Loss = Callable[[Tensor, Tensor], Tensor]
@@ -81,7 +83,7 @@ def attack(model: nn.Module, loss: Loss, x: Tensor, y: Tensor, epsilon: float, *
 
 def check_attackable(X: Inputs, task: str) -> Tensor:
     """The input as one float tensor, or one line saying why it cannot be attacked."""
-    if task == "regression":
+    if task_of(task).continuous:
         raise DataError("adversarial accuracy is defined for classifiers; this run is a regression.")
     if not isinstance(X, Tensor) or not torch.is_floating_point(X):
         raise DataError("adversarial attacks take one float input (a table, signal or image); this data is "
@@ -130,14 +132,14 @@ class RobustnessCurve:
 
 def classifier_loss(task: str) -> Loss:
     """The loss an attack raises: cross-entropy on logits (multiclass) or on the one logit (binary)."""
-    if task == "binary":
+    if task_of(task).head == "sigmoid-binary":
         return lambda out, y: nn.functional.binary_cross_entropy_with_logits(out[:, 0], y.float().reshape(-1))
     return lambda out, y: nn.functional.cross_entropy(out, y.long())
 
 
 def accuracy(output: Tensor, y: Tensor, task: str) -> float:
     """Fraction of rows classified right (binary: logit > 0 is class 1)."""
-    pred = (output[:, 0] > 0).long() if task == "binary" else output.argmax(1)
+    pred = (output[:, 0] > 0).long() if task_of(task).head == "sigmoid-binary" else output.argmax(1)
     return float((pred == y.reshape(-1).long()).double().mean())
 
 
@@ -145,8 +147,6 @@ def robustness_curve(model: nn.Module, X: Inputs, y: Tensor, task: str, *, epsil
                      methods: Sequence[str] = ATTACKS, steps: int = 10, batch_size: int = 256,
                      seed: int = 0) -> RobustnessCurve:
     """Accuracy of a classifier on (X, y) under each attack at each ε (in the model's input units)."""
-    from deepsci.explain.attributions import ExplainedOutput
-
     x = check_attackable(X, task)
     f = ExplainedOutput(model).eval()
     loss = classifier_loss(task)

@@ -35,6 +35,8 @@ from torch import Tensor, nn
 from deepsci.data.batch import Inputs, RowSource
 from deepsci.data.schema import InputSchema
 from deepsci.errors import ConfigError, DataError
+from deepsci.explain.graph_attributions import attribute_graph, check_graph, graph_feature_names, graph_targets
+from deepsci.tasks import task_of
 
 METHODS: tuple[str, ...] = ("integrated-gradients", "gradient-x-input", "saliency", "occlusion", "permutation")
 GRADIENT_METHODS = ("integrated-gradients", "gradient-x-input", "saliency")
@@ -114,10 +116,20 @@ def split_input(X: Inputs) -> tuple[Tensor, Tensor | None]:
 
 def explained_targets(model: nn.Module, x: Tensor, mask: Tensor | None, task: str) -> Tensor:
     """(n,) the output index explained per row: the predicted class (multiclass), else output 0."""
-    if task != "multiclass":
+    if not task_of(task).class_logits:
         return torch.zeros(len(x), dtype=torch.int64)
     with torch.no_grad():
         return ExplainedOutput(model)(x, mask).argmax(1)
+
+
+def explained_output(task: str) -> str:
+    """What the attributions of a run of `task` explain, in words (`explained_targets` picks it)."""
+    t = task_of(task)
+    if t.class_logits:
+        return "the logit of the predicted class"
+    if t.head == "sigmoid-binary":
+        return "the logit of class 1"
+    return "the first target, in scaled units" if t.continuous else "the output"
 
 
 def unit_names(schema: InputSchema) -> list[str]:
@@ -222,8 +234,6 @@ def attribute(model: nn.Module, X: Inputs, schema: InputSchema, method: str, *, 
 def _attribute_graph(model: nn.Module, X: Inputs, schema: InputSchema, method: str, *, task: str,
                      targets: Tensor | None, steps: int, batch_size: int) -> Attributions:
     """Per-atom attributions of a molecular graph batch (deepsci.explain.graph_attributions)."""
-    from deepsci.explain.graph_attributions import attribute_graph, check_graph, graph_feature_names, graph_targets
-
     if method == "permutation":
         raise DataError("permutation importance is not defined per atom (molecules differ in their atoms); leave "
                         "'permutation' out of the methods for a graph run.")
@@ -255,8 +265,8 @@ def _extra(mask: Tensor | None) -> Any:
 def _gradient(f: ExplainedOutput, model: nn.Module, x: Tensor, mask: Tensor | None, targets: Tensor, method: str,
               steps: int, tokens: bool, umask: Tensor, n_units: int) -> tuple[Tensor, Tensor]:
     """(values (n, units), f(x) - f(baseline) (n,)) of one gradient method on one batch."""
-    from captum.attr import (InputXGradient, IntegratedGradients, LayerGradientXActivation,
-                             LayerIntegratedGradients, Saliency)
+    from captum.attr import (  # optional ([explain]), heavy
+        InputXGradient, IntegratedGradients, LayerGradientXActivation, LayerIntegratedGradients, Saliency)
 
     baseline = torch.zeros_like(x)
     if not tokens:  # captum would switch gradients on itself, with a warning
@@ -289,7 +299,7 @@ def _gradient(f: ExplainedOutput, model: nn.Module, x: Tensor, mask: Tensor | No
 
 
 def _occlusion(f: ExplainedOutput, x: Tensor, mask: Tensor | None, targets: Tensor, umask: Tensor) -> Tensor:
-    from captum.attr import FeatureAblation
+    from captum.attr import FeatureAblation  # optional ([explain]), heavy
 
     return FeatureAblation(f).attribute(x, baselines=0, target=targets, additional_forward_args=_extra(mask),
                                         feature_mask=umask).detach()
@@ -297,9 +307,10 @@ def _occlusion(f: ExplainedOutput, x: Tensor, mask: Tensor | None, targets: Tens
 
 def row_loss(output: Tensor, y: Tensor, task: str) -> Tensor:
     """(n,) each row's training loss: cross-entropy, binary cross-entropy on the logit, or squared error."""
-    if task == "multiclass":
+    head = task_of(task)
+    if head.class_logits:
         return nn.functional.cross_entropy(output, y.long(), reduction="none")
-    if task == "binary":
+    if head.head == "sigmoid-binary":
         return nn.functional.binary_cross_entropy_with_logits(output[:, 0], y.float().reshape(-1), reduction="none")
     t = y.reshape(len(y), -1)
     return (output[:, :t.shape[1]] - t).pow(2).sum(1)
@@ -308,7 +319,7 @@ def row_loss(output: Tensor, y: Tensor, task: str) -> Tensor:
 def _permutation(f: ExplainedOutput, x: Tensor, mask: Tensor | None, y: Tensor, umask: Tensor, task: str,
                  seed: int) -> Tensor:
     """(n, units): each row's loss increase when one unit is shuffled across the rows (one shuffle, seeded)."""
-    from captum.attr import FeaturePermutation
+    from captum.attr import FeaturePermutation  # optional ([explain]), heavy
 
     generator = torch.Generator().manual_seed(seed)
 

@@ -1,13 +1,14 @@
 """A split explained: every attribution method on its rows, and a classifier's accuracy under attack.
 
-`explain_split` is what `deepsci explain` and `[report] explain = true` call; the report and
-attributions.csv are written from the `Explanation` it returns.
+`explain_split` is what `deepsci explain` calls, and `explain_dataset` (the test split of a dataset) what
+`[report] explain = true` calls at fit time; the report and attributions.csv are written from the
+`Explanation` they return.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,9 +20,13 @@ from deepsci.data.schema import InputSchema
 from deepsci.errors import DataError
 from deepsci.explain.adversarial import RobustnessCurve, robustness_curve
 from deepsci.explain.attributions import METHODS, Attributions, attribute
+from deepsci.tasks import task_of
+
+if TYPE_CHECKING:
+    from deepsci.data.dataset import Dataset
 
 
-@dataclass
+@dataclass(frozen=True)
 class Explanation:
     """Attributions of several methods on the same rows, and optionally a robustness curve.
 
@@ -102,15 +107,29 @@ def explain_split(model: nn.Module, X: Inputs, y: Tensor | None, schema: InputSc
             continue
         result[method] = attribute(model, Xs, schema, method, task=task, y=ys, seed=seed)
     curve = None
-    if epsilons and task != "regression" and y is not None and isinstance(X, Tensor) and torch.is_floating_point(X):
+    if epsilons and not task_of(task).continuous and y is not None and isinstance(X, Tensor) and torch.is_floating_point(X):
         curve = robustness_curve(model, X, y, task, epsilons=epsilons, seed=seed)
     smiles = getattr(X, "smiles", None) if graph else None
     return Explanation(schema, n, result, curve, skipped, None if smiles is None else list(smiles[:n]))
 
 
+def explain_dataset(model: nn.Module, dataset: "Dataset", *, methods: Sequence[str] = METHODS, rows: int = 200,
+                    epsilons: Sequence[float] = (), seed: int = 0) -> Explanation:
+    """`explain_split` on the dataset's test split (valid without one), or DataError saying why it cannot be
+    explained (a language model, a model of several inputs, an input kind without attributions)."""
+    if dataset.summary.kind == "text":
+        raise DataError("a language model predicts every next symbol; attributions are for one prediction per row.")
+    if len(dataset.inputs) != 1:
+        raise DataError("the model takes several inputs; attributions are available for one input.")
+    part = dataset.test if len(dataset.test) else dataset.valid
+    schema = next(iter(dataset.inputs.values()))
+    return explain_split(model, part.X, part.y, schema, dataset.task, methods=methods, rows=rows, epsilons=epsilons,
+                         seed=seed)
+
+
 def _elements(smiles: list[str], counts: np.ndarray) -> list[str]:
     """Each atom's element symbol, molecule after molecule ("?" where a SMILES does not give `counts` atoms)."""
-    from rdkit import Chem, rdBase
+    from rdkit import Chem, rdBase  # optional ([chem]): only molecular graphs have elements
 
     out: list[str] = []
     with rdBase.BlockLogs():

@@ -33,6 +33,7 @@ from torch import Tensor, nn
 
 from deepsci.data.schema import InputSchema
 from deepsci.errors import DataError
+from deepsci.tasks import task_of
 
 GRAPH_KEYS = ("atom_x", "bond_x", "edge_index", "rev_index", "atom_batch", "mol_x")
 
@@ -92,7 +93,7 @@ class ReplicatedGraph(nn.Module):
 def graph_targets(model: nn.Module, graph: dict[str, Tensor], task: str) -> Tensor:
     """(B,) the output explained per molecule: the predicted class (multiclass), else output 0."""
     n = graph["mol_x"].shape[0]
-    if task != "multiclass":
+    if not task_of(task).class_logits:
         return torch.zeros(n, dtype=torch.int64)
     with torch.no_grad():
         out = model(**graph)
@@ -150,7 +151,7 @@ def _reduce(attr: Tensor, atom_batch: Tensor, n_mol: int) -> tuple[Tensor, Tenso
 
 def _gradient(f: ReplicatedGraph, graph: dict[str, Tensor], method: str,
               steps: int) -> tuple[Tensor, Tensor, Tensor | None]:
-    from captum.attr import InputXGradient, IntegratedGradients, Saliency
+    from captum.attr import InputXGradient, IntegratedGradients, Saliency  # optional ([explain]), heavy
 
     x = graph["atom_x"].detach().clone().unsqueeze(0).requires_grad_(True)  # (1, Na, A): the batch is one example
     n_mol = graph["mol_x"].shape[0]

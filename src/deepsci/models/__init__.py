@@ -3,8 +3,8 @@
     model = build_model(config.model, dataset.inputs, n_outputs, task="binary", seed=0)
     model = model_from_spec(json.loads(path.read_text()))      # a run folder's model.json
 
-Names are imported on first use (PEP 562), so `deepsci.config` can read the name registries in
-`deepsci.models.names` without importing torch.
+Names are imported on first use (PEP 562), so `deepsci.config` can read the `[model]` spec types in
+`deepsci.models.specs` without importing torch.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ _EXPORTS = {
     "Autoencoder": "autoencoder", "VariationalAutoencoder": "autoencoder",
     "BernoulliRBM": "rbm",
     "CNN": "cnn", "ResidualBlock": "cnn", "SqueezeExcite": "cnn", "conv_output_size": "cnn",
-    "head_predictions": "heads",
     "INITS": "init", "initialise_linear": "init", "resolve_init": "init",
     "MLP": "mlp",
     "CharLM": "rnn", "Seq2Seq": "rnn", "SequenceModel": "rnn",
@@ -25,8 +24,7 @@ _EXPORTS = {
     "DeepSets": "sets", "SetTransformer": "sets",
     "MultiInput": "multi",
     "MODELS": "registry", "ModelKind": "registry",
-    "build_model": "build",
-    "MODEL_KINDS": "spec", "model_from_spec": "spec", "spec_of": "spec",
+    "build_model": "build", "MODEL_KINDS": "build", "model_from_spec": "build", "spec_of": "arguments",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -34,9 +32,9 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:
     from deepsci.models.activations import ACTIVATIONS, Maxout, activation, activation_fn
     from deepsci.models.autoencoder import Autoencoder, VariationalAutoencoder
-    from deepsci.models.build import build_model
+    from deepsci.models.arguments import spec_of
+    from deepsci.models.build import MODEL_KINDS, build_model, model_from_spec
     from deepsci.models.cnn import CNN, ResidualBlock, SqueezeExcite, conv_output_size
-    from deepsci.models.heads import head_predictions
     from deepsci.models.init import INITS, initialise_linear, resolve_init
     from deepsci.models.mlp import MLP
     from deepsci.models.multi import MultiInput
@@ -44,7 +42,6 @@ if TYPE_CHECKING:
     from deepsci.models.registry import MODELS, ModelKind
     from deepsci.models.rnn import CharLM, Seq2Seq, SequenceModel
     from deepsci.models.sets import DeepSets, SetTransformer
-    from deepsci.models.spec import MODEL_KINDS, model_from_spec, spec_of
     from deepsci.models.transformer import TransformerEncoderModel
 
 

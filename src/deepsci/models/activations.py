@@ -13,8 +13,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from deepsci.errors import ModelError, unknown_name
-from deepsci.models.names import ACTIVATIONS
+from deepsci.errors import ModelError
+from deepsci.models.arguments import check_known
+from deepsci.models.specs import ACTIVATIONS
 
 Tensor = torch.Tensor
 
@@ -54,16 +55,14 @@ _FUNCTIONS: dict[str, Callable[..., Tensor]] = {
     "linear": _linear,
 }
 
-if set(ACTIVATIONS) != {*_FUNCTIONS, "maxout"}:  # one vocabulary: the config validates against names.py
-    raise ImportError(f"deepsci.models.names.ACTIVATIONS {ACTIVATIONS} and the implemented activations "
+if set(ACTIVATIONS) != {*_FUNCTIONS, "maxout"}:  # one vocabulary: the config validates against specs.py
+    raise ImportError(f"deepsci.models.specs.ACTIVATIONS {ACTIVATIONS} and the implemented activations "
                       f"{(*_FUNCTIONS, 'maxout')} differ; update both together.")
 
 
 def check_activation(name: str) -> str:
     """Return `name` if it is a known activation, else raise ModelError listing the known ones."""
-    if name not in ACTIVATIONS:
-        raise ModelError(unknown_name("activation", name, ACTIVATIONS))
-    return name
+    return check_known("activation", name, ACTIVATIONS)
 
 
 def activation_fn(name: str, **kwargs: float) -> Callable[[Tensor], Tensor]:

@@ -22,23 +22,9 @@ import torch
 from scipy.linalg import subspace_angles
 from torch import Tensor, nn
 
-from deepsci.errors import DataError, ModelError, unknown_name
-
-_LOCAL_ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "linear": nn.Identity, "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "elu": nn.ELU,
-    "gelu": nn.GELU, "silu": nn.SiLU, "softplus": nn.Softplus,
-}
-
-
-def _activation(name: str) -> nn.Module:
-    """The activation module for ``name``, from deepsci's registry when it is installed."""
-    try:
-        from deepsci.models.activations import activation
-    except ImportError:
-        if name not in _LOCAL_ACTIVATIONS:
-            raise ModelError(unknown_name("activation", name, list(_LOCAL_ACTIVATIONS))) from None
-        return _LOCAL_ACTIVATIONS[name]()
-    return activation(name)  # type: ignore[no-any-return]
+from deepsci.errors import DataError, ModelError
+from deepsci.models.activations import activation as make_activation
+from deepsci.models.init import seeded
 
 
 def _stack(sizes: Sequence[int], activation: str, final: str) -> nn.Sequential:
@@ -48,7 +34,7 @@ def _stack(sizes: Sequence[int], activation: str, final: str) -> nn.Sequential:
         layers.append(nn.Linear(a, b))
         act = activation if i < len(sizes) - 2 else final
         if act != "linear":
-            layers.append(_activation(act))
+            layers.append(make_activation(act))
     return nn.Sequential(*layers)
 
 
@@ -78,8 +64,7 @@ class Autoencoder(nn.Module):
             raise ModelError(f"denoising noise is a standard deviation >= 0; received {noise}.")
         sizes = [n_inputs, *hidden, bottleneck]
         code_act = activation if hidden else "linear"
-        with torch.random.fork_rng(devices=[]):  # seeded init without touching the global generator
-            torch.manual_seed(seed)
+        with seeded(seed):  # seeded init without touching the global generator
             self.encoder = _stack(sizes, activation, code_act)
             self.decoder = _stack(sizes[::-1], activation, output_activation)
         self.noise = float(noise)
@@ -116,8 +101,7 @@ class VariationalAutoencoder(nn.Module):
         if output_activation not in ("sigmoid", "linear"):
             raise ModelError(f"VAE output_activation must be 'sigmoid' or 'linear'; received '{output_activation}'.")
         width = hidden[-1] if hidden else n_inputs
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed):
             self.body = _stack([n_inputs, *hidden], activation, activation) if hidden else nn.Sequential()
             self.mu = nn.Linear(width, latent)
             self.logvar = nn.Linear(width, latent)

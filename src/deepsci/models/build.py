@@ -1,21 +1,19 @@
 """Build the network of a `[model]` section for a dataset's inputs: one builder per model kind.
 
     model = build_model(config.model, dataset.inputs, n_outputs, task="binary", seed=0)
+    model = model_from_spec(spec)        # every kind registered: a run folder's model.json rebuilt
 
 `inputs` maps each input name to its `InputSchema` (structure and one sample's shape); the kind must
-accept that structure (MLP: table; CNN: signal, image, sequence; RNN and transformer: sequence, signal,
-window; Deep Sets and Set Transformer: set; seq2seq: window; charlm: token text; dmpnn, gin, ugrnn: graph), else ConfigError
-names the kind, the structure received and the kinds that take it. Several inputs need kind "multi".
-The head has `n_outputs` raw outputs: regression values, or logits (binary 1, multiclass k,
-multilabel k) that the loss turns into probabilities. With task "tagging" the head is per step: RNN and
-transformer emit (batch, T, n_outputs); a kind that summarises the whole input (MLP, CNN, set networks,
-graphs, multi) is refused with ConfigError.
-
+accept that structure (its builder's `accepts` below), else ConfigError names the kind, the structure
+received and the kinds that take it. Several inputs need kind "multi". The head has `n_outputs` raw
+outputs: regression values, or logits (binary 1, multiclass k, multilabel k) that the loss turns into
+probabilities. With task "tagging" the head is per step (the `per_step` kinds, RNN and transformer, emit
+(batch, T, n_outputs)); a kind that summarises the whole input is refused with ConfigError.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 from torch import nn
 
@@ -26,25 +24,26 @@ from deepsci.models.graph import GraphNet
 from deepsci.models.init import resolve_init
 from deepsci.models.mlp import MLP
 from deepsci.models.multi import MultiInput
-from deepsci.models.registry import MODELS, kinds_for, model_kind, register
+from deepsci.models.registry import MODELS, model_from_spec, model_kind, register
 from deepsci.models.rnn import CharLM, Seq2Seq, SequenceModel
 from deepsci.models.sets import DeepSets, SetTransformer
+from deepsci.models.specs import (
+    SPECS, CharLMModel, CNNModel, DeepSetsModel, DMPNNModel, GINModel, MLPModel, ModelSpec, MultiModel, RNNModel,
+    Seq2SeqModel, SetTransformerModel, TransformerModel, UGRNNModel)
 from deepsci.models.transformer import TransformerEncoderModel
-
-if TYPE_CHECKING:
-    from deepsci.config.model import AnyModel
+from deepsci.tasks import task_of
 
 # the encoder a multi-input model gives an input whose name has no entry in model.inputs
 DEFAULT_ENCODERS = {"table": "mlp", "signal": "cnn", "image": "cnn", "sequence": "rnn", "window": "rnn",
                     "set": "deepsets"}
 
 
-def build_model(config: "AnyModel", inputs: dict[str, InputSchema], n_outputs: int, *, task: str, seed: int,
+def build_model(config: ModelSpec, inputs: dict[str, InputSchema], n_outputs: int, *, task: str, seed: int,
                 target_channels: Sequence[int] | None = None) -> nn.Module:
     """The untrained network of `config` for these inputs, initialised from `seed`.
 
     Args:
-        config: a validated [model] section (deepsci.config.model; one class per kind).
+        config: a validated [model] section (deepsci.models.specs; one class per kind).
         inputs: {name: InputSchema} of the dataset; one entry unless config.kind is "multi".
         n_outputs: width of the head (seq2seq: horizon x number of target channels; charlm: vocabulary).
         task: "regression", "binary", "multiclass", "multilabel", ... (seq2seq and charlm fix their own).
@@ -57,42 +56,37 @@ def build_model(config: "AnyModel", inputs: dict[str, InputSchema], n_outputs: i
     if not inputs:
         raise ConfigError("the dataset declares no inputs; a model needs at least one.")
     kind = model_kind(config.kind)
-    if kind.name == "multi":
-        if task == "tagging":
-            check_per_step(kind.name, config)
-        return kind.build(config, inputs, n_outputs, task=task, seed=seed)
-    if len(inputs) > 1:
+    several = "*" in kind.accepts  # one encoder per input (multi)
+    if not several and len(inputs) > 1:
         raise ConfigError(f"model.kind = '{kind.name}' takes one input; the data has {len(inputs)} "
                           f"({', '.join(inputs)}). Set model.kind = 'multi' (one encoder per input).")
-    schema = next(iter(inputs.values()))
-    check_accepts(kind.name, schema)
-    if task == "tagging":
+    given: Any = inputs if several else next(iter(inputs.values()))
+    if not several:
+        check_accepts(kind.name, given)
+    if task_of(task).per_step:
         check_per_step(kind.name, config)
-    return kind.build(config, schema, n_outputs, task=task, seed=seed, target_channels=target_channels)
+    return kind.build(config, given, n_outputs, task=task, seed=seed, target_channels=target_channels)
 
 
 def check_accepts(kind: str, schema: InputSchema) -> None:
     """ConfigError unless model kind `kind` takes `schema`'s structure (charlm: token sequences only)."""
     accepts = model_kind(kind).accepts
-    ok = schema.structure in accepts and (kind != "charlm" or schema.tokens)
-    if not ok:
+    if schema.structure not in accepts or (model_kind(kind).tokens_only and not schema.tokens):
         what = f"{schema.structure} of {'tokens' if schema.tokens else 'shape'} {tuple(schema.shape)}"
-        others = kinds_for(schema.structure, tokens=schema.tokens)
+        others = [k.name for k in MODELS.values()
+                  if schema.structure in k.accepts and (schema.tokens or not k.tokens_only)]
         fix = (f"Set model.kind to one of: {', '.join(others)}." if others
                else f"No model kind takes a {schema.structure} yet.")
         raise ConfigError(f"model.kind = '{kind}' takes {' or '.join(accepts)} inputs; input '{schema.name}' is a "
                           f"{what}. {fix}")
 
 
-#: kinds that can emit one output per step (task = "tagging")
-PER_STEP_KINDS = ("rnn", "transformer")
-
-
 def check_per_step(kind: str, config: Any) -> None:
     """ConfigError unless `kind` (with this config) gives one output per input step."""
-    if kind not in PER_STEP_KINDS:
+    if not model_kind(kind).per_step:
+        takers = [k.name for k in MODELS.values() if k.per_step]
         raise ConfigError(f"task = 'tagging' needs one output per step; model.kind = '{kind}' gives one per sample. "
-                          "Set model.kind = 'rnn' or 'transformer'.")
+                          f"Set model.kind = {' or '.join(repr(k) for k in takers)}.")
     if int(getattr(config, "stem_pool", 1) or 1) > 1:
         raise ConfigError(f"model.stem_pool = {config.stem_pool} shortens the sequence, and task = 'tagging' needs an "
                           "output at every step. Set model.stem_pool = 1.")
@@ -105,22 +99,17 @@ def _shape(schema: InputSchema, rank: int, layout: str) -> tuple[int, ...]:
     return tuple(schema.shape)
 
 
-def _width(hidden: Sequence[int]) -> int:
-    return int(hidden[0]) if hidden else 64
-
-
 # -- one builder per kind ----------------------------------------------------------------------------
-@register("mlp", accepts=("table",), spec_class=MLP, description="dense network on a table")
-def _mlp(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
+@register(MLPModel, accepts=("table",), model=MLP)
+def _mlp(m: MLPModel, schema: InputSchema, n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
     (d,) = _shape(schema, 1, "(d,)")
     init, cb, cw = resolve_init(m.activation, m.init, cb=m.cb, cw=m.cw, slope=m.leaky_slope)
     return MLP(d, n_outputs, tuple(m.hidden), m.activation, dropout=m.dropout, batch_norm=m.batch_norm,
                maxout_pieces=m.maxout_pieces, leaky_slope=m.leaky_slope, init=init, cw=cw, cb=cb, seed=seed)
 
 
-@register("cnn", accepts=("signal", "image", "sequence"), spec_class=CNN,
-          description="1-D/2-D/3-D convolutions on signals, images, volumes and token sequences")
-def _cnn(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
+@register(CNNModel, accepts=("signal", "image", "sequence"), model=CNN)
+def _cnn(m: CNNModel, schema: InputSchema, n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
     tokens: dict[str, Any] = {}
     size: tuple[int, ...]
     if schema.structure == "sequence" and schema.tokens:
@@ -155,57 +144,56 @@ def _steps(schema: InputSchema) -> dict[str, Any]:
     return {"n_inputs": _shape(schema, 2, "(L, d)")[1]}
 
 
-@register("rnn", accepts=("sequence", "signal", "window"), spec_class=SequenceModel,
-          description="RNN/GRU/LSTM over whole sequences, stacked, bidirectional")
-def _rnn(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
+@register(RNNModel, accepts=("sequence", "signal", "window"), model=SequenceModel, per_step=True)
+def _rnn(m: RNNModel, schema: InputSchema, n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
     steps = _steps(schema)
-    return SequenceModel(steps.pop("n_inputs"), n_outputs, cell=m.cell, hidden=_width(m.hidden), layers=m.layers,
+    return SequenceModel(steps.pop("n_inputs"), n_outputs, cell=m.cell, hidden=m.hidden[0], layers=m.layers,
                          bidirectional=m.bidirectional, readout=m.readout, dropout=m.dropout,
-                         mode="many-to-many" if task == "tagging" else "many-to-one",
+                         mode="many-to-many" if task_of(task).per_step else "many-to-one",
                          embedding=m.embedding, stem_kernel=m.stem_kernel, stem_channels=m.stem_channels,
                          stem_pool=m.stem_pool, seed=seed, **steps)
 
 
-@register("transformer", accepts=("sequence", "signal", "window"), spec_class=TransformerEncoderModel,
-          description="transformer encoder with sinusoidal positions")
-def _transformer(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
+@register(TransformerModel, accepts=("sequence", "signal", "window"), model=TransformerEncoderModel, per_step=True)
+def _transformer(m: TransformerModel, schema: InputSchema, n_outputs: int, *, task: str, seed: int,
+                 **_: Any) -> nn.Module:
     steps = _steps(schema)
     return TransformerEncoderModel(steps.pop("n_inputs"), n_outputs, width=m.width, heads=m.heads, layers=m.layers,
                                    feedforward=m.feedforward, pooling=m.pooling, dropout=m.dropout,
                                    activation=m.activation, hidden=m.hidden, stem_kernel=m.stem_kernel,
-                                   stem_pool=m.stem_pool, per_step=task == "tagging", seed=seed, **steps)
+                                   stem_pool=m.stem_pool, per_step=task_of(task).per_step, seed=seed, **steps)
 
 
-@register("deepsets", accepts=("set",), spec_class=DeepSets, description="Deep Sets (Zaheer et al. 2017)")
-def _deepsets(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
+@register(DeepSetsModel, accepts=("set",), model=DeepSets)
+def _deepsets(m: DeepSetsModel, schema: InputSchema, n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
     d = _shape(schema, 2, "(S, d)")[1]
     return DeepSets(d, n_outputs, hidden=m.hidden, rho=m.rho, pooling=m.pooling, pairwise=m.pairwise,
                     activation=m.activation, dropout=m.dropout, seed=seed)
 
 
-@register("set-transformer", accepts=("set",), spec_class=SetTransformer,
-          description="Set Transformer (Lee et al. 2019)")
-def _set_transformer(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
+@register(SetTransformerModel, accepts=("set",), model=SetTransformer)
+def _set_transformer(m: SetTransformerModel, schema: InputSchema, n_outputs: int, *, task: str, seed: int,
+                     **_: Any) -> nn.Module:
     d = _shape(schema, 2, "(S, d)")[1]
     return SetTransformer(d, n_outputs, width=m.width, heads=m.heads, layers=m.layers, inducing=m.inducing,
                           seeds=m.seeds, hidden=m.hidden, dropout=m.dropout, activation=m.activation, seed=seed)
 
 
-@register("seq2seq", accepts=("window",), spec_class=Seq2Seq, description="encoder-decoder forecaster")
-def _seq2seq(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: int,
+@register(Seq2SeqModel, accepts=("window",), model=Seq2Seq)
+def _seq2seq(m: Seq2SeqModel, schema: InputSchema, n_outputs: int, *, task: str, seed: int,
              target_channels: Sequence[int] | None = None, **_: Any) -> nn.Module:
     channels = _shape(schema, 2, "(L, C)")[1]
     targets = list(target_channels) if target_channels is not None else [0]
     if n_outputs % len(targets):
         raise ConfigError(f"seq2seq forecasts horizon x {len(targets)} target channel(s); {n_outputs} outputs is not "
                           "a multiple of that.")
-    return Seq2Seq(channels, n_outputs // len(targets), target_channels=targets, cell=m.cell, hidden=_width(m.hidden),
+    return Seq2Seq(channels, n_outputs // len(targets), target_channels=targets, cell=m.cell, hidden=m.hidden[0],
                    layers=m.layers, dropout=m.dropout, teacher_forcing=m.teacher_forcing, seed=seed)
 
 
-@register("charlm", accepts=("sequence",), spec_class=CharLM, description="character-level language model")
-def _charlm(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
-    return CharLM(n_outputs, embedding=m.embedding, hidden=_width(m.hidden), layers=m.layers, cell=m.cell,
+@register(CharLMModel, accepts=("sequence",), model=CharLM, tokens_only=True)
+def _charlm(m: CharLMModel, schema: InputSchema, n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
+    return CharLM(n_outputs, embedding=m.embedding, hidden=m.hidden[0], layers=m.layers, cell=m.cell,
                   dropout=m.dropout, seed=seed)
 
 
@@ -216,18 +204,13 @@ def _graph(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: int,
                     bond_features=getattr(m, "bond_features", True), seed=seed)
 
 
-register("dmpnn", accepts=("graph",), spec_class=GraphNet,
-         description="directed message passing on bonds (D-MPNN, chemprop)")(_graph)
-register("gin", accepts=("graph",), spec_class=GraphNet,
-         description="graph isomorphism network, GINE with bond features")(_graph)
-register("ugrnn", accepts=("graph",), spec_class=GraphNet,
-         description="recursive network over each atom's DAG of the molecule (UG-RNN, Lusci et al. 2013)")(_graph)
+for _spec in (DMPNNModel, GINModel, UGRNNModel):  # one builder and one class for the three graph encoders
+    register(_spec, accepts=("graph",), model=GraphNet)(_graph)
 
 
-@register("multi", accepts=("*",), spec_class=MultiInput, description="one encoder per input, then an MLP head")
-def _multi(m: Any, inputs: dict[str, InputSchema], n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
-    from deepsci.config.model import model_config  # the default encoders' configs (all defaults)
-
+@register(MultiModel, accepts=("*",), model=MultiInput)
+def _multi(m: MultiModel, inputs: dict[str, InputSchema], n_outputs: int, *, task: str, seed: int,
+           **_: Any) -> nn.Module:
     unknown = sorted(set(m.inputs) - set(inputs))
     if unknown:
         raise ConfigError(f"model.inputs names {unknown}, which the data does not have; its inputs are "
@@ -238,8 +221,13 @@ def _multi(m: Any, inputs: dict[str, InputSchema], n_outputs: int, *, task: str,
         if sub is None:
             if schema.structure not in DEFAULT_ENCODERS:
                 raise ConfigError(f"input '{name}' is a {schema.structure}; give its encoder in model.inputs.{name}.")
-            sub = model_config(kind=DEFAULT_ENCODERS[schema.structure])
+            sub = SPECS[DEFAULT_ENCODERS[schema.structure]].model_validate({})  # the default encoder
         check_accepts(sub.kind, schema)
         encoder = MODELS[sub.kind].build(sub, schema, 1, task=task, seed=seed + 1 + i)
         encoders[name] = encoder.spec()  # type: ignore[operator]
     return MultiInput(encoders, n_outputs, hidden=m.hidden, dropout=m.dropout, activation=m.activation, seed=seed)
+
+_missing = set(SPECS) - set(MODELS)
+if _missing:  # a spec type without a builder is a programming error, caught at import
+    raise RuntimeError(f"model kind(s) {sorted(_missing)} have a spec type but no builder")
+MODEL_KINDS: tuple[str, ...] = tuple(MODELS)

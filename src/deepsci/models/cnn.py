@@ -2,7 +2,7 @@
 
 A CNN is a list of blocks followed by a head:
 
-    blocks   conv | pool | residual | se | dropout       (each a dict, see `BLOCK_TYPES`)
+    blocks   conv | pool | residual | se | dropout       (each a dict, see `BLOCK_BUILDERS`)
     head     [global pooling or flatten] -> [Linear -> act -> Dropout]* -> Linear (raw outputs)
 
 Shapes: input (batch, C, L) for dims=1, (batch, C, H, W) for dims=2, (batch, C, D, H, W) for
@@ -19,16 +19,18 @@ squeeze-and-excitation networks; Ioffe & Szegedy (2015) batch normalisation.
 
 from __future__ import annotations
 
-import copy
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
+from pydantic import ValidationError
 from torch import Tensor, nn
 
-from deepsci.errors import ModelError, unknown_name
+from deepsci.errors import ModelError
 from deepsci.models.activations import activation as make_activation
+from deepsci.models.arguments import Specified, check_known
+from deepsci.models.init import seeded
+from deepsci.models.specs import BLOCK_MODELS, ConvBlock, DropoutBlock, PoolBlock, ResidualBlockConfig, SEBlock
 
-BLOCK_TYPES = ("conv", "pool", "residual", "se", "dropout")
 POOLS = ("max", "avg")
 GLOBAL_POOLS = ("avg", "max", "none")
 
@@ -62,11 +64,11 @@ def _check_dims(dims: int) -> int:
     return dims
 
 
-def _act(name: str, slope: float = 0.01) -> nn.Module:
+def _act(name: str) -> nn.Module:
     if name == "maxout":
         raise ModelError("activation 'maxout' is not supported inside a CNN (it groups the last axis, "
                          "not channels); use relu, gelu, silu, elu, tanh, ...")
-    return make_activation(name, slope=slope)
+    return make_activation(name)
 
 
 def conv_layer(dims: int, in_channels: int, out_channels: int, kernel: int = 3, *, stride: int = 1,
@@ -87,17 +89,7 @@ def pool_layer(dims: int, kind: str = "max", kernel: int = 2, stride: int | None
                padding: int = 0) -> nn.Module:
     """Max or average pooling (stride defaults to the kernel size)."""
     _check_dims(dims)
-    if kind not in POOLS:
-        raise ModelError(unknown_name("pooling", kind, POOLS))
-    return _POOL[(kind, dims)](kernel, stride=stride or kernel, padding=padding)
-
-
-def global_pool(dims: int, kind: str = "avg") -> nn.Module:
-    """Global max/avg pooling to (batch, C, 1, ...), then flattened to (batch, C)."""
-    _check_dims(dims)
-    if kind not in ("avg", "max"):
-        raise ModelError(unknown_name("global pooling", kind, ("avg", "max")))
-    return nn.Sequential(_GPOOL[(kind, dims)](1), nn.Flatten())
+    return _POOL[(check_known("pooling", kind, POOLS), dims)](kernel, stride=stride or kernel, padding=padding)
 
 
 class SqueezeExcite(nn.Module):
@@ -149,63 +141,65 @@ class ResidualBlock(nn.Module):
         return self.act(self.body(x) + self.shortcut(x))
 
 
-BLOCK_KEYS: dict[str, tuple[str, ...]] = {
-    "conv": ("type", "channels", "kernel", "stride", "padding", "dilation", "batch_norm", "dropout", "activation"),
-    "pool": ("type", "kind", "kernel", "stride", "padding"),
-    "residual": ("type", "channels", "kernel", "stride", "batch_norm", "activation", "se"),
-    "se": ("type", "reduction"),
-    "dropout": ("type", "p"),
-}
+def _conv_block(dims: int, in_channels: int, block: ConvBlock, activation: str) -> tuple[nn.Module, int]:
+    layers: list[nn.Module] = [conv_layer(dims, in_channels, block.channels, block.kernel, stride=block.stride,
+                                          padding=block.padding, dilation=block.dilation,
+                                          bias=not block.batch_norm)]
+    if block.batch_norm:
+        layers.append(_BN[dims](block.channels))
+    layers.append(_act(block.activation or activation))
+    if block.dropout:
+        layers.append(_DROP[dims](block.dropout))
+    return nn.Sequential(*layers), block.channels
 
 
-def check_block(block: dict[str, Any]) -> dict[str, Any]:
-    """The block dict without None values, after checking its type, its keys and its required keys.
+def _pool_block(dims: int, in_channels: int, block: PoolBlock, activation: str) -> tuple[nn.Module, int]:
+    return pool_layer(dims, block.kind, block.kernel, block.stride, block.padding), in_channels
 
-    Raises:
-        ModelError: unknown type, an unknown key (with the nearest known one), or a conv without channels.
-    """
-    kind = block.get("type")
-    if kind not in BLOCK_TYPES:
-        raise ModelError(unknown_name("CNN block type", str(kind), BLOCK_TYPES))
-    for key in block:
-        if key not in BLOCK_KEYS[kind]:
-            raise ModelError(unknown_name(f"key of a '{kind}' block", str(key), BLOCK_KEYS[kind]))
-    if kind == "conv" and block.get("channels") is None:
-        raise ModelError(f"a 'conv' block needs channels, e.g. {{type = 'conv', channels = 32}}; received {block}.")
-    return {k: v for k, v in block.items() if v is not None}
+
+def _residual_block(dims: int, in_channels: int, block: ResidualBlockConfig, activation: str) -> tuple[nn.Module, int]:
+    out = block.channels or in_channels
+    return ResidualBlock(dims, in_channels, out, block.kernel, stride=block.stride, batch_norm=block.batch_norm,
+                         activation=block.activation or activation, se=block.se), out
+
+
+def _se_block(dims: int, in_channels: int, block: SEBlock, activation: str) -> tuple[nn.Module, int]:
+    return SqueezeExcite(in_channels, block.reduction), in_channels
+
+
+def _dropout_block(dims: int, in_channels: int, block: DropoutBlock, activation: str) -> tuple[nn.Module, int]:
+    return _DROP[dims](block.p), in_channels
+
+
+#: block type -> builder(dims, in_channels, validated block, the network's activation) -> (module, out channels)
+BLOCK_BUILDERS: dict[str, Callable[[int, int, Any, str], tuple[nn.Module, int]]] = {
+    "conv": _conv_block, "pool": _pool_block, "residual": _residual_block, "se": _se_block, "dropout": _dropout_block}
 
 
 def build_block(dims: int, in_channels: int, block: dict[str, Any], activation: str) -> tuple[nn.Module, int]:
-    """One block from its spec dict; returns (module, output channels)."""
-    block = check_block(block)
-    kind = block["type"]
-    act = block.get("activation", activation)
-    if kind == "conv":
-        out = int(block["channels"])
-        layers: list[nn.Module] = [conv_layer(dims, in_channels, out, int(block.get("kernel", 3)),
-                                              stride=int(block.get("stride", 1)), padding=block.get("padding", 0),
-                                              dilation=int(block.get("dilation", 1)),
-                                              bias=not block.get("batch_norm", False))]
-        if block.get("batch_norm", False):
-            layers.append(_BN[dims](out))
-        layers.append(_act(act))
-        if block.get("dropout", 0.0):
-            layers.append(_DROP[dims](float(block["dropout"])))
-        return nn.Sequential(*layers), out
-    if kind == "pool":
-        return pool_layer(dims, block.get("kind", "max"), int(block.get("kernel", 2)), block.get("stride"),
-                          int(block.get("padding", 0))), in_channels
-    if kind == "residual":
-        out = int(block.get("channels", in_channels))
-        return ResidualBlock(dims, in_channels, out, int(block.get("kernel", 3)), stride=int(block.get("stride", 1)),
-                             batch_norm=bool(block.get("batch_norm", True)), activation=act,
-                             se=block.get("se")), out
-    if kind == "se":
-        return SqueezeExcite(in_channels, int(block.get("reduction", 4))), in_channels
-    return _DROP[dims](float(block.get("p", 0.5))), in_channels
+    """One block from its spec dict, validated as its block type (deepsci.models.specs: ConvBlock, PoolBlock,
+    ...; None values stand for the defaults): (module, output channels).
+
+    Raises:
+        ModelError: unknown type, an unknown key (with the nearest known one), or a bad or missing value.
+    """
+    block_type = check_known("CNN block type", str(block.get("type")), tuple(BLOCK_BUILDERS))
+    section = BLOCK_MODELS[block_type]
+    for key in block:
+        check_known(f"key of a '{block_type}' block", str(key), tuple(section.model_fields))
+    try:
+        spec = section.model_validate({k: v for k, v in block.items() if v is not None})
+    except ValidationError as e:
+        error = e.errors()[0]
+        key = ".".join(map(str, error["loc"]))
+        if error["type"] == "missing":
+            raise ModelError(f"a '{block_type}' block needs {key}, e.g. {{type = 'conv', channels = 32}}; "
+                             f"received {block}.") from None
+        raise ModelError(f"a '{block_type}' block has a bad {key} ({error['msg']}); received {block}.") from None
+    return BLOCK_BUILDERS[block_type](dims, in_channels, spec, activation)
 
 
-class CNN(nn.Module):
+class CNN(Specified, nn.Module):
     """A convolutional network from a list of block specs plus an MLP head.
 
     Args:
@@ -232,6 +226,8 @@ class CNN(nn.Module):
     padded sequence zeroes the padded steps before the first convolution.
     """
 
+    KIND = "cnn"
+
     def __init__(self, in_channels: int, n_outputs: int, blocks: Sequence[dict[str, Any]] = (), *, dims: int = 2,
                  input_size: Sequence[int] | None = None, activation: str = "relu", global_pool: str = "avg",
                  head_hidden: Sequence[int] = (), head_dropout: float = 0.0, n_symbols: int | None = None,
@@ -247,23 +243,13 @@ class CNN(nn.Module):
             if in_channels != want:
                 raise ModelError(f"a CNN on tokens has in_channels = {want} ({'embedding' if embedding else 'one-hot'}); "
                                  f"received in_channels={in_channels}.")
-        if global_pool not in GLOBAL_POOLS:
-            raise ModelError(unknown_name("global pooling", global_pool, GLOBAL_POOLS))
+        check_known("global pooling", global_pool, GLOBAL_POOLS)
         if input_size is not None and len(input_size) != dims:
             raise ModelError(f"input_size must have {dims} entries for dims={dims}; received {list(input_size)}.")
         if global_pool == "none" and input_size is None:
             raise ModelError("global_pool='none' flattens the last feature map, so the CNN needs input_size "
                              "(e.g. [8, 8]) to size its head; give input_size or use global_pool='avg'.")
-        self._spec: dict[str, Any] = {"kind": "cnn", "in_channels": int(in_channels), "n_outputs": int(n_outputs),
-                      "blocks": copy.deepcopy(list(blocks)), "dims": dims,
-                      "input_size": list(input_size) if input_size is not None else None,
-                      "activation": activation, "global_pool": global_pool,
-                      "head_hidden": list(head_hidden), "head_dropout": float(head_dropout), "seed": int(seed)}
-        if n_symbols is not None or steps_first:  # only in specs that use them: older specs stay as they were
-            self._spec.update(n_symbols=n_symbols, embedding=embedding, steps_first=bool(steps_first))
-        gen_state = torch.random.get_rng_state()
-        torch.manual_seed(seed)  # init draws from the global RNG; restore it afterwards (no hidden side effect)
-        try:
+        with seeded(seed):  # layers draw PyTorch's default init from the global RNG, restored afterwards
             self.embed = nn.Embedding(n_symbols, embedding, padding_idx=0) if n_symbols and embedding else None
             feats: list[nn.Module] = []
             c = int(in_channels)
@@ -284,7 +270,7 @@ class CNN(nn.Module):
                 width = int(probe[0].numel())
                 pool: nn.Module = nn.Flatten()
             else:
-                width, pool = c, global_pool_module(dims, global_pool)
+                width, pool = c, nn.Sequential(_GPOOL[(global_pool, dims)](1), nn.Flatten())  # (batch, C)
             head: list[nn.Module] = [pool]
             for h in head_hidden:
                 if head_dropout:
@@ -295,13 +281,11 @@ class CNN(nn.Module):
                 head.append(nn.Dropout(head_dropout))
             head.append(nn.Linear(width, int(n_outputs)))
             self.head = nn.Sequential(*head)
-        finally:
-            torch.random.set_rng_state(gen_state)
 
     def _channels(self, x: Tensor, mask: Tensor | None) -> Tensor:
         """Tokens or steps-first sequences as (batch, C, L); padded steps zeroed."""
-        s = self._spec
-        if s.get("n_symbols"):
+        s = self.hparams
+        if s["n_symbols"]:
             if x.dtype != torch.int64 or x.dim() != 2:
                 raise ModelError(f"this CNN reads token sequences: expected int64 (batch, L); received {x.dtype} "
                                  f"{tuple(x.shape)}.")
@@ -310,7 +294,7 @@ class CNN(nn.Module):
             if self.embed is not None:
                 return self.embed(x).transpose(1, 2)  # (batch, E, L)
             return nn.functional.one_hot(x, s["n_symbols"])[..., 1:].transpose(1, 2).float()  # (batch, V-1, L)
-        if s.get("steps_first"):
+        if s["steps_first"]:
             x = x.transpose(1, 2)
         if mask is not None:
             x = x * mask.unsqueeze(1).to(x.dtype)
@@ -318,26 +302,11 @@ class CNN(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         x = self._channels(x, mask)
-        want = 2 + int(self._spec["dims"])
-        if x.dim() != want or x.shape[1] != self._spec["in_channels"]:
-            raise ModelError(f"CNN expects input (batch, {self._spec['in_channels']}, <{self._spec['dims']} spatial "
-                             f"axes>); received shape {tuple(x.shape)}.")
+        channels, dims = self.hparams["in_channels"], self.hparams["dims"]
+        if x.dim() != 2 + dims or x.shape[1] != channels:
+            raise ModelError(f"CNN expects input (batch, {channels}, <{dims} spatial axes>); received shape "
+                             f"{tuple(x.shape)}.")
         return self.head(self.features(x))
-
-    def spec(self) -> dict[str, Any]:
-        """JSON-able architecture; `CNN.from_spec(model.spec())` rebuilds it (weights not included)."""
-        return copy.deepcopy(self._spec)
-
-    @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> "CNN":
-        s = dict(spec)
-        if s.pop("kind", "cnn") != "cnn":
-            raise ModelError(f"not a CNN spec: kind={spec.get('kind')!r}; expected 'cnn'.")
-        try:
-            return cls(s.pop("in_channels"), s.pop("n_outputs"), s.pop("blocks", ()), **s)
-        except (KeyError, TypeError) as e:
-            raise ModelError(f"bad CNN spec ({e}); expected keys in_channels, n_outputs, blocks, dims, "
-                             "input_size, activation, global_pool, head_hidden, head_dropout, seed.") from None
 
     @classmethod
     def lenet(cls, in_channels: int, n_outputs: int, *, dims: int = 2, channels: Sequence[int] = (32, 64),
@@ -357,8 +326,3 @@ class CNN(nn.Module):
         return cls(in_channels, n_outputs, blocks, dims=dims, input_size=input_size, activation=activation,
                    global_pool=global_pool, head_hidden=head_hidden, head_dropout=dropout, n_symbols=n_symbols,
                    embedding=embedding, steps_first=steps_first, seed=seed)
-
-
-def global_pool_module(dims: int, kind: str) -> nn.Module:
-    """Alias of `global_pool` used by the CNN head."""
-    return global_pool(dims, kind)

@@ -37,15 +37,15 @@ Readouts: mean, sum, or attention (a softmax over each molecule's atoms of a lea
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from deepsci.errors import ModelError
 from deepsci.models.activations import activation as make_activation
+from deepsci.models.arguments import Specified, check_known
 
-ENCODERS: tuple[str, ...] = ("dmpnn", "gin", "ugrnn")
 READOUTS: tuple[str, ...] = ("mean", "sum", "attention")
 
 
@@ -101,7 +101,7 @@ def per_member(x: Tensor, members: int) -> Tensor:
     return x if members == 1 else x.unsqueeze(0).expand(members, -1, -1)
 
 
-class GraphNet(nn.Module):
+class GraphNet(Specified, nn.Module):
     """An encoder of `kind` (dmpnn, gin, ugrnn), a readout and an MLP head; see the module docstring.
 
     Args:
@@ -124,34 +124,15 @@ class GraphNet(nn.Module):
                  depth: int = 3, hidden: Sequence[int] = (300,), readout: str = "mean", activation: str = "relu",
                  dropout: float = 0.0, bond_features: bool = True, members: int = 1, seed: int = 0) -> None:
         super().__init__()
-        if kind not in ENCODERS:
-            raise ModelError(f"graph encoder '{kind}' is not one of {', '.join(ENCODERS)}.")
-        if readout not in READOUTS:
-            raise ModelError(f"graph readout '{readout}' is not one of {', '.join(READOUTS)}.")
+        check_known("graph encoder", kind, tuple(ENCODERS))
+        check_known("graph readout", readout, READOUTS)
         if members < 1 or depth < 1:
             raise ModelError(f"a graph network needs members >= 1 and depth >= 1; received {members}, {depth}.")
-        self._spec = dict(kind=kind, n_atom=n_atom, n_bond=n_bond, n_mol=n_mol, n_outputs=n_outputs, width=width,
-                          depth=depth, hidden=list(hidden), readout=readout, activation=activation,
-                          dropout=dropout, bond_features=bond_features, members=members, seed=seed)
         self.kind, self.depth, self.members, self.readout = kind, depth, members, readout
         g = [torch.Generator().manual_seed(seed + k) for k in range(members)]
         self.act = make_activation(activation)
         self.drop = nn.Dropout(dropout)
-        if kind == "dmpnn":
-            self.w_i = MemberLinear(n_atom + n_bond, width, g, bias=False)
-            self.w_h = MemberLinear(width, width, g, bias=False)
-            self.w_o = MemberLinear(n_atom + width, width, g)
-        elif kind == "gin":
-            self.embed = MemberLinear(n_atom, width, g)
-            self.edge = nn.ModuleList([MemberLinear(n_bond, width, g) for _ in range(depth)]) if bond_features \
-                else None
-            self.mlp1 = nn.ModuleList([MemberLinear(width, width, g) for _ in range(depth)])
-            self.mlp2 = nn.ModuleList([MemberLinear(width, width, g) for _ in range(depth)])
-            self.eps = nn.Parameter(torch.zeros(depth, members, 1, 1))
-        else:
-            self.cell_x = nn.ModuleList([MemberLinear(n_atom if i == 0 else width, width, g) for i in range(depth)])
-            self.cell_h = nn.ModuleList([MemberLinear(width, width, g, bias=False) for _ in range(depth)])
-            self.cell_e = nn.ModuleList([MemberLinear(n_bond, width, g, bias=False) for _ in range(depth)])
+        ENCODERS[kind][0](self, n_atom, n_bond, width, depth, g)
         if readout == "attention":
             self.att_v = MemberLinear(width, width, g)
             self.att_w = MemberLinear(width, 1, g, bias=False)
@@ -159,8 +140,28 @@ class GraphNet(nn.Module):
         self.head = nn.ModuleList([MemberLinear(a, b, g) for a, b in zip(widths[:-1], widths[1:])])
         self.out = MemberLinear(widths[-1], n_outputs, g)
 
+    # -- encoders' layers (attribute names are the keys of saved weights: keep them) ---------------------
+    def _dmpnn_layers(self, n_atom: int, n_bond: int, width: int, depth: int, g: list[torch.Generator]) -> None:
+        self.w_i = MemberLinear(n_atom + n_bond, width, g, bias=False)
+        self.w_h = MemberLinear(width, width, g, bias=False)
+        self.w_o = MemberLinear(n_atom + width, width, g)
+
+    def _gin_layers(self, n_atom: int, n_bond: int, width: int, depth: int, g: list[torch.Generator]) -> None:
+        self.embed = MemberLinear(n_atom, width, g)
+        bond_features = self.hparams["bond_features"]
+        self.edge = nn.ModuleList([MemberLinear(n_bond, width, g) for _ in range(depth)]) if bond_features else None
+        self.mlp1 = nn.ModuleList([MemberLinear(width, width, g) for _ in range(depth)])
+        self.mlp2 = nn.ModuleList([MemberLinear(width, width, g) for _ in range(depth)])
+        self.eps = nn.Parameter(torch.zeros(depth, self.members, 1, 1))
+
+    def _ugrnn_layers(self, n_atom: int, n_bond: int, width: int, depth: int, g: list[torch.Generator]) -> None:
+        self.cell_x = nn.ModuleList([MemberLinear(n_atom if i == 0 else width, width, g) for i in range(depth)])
+        self.cell_h = nn.ModuleList([MemberLinear(width, width, g, bias=False) for _ in range(depth)])
+        self.cell_e = nn.ModuleList([MemberLinear(n_bond, width, g, bias=False) for _ in range(depth)])
+
     # -- encoders: atom states (K, Na, H) ----------------------------------------------------------
-    def _dmpnn(self, atom_x: Tensor, bond_x: Tensor, edge_index: Tensor, rev_index: Tensor) -> Tensor:
+    # each takes the whole batch: atom_x, bond_x, edge_index, rev_index, atom_batch, pair_dist, n_atoms
+    def _dmpnn(self, atom_x: Tensor, bond_x: Tensor, edge_index: Tensor, rev_index: Tensor, *rest: Any) -> Tensor:
         src, dst = edge_index[0], edge_index[1]
         n = atom_x.shape[0]
         h0 = self.act(self.w_i(torch.cat([atom_x.index_select(0, src), bond_x], dim=1)))  # (E, H) / (K, E, H)
@@ -172,7 +173,7 @@ class GraphNet(nn.Module):
         incoming = scatter_sum(h, dst, n)
         return self.drop(self.act(self.w_o(torch.cat([per_member(atom_x, self.members), incoming], dim=-1))))
 
-    def _gin(self, atom_x: Tensor, bond_x: Tensor, edge_index: Tensor) -> Tensor:
+    def _gin(self, atom_x: Tensor, bond_x: Tensor, edge_index: Tensor, *rest: Any) -> Tensor:
         src, dst = edge_index[0], edge_index[1]
         h = self.embed(atom_x)  # (Na, H) / (K, Na, H)
         for i in range(self.depth):
@@ -184,8 +185,10 @@ class GraphNet(nn.Module):
             h = h + self.drop(self.act(self.mlp2[i](self.act(self.mlp1[i](z)))))
         return h
 
-    def _ugrnn(self, atom_x: Tensor, bond_x: Tensor, edge_index: Tensor, atom_batch: Tensor, pair_dist: Tensor,
-               n_atoms: Tensor) -> Tensor:
+    def _ugrnn(self, atom_x: Tensor, bond_x: Tensor, edge_index: Tensor, rev_index: Tensor, atom_batch: Tensor,
+               pair_dist: Tensor | None, n_atoms: Tensor | None) -> Tensor:
+        if pair_dist is None or n_atoms is None:
+            raise ModelError("the UG-RNN needs pair_dist and n_atoms (deepsci.data.graphs batches carry them).")
         dags = dag_levels(edge_index, atom_batch, pair_dist, n_atoms)
         x: Tensor = atom_x
         for i in range(self.depth):
@@ -228,14 +231,7 @@ class GraphNet(nn.Module):
                 mol_x: Tensor, pair_dist: Tensor | None = None, n_atoms: Tensor | None = None) -> Tensor:
         """One disjoint graph of B molecules -> (B, out), or (K, B, out) for K > 1 members."""
         n_molecules = mol_x.shape[0]
-        if self.kind == "dmpnn":
-            h = self._dmpnn(atom_x, bond_x, edge_index, rev_index)
-        elif self.kind == "gin":
-            h = self._gin(atom_x, bond_x, edge_index)
-        else:
-            if pair_dist is None or n_atoms is None:
-                raise ModelError("the UG-RNN needs pair_dist and n_atoms (deepsci.data.graphs batches carry them).")
-            h = self._ugrnn(atom_x, bond_x, edge_index, atom_batch, pair_dist, n_atoms)
+        h = ENCODERS[self.kind][1](self, atom_x, bond_x, edge_index, rev_index, atom_batch, pair_dist, n_atoms)
         z = self._pool(h, atom_batch, n_molecules)  # (B, H) / (K, B, H)
         if mol_x.shape[1]:
             z = torch.cat([z, per_member(mol_x, self.members)], dim=-1)
@@ -243,18 +239,15 @@ class GraphNet(nn.Module):
             z = self.drop(self.act(layer(z)))
         return self.out(z)  # (B, out) / (K, B, out)
 
-    # -- spec -----------------------------------------------------------------------------------------
-    def spec(self) -> dict[str, Any]:
-        return dict(self._spec)
-
-    @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> "GraphNet":
-        s = dict(spec)
-        return cls(s.pop("kind"), **s)
-
     def as_ensemble(self, members: int) -> "GraphNet":
         """A fresh K-member network of this architecture (member k initialised from seed + k)."""
-        return GraphNet.from_spec({**self._spec, "members": int(members)})
+        return GraphNet.from_spec({**self.spec(), "members": int(members)})
+
+
+#: graph encoder (a `kind` of GraphNet) -> (the method making its layers, the method computing atom states)
+ENCODERS: dict[str, tuple[Callable[..., None], Callable[..., Tensor]]] = {
+    "dmpnn": (GraphNet._dmpnn_layers, GraphNet._dmpnn), "gin": (GraphNet._gin_layers, GraphNet._gin),
+    "ugrnn": (GraphNet._ugrnn_layers, GraphNet._ugrnn)}
 
 
 def dag_levels(edge_index: Tensor, atom_batch: Tensor, pair_dist: Tensor, n_atoms: Tensor) -> list[dict[str, Tensor]]:

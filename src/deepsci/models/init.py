@@ -10,25 +10,37 @@ goes through it.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import nn
 
 from deepsci.errors import ConfigError, ModelError, unknown_name
-from deepsci.models.names import INIT_CHOICES, INITS
+from deepsci.models.arguments import check_known
+from deepsci.models.specs import INIT_CHOICES, INITS
 
 # Gains for He (Kaiming) initialisation: the factor that keeps E[sigma(z)^2] / Var(z) at 1/2 for ReLU.
 _NONLINEARITY = {"relu": "relu", "leaky-relu": "leaky_relu", "tanh": "tanh", "sigmoid": "sigmoid",
                  "linear": "linear", "selu": "selu"}
 
 
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Layers built inside draw PyTorch's default initialisation from the global RNG seeded with `seed`;
+    the RNG's state is restored afterwards, so building a model has no hidden side effect."""
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        yield
+    finally:
+        torch.random.set_rng_state(state)
+
+
 def check_init(name: str) -> str:
     """Return `name` if it is a known initialisation, else raise ModelError listing the known ones."""
-    if name not in INITS:
-        raise ModelError(unknown_name("initialisation", name, INITS))
-    return name
+    return check_known("initialisation", name, INITS)
 
 
 def resolve_init(activation: str, init: str, *, cb: float | None = None, cw: float | None = None,

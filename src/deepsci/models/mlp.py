@@ -8,19 +8,19 @@ The head emits raw values: regression outputs, or logits (binary: 1, multiclass:
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from deepsci.errors import ModelError
-from deepsci.models.activations import activation, check_activation
+from deepsci.models.activations import activation as make_activation
+from deepsci.models.activations import check_activation
+from deepsci.models.arguments import Specified
 from deepsci.models.init import check_init, initialise_linear
 
-Tensor = torch.Tensor
 
-
-class MLP(nn.Module):
+class MLP(Specified, nn.Module):
     """A dense network: inputs (batch, n_inputs) -> outputs (batch, n_outputs).
 
     Args:
@@ -35,6 +35,8 @@ class MLP(nn.Module):
         seed: seeds the initial weights (one torch.Generator, nothing global).
     """
 
+    KIND = "mlp"
+
     def __init__(self, n_inputs: int, n_outputs: int, hidden: Sequence[int] = (64, 64),
                  activation: str = "relu", *, dropout: float = 0.0, batch_norm: bool = False,
                  maxout_pieces: int = 2, leaky_slope: float = 0.01, init: str = "default",
@@ -47,16 +49,24 @@ class MLP(nn.Module):
                              f"n_outputs={n_outputs}.")
         if not 0.0 <= dropout < 1.0:
             raise ModelError(f"dropout must be in [0, 1), got {dropout}.")
-        self._spec: dict[str, Any] = dict(
-            n_inputs=n_inputs, n_outputs=n_outputs, hidden=list(hidden), activation=activation,
-            dropout=dropout, batch_norm=batch_norm, maxout_pieces=maxout_pieces,
-            leaky_slope=leaky_slope, init=init, cw=cw, cb=cb, seed=seed)
-        self.layers = nn.Sequential(*_build_layers(self._spec))
+        s = self.hparams
+        layers: list[nn.Module] = []  # flat: Linear, [BatchNorm1d], activation, [Dropout], ..., Linear head
+        width, pieces = s["n_inputs"], s["maxout_pieces"] if s["activation"] == "maxout" else 1
+        for h in s["hidden"]:
+            layers.append(nn.Linear(width, h * pieces))
+            if s["batch_norm"]:
+                layers.append(nn.BatchNorm1d(h * pieces))
+            layers.append(make_activation(s["activation"], slope=s["leaky_slope"], pieces=s["maxout_pieces"]))
+            if s["dropout"] > 0:
+                layers.append(nn.Dropout(s["dropout"]))
+            width = h
+        layers.append(nn.Linear(width, s["n_outputs"]))
+        self.layers = nn.Sequential(*layers)
         self.reset_parameters(seed)
 
     def reset_parameters(self, seed: int) -> None:
         """Re-draw every weight from one generator seeded with `seed` (same seed, same network)."""
-        s = self._spec
+        s = self.hparams
         generator = torch.Generator().manual_seed(seed)
         linears = [m for m in self.layers if isinstance(m, nn.Linear)]
         for i, layer in enumerate(linears):
@@ -72,28 +82,3 @@ class MLP(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.layers(x)  # (batch, n_outputs)
 
-    def spec(self) -> dict[str, Any]:
-        """A JSON-able description that rebuilds this architecture with `MLP.from_spec`."""
-        return {"kind": "mlp", **self._spec}
-
-    @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> "MLP":
-        kwargs = {k: v for k, v in spec.items() if k != "kind"}
-        return cls(**kwargs)
-
-
-def _build_layers(s: dict[str, Any]) -> list[nn.Module]:
-    """The flat list of layers for an MLP spec."""
-    layers: list[nn.Module] = []
-    width = s["n_inputs"]
-    pieces = s["maxout_pieces"] if s["activation"] == "maxout" else 1
-    for h in s["hidden"]:
-        layers.append(nn.Linear(width, h * pieces))
-        if s["batch_norm"]:
-            layers.append(nn.BatchNorm1d(h * pieces))
-        layers.append(activation(s["activation"], slope=s["leaky_slope"], pieces=s["maxout_pieces"]))
-        if s["dropout"] > 0:
-            layers.append(nn.Dropout(s["dropout"]))
-        width = h
-    layers.append(nn.Linear(width, s["n_outputs"]))
-    return layers

@@ -12,14 +12,16 @@ passes them.
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from deepsci.errors import ModelError
-from deepsci.models.rnn import _Seeded
+from deepsci.models.arguments import Specified
+from deepsci.models.init import seeded
+from deepsci.models.registry import model_from_spec
+from deepsci.models.specs import ENCODER_KINDS
 from deepsci.models.transformer import mlp_head
 
 
@@ -38,7 +40,7 @@ def strip_head(model: nn.Module) -> int:
     return int(layer.in_features)
 
 
-class MultiInput(nn.Module):
+class MultiInput(Specified, nn.Module):
     """One encoder per named input, features concatenated, then an MLP head.
 
     Args:
@@ -51,28 +53,25 @@ class MultiInput(nn.Module):
     Shapes: forward(**{name: x_name, f"{name}_mask": mask_name}) -> (batch, n_outputs).
     """
 
+    KIND = "multi"
+
     def __init__(self, encoders: dict[str, dict[str, Any]], n_outputs: int, *, hidden: Sequence[int] = (64,),
                  dropout: float = 0.0, activation: str = "relu", seed: int = 0) -> None:
         super().__init__()
-        from deepsci.models.registry import model_kind  # filled by deepsci.models.build, which builds this
-
         if not encoders:
             raise ModelError("a multi-input model needs at least one named input encoder.")
-        self._spec: dict[str, Any] = {
-            "kind": "multi", "encoders": copy.deepcopy({k: dict(v) for k, v in encoders.items()}),
-            "n_outputs": int(n_outputs), "hidden": [int(h) for h in hidden], "dropout": float(dropout),
-            "activation": activation, "seed": int(seed)}
         self.names = sorted(encoders)
         self.encoders = nn.ModuleDict()
         width = 0
         for name in self.names:
-            if encoders[name].get("kind") in ("multi", "seq2seq", "charlm"):
-                raise ModelError(f"input '{name}': a '{encoders[name].get('kind')}' model cannot be an encoder; use "
-                                 "mlp, cnn, rnn, transformer, deepsets or set-transformer.")
-            encoder = model_kind(str(encoders[name].get("kind"))).spec_class.from_spec(encoders[name])
+            kind = str(encoders[name].get("kind"))
+            if kind not in ENCODER_KINDS:
+                raise ModelError(f"input '{name}': a '{kind}' model cannot be an encoder; use "
+                                 f"{', '.join(ENCODER_KINDS[:-1])} or {ENCODER_KINDS[-1]}.")
+            encoder = model_from_spec(encoders[name])
             width += strip_head(encoder)
             self.encoders[name] = encoder
-        with _Seeded(seed):
+        with seeded(seed):
             self.head = mlp_head(width, hidden, int(n_outputs), dropout, "gelu" if activation == "gelu" else "relu")
 
     def forward(self, **inputs: Tensor) -> Tensor:
@@ -89,13 +88,3 @@ class MultiInput(nn.Module):
             encoder = self.encoders[name]
             parts.append(encoder(inputs[name]) if mask is None else encoder(inputs[name], mask))
         return self.head(torch.cat(parts, dim=1))  # (batch, n_outputs)
-
-    def spec(self) -> dict[str, Any]:
-        return copy.deepcopy(self._spec)
-
-    @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> "MultiInput":
-        s = dict(spec)
-        if s.pop("kind", "multi") != "multi":
-            raise ModelError(f"not a multi-input spec: kind={spec.get('kind')!r}; expected 'multi'.")
-        return cls(s.pop("encoders"), s.pop("n_outputs"), **s)

@@ -1,13 +1,12 @@
-"""The registry of model kinds: for each `[model] kind`, the structures it takes, its builder and the
-class that rebuilds it from a spec.
+"""The registry of model kinds: for each `[model] kind`, its spec type, the structures it takes, its builder
+and the class that rebuilds it from a spec.
 
-A kind is registered once, with the decorator `register`, next to its builder (deepsci.models.build);
-the TOML, the builder, the error messages and `model_from_spec` read their names here (the config's
-discriminated union in deepsci.config.model has one class per registered kind; a test holds the two
-to the same names):
+A kind's name is the `kind` of its spec type (deepsci.models.specs, where the config reads them too); a
+builder registers against that type next to its code (deepsci.models.build), and the error messages and
+`model_from_spec` read the names here:
 
-    @register("rnn", accepts=("sequence", "signal", "window"), spec_class=SequenceModel)
-    def _rnn(config, schema, n_outputs, *, task, seed, **context) -> nn.Module: ...
+    @register(RNNModel, accepts=("sequence", "signal", "window"), model=SequenceModel, per_step=True)
+    def _rnn(spec, schema, n_outputs, *, task, seed, **context) -> nn.Module: ...
 """
 
 from __future__ import annotations
@@ -17,7 +16,9 @@ from typing import Any, Callable
 
 from torch import nn
 
-from deepsci.errors import ModelError, unknown_name
+from deepsci.errors import ModelError
+from deepsci.models.arguments import Specified, check_known
+from deepsci.models.specs import ModelSpec
 
 Builder = Callable[..., nn.Module]
 
@@ -28,30 +29,35 @@ class ModelKind:
 
     Attributes:
         name: the `kind` in the TOML and in the spec ("mlp", "rnn", ...).
+        spec: its validated `[model]` section type (deepsci.models.specs).
         accepts: input structures it takes (deepsci.data.schema.STRUCTURES); "*" for any (multi).
-        build: builder(config, schema_or_inputs, n_outputs, *, task, seed, **context) -> nn.Module.
-        spec_class: the class whose `from_spec(spec)` rebuilds a model of this kind.
-        description: one line for error messages and docs.
+        build: builder(spec, schema_or_inputs, n_outputs, *, task, seed, **context) -> nn.Module.
+        model: the class whose `from_spec(spec)` rebuilds a model of this kind (deepsci.models.arguments).
+        tokens_only: of the sequences, it takes token sequences only (a language model).
+        per_step: it can emit one output per input step (task "tagging").
     """
 
     name: str
+    spec: type[ModelSpec]
     accepts: tuple[str, ...]
     build: Builder
-    spec_class: Any
-    description: str = ""
+    model: type[Specified]
+    tokens_only: bool = False
+    per_step: bool = False
 
 
 MODELS: dict[str, ModelKind] = {}
 
 
-def register(name: str, *, accepts: tuple[str, ...], spec_class: Any,
-             description: str = "") -> Callable[[Builder], Builder]:
-    """Register the decorated builder as the model kind `name`."""
+def register(spec: type[ModelSpec], *, accepts: tuple[str, ...], model: type[Specified], tokens_only: bool = False,
+             per_step: bool = False) -> Callable[[Builder], Builder]:
+    """Register the decorated builder for the kind of spec type `spec`."""
+    name = str(spec.model_fields["kind"].default)
 
     def decorate(build: Builder) -> Builder:
         if name in MODELS:
             raise RuntimeError(f"model kind '{name}' is registered twice")
-        MODELS[name] = ModelKind(name, tuple(accepts), build, spec_class, description)
+        MODELS[name] = ModelKind(name, spec, tuple(accepts), build, model, tokens_only, per_step)
         return build
 
     return decorate
@@ -59,14 +65,11 @@ def register(name: str, *, accepts: tuple[str, ...], spec_class: Any,
 
 def model_kind(name: str) -> ModelKind:
     """The registered kind `name`, or ModelError listing the known kinds."""
-    if name not in MODELS:
-        raise ModelError(unknown_name("model kind", str(name), tuple(MODELS)))
-    return MODELS[name]
+    return MODELS[check_known("model kind", str(name), tuple(MODELS))]
 
 
-def kinds_for(structure: str, *, tokens: bool = False) -> list[str]:
-    """The kinds that take one input of this structure."""
-    out = [k.name for k in MODELS.values() if structure in k.accepts]
-    if not tokens:
-        out = [k for k in out if k != "charlm"]
-    return out
+def model_from_spec(spec: dict[str, Any]) -> nn.Module:
+    """The untrained architecture of `spec` (weights come separately, from safetensors)."""
+    if not isinstance(spec, dict) or "kind" not in spec:
+        raise ModelError(f"a model spec is a dict with a 'kind' (one of {', '.join(MODELS)}); received {spec!r:.200}.")
+    return model_kind(str(spec["kind"])).model.from_spec(spec)  # type: ignore[return-value]

@@ -21,15 +21,17 @@ Shapes: real-valued sequences are batch-first (batch, T, n_inputs); symbol seque
 
 from __future__ import annotations
 
-import copy
-from typing import Any, Union
+from typing import Any, Sequence, Union
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from deepsci.errors import ModelError, unknown_name
-from deepsci.models.stem import ConvStem
+from deepsci.errors import ModelError
+from deepsci.models.arguments import Specified, check_known
+from deepsci.models.init import seeded
+from deepsci.models.stem import ConvStem, as_steps
+from deepsci.models.transformer import masked_pool
 
 CELLS = ("rnn", "gru", "lstm")
 MODES = ("many-to-one", "many-to-many")
@@ -38,31 +40,23 @@ DEFAULT_CLIP = 1.0
 State = Union[Tensor, tuple[Tensor, Tensor], None]
 
 
-def _check(name: str, value: str, known: tuple[str, ...]) -> str:
-    if value not in known:
-        raise ModelError(unknown_name(name, value, known))
-    return value
-
-
 def recurrent_layer(cell: str, n_inputs: int, hidden: int, *, layers: int = 1, bidirectional: bool = False,
                     dropout: float = 0.0, nonlinearity: str = "tanh") -> nn.RNNBase:
     """nn.RNN / nn.GRU / nn.LSTM, batch-first. `nonlinearity` ("tanh"|"relu") is for the vanilla RNN."""
-    _check("recurrent cell", cell, CELLS)
+    check_known("recurrent cell", cell, CELLS)
     kw: dict[str, Any] = dict(num_layers=layers, batch_first=True, bidirectional=bidirectional,
                               dropout=dropout if layers > 1 else 0.0)
     if cell == "rnn":
-        _check("RNN nonlinearity", nonlinearity, ("tanh", "relu"))
+        check_known("RNN nonlinearity", nonlinearity, ("tanh", "relu"))
         return nn.RNN(n_inputs, hidden, nonlinearity=nonlinearity, **kw)
     return (nn.GRU if cell == "gru" else nn.LSTM)(n_inputs, hidden, **kw)
 
 
 def detach_state(state: State) -> State:
     """Cut the graph at a chunk boundary (truncated BPTT) while keeping the hidden state's values."""
-    if state is None:
-        return None
     if isinstance(state, tuple):
         return (state[0].detach(), state[1].detach())
-    return state.detach()
+    return None if state is None else state.detach()
 
 
 def sequence_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
@@ -70,24 +64,10 @@ def sequence_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
 
-class _Seeded:
-    """Context that seeds the global RNG for layer init and restores it afterwards."""
-
-    def __init__(self, seed: int) -> None:
-        self.seed = seed
-
-    def __enter__(self) -> None:
-        self.state = torch.random.get_rng_state()
-        torch.manual_seed(self.seed)
-
-    def __exit__(self, *exc: object) -> None:
-        torch.random.set_rng_state(self.state)
-
-
 READOUTS = ("last", "mean", "max")
 
 
-class SequenceModel(nn.Module):
+class SequenceModel(Specified, nn.Module):
     """Recurrent encoder + linear head, many-to-one or many-to-many.
 
     Args:
@@ -119,6 +99,8 @@ class SequenceModel(nn.Module):
     bias: a per-step loss must ignore them, as deepsci.training.losses.cross_entropy does for tag -100).
     """
 
+    KIND = "rnn"
+
     def __init__(self, n_inputs: int, n_outputs: int, *, cell: str = "lstm", hidden: int = 64, layers: int = 1,
                  bidirectional: bool = False, mode: str = "many-to-one", readout: str = "last",
                  dropout: float = 0.0, n_symbols: int | None = None, embedding: int = 32,
@@ -126,17 +108,9 @@ class SequenceModel(nn.Module):
                  stem_pool: int = 1, nonlinearity: str = "tanh",
                  clip_grad_norm: float | None = DEFAULT_CLIP, seed: int = 0) -> None:
         super().__init__()
-        _check("sequence mode", mode, MODES)
-        _check("sequence readout", readout, READOUTS)
-        self._spec: dict[str, Any] = {
-            "kind": "rnn", "n_inputs": int(n_inputs), "n_outputs": int(n_outputs), "cell": cell,
-            "hidden": int(hidden), "layers": int(layers), "bidirectional": bool(bidirectional), "mode": mode,
-            "readout": readout, "dropout": float(dropout), "n_symbols": n_symbols, "embedding": int(embedding),
-            "channels_first": bool(channels_first), "nonlinearity": nonlinearity,
-            "clip_grad_norm": clip_grad_norm, "seed": int(seed)}
-        if stem_kernel:  # only in specs that use it: older specs stay as they were
-            self._spec.update(stem_kernel=int(stem_kernel), stem_channels=int(stem_channels), stem_pool=int(stem_pool))
-        with _Seeded(seed):
+        check_known("sequence mode", mode, MODES)
+        check_known("sequence readout", readout, READOUTS)
+        with seeded(seed):
             self.embed = nn.Embedding(n_symbols, embedding, padding_idx=0) if n_symbols else None
             width_in = embedding if n_symbols else n_inputs
             self.stem = ConvStem(width_in, stem_channels, stem_kernel, stem_pool) if stem_kernel else None
@@ -146,27 +120,11 @@ class SequenceModel(nn.Module):
             self.drop = nn.Dropout(dropout)
             self.head = nn.Linear(hidden * (2 if bidirectional else 1), n_outputs)
 
-    @property
-    def features(self) -> int:
-        """Width of the summary the head reads (hidden x directions)."""
-        return int(self._spec["hidden"]) * (2 if self._spec["bidirectional"] else 1)
-
     def _steps(self, x: Tensor) -> Tensor:
         """The input as (batch, T, width) float steps."""
-        s = self._spec
-        if self.embed is not None:
-            if x.dtype != torch.int64 or x.dim() != 2:
-                raise ModelError(f"this model embeds symbols: expected int64 (batch, T); received "
-                                 f"{x.dtype} {tuple(x.shape)}.")
-            return self.embed(x)
-        if s["channels_first"]:
-            if x.dim() != 3 or x.shape[1] != s["n_inputs"]:
-                raise ModelError(f"expected signals (batch, {s['n_inputs']}, L); received {tuple(x.shape)}.")
-            return x.transpose(1, 2)
-        if x.dim() != 3 or x.shape[-1] != s["n_inputs"]:
-            raise ModelError(f"expected (batch, T, {s['n_inputs']}) inputs; received {tuple(x.shape)}. "
-                             "Windows of a time series are (n, input_length, channels).")
-        return x
+        x = as_steps(x, self.hparams["n_inputs"], tokens=self.embed is not None,
+                     channels_first=self.hparams["channels_first"])
+        return x if self.embed is None else self.embed(x)
 
     def step(self, x: Tensor, state: State = None) -> tuple[Tensor, State]:
         """Run on an unpadded chunk from a given hidden state: returns (outputs, new state). For truncated BPTT."""
@@ -174,9 +132,9 @@ class SequenceModel(nn.Module):
         if self.stem is not None:
             steps, _ = self.stem(steps)
         h, state = self.rnn(steps, state)  # h: (batch, T, hidden * directions)
-        if self._spec["mode"] == "many-to-many":
+        if self.hparams["mode"] == "many-to-many":
             return self.head(self.drop(h)), state
-        return self.head(self.drop(self._summary(h, _top_state(state, self._spec), None))), state
+        return self.head(self.drop(self._summary(h, _top_state(state, self.hparams), None))), state
 
     def encode(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """Top-layer states: (batch, features) many-to-one, (batch, T, features) many-to-many."""
@@ -185,39 +143,22 @@ class SequenceModel(nn.Module):
             steps, mask = self.stem(steps, mask)
         if mask is None:
             h, state = self.rnn(steps)
-            return h if self._spec["mode"] == "many-to-many" else self._summary(h, _top_state(state, self._spec), None)
-        lengths = prefix_lengths(mask, steps.shape[1])
-        packed = nn.utils.rnn.pack_padded_sequence(steps, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, state = self.rnn(packed)
-        h, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=steps.shape[1])
-        if self._spec["mode"] == "many-to-many":
+        else:  # packed: padded steps never enter the recurrence
+            lengths = prefix_lengths(mask, steps.shape[1]).cpu()
+            out, state = self.rnn(nn.utils.rnn.pack_padded_sequence(steps, lengths, batch_first=True,
+                                                                    enforce_sorted=False))
+            h, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=steps.shape[1])
+        if self.hparams["mode"] == "many-to-many":
             return h
-        return self._summary(h, _top_state(state, self._spec), mask)
+        return self._summary(h, _top_state(state, self.hparams), mask)
 
     def _summary(self, h: Tensor, last: Tensor, mask: Tensor | None) -> Tensor:
         """(batch, features): the final states `last`, or the masked mean / max of h over real steps."""
-        readout = self._spec["readout"]
-        if readout == "last":
-            return last
-        if mask is None:
-            return h.mean(1) if readout == "mean" else h.amax(1)
-        m = mask.unsqueeze(-1)  # (batch, T, 1)
-        if readout == "mean":
-            return (h * m).sum(1) / m.sum(1).clamp_min(1)
-        return h.masked_fill(~m, float("-inf")).amax(1)
+        readout = self.hparams["readout"]
+        return last if readout == "last" else masked_pool(h, mask, readout)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         return self.head(self.drop(self.encode(x, mask)))
-
-    def spec(self) -> dict[str, Any]:
-        return copy.deepcopy(self._spec)
-
-    @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> "SequenceModel":
-        s = dict(spec)
-        if s.pop("kind", "rnn") != "rnn":
-            raise ModelError(f"not a recurrent-model spec: kind={spec.get('kind')!r}; expected 'rnn'.")
-        return cls(s.pop("n_inputs"), s.pop("n_outputs"), **s)
 
 
 def prefix_lengths(mask: Tensor, steps: int) -> Tensor:
@@ -250,7 +191,7 @@ def _top_state(state: State, spec: dict[str, Any]) -> Tensor:
     return h_n[-1]
 
 
-class Seq2Seq(nn.Module):
+class Seq2Seq(Specified, nn.Module):
     """Encoder-decoder forecaster of `horizon` future steps of `n_targets` series.
 
     The encoder (a stacked RNN) reads the window x (batch, L, n_inputs); its final state starts the
@@ -276,29 +217,26 @@ class Seq2Seq(nn.Module):
     `y` has the same shape as the output.
     """
 
-    def __init__(self, n_inputs: int, horizon: int, *, target_channels: list[int] | None = None,
+    KIND = "seq2seq"
+
+    def __init__(self, n_inputs: int, horizon: int, *, target_channels: Sequence[int] = (0,),
                  cell: str = "lstm", hidden: int = 64, layers: int = 1, dropout: float = 0.0,
                  teacher_forcing: float = 0.5, relative: bool = True, clip_grad_norm: float | None = DEFAULT_CLIP,
                  seed: int = 0) -> None:
         super().__init__()
-        targets = list(target_channels) if target_channels is not None else [0]
+        targets = [int(t) for t in target_channels]
         if any(not 0 <= t < n_inputs for t in targets):
             raise ModelError(f"target_channels {targets} must index the {n_inputs} input channels.")
         if not 0.0 <= teacher_forcing <= 1.0:
             raise ModelError(f"teacher_forcing is a probability in [0, 1]; received {teacher_forcing}.")
-        self._spec: dict[str, Any] = {
-            "kind": "seq2seq", "n_inputs": int(n_inputs), "horizon": int(horizon), "target_channels": targets,
-            "cell": cell, "hidden": int(hidden), "layers": int(layers), "dropout": float(dropout),
-            "teacher_forcing": float(teacher_forcing), "relative": bool(relative), "clip_grad_norm": clip_grad_norm,
-            "seed": int(seed)}
         k = len(targets)
-        with _Seeded(seed):
+        with seeded(seed):
             self.encoder = recurrent_layer(cell, n_inputs, hidden, layers=layers, dropout=dropout)
             self.decoder = recurrent_layer(cell, k, hidden, layers=layers, dropout=dropout)
             self.head = nn.Linear(hidden, k)
 
     def forward(self, x: Tensor, y: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-        s = self._spec
+        s = self.hparams
         if x.dim() != 3 or x.shape[-1] != s["n_inputs"]:
             raise ModelError(f"Seq2Seq expects (batch, L, {s['n_inputs']}) windows; received {tuple(x.shape)}.")
         batch, k = x.shape[0], len(s["target_channels"])
@@ -320,18 +258,8 @@ class Seq2Seq(nn.Module):
         pred = torch.cat(outs, dim=1) + origin  # (batch, horizon, k)
         return pred.reshape(batch, s["horizon"] * k)
 
-    def spec(self) -> dict[str, Any]:
-        return copy.deepcopy(self._spec)
 
-    @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> "Seq2Seq":
-        s = dict(spec)
-        if s.pop("kind", "seq2seq") != "seq2seq":
-            raise ModelError(f"not a seq2seq spec: kind={spec.get('kind')!r}; expected 'seq2seq'.")
-        return cls(s.pop("n_inputs"), s.pop("horizon"), **s)
-
-
-class CharLM(nn.Module):
+class CharLM(Specified, nn.Module):
     """Character-level language model: embedding -> stacked LSTM/GRU/RNN -> logits over the vocabulary.
 
     Trained on `deepsci.data.sequences.next_symbol_windows` with `sequence_cross_entropy`;
@@ -340,17 +268,15 @@ class CharLM(nn.Module):
     Shapes: forward(idx (batch, T) int64) -> logits (batch, T, V).
     """
 
+    KIND = "charlm"
+
     def __init__(self, n_symbols: int, *, embedding: int = 32, hidden: int = 128, layers: int = 2,
                  cell: str = "lstm", dropout: float = 0.0, clip_grad_norm: float | None = DEFAULT_CLIP,
                  seed: int = 0) -> None:
         super().__init__()
         if n_symbols < 2:
             raise ModelError(f"a language model needs at least 2 symbols; received {n_symbols}.")
-        self._spec: dict[str, Any] = {
-            "kind": "charlm", "n_symbols": int(n_symbols), "embedding": int(embedding), "hidden": int(hidden),
-            "layers": int(layers), "cell": cell, "dropout": float(dropout), "clip_grad_norm": clip_grad_norm,
-            "seed": int(seed)}
-        with _Seeded(seed):
+        with seeded(seed):
             self.embed = nn.Embedding(n_symbols, embedding)
             self.rnn = recurrent_layer(cell, embedding, hidden, layers=layers, dropout=dropout)
             self.drop = nn.Dropout(dropout)
@@ -386,7 +312,7 @@ class CharLM(nn.Module):
                              "as 0.1 for near-greedy sampling.")
         was_training = self.training
         self.eval()
-        V = self._spec["n_symbols"]
+        V = self.hparams["n_symbols"]
         if prompt is None:
             prompt = torch.randint(V, (1,), generator=generator)
         logits, state = self.step(prompt.view(1, -1).long())
@@ -398,22 +324,3 @@ class CharLM(nn.Module):
             logits, state = self.step(nxt.view(1, 1), state)
         self.train(was_training)
         return out
-
-    def spec(self) -> dict[str, Any]:
-        return copy.deepcopy(self._spec)
-
-    @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> "CharLM":
-        s = dict(spec)
-        if s.pop("kind", "charlm") != "charlm":
-            raise ModelError(f"not a CharLM spec: kind={spec.get('kind')!r}; expected 'charlm'.")
-        return cls(s.pop("n_symbols"), **s)
-
-
-def recurrent_from_spec(spec: dict[str, Any]) -> nn.Module:
-    """Rebuild any recurrent model from its spec, dispatching on spec["kind"]."""
-    builders = {"rnn": SequenceModel.from_spec, "seq2seq": Seq2Seq.from_spec, "charlm": CharLM.from_spec}
-    kind = spec.get("kind", "")
-    if kind not in builders:
-        raise ModelError(unknown_name("recurrent model kind", str(kind), tuple(builders)))
-    return builders[kind](spec)  # type: ignore[operator]

@@ -26,18 +26,16 @@ Shapes: forward(x (batch, S, d), mask (batch, S) bool or None) -> (batch, n_outp
 
 from __future__ import annotations
 
-import copy
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 from torch import Tensor, nn
 
-from deepsci.errors import ModelError, unknown_name
+from deepsci.errors import ModelError
 from deepsci.models.activations import activation as make_activation
-from deepsci.models.rnn import _Seeded
-from deepsci.models.transformer import mlp_head
-
-SET_POOLINGS = ("sum", "mean", "max")
+from deepsci.models.arguments import Specified, check_known
+from deepsci.models.init import seeded
+from deepsci.models.transformer import masked_pool, mlp_head
 
 
 def _check_set(x: Tensor, mask: Tensor | None, n_inputs: int) -> Tensor:
@@ -54,13 +52,7 @@ def _check_set(x: Tensor, mask: Tensor | None, n_inputs: int) -> Tensor:
     return mask
 
 
-def masked_pool(h: Tensor, mask: Tensor, kind: str) -> Tensor:
-    """Pool h (batch, S, w) over real elements: "sum", "mean" or "max" -> (batch, w)."""
-    m = mask.unsqueeze(-1)
-    if kind == "max":
-        return h.masked_fill(~m, float("-inf")).amax(1)
-    total = (h * m.to(h.dtype)).sum(1)
-    return total if kind == "sum" else total / m.sum(1).clamp_min(1).to(h.dtype)
+SET_POOLINGS: tuple[str, ...] = ("sum", "mean", "max")
 
 
 def pair_inputs(x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -83,7 +75,7 @@ def _mlp(widths: Sequence[int], act: str, dropout: float) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class DeepSets(nn.Module):
+class DeepSets(Specified, nn.Module):
     """rho(pool_i phi(x_i)) (Zaheer et al. 2017) with a masked pool; with `pairwise`, also pool_{i != j} psi(x_i, x_j).
 
     Args:
@@ -96,42 +88,39 @@ class DeepSets(nn.Module):
         activation, dropout: of phi, psi and rho. seed: seeds the initialisation.
     """
 
+    KIND = "deepsets"
+
     def __init__(self, n_inputs: int, n_outputs: int, *, hidden: Sequence[int] = (64, 64), rho: Sequence[int] = (64,),
                  pooling: str = "sum", pairwise: Sequence[int] = (), activation: str = "relu", dropout: float = 0.0,
                  seed: int = 0) -> None:
         super().__init__()
-        if pooling not in SET_POOLINGS:
-            raise ModelError(unknown_name("set pooling", pooling, SET_POOLINGS))
+        check_known("set pooling", pooling, SET_POOLINGS)
         if not hidden:
             raise ModelError("Deep Sets needs at least one phi layer: give hidden = [64] or wider.")
-        self._spec: dict[str, Any] = {
-            "kind": "deepsets", "n_inputs": int(n_inputs), "n_outputs": int(n_outputs),
-            "hidden": [int(h) for h in hidden], "rho": [int(h) for h in rho], "pooling": pooling,
-            "pairwise": [int(h) for h in pairwise], "activation": activation, "dropout": float(dropout),
-            "seed": int(seed)}
-        widths = [int(n_inputs), *self._spec["hidden"]]
-        pair_widths = [2 * int(n_inputs), *self._spec["pairwise"]]
+        widths = [int(n_inputs), *self.hparams["hidden"]]
+        pair_widths = [2 * int(n_inputs), *self.hparams["pairwise"]]
         pooled = widths[-1] + (pair_widths[-1] if pairwise else 0)
-        with _Seeded(seed):
+        with seeded(seed):
             self.phi = _mlp(widths, activation, dropout)
             # psi is made (and registered) only when asked: plain Deep Sets keep their initialisation, and
             # psi sits before the head, which a multi-input model strips as the last Linear layer
             self.psi = _mlp(pair_widths, activation, dropout) if pairwise else None
-            self.rho = _mlp([pooled, *self._spec["rho"]], activation, dropout)
-            self.head = nn.Linear(([pooled, *self._spec["rho"]])[-1], int(n_outputs))
+            self.rho = _mlp([pooled, *self.hparams["rho"]], activation, dropout)
+            self.head = nn.Linear(self.features, int(n_outputs))
 
     @property
     def features(self) -> int:
-        s = self._spec
+        """Width of the encoding the head reads (rho's output, or the pool when rho is empty)."""
+        s = self.hparams
         pooled = s["hidden"][-1] + (s["pairwise"][-1] if s["pairwise"] else 0)
         return int(([pooled, *s["rho"]])[-1])
 
     def encode(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        mask = _check_set(x, mask, self._spec["n_inputs"])
-        pooled = masked_pool(self.phi(x), mask, self._spec["pooling"])  # (b, hidden[-1])
+        mask = _check_set(x, mask, self.hparams["n_inputs"])
+        pooled = masked_pool(self.phi(x), mask, self.hparams["pooling"])  # (b, hidden[-1])
         if self.psi is not None:
             pairs, pair_mask = pair_inputs(x, mask)
-            pair_pool = masked_pool(self.psi(pairs), pair_mask, self._spec["pooling"])  # (b, pairwise[-1])
+            pair_pool = masked_pool(self.psi(pairs), pair_mask, self.hparams["pooling"])  # (b, pairwise[-1])
             # a one-element set has no pair: its pair pool is 0 (max over nothing would be -inf)
             pair_pool = pair_pool.masked_fill(~pair_mask.any(1, keepdim=True), 0.0)
             pooled = torch.cat([pooled, pair_pool], -1)
@@ -139,16 +128,6 @@ class DeepSets(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         return self.head(self.encode(x, mask))
-
-    def spec(self) -> dict[str, Any]:
-        return copy.deepcopy(self._spec)
-
-    @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> "DeepSets":
-        s = dict(spec)
-        if s.pop("kind", "deepsets") != "deepsets":
-            raise ModelError(f"not a Deep Sets spec: kind={spec.get('kind')!r}; expected 'deepsets'.")
-        return cls(s.pop("n_inputs"), s.pop("n_outputs"), **s)
 
 
 class MAB(nn.Module):
@@ -179,7 +158,7 @@ class ISAB(nn.Module):
         return self.mab2(x, h)
 
 
-class SetTransformer(nn.Module):
+class SetTransformer(Specified, nn.Module):
     """Set Transformer (Lee et al. 2019): input projection, SAB/ISAB blocks, PMA pooling, head.
 
     Args:
@@ -191,17 +170,15 @@ class SetTransformer(nn.Module):
         hidden: head widths after pooling; dropout: in attention and the head. seed: the init.
     """
 
+    KIND = "set-transformer"
+
     def __init__(self, n_inputs: int, n_outputs: int, *, width: int = 64, heads: int = 4, layers: int = 2,
                  inducing: int | None = None, seeds: int = 1, hidden: Sequence[int] = (), dropout: float = 0.0,
                  activation: str = "relu", seed: int = 0) -> None:
         super().__init__()
         if width % heads:
             raise ModelError(f"width {width} must be a multiple of heads {heads} (each head gets width/heads).")
-        self._spec: dict[str, Any] = {
-            "kind": "set-transformer", "n_inputs": int(n_inputs), "n_outputs": int(n_outputs), "width": int(width),
-            "heads": int(heads), "layers": int(layers), "inducing": inducing, "seeds": int(seeds),
-            "hidden": [int(h) for h in hidden], "dropout": float(dropout), "activation": activation, "seed": int(seed)}
-        with _Seeded(seed):
+        with seeded(seed):
             self.embed = nn.Linear(n_inputs, width)
             self.blocks = nn.ModuleList([ISAB(width, heads, inducing, dropout) if inducing else MAB(width, heads, dropout)
                                          for _ in range(layers)])
@@ -211,12 +188,8 @@ class SetTransformer(nn.Module):
             self.head = mlp_head(width * seeds, hidden, int(n_outputs), dropout,
                                  "gelu" if activation == "gelu" else "relu")
 
-    @property
-    def features(self) -> int:
-        return int(self._spec["width"] * self._spec["seeds"])
-
     def encode(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        mask = _check_set(x, mask, self._spec["n_inputs"])
+        mask = _check_set(x, mask, self.hparams["n_inputs"])
         h = self.embed(x).masked_fill(~mask.unsqueeze(-1), 0.0)  # (b, S, w)
         for block in self.blocks:
             h = block(h, mask) if isinstance(block, ISAB) else block(h, h, mask)
@@ -226,13 +199,3 @@ class SetTransformer(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         return self.head(self.encode(x, mask))
-
-    def spec(self) -> dict[str, Any]:
-        return copy.deepcopy(self._spec)
-
-    @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> "SetTransformer":
-        s = dict(spec)
-        if s.pop("kind", "set-transformer") != "set-transformer":
-            raise ModelError(f"not a Set Transformer spec: kind={spec.get('kind')!r}; expected 'set-transformer'.")
-        return cls(s.pop("n_inputs"), s.pop("n_outputs"), **s)

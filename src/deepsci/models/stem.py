@@ -6,13 +6,34 @@ A convolution of width k is a bank of learned position weight matrices scanned a
 a recurrent or attention layer above it reads motif detections instead of single symbols, over a
 sequence `pool` times shorter (DanQ: Quang & Xie 2016, a convolution + BiLSTM for regulatory DNA).
 Padded steps are zeroed before the convolution and a pooled step is real when any of its steps is,
-so the mask stays a prefix mask and padding values cannot reach the outputs.
+so the mask stays a prefix mask and padding values cannot reach the outputs. `as_steps` checks the input
+of every sequence model (RNN, transformer) and lays it out as steps.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+
+from deepsci.errors import ModelError
+
+
+def as_steps(x: Tensor, n_inputs: int, *, tokens: bool, channels_first: bool) -> Tensor:
+    """A sequence model's input, shape checked: token ids (batch, L) int64 as they are, signals
+    (batch, n_inputs, L) transposed to steps, vector sequences (batch, L, n_inputs) as they are."""
+    if tokens:
+        if x.dtype != torch.int64 or x.dim() != 2:
+            raise ModelError(f"this model embeds symbols: expected int64 (batch, L); received {x.dtype} "
+                             f"{tuple(x.shape)}.")
+        return x
+    if channels_first:
+        if x.dim() != 3 or x.shape[1] != n_inputs:
+            raise ModelError(f"expected signals (batch, {n_inputs}, L); received {tuple(x.shape)}.")
+        return x.transpose(1, 2)
+    if x.dim() != 3 or x.shape[-1] != n_inputs:
+        raise ModelError(f"expected (batch, L, {n_inputs}) inputs; received {tuple(x.shape)}. "
+                         "Windows of a time series are (n, input_length, channels).")
+    return x
 
 
 class ConvStem(nn.Module):

@@ -17,16 +17,16 @@ their values cannot change the outputs. Baldi (2021), Deep Learning in Science, 
 
 from __future__ import annotations
 
-import copy
 import math
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 from torch import Tensor, nn
 
-from deepsci.errors import ModelError, unknown_name
-from deepsci.models.rnn import _Seeded
-from deepsci.models.stem import ConvStem
+from deepsci.errors import ModelError
+from deepsci.models.arguments import Specified, check_known
+from deepsci.models.init import seeded
+from deepsci.models.stem import ConvStem, as_steps
 
 POOLINGS = ("mean", "cls")
 
@@ -42,12 +42,16 @@ def sinusoidal_positions(length: int, width: int, *, device: torch.device | None
     return pe
 
 
-def masked_mean(h: Tensor, mask: Tensor | None) -> Tensor:
-    """Mean over dim 1 of h (batch, L, w) counting only steps where mask (batch, L) is True -> (batch, w)."""
+def masked_pool(h: Tensor, mask: Tensor | None, kind: str = "mean") -> Tensor:
+    """The "sum", "mean" or "max" over dim 1 of h (batch, L, w), counting only the steps (or set elements)
+    where mask (batch, L) is True (every step when None) -> (batch, w)."""
     if mask is None:
-        return h.mean(1)
-    m = mask.unsqueeze(-1).to(h.dtype)
-    return (h * m).sum(1) / m.sum(1).clamp_min(1.0)
+        return h.amax(1) if kind == "max" else h.sum(1) if kind == "sum" else h.mean(1)
+    m = mask.unsqueeze(-1)
+    if kind == "max":
+        return h.masked_fill(~m, float("-inf")).amax(1)
+    total = (h * m.to(h.dtype)).sum(1)
+    return total if kind == "sum" else total / m.sum(1).clamp_min(1).to(h.dtype)
 
 
 def mlp_head(width: int, hidden: Sequence[int], n_outputs: int, dropout: float, act: str = "relu") -> nn.Sequential:
@@ -60,7 +64,7 @@ def mlp_head(width: int, hidden: Sequence[int], n_outputs: int, dropout: float, 
     return nn.Sequential(*layers)
 
 
-class TransformerEncoderModel(nn.Module):
+class TransformerEncoderModel(Specified, nn.Module):
     """Transformer encoder + pooled head for token sequences, vector sequences and signals.
 
     Args:
@@ -84,31 +88,22 @@ class TransformerEncoderModel(nn.Module):
     bool or None) -> (batch, n_outputs), or (batch, L, n_outputs) with per_step.
     """
 
+    KIND = "transformer"
+
     def __init__(self, n_inputs: int, n_outputs: int, *, n_symbols: int | None = None, width: int = 64,
                  heads: int = 4, layers: int = 2, feedforward: int = 128, pooling: str = "mean",
                  dropout: float = 0.1, activation: str = "relu", hidden: Sequence[int] = (),
                  channels_first: bool = False, stem_kernel: int | None = None, stem_pool: int = 1,
                  per_step: bool = False, seed: int = 0) -> None:
         super().__init__()
-        if pooling not in POOLINGS:
-            raise ModelError(unknown_name("transformer pooling", pooling, POOLINGS))
-        if activation not in ("relu", "gelu"):
-            raise ModelError(f"the transformer's feed-forward activation is relu or gelu; received '{activation}'.")
+        check_known("transformer pooling", pooling, POOLINGS)
+        check_known("transformer feed-forward activation", activation, ("relu", "gelu"))
         if per_step and (pooling == "cls" or stem_pool > 1):
             raise ModelError("a per-step transformer needs pooling = 'mean' (no CLS token) and stem_pool = 1: each "
                              "input step needs its own output.")
         if width % heads:
             raise ModelError(f"width {width} must be a multiple of heads {heads} (each head gets width/heads).")
-        self._spec: dict[str, Any] = {
-            "kind": "transformer", "n_inputs": int(n_inputs), "n_outputs": int(n_outputs), "n_symbols": n_symbols,
-            "width": int(width), "heads": int(heads), "layers": int(layers), "feedforward": int(feedforward),
-            "pooling": pooling, "dropout": float(dropout), "activation": activation, "hidden": [int(h) for h in hidden],
-            "channels_first": bool(channels_first), "seed": int(seed)}
-        if stem_kernel:  # only in specs that use it
-            self._spec.update(stem_kernel=int(stem_kernel), stem_pool=int(stem_pool))
-        if per_step:  # only in specs that use it: older specs stay as they were
-            self._spec["per_step"] = True
-        with _Seeded(seed):
+        with seeded(seed):
             self.embed: nn.Module = (nn.Embedding(n_symbols, width, padding_idx=0) if n_symbols
                                      else nn.Linear(n_inputs, width))
             self.stem = ConvStem(width, width, stem_kernel, stem_pool) if stem_kernel else None
@@ -118,23 +113,11 @@ class TransformerEncoderModel(nn.Module):
             self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
             self.head = mlp_head(width, hidden, n_outputs, dropout, activation)
 
-    @property
-    def features(self) -> int:
-        return int(self._spec["width"])
-
     def _steps(self, x: Tensor) -> Tensor:
-        s = self._spec
+        s = self.hparams
+        x = as_steps(x, s["n_inputs"], tokens=bool(s["n_symbols"]), channels_first=s["channels_first"])
         if s["n_symbols"]:
-            if x.dtype != torch.int64 or x.dim() != 2:
-                raise ModelError(f"this transformer embeds symbols: expected int64 (batch, L); received {x.dtype} "
-                                 f"{tuple(x.shape)}.")
             return self.embed(x) * math.sqrt(s["width"])  # embeddings scaled as in Vaswani et al.
-        if s["channels_first"]:
-            if x.dim() != 3 or x.shape[1] != s["n_inputs"]:
-                raise ModelError(f"expected signals (batch, {s['n_inputs']}, L); received {tuple(x.shape)}.")
-            x = x.transpose(1, 2)
-        elif x.dim() != 3 or x.shape[-1] != s["n_inputs"]:
-            raise ModelError(f"expected (batch, L, {s['n_inputs']}) inputs; received {tuple(x.shape)}.")
         return self.embed(x)
 
     def encode(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -154,19 +137,9 @@ class TransformerEncoderModel(nn.Module):
             if mask is not None:
                 mask = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
         h = self.encoder(h, src_key_padding_mask=None if mask is None else ~mask)
-        if self._spec.get("per_step"):
+        if self.hparams["per_step"]:
             return h
-        return h[:, 0] if self.cls is not None else masked_mean(h, mask)
+        return h[:, 0] if self.cls is not None else masked_pool(h, mask)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         return self.head(self.encode(x, mask))  # (batch, n_outputs), per step (batch, L, n_outputs)
-
-    def spec(self) -> dict[str, Any]:
-        return copy.deepcopy(self._spec)
-
-    @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> "TransformerEncoderModel":
-        s = dict(spec)
-        if s.pop("kind", "transformer") != "transformer":
-            raise ModelError(f"not a transformer spec: kind={spec.get('kind')!r}; expected 'transformer'.")
-        return cls(s.pop("n_inputs"), s.pop("n_outputs"), **s)

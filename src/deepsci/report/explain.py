@@ -7,19 +7,20 @@ into explain.html beside the run's report.html.
 
 from __future__ import annotations
 
+import base64
 from typing import TYPE_CHECKING, Any, Sequence
 
+import numpy as np
 from markupsafe import escape
-from torch import nn
 
-from deepsci.errors import DataError
+from deepsci.evaluation.figures import figure_to_data_uri
+from deepsci.explain.attributions import explained_output
+from deepsci.explain.explanation import Explanation
+from deepsci.explain.figures import importance_figure, robustness_figure
 from deepsci.report.document import Section
 
 if TYPE_CHECKING:
-    from deepsci.config import Config
-    from deepsci.data.dataset import Dataset
-    from deepsci.evaluation.results import Evaluation
-    from deepsci.explain.explanation import Explanation
+    from deepsci.analyses import Analyses  # the type only: experiment computes it, the report draws it
 
 DESCRIPTIONS = {
     "integrated-gradients": "(x − x′)·∫∂f/∂x along the straight path from the baseline x′ = 0; sums to f(x) − f(x′)",
@@ -34,36 +35,15 @@ GRAPH_BASELINE = ("Baseline: the same molecule with every atom's features set to
 GRAPH_OCCLUSION = "f(x) − f(x with that atom's features, or that atom-feature column, set to 0)"
 
 
-def explain_sections(config: "Config", dataset: "Dataset", evaluation: "Evaluation", model: nn.Module) -> list[Section]:
-    """The attribution and robustness sections asked for in [report], on the test split (valid without one)."""
-    del evaluation
-    report = config.report
-    if not report.html or (not report.explain and not report.robustness):  # the sections live in report.html
-        return []
-    from deepsci.explain.explanation import explain_split
-
-    part = dataset.test if len(dataset.test) else dataset.valid
-    if dataset.summary.get("kind") == "text":
-        return [Section(title="Attributions", html="<p>Not computed: a language model predicts every next symbol; "
-                                                   "attributions are for one prediction per row.</p>")]
-    if len(dataset.inputs) != 1:
-        return [Section(title="Attributions", html="<p>Not computed: the model takes several inputs; attributions "
-                                                   "are available for one input.</p>")]
-    schema = next(iter(dataset.inputs.values()))
-    try:
-        explanation = explain_split(model, part.X, part.y, schema, dataset.task,
-                                    methods=report.explain_methods if report.explain else (),
-                                    rows=report.explain_rows, epsilons=report.robustness, seed=config.seed)
-    except DataError as err:  # an input kind without attributions: said in the report, the run stands
-        return [Section(title="Attributions", html=f"<p>Not computed: {escape(str(err))}</p>")]
-    return explanation_sections(explanation, dataset.task)
+def explain_sections(analyses: "Analyses", task: str) -> list[Section]:
+    """The attribution and robustness sections asked for in [report], or one line saying why they are missing."""
+    if analyses.not_explained:
+        return [Section(title="Attributions", html=f"<p>Not computed: {escape(analyses.not_explained)}</p>")]
+    return [] if analyses.explanation is None else explanation_sections(analyses.explanation, task)
 
 
 def explanation_sections(explanation: "Explanation", task: str, *, top: int = 15) -> list[Section]:
     """Sections of an Explanation: the importance figure and top-unit table, then the robustness curve."""
-    from deepsci.evaluation.figures import figure_to_data_uri
-    from deepsci.explain.figures import importance_figure, robustness_figure
-
     sections = []
     if explanation.attributions:
         sections.append(Section(title="Attributions: which inputs drove the predictions",
@@ -90,8 +70,6 @@ ATOMS_DRAWN = 4
 
 def _atom_section(explanation: "Explanation") -> Section | None:
     """Molecular graphs: the first ATOMS_DRAWN molecules drawn once per method, atoms coloured by attribution."""
-    import base64
-
     methods = [m for m, a in explanation.attributions.items() if a.atom_values is not None]
     if not methods or not explanation.smiles:
         return None
@@ -123,8 +101,7 @@ def draw_atom_weights(panels: Sequence[tuple[str, Any, str]], *, per_row: int = 
 
     A molecule whose SMILES does not parse to as many atoms as it has weights is left out.
     """
-    import numpy as np
-    from rdkit import Chem, rdBase
+    from rdkit import Chem, rdBase  # optional ([chem]): only molecular graphs are drawn
     from rdkit.Chem.Draw import rdMolDraw2D
 
     mols, atoms, colours, legends = [], [], [], []
@@ -151,8 +128,7 @@ def draw_atom_weights(panels: Sequence[tuple[str, Any, str]], *, per_row: int = 
 
 
 def _attribution_text(explanation: "Explanation", task: str) -> str:
-    output = {"multiclass": "the logit of the predicted class", "binary": "the logit of class 1",
-              "regression": "the first target, in scaled units"}.get(task, "the output")
+    output = explained_output(task)
     graph = explanation.schema.structure == "graph"
     unit = {"table": "feature", "image": "pixel (channels summed)", "set": "element",
             "graph": "atom (its features summed; the table and bars sum each atom-feature column over the "

@@ -2,37 +2,41 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from markupsafe import escape
+
 from deepsci.evaluation.figures import figure_to_data_uri, figures_for, learning_curves
-from deepsci.report.document import Section, write_report
+from deepsci.evaluation.uncertainty import calibration_figure, error_vs_std_figure, parity_figure, reliability_figure
+from deepsci.report.data_sections import data_sections
+from deepsci.report.document import Section, render_report
 from deepsci.report.summary import format_value
+from deepsci.tasks import task_of
 
 if TYPE_CHECKING:
+    from deepsci.analyses import Analyses  # the type only: experiment computes it, the report draws it
     from deepsci.config import Config
     from deepsci.data.dataset import Dataset
     from deepsci.evaluation.results import Evaluation, SplitResult
 
 
-def build_run_report(path: Path, *, config: "Config", config_toml: str, dataset: "Dataset",
-                     metrics: dict[str, Any], evaluation: "Evaluation", history: list[dict[str, Any]],
-                     extra_sections: Sequence[Section] = ()) -> Path:
-    """Write report.html for a run: figures are drawn on the test split (valid if there is no test).
+def run_report(*, config: "Config", dataset: "Dataset", evaluation: "Evaluation", history: list[dict[str, Any]],
+               analyses: "Analyses") -> str:
+    """report.html of a run, as text: figures are drawn on the test split (valid if there is no test).
 
-    Reads the evaluation and the data summary; writes nothing back into them.
+    Draws the evaluation, the analyses and the data summary; computes nothing and writes nothing back.
     """
     shown = evaluation.shown
     if shown.frame is None:
         y_true, pred, names = shown.y_true, shown.pred, dataset.target_names
-        if dataset.task == "regression" and len(names) > 3:  # e.g. 12 forecast steps: first and last only
+        if task_of(dataset.task).continuous and len(names) > 3:  # e.g. 12 forecast steps: first and last only
             y_true, pred, names = y_true[:, [0, -1]], pred[:, [0, -1]], [names[0], names[-1]]
         figures = figures_for(dataset.task, y_true, pred, history, dataset.class_names, names, config.report.units)
     else:  # symbol sequences: the learning curves here, samples in their own section
         figures = [("Training and validation loss (next-symbol cross-entropy, nats) per epoch.",
                     figure_to_data_uri(learning_curves(history)))]
-    split_metrics = {k: metrics[k] for k in ("train", "valid", "test") if k in metrics}
-    summary = dict(dataset.summary)
+    split_metrics = {k: evaluation.splits[k].metrics for k in ("train", "valid", "test") if k in evaluation.splits}
+    summary = dataset.summary.to_json()
     summary["task"] = dataset.task
     summary["target"] = ", ".join(dataset.target_names)
     summary["figures drawn on"] = f"{shown.name} split"
@@ -40,16 +44,13 @@ def build_run_report(path: Path, *, config: "Config", config_toml: str, dataset:
     if shown.dist is not None:
         sections.append(uncertainty_section(dataset.task, shown, evaluation.uncertainty or {}, shown.name,
                                             dataset.target_names, config.report.units))
-    sections += list(extra_sections)
-    return write_report(path, title=f"deepsci run: {config.name}", config_toml=config_toml,
-                        data_summary=summary, metrics=split_metrics, figures=figures,
-                        sections=sections)
+    sections += data_sections(config, dataset, evaluation, analyses)
+    return render_report(title=f"deepsci run: {config.name}", config_toml=config.toml(),
+                         data_summary=summary, metrics=split_metrics, figures=figures, sections=sections)
 
 
 def warning_sections(evaluation: "Evaluation") -> list[Section]:
     """A section at the top for every warning of the run (e.g. worse than the trivial baseline)."""
-    from markupsafe import escape
-
     if not evaluation.warnings:
         return []
     items = "".join(f"<li><strong>{escape(w)}</strong></li>" for w in evaluation.warnings)
@@ -60,8 +61,7 @@ def baseline_sections(evaluation: "Evaluation") -> list[Section]:
     """The model beside the trivial and linear references on the same split (tables only)."""
     if not evaluation.baselines:
         return []
-    key = "rmse" if evaluation.task == "regression" else "accuracy"
-    second = "r2" if evaluation.task == "regression" else "log_loss"
+    key, second = task_of(evaluation.task).headline
     splits = [n for n in ("valid", "test") if n in evaluation.splits]
     rows = [["model (this run)", *[format_value(evaluation.splits[n].metrics.get(k)) for n in splits
                                    for k in (key, second)]]]
@@ -80,19 +80,9 @@ def uncertainty_section(task: str, result: "SplitResult", summary: dict[str, Any
     Regression: calibration curve (needs a sigma), parity with conformal (or +-1 sigma) error bars, |error| vs
     sigma. Classification: reliability diagram. Drawn for the first target.
     """
-    from markupsafe import escape
-
-    from deepsci.evaluation.figures import figure_to_data_uri
-    from deepsci.evaluation.uncertainty import (
-        calibration_figure,
-        error_vs_std_figure,
-        parity_figure,
-        reliability_figure,
-    )
-
     dist, bands, y = result.dist or {}, result.bands, result.y_true
     figures: list[tuple[str, str]] = []
-    if task == "regression":
+    if task_of(task).continuous:
         name = f"{target_names[0]} ({units})" if units else target_names[0]
         mean = dist["pred"][:, 0]
         std = dist["std"][:, 0] if "std" in dist else None

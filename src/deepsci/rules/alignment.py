@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from deepsci.rules.feedback import rule_layers, true_gradient_mode
+from deepsci.training.callbacks import Callback
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -66,11 +67,8 @@ def gradient_angles(model: nn.Module, X: Tensor, y: Tensor, loss: LossFn) -> lis
     return [angle_degrees(a, b) for a, b in zip(rule_grads, true_grads)]
 
 
-class AlignmentCallback:
-    """Records the update–gradient angle of every dense layer every ``every`` batches.
-
-    Implements the Trainer callback hooks (``on_fit_start``, ``on_batch_end`` …); it subclasses
-    ``deepsci.training.Callback`` when that is importable (see :func:`make_alignment_callback`).
+class AlignmentCallback(Callback):
+    """A Trainer callback that records the update–gradient angle of every dense layer every ``every`` batches.
 
     Args:
         X, y: a fixed probe batch on which the angles are measured (keeps the curve comparable
@@ -109,30 +107,24 @@ class AlignmentCallback:
         if self._step % self.every == 0:
             self._measure(trainer)
 
-    def on_epoch_end(self, trainer: Any, epoch: int, logs: Any) -> None:
-        pass
-
-    def on_fit_end(self, trainer: Any) -> None:
-        pass
-
     def curves(self) -> dict[int, tuple[list[int], list[float]]]:
         """layer -> (steps, angles)."""
-        out: dict[int, tuple[list[int], list[float]]] = {}
-        for r in self.records_:
-            steps, angles = out.setdefault(r["layer"], ([], []))
-            steps.append(r["step"])
-            angles.append(r["angle"])
-        return out
+        return _curves(self.records_)
+
+
+def _curves(records: Sequence[Mapping[str, Any]]) -> dict[int, tuple[list[int], list[float]]]:
+    """layer -> (steps, angles) of AlignmentCallback records."""
+    out: dict[int, tuple[list[int], list[float]]] = {}
+    for r in records:
+        steps, angles = out.setdefault(int(r["layer"]), ([], []))
+        steps.append(int(r["step"]))
+        angles.append(float(r["angle"]))
+    return out
 
 
 def make_alignment_callback(X: Tensor, y: Tensor, loss: LossFn | None = None, every: int = 20) -> AlignmentCallback:
-    """An AlignmentCallback that is also a ``deepsci.training.Callback`` when the Trainer exists."""
-    try:
-        from deepsci.training import Callback
-    except ImportError:
-        return AlignmentCallback(X, y, loss, every)
-    cls = type("TrainerAlignmentCallback", (AlignmentCallback, Callback), {})
-    return cls(X, y, loss, every)  # type: ignore[no-any-return]
+    """An AlignmentCallback (kept as the documented way to build one)."""
+    return AlignmentCallback(X, y, loss, every)
 
 
 def plot_alignment(records: Mapping[str, Sequence[Mapping[str, Any]]], *, title: str = "") -> Figure:
@@ -145,12 +137,7 @@ def plot_alignment(records: Mapping[str, Sequence[Mapping[str, Any]]], *, title:
     fig = Figure(figsize=(4.0 * max(1, len(names)), 3.4), layout="constrained")
     axes = fig.subplots(1, max(1, len(names)), squeeze=False)[0]
     for ax, name in zip(axes, names):
-        by_layer: dict[int, tuple[list[int], list[float]]] = {}
-        for r in records[name]:
-            s, a = by_layer.setdefault(int(r["layer"]), ([], []))
-            s.append(int(r["step"]))
-            a.append(float(r["angle"]))
-        for layer, (s, a) in sorted(by_layer.items()):
+        for layer, (s, a) in sorted(_curves(records[name]).items()):
             ax.plot(s, a, label=f"layer {layer + 1}")
         ax.axhline(90.0, color="grey", ls="--", lw=0.8)
         ax.set_ylim(0, 100)

@@ -22,22 +22,29 @@ from torch import Tensor, nn
 
 from deepsci.errors import ConfigError, unknown_name
 from deepsci.models.hopfield import Capacity, capacity_experiment
+from deepsci.models.mlp import MLP
 from deepsci.models.rbm import BernoulliRBM, reconstruction_error
 from deepsci.rules.alignment import make_alignment_callback, plot_alignment
 from deepsci.rules.contrastive import RBMHistory, fit_rbm
 from deepsci.rules.feedback import RULES, apply_rule
+from deepsci.training import Trainer
 
 COMPARED_RULES = ("backprop", "feedback-alignment", "direct-feedback-alignment", "sign-symmetry")
 
 
-def digits_split(test_fraction: float = 0.3, seed: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """sklearn digits (1797 images, 8x8, 10 classes), stratified train/test split, pixels standardised
-    with the training split's mean and std. Returns X_train, y_train, X_test, y_test."""
+def _split_digits(test_fraction: float, seed: int) -> list[np.ndarray]:
+    """sklearn digits (1797 images, 8x8, pixels 0..16, 10 classes), stratified: X_train, X_test, y_train, y_test."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
     X, y = load_digits(return_X_y=True)
-    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=test_fraction, stratify=y, random_state=seed)
+    return list(train_test_split(X, y, test_size=test_fraction, stratify=y, random_state=seed))
+
+
+def digits_split(test_fraction: float = 0.3, seed: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """sklearn digits, stratified train/test split, pixels standardised with the training split's mean
+    and std. Returns X_train, y_train, X_test, y_test."""
+    Xtr, Xte, ytr, yte = _split_digits(test_fraction, seed)
     mean, std = Xtr.mean(0), Xtr.std(0) + 1e-6  # train statistics only: no test leakage
     f = lambda a: torch.tensor((a - mean) / std, dtype=torch.float32)  # noqa: E731
     return f(Xtr), torch.tensor(ytr), f(Xte), torch.tensor(yte)
@@ -81,9 +88,6 @@ def compare_rules(rules: Sequence[str] = COMPARED_RULES, *, hidden: Sequence[int
     Uses ``deepsci.training.Trainer`` (Adam) with an :class:`AlignmentCallback` that measures the
     per-layer angle on 256 training rows every ``every`` batches.
     """
-    from deepsci.models.mlp import MLP
-    from deepsci.training import Trainer
-
     for r in rules:
         if r not in RULES:
             raise ConfigError(unknown_name("learning rule", r, list(RULES)))
@@ -96,7 +100,7 @@ def compare_rules(rules: Sequence[str] = COMPARED_RULES, *, hidden: Sequence[int
         model = apply_rule(MLP(64, 10, hidden, activation, seed=seed), rule, seed=seed)
         cb = make_alignment_callback(Xtr[:256], ytr[:256], loss, every=every)
         trainer = Trainer(model, loss=loss, optimizer="adam", lr=lr, batch_size=batch_size, epochs=epochs,
-                          callbacks=[cb], seed=seed)  # type: ignore[list-item]
+                          callbacks=[cb], seed=seed)
         start = time.perf_counter()
         trainer.fit(Xtr, ytr)
         out.seconds[rule] = time.perf_counter() - start
@@ -104,8 +108,7 @@ def compare_rules(rules: Sequence[str] = COMPARED_RULES, *, hidden: Sequence[int
         out.train_accuracy[rule] = float((trainer.predict(Xtr).argmax(1) == ytr).float().mean())
         out.history[rule] = [float(h["train_loss"]) for h in trainer.history_]
         out.angles[rule] = cb.records_
-        curves = cb.curves()
-        out.final_angles[rule] = [float(np.mean(a[-max(1, len(a) // 4):])) for _, (_, a) in sorted(curves.items())]
+        out.final_angles[rule] = [float(np.mean(a[-max(1, len(a) // 4):])) for _, (_, a) in sorted(cb.curves().items())]
     return out
 
 
@@ -168,13 +171,8 @@ class RBMExperiment:
 
 def binarised_digits(test_fraction: float = 0.2, seed: int = 0) -> tuple[Tensor, Tensor]:
     """sklearn digits thresholded at half intensity (pixel >= 8 of 16 -> 1): train, test (n, 64)."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    X, y = load_digits(return_X_y=True)
-    Xb = (X >= 8).astype(np.float32)
-    tr, te = train_test_split(Xb, test_size=test_fraction, stratify=y, random_state=seed)
-    return torch.tensor(tr), torch.tensor(te)
+    tr, te, _, _ = _split_digits(test_fraction, seed)
+    return torch.tensor((tr >= 8).astype(np.float32)), torch.tensor((te >= 8).astype(np.float32))
 
 
 def rbm_digits(*, n_hidden: int = 64, k: int = 1, persistent: bool = False, epochs: int = 20, lr: float = 0.05,

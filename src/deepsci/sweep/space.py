@@ -114,18 +114,19 @@ def check_space(raw: dict[str, Any], ranges: list[Range], source: str = "config"
         ConfigError: naming the range, the value and what validation said.
     """
     anchors = {r.key: r.edges()[0] for r in ranges}
-    try:
-        config_from_dict(substitute(raw, anchors), source=source)
-    except ConfigError as exc:  # not one value's fault: a key that does not exist, a section that is wrong
-        reason = str(exc).removeprefix(f"{source}: ")
-        raise ConfigError(f"{source}: with each range at its low bound or first choice, {reason}") from None
+    # the anchors failing is not one value's fault: a key that does not exist, a section that is wrong
+    _validate(raw, anchors, source, "with each range at its low bound or first choice,")
     for r in ranges:
         for value in r.edges()[1:]:
-            try:
-                config_from_dict(substitute(raw, {**anchors, r.key: value}), source=source)
-            except ConfigError as exc:
-                reason = str(exc).removeprefix(f"{source}: ")
-                raise ConfigError(f"{source}: range {r.name} cannot take {value!r}: {reason}") from None
+            _validate(raw, {**anchors, r.key: value}, source, f"range {r.name} cannot take {value!r}:")
+
+
+def _validate(raw: dict[str, Any], values: dict[Key, Any], source: str, context: str) -> None:
+    """Validate `raw` with `values` in place of its ranges; a ConfigError says `context` before its reason."""
+    try:
+        config_from_dict(substitute(raw, values), source=source)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {context} {str(exc).removeprefix(f'{source}: ')}") from None
 
 
 def sample(trial: "optuna.trial.BaseTrial", ranges: list[Range]) -> dict[Key, Any]:

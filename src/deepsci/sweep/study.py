@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deepsci.errors import ConfigError, TrainingError
+from deepsci.folder import check_out
 from deepsci.sweep.space import Range, check_space, parse_space
 from deepsci.sweep.trial import Direction, direction_of, run_name, run_trial
 
@@ -58,8 +59,6 @@ def prepare_sweep(raw: dict[str, Any], *, out: str | Path = "runs", storage: str
     Raises:
         ConfigError / DataError: one line naming the problem and the fix.
     """
-    from deepsci.folder import check_out
-
     ranges = parse_space(raw, source)
     check_space(raw, ranges, source)
     direction = direction_of(metric)
@@ -112,7 +111,7 @@ def open_study(setup: SweepSetup, *, seed: int, pruner: Any) -> "optuna.Study":
     """
     import optuna
 
-    from deepsci.sweep.sampler import TrialSeededTPE
+    from deepsci.sweep.sampler import TrialSeededTPE  # imports Optuna, an optional dependency: on use
 
     storage = _open_storage(setup.storage)
     try:

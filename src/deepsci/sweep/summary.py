@@ -13,15 +13,17 @@ leave half a file.
 from __future__ import annotations
 
 import csv
+from collections import Counter
 import io
 import json
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deepsci.errors import DataError
+from deepsci.folder import read_json, replace_file
+from deepsci.report.document import Section, write_report
 from deepsci.sweep.space import substitute, values_from_params
 from deepsci.sweep.study import SweepSetup, redact
 
@@ -57,10 +59,7 @@ class SweepSummary:
 
     def counts(self) -> dict[str, int]:
         """Trials by state, e.g. {"complete": 5, "pruned": 1}."""
-        out: dict[str, int] = {}
-        for row in self.rows:
-            out[row.state] = out.get(row.state, 0) + 1
-        return out
+        return dict(Counter(row.state for row in self.rows))
 
 
 def summarise(setup: SweepSetup, study: "optuna.Study") -> SweepSummary:
@@ -132,8 +131,6 @@ def _row(setup: SweepSetup, trial: "optuna.trial.FrozenTrial") -> TrialRow:
 
 # -- the page -------------------------------------------------------------------------------------------
 def _write_page(path: Path, summary: SweepSummary, study: "optuna.Study", best_toml: str) -> Path:
-    from deepsci.report.document import Section, write_report
-
     setup, best = summary.setup, summary.best
     metrics, data = _best_run_documents(setup, best)
     facts = {"study": setup.study, "storage": redact(setup.storage), "objective": f"validation {setup.metric} "
@@ -156,9 +153,6 @@ def _best_run_documents(setup: SweepSetup, best: TrialRow | None) -> tuple[dict[
     machine (a worker elsewhere trained it)."""
     if best is None or not best.run:
         return {}, {}
-    from deepsci.errors import DataError
-    from deepsci.folder import read_json
-
     path = setup.out / best.run / "metrics.json"
     if not path.is_file():
         return {}, {"best run": f"{best.run} was trained by worker {best.worker}; its folder is not on this machine"}
@@ -171,7 +165,7 @@ def _best_run_documents(setup: SweepSetup, best: TrialRow | None) -> tuple[dict[
 
 
 def _figures(setup: SweepSetup, study: "optuna.Study") -> list[tuple[str, str]]:
-    from deepsci.evaluation.figures import figure_to_data_uri
+    from deepsci.evaluation.figures import figure_to_data_uri  # imports torch: kept out of `import deepsci.sweep`
 
     out = [(f"Optimisation history: each completed trial's validation {setup.metric} and the best so far",
             figure_to_data_uri(_history_figure(setup, study))),
@@ -184,16 +178,26 @@ def _figures(setup: SweepSetup, study: "optuna.Study") -> list[tuple[str, str]]:
     return out
 
 
-def _history_figure(setup: SweepSetup, study: "optuna.Study") -> "Figure":
-    import numpy as np
-    import optuna
+def _axes(xlabel: str, ylabel: str) -> tuple["Figure", Any]:
+    """A 6 x 3.6 inch figure with one labelled axes whose x ticks are integers (trials, epochs)."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    done = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
-    done.sort(key=lambda t: t.number)
     fig = Figure(figsize=(6.0, 3.6))
     ax = fig.add_subplot()
+    ax.set_xlabel(xlabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(ylabel)
+    return fig, ax
+
+
+def _history_figure(setup: SweepSetup, study: "optuna.Study") -> "Figure":
+    import numpy as np
+    import optuna
+
+    done = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
+    done.sort(key=lambda t: t.number)
+    fig, ax = _axes("trial", f"validation {setup.metric}")
     if done:
         numbers = [t.number for t in done]
         values = np.array([t.value for t in done], dtype=float)
@@ -201,20 +205,14 @@ def _history_figure(setup: SweepSetup, study: "optuna.Study") -> "Figure":
         ax.scatter(numbers, values, s=18, label="trial", color="tab:blue")
         ax.step(numbers, best, where="post", color="tab:red", label="best so far")
         ax.legend(frameon=False)
-    ax.set_xlabel("trial")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel(f"validation {setup.metric}")
     fig.tight_layout()
     return fig
 
 
 def _curves_figure(study: "optuna.Study") -> "Figure":
     import optuna
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(6.0, 3.6))
-    ax = fig.add_subplot()
+    fig, ax = _axes("epoch", "validation loss")
     sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0  # TrialReporter negated it
     for trial in study.get_trials(deepcopy=False):
         steps = sorted(trial.intermediate_values)
@@ -225,9 +223,6 @@ def _curves_figure(study: "optuna.Study") -> "Figure":
         ax.plot(steps, losses, linestyle="--" if pruned else "-", linewidth=1, alpha=0.8)
         if pruned:
             ax.plot(steps[-1:], losses[-1:], marker="x", color="black")
-    ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel("validation loss")
     fig.tight_layout()
     return fig
 
@@ -260,13 +255,5 @@ def _importance_figure(importances: dict[str, float]) -> "Figure":
 
 def _write(path: Path, text: str) -> Path:
     """Write text beside `path`, then rename it over `path` (atomic on one file system)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_file(path, lambda partial: partial.write_text(text, encoding="utf-8"))
     return path

@@ -10,16 +10,19 @@ never steers the search.
 from __future__ import annotations
 
 import math
+import os
 import shutil
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from deepsci.config import config_from_dict
 from deepsci.errors import ConfigError
+from deepsci.folder import checkpoint_dir
+from deepsci.sweep.space import Range, sample, substitute
 
 if TYPE_CHECKING:
     import optuna
-
-    from deepsci.sweep.space import Range
 
 # Direction of each metric a sweep can optimise: "loss" is the validation loss the model was trained on
 # (at the epoch whose weights the run keeps); the others are the validation metrics in metrics.json.
@@ -72,8 +75,6 @@ def objective_value(metrics: dict[str, Any], losses: dict[int, float], metric: s
 def discard_checkpoint(out: Path, name: str) -> None:
     """Remove the training state a stopped trial left beside its run (`out/.<name>.checkpoint/`): a pruned or
     failed trial is never resumed, its number is not drawn again."""
-    from deepsci.folder import checkpoint_dir
-
     shutil.rmtree(checkpoint_dir(out, name), ignore_errors=True)
 
 
@@ -82,7 +83,7 @@ def run_name(study: str, number: int) -> str:
     return f"{study}-t{number:03d}"
 
 
-def run_trial(trial: "optuna.trial.Trial", raw: dict[str, Any], ranges: "list[Range]", *, out: Path, study: str,
+def run_trial(trial: "optuna.trial.Trial", raw: dict[str, Any], ranges: list[Range], *, out: Path, study: str,
               metric: str, source: str = "config") -> float:
     """Train one trial's config into the run folder `out/<study>-tNNN` and return its score.
 
@@ -94,13 +95,8 @@ def run_trial(trial: "optuna.trial.Trial", raw: dict[str, Any], ranges: "list[Ra
         optuna.TrialPruned: the pruner stopped the trial.
         DeepSciError: the trial's config or data failed (TrainingError: its loss diverged).
     """
-    import os
-    import socket
-
-    from deepsci.config import config_from_dict
-    from deepsci.experiment import run_experiment
+    from deepsci.experiment import run_experiment  # these import torch: on use, so `import deepsci.sweep` stays light
     from deepsci.sweep.reporter import TrialReporter
-    from deepsci.sweep.space import sample, substitute
 
     name = run_name(study, trial.number)
     trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")

@@ -11,30 +11,17 @@ kink with a polynomial rule converges slowly, so the Gaussian integrals are spli
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from deepsci.errors import ConfigError, DeepSciError, ModelError, unknown_name
+from deepsci.errors import ModelError
+from deepsci.models.activations import activation_fn
+from deepsci.models.specs import ACTIVATIONS
 
 Fn = Callable[[Tensor], Tensor]
-
-# Private fallback used only while `deepsci.models.activations` is unavailable; the definitions match
-# the model registry's contract (leaky slope 0.01, ELU alpha 1, exact-erf GELU, softplus beta 1).
-_FALLBACK: dict[str, Fn] = {
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-    "relu": torch.relu,
-    "leaky-relu": lambda z: torch.nn.functional.leaky_relu(z, 0.01),
-    "elu": torch.nn.functional.elu,
-    "gelu": torch.nn.functional.gelu,
-    "silu": torch.nn.functional.silu,
-    "softplus": torch.nn.functional.softplus,
-    "linear": lambda z: z,
-}
 
 # Where each built-in is not smooth (σ or one of its first two derivatives jumps).
 _BREAKPOINTS: dict[str, tuple[float, ...]] = {"relu": (0.0,), "leaky-relu": (0.0,), "elu": (0.0,)}
@@ -60,27 +47,6 @@ class Activation:
         return self.fn(z)
 
 
-def _registry_fn(name: str, slope: float | None) -> Fn:
-    kw = {} if slope is None else {"slope": slope}
-    registry: Callable[..., Fn] | None
-    try:
-        from deepsci.models.activations import activation_fn as registry  # one vocabulary with the models
-    except ImportError:
-        registry = None
-    if registry is not None:
-        try:
-            return registry(name, **kw)
-        except DeepSciError:
-            raise
-        except Exception:  # a registry still being written: fall back rather than fail
-            pass
-    if name not in _FALLBACK:
-        raise ConfigError(unknown_name("activation", name, [*_FALLBACK, *THEORY_ONLY]))
-    if name == "leaky-relu" and slope is not None:
-        return lambda z: torch.nn.functional.leaky_relu(z, slope)
-    return _FALLBACK[name]
-
-
 def resolve_activation(activation: str | Fn | Activation, *, slope: float | None = None) -> Activation:
     """The activation for a name, a user's function, or an `Activation` (returned unchanged).
 
@@ -90,7 +56,7 @@ def resolve_activation(activation: str | Fn | Activation, *, slope: float | None
         slope: negative-side slope for "leaky-relu" (default 0.01, as in the model registry).
 
     Raises:
-        ConfigError: unknown name. ModelError: "maxout" (not elementwise, so no single-neuron kernel map).
+        ModelError: unknown name, or "maxout" (not elementwise, so no single-neuron kernel map).
     """
     if isinstance(activation, Activation):
         return activation
@@ -99,18 +65,14 @@ def resolve_activation(activation: str | Fn | Activation, *, slope: float | None
         return Activation(name=name, fn=activation, breakpoints=(0.0,))
     name = str(activation).lower()
     if name == "maxout":
-        raise ModelError(
-            "activation 'maxout' takes the max over groups of units, so it has no elementwise kernel map; "
-            "the theory covers elementwise activations. Pick one of: "
-            f"{', '.join(sorted([*_FALLBACK, *THEORY_ONLY]))}."
-        )
+        raise ModelError("activation 'maxout' takes the max over groups of units, so it has no elementwise kernel map; "
+                         "the theory covers elementwise activations. Pick one of: "
+                         f"{', '.join(sorted([*(a for a in ACTIVATIONS if a != name), *THEORY_ONLY]))}.")
     if name == "erf":
         return Activation(name="erf", fn=torch.erf, breakpoints=(0.0,))
-    if name == "leaky-relu" and slope is not None:
-        name_shown = f"leaky-relu(slope={slope:g})"
-    else:
-        name_shown = name
-    return Activation(name=name_shown, fn=_registry_fn(name, slope), breakpoints=_BREAKPOINTS.get(name, (0.0,)))
+    shown = f"leaky-relu(slope={slope:g})" if name == "leaky-relu" and slope is not None else name
+    fn = activation_fn(name, **({} if slope is None else {"slope": slope}))  # one vocabulary with the networks
+    return Activation(name=shown, fn=fn, breakpoints=_BREAKPOINTS.get(name, (0.0,)))
 
 
 def derivative(fn: Fn, order: int = 1) -> Fn:
@@ -131,5 +93,3 @@ def derivative(fn: Fn, order: int = 1) -> Fn:
 
     return d
 
-
-SQRT_2PI = math.sqrt(2.0 * math.pi)

@@ -6,10 +6,10 @@ C(P, N) / 2^P is 1 up to P = N, exactly 1/2 at P = 2N, and falls to 0 beyond: th
 perceptron is 2 bits... 2 patterns per weight (Gardner 1988; MacKay 2003, ch. 40).
 
 The measurement draws Gaussian points (in general position with probability 1) and random labels, and
-asks whether the labels are realisable. That is a linear program: the largest margin t with y_i w·x_i ≥ t and |w_j| ≤ 1 is positive exactly when
-the labels are realisable; it is solved exactly by linear programming
-(scipy.optimize.linprog, HiGHS): no perceptron training, whose failure to converge in a finite
-number of epochs would not prove a dichotomy unrealisable.
+asks whether the labels are realisable: the largest margin t with y_i w·x_i ≥ t and |w_j| ≤ 1 is positive
+exactly when they are, and is solved exactly by linear programming (scipy.optimize.linprog, HiGHS): no
+perceptron training, whose failure to converge in a finite number of epochs would not prove a dichotomy
+unrealisable.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from math import comb
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from scipy.optimize import linprog
 
 
 def cover_fraction(p: int, n: int) -> float:
@@ -39,8 +40,6 @@ def separable(x: np.ndarray, y: np.ndarray, *, tol: float = 1e-9) -> bool:
     Args:
         x: (P, N) points. y: (P,) labels ±1.
     """
-    from scipy.optimize import linprog
-
     p, n = x.shape
     cost = np.zeros(n + 1)
     cost[-1] = -1.0  # maximise t

@@ -36,7 +36,7 @@ import torch
 from scipy.optimize import brentq
 
 from deepsci.errors import ModelError
-from deepsci.theory.activation import Activation, derivative, resolve_activation
+from deepsci.theory.activation import Activation, Fn, derivative, resolve_activation
 from deepsci.theory.gaussian import gaussian_expectation
 from deepsci.theory.recursion import ActivationLike, chi_parallel, chi_perp
 
@@ -81,7 +81,7 @@ class CriticalPoint:
         )
 
 
-def _e(act: Activation, f, k: float) -> float:
+def _e(act: Activation, f: Fn, k: float) -> float:
     return float(gaussian_expectation(f, k, order=96, breakpoints=act.breakpoints))
 
 
@@ -134,13 +134,8 @@ def _kstar_zero(act: Activation) -> tuple[float, float] | None:
     return s1, a1
 
 
-def critical(
-    activation: ActivationLike,
-    *,
-    slope: float | None = None,
-    k_range: tuple[float, float] = (1e-3, 1e3),
-    grid_points: int = 121,
-) -> CriticalPoint:
+def critical(activation: ActivationLike, *, slope: float | None = None, k_range: tuple[float, float] = (1e-3, 1e3),
+             grid_points: int = 121) -> CriticalPoint:
     """Critical (C_b, C_W) for an MLP with this activation, and its universality class.
 
     Solves χ∥(K*) = χ⊥(K*) = 1 at a fixed point K* = C_b + C_W E[σ²]_{K*} of the recursion
@@ -182,7 +177,8 @@ def critical(
             float(chi_parallel(small, act, cw)), float(chi_perp(small, act, cw)),
             f"sigma(0) = 0, sigma'(0) = {s1:.6g}: C_b = 0, C_W = 1/sigma_1^2; K* = 0 is approached as a "
             f"power law ((K' - K)/K^2 at K = 1e-3 is a1 ≈ {a1:.4g} < 0; for smooth sigma "
-            f"a1 = sigma_3/sigma_1 + (3/4)(sigma_2/sigma_1)^2; for sigma not smooth at 0 only its sign is meaningful). chi values are at K = {small:g}.",
+            f"a1 = sigma_3/sigma_1 + (3/4)(sigma_2/sigma_1)^2; for sigma not smooth at 0 only its sign is "
+            f"meaningful). chi values are at K = {small:g}.",
         )
     roots = _nontrivial_roots(act, *k_range, grid_points)
     valid = [r for r in roots if r["cb"] >= -1e-12]
@@ -200,12 +196,10 @@ def critical(
             "C_b >= 0; marginal (dK'/dK = 1) with curvature, so it attracts from one side only (half-stable).",
             roots,
         )
-    found = "; ".join(f"K*={r['k']:.4g} needs C_b={r['cb']:.4g} < 0" for r in roots) or "chi_par/chi_perp never equals 1"
-    return CriticalPoint(
-        act.name, math.nan, math.nan, "none", None, math.nan, math.nan,
-        f"{why_not_zero}; and for K in [{k_range[0]:g}, {k_range[1]:g}] {found}.",
-        roots,
-    )
+    found = ("; ".join(f"K*={r['k']:.4g} needs C_b={r['cb']:.4g} < 0" for r in roots)
+             or "chi_par/chi_perp never equals 1")
+    return CriticalPoint(act.name, math.nan, math.nan, "none", None, math.nan, math.nan,
+                         f"{why_not_zero}; and for K in [{k_range[0]:g}, {k_range[1]:g}] {found}.", roots)
 
 
 def critical_init(activation: ActivationLike, *, slope: float | None = None) -> dict[str, Any]:
@@ -219,8 +213,6 @@ def critical_init(activation: ActivationLike, *, slope: float | None = None) -> 
     """
     point = critical(activation, slope=slope)
     if point.universality == "none":
-        raise ModelError(
-            f"init 'critical' is not available for activation '{point.activation}': {point.notes} "
-            "Use tanh (critical at C_b=0, C_W=1) or relu (C_b=0, C_W=2), or set init explicitly."
-        )
+        raise ModelError(f"init 'critical' is not available for activation '{point.activation}': {point.notes} "
+                         "Use tanh (critical at C_b=0, C_W=1) or relu (C_b=0, C_W=2), or set init explicitly.")
     return {"init": "gaussian", "cb": point.cb, "cw": point.cw}

@@ -23,7 +23,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 
-def _task(n: int, d: int, g: torch.Generator, beta: torch.Tensor, gamma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _task(n: int, d: int, g: torch.Generator, beta: torch.Tensor,
+          gamma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     x = torch.randn(n, d, generator=g, dtype=torch.float64)
     return x, torch.sin(x @ beta) + 0.5 * (x @ gamma) ** 2
 

@@ -16,16 +16,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
+from deepsci.errors import TrainingError
+from deepsci.models.mlp import MLP
 from deepsci.theory.criticality import critical
 from deepsci.theory.kernels import empirical_ntk, nngp_ntk, ntk_scales
 from deepsci.theory.probes import probe_mlp
 from deepsci.theory.recursion import chi_perp, propagate_pair, propagate_variance, vertex_recursion
+from deepsci.training import Callback, Trainer
 
 # Book values of ν in V/(nK²) ≈ ν L/n at criticality (§5.4: ReLU exactly 5(L-1)/n; tanh 2/3 at large L).
 NU = {"relu": 5.0, "tanh": 2.0 / 3.0}
@@ -38,6 +42,16 @@ def _inputs(n0: int, seed: int) -> Tensor:
     x0 = a
     x1 = 0.5 * a + (0.75**0.5) * b
     return torch.stack([x0 / x0.pow(2).mean().sqrt(), x1 / x1.pow(2).mean().sqrt()])
+
+
+def _finish(fig: Figure, axes: Any, title: str | None = None) -> Figure:
+    """Small legends on every panel, an optional suptitle, a tight layout: how every figure here ends."""
+    for ax in axes:
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
 
 
 def _default_point(activation: str, cb: float | None, cw: float | None) -> tuple[float, float]:
@@ -101,7 +115,8 @@ def propagation_figure(res: PropagationResult) -> Figure:
     layers = np.arange(1, res.depth + 1)
     axes = fig.subplots(1, 3)
     axes[0].plot(layers, res.predicted_variance, "-", label="recursion")
-    axes[0].errorbar(layers, res.measured_variance, yerr=2 * np.array(res.variance_se), fmt="o", ms=3, label="measured ±2 SE")
+    axes[0].errorbar(layers, res.measured_variance, yerr=2 * np.array(res.variance_se), fmt="o", ms=3,
+                     label="measured ±2 SE")
     axes[0].set(xlabel="layer l", ylabel="E[z²]", title="preactivation variance")
     axes[1].plot(layers, res.predicted_correlation, "-", label="recursion")
     axes[1].plot(layers, res.measured_correlation, "o", ms=3, label="measured")
@@ -109,11 +124,8 @@ def propagation_figure(res: PropagationResult) -> Figure:
     axes[2].semilogy(layers, res.predicted_grad_norm, "-", label="∏ χ⊥")
     axes[2].semilogy(layers, res.measured_grad_norm, "o", ms=3, label="measured (RMS)")
     axes[2].set(xlabel="layer l", ylabel="‖∂f/∂z^(l)‖", title="gradient norm")
-    for ax in axes:
-        ax.legend(fontsize=7)
-    fig.suptitle(f"{res.activation}, width {res.width}, C_b={res.cb:g}, C_W={res.cw:g}, {res.n_inits} inits")
-    fig.tight_layout()
-    return fig
+    return _finish(fig, axes,
+                   f"{res.activation}, width {res.width}, C_b={res.cb:g}, C_W={res.cw:g}, {res.n_inits} inits")
 
 
 @dataclass
@@ -152,20 +164,16 @@ def gradient_experiment(
     if k1 <= cb:
         raise ValueError(f"k1 must exceed cb so inputs can be scaled to K^(1) = k1; received k1={k1}, cb={cb}.")
     X0 = _inputs(n0, seed)
-    norms: dict[str, list[float]] = {}
-    spread: dict[str, float] = {}
-    pnorms: dict[str, list[float]] = {}
-    pspread: dict[str, float] = {}
-    median: dict[str, float] = {}
+    res = GradientResult(activation, depth, width, k1, n_inits, {}, {})
     for cw in cws:
         X = (X0 * ((k1 - cb) / cw) ** 0.5).float()
         r = probe_mlp([n0] + [width] * depth, activation, X, cb=cb, cw=cw, n_inits=n_inits, seed=seed, chunk=4)
         g, p = r.weight_grad_norm, r.grad_norm
         key = f"{cw:g}"
-        norms[key], spread[key] = g.tolist(), float(g.max() / g.min())
-        pnorms[key], pspread[key] = p.tolist(), float(p.max() / p.min())
-        median[key] = float(g.median())
-    return GradientResult(activation, depth, width, k1, n_inits, norms, spread, pnorms, pspread, median)
+        res.grad_norm[key], res.spread[key] = g.tolist(), float(g.max() / g.min())
+        res.preact_grad_norm[key], res.preact_spread[key] = p.tolist(), float(p.max() / p.min())
+        res.median_grad_norm[key] = float(g.median())
+    return res
 
 
 def gradient_figure(res: GradientResult) -> Figure:
@@ -179,11 +187,8 @@ def gradient_figure(res: GradientResult) -> Figure:
                       label=f"C_W = {cw} (max/min {res.preact_spread[cw]:.3g})")
     ax_w.set(xlabel="layer l", ylabel="‖∂f/∂W^(l)‖ (RMS over inits)", title="weight gradients")
     ax_z.set(xlabel="layer l", ylabel="‖∂f/∂z^(l)‖ (RMS over inits)", title="backprop signal")
-    for ax in (ax_w, ax_z):
-        ax.legend(fontsize=7)
-    fig.suptitle(f"{res.activation}, depth {res.depth}, width {res.width}, K^(1) = {res.k1:g}, {res.n_inits} inits")
-    fig.tight_layout()
-    return fig
+    return _finish(fig, (ax_w, ax_z),
+                   f"{res.activation}, depth {res.depth}, width {res.width}, K^(1) = {res.k1:g}, {res.n_inits} inits")
 
 
 @dataclass
@@ -244,10 +249,6 @@ def trainability_experiment(
         threads: torch intra-op threads while training (restored afterwards); 1 is faster for these
             small matmuls on a loaded 2-core machine (measured in docs/theory.md). None: leave as is.
     """
-    from deepsci.errors import TrainingError
-    from deepsci.models.mlp import MLP
-    from deepsci.training import Callback, Trainer
-
     X_tr, y_tr, X_te, y_te = _digits(seed)
 
     class _TestAccuracy(Callback):
@@ -297,7 +298,8 @@ def trainability_figure(res: TrainabilityResult) -> Figure:
     ax_loss, ax_acc = fig.subplots(1, 2)
     for cw, curve in res.train_loss.items():
         epochs = np.arange(1, len(curve) + 1)
-        line = ax_loss.semilogy(epochs, curve, "o-", ms=3, label=f"C_W = {cw}" + (" (diverged)" if cw in res.failed else ""))
+        diverged = " (diverged)" if cw in res.failed else ""
+        line = ax_loss.semilogy(epochs, curve, "o-", ms=3, label=f"C_W = {cw}{diverged}")
         acc = res.test_accuracy_curve[cw]
         ax_acc.plot(np.arange(1, len(acc) + 1), acc, "o-", ms=3, color=line[0].get_color(),
                     label=f"C_W = {cw}: final {res.test_accuracy[cw]:.3f}")
@@ -305,12 +307,8 @@ def trainability_figure(res: TrainabilityResult) -> Figure:
     ax_acc.axhline(0.1, color="gray", ls=":", label="chance (0.1)")
     ax_loss.set(xlabel="epoch", ylabel="train cross-entropy", title="training loss")
     ax_acc.set(xlabel="epoch", ylabel="test accuracy", ylim=(0, 1), title="test accuracy")
-    for ax in (ax_loss, ax_acc):
-        ax.legend(fontsize=7)
-    fig.suptitle(f"digits, {res.activation} MLP depth {res.depth}, width {res.width}, C_b = 0, "
-                 f"{res.optimizer} lr {res.lr:g}, batch {res.batch_size}")
-    fig.tight_layout()
-    return fig
+    return _finish(fig, (ax_loss, ax_acc), f"digits, {res.activation} MLP depth {res.depth}, width {res.width}, "
+                   f"C_b = 0, {res.optimizer} lr {res.lr:g}, batch {res.batch_size}")
 
 
 @dataclass
@@ -365,8 +363,8 @@ def kurtosis_experiment(
     boots = [np.polyfit(x, vertex + rng.normal(0, se), 1)[0] for _ in range(500)]
     pslope = float(np.polyfit(x, pred, 1)[0])
     return KurtosisResult(activation, width, list(depths), x.tolist(), vertex.tolist(), se.tolist(), pred.tolist(),
-                          float(slope), float(np.std(boots)), float(intercept), pslope, NU.get(activation, float("nan")),
-                          n_inits)
+                          float(slope), float(np.std(boots)), float(intercept), pslope,
+                          NU.get(activation, float("nan")), n_inits)
 
 
 def kurtosis_figure(results: list[KurtosisResult]) -> Figure:
@@ -374,14 +372,12 @@ def kurtosis_figure(results: list[KurtosisResult]) -> Figure:
     ax = fig.subplots()
     for res in results:
         x = np.array(res.l_over_n)
-        line = ax.errorbar(x, res.vertex, yerr=2 * np.array(res.vertex_se), fmt="o", ms=4,
-                           label=f"{res.activation} n={res.width}: slope {res.slope:.3g}±{res.slope_se:.2g} (ν={res.nu:.3g})")
+        label = f"{res.activation} n={res.width}: slope {res.slope:.3g}±{res.slope_se:.2g} (ν={res.nu:.3g})"
+        line = ax.errorbar(x, res.vertex, yerr=2 * np.array(res.vertex_se), fmt="o", ms=4, label=label)
         ax.plot(x, res.intercept + res.slope * x, "-", color=line[0].get_color())
         ax.plot(x, res.predicted, "x", color=line[0].get_color())
     ax.set(xlabel="L / n", ylabel="κ/3 = V/(nK²)", title="normalised four-point vertex (x: 1/n recursion)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, [ax])
 
 
 @dataclass
@@ -430,6 +426,4 @@ def ntk_figure(res: NTKConvergenceResult) -> Figure:
     ax.loglog(w, res.distance, "o-", label="mean over seeds")
     ax.loglog(w, res.distance[0] * (w / w[0]) ** -0.5, ":", color="gray", label="∝ n^-1/2")
     ax.set(xlabel="width n", ylabel="‖Θ_emp − Θ‖_F / ‖Θ‖_F", title=f"ReLU MLP, {res.depth} hidden layers")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, [ax])

@@ -63,9 +63,8 @@ def _piecewise_rule(breaks: Tensor, order: int) -> tuple[Tensor, Tensor]:
     return u.flatten(-2), weight.flatten(-2)
 
 
-def gaussian_expectation(
-    f: Fn, var: Tensor | float, *, order: int = 64, breakpoints: Sequence[float] = (0.0,)
-) -> Tensor:
+def gaussian_expectation(f: Fn, var: Tensor | float, *, order: int = 64,
+                         breakpoints: Sequence[float] = (0.0,)) -> Tensor:
     """E[f(z)] for z ~ N(0, var), by piecewise Gauss–Legendre quadrature in u = z/√var.
 
     Args:
@@ -88,17 +87,8 @@ def gaussian_expectation(
     return (w * f(s[..., None] * u)).sum(-1)
 
 
-def gaussian_expectation_2d(
-    f: Fn,
-    g: Fn | None,
-    k11: Tensor | float,
-    k12: Tensor | float,
-    k22: Tensor | float,
-    *,
-    order: int = 48,
-    breakpoints: Sequence[float] = (0.0,),
-    chunk: int = 4096,
-) -> Tensor:
+def gaussian_expectation_2d(f: Fn, g: Fn | None, k11: Tensor | float, k12: Tensor | float, k22: Tensor | float, *,
+                            order: int = 48, breakpoints: Sequence[float] = (0.0,), chunk: int = 4096) -> Tensor:
     """E[f(z1) g(z2)] for (z1, z2) ~ N(0, [[k11, k12], [k12, k22]]), by nested quadrature.
 
     Args:
@@ -115,11 +105,7 @@ def gaussian_expectation_2d(
         check against are in `deepsci.theory.kernels` (arc-cosine, erf).
     """
     g = f if g is None else g
-    a, c, b = torch.broadcast_tensors(
-        torch.as_tensor(k11, dtype=torch.float64),
-        torch.as_tensor(k12, dtype=torch.float64),
-        torch.as_tensor(k22, dtype=torch.float64),
-    )
+    a, c, b = torch.broadcast_tensors(*(torch.as_tensor(k, dtype=torch.float64) for k in (k11, k12, k22)))
     shape = a.shape
     a, c, b = a.reshape(-1), c.reshape(-1), b.reshape(-1)
     bp = torch.tensor(list(breakpoints), dtype=torch.float64)

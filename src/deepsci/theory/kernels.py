@@ -30,8 +30,9 @@ from typing import Literal
 
 import torch
 from torch import Tensor, nn
+from torch.func import functional_call, jacrev, vmap
 
-from deepsci.errors import ConfigError, DataError
+from deepsci.errors import ConfigError, DataError, unknown_name
 from deepsci.theory.activation import Activation, derivative, resolve_activation
 from deepsci.theory.gaussian import gaussian_expectation, gaussian_expectation_2d
 from deepsci.theory.recursion import ActivationLike
@@ -42,18 +43,17 @@ KERNELS = ("nngp", "ntk")
 
 def _expectations(act: Activation, k11: Tensor, k12: Tensor, k22: Tensor, order: int) -> tuple[Tensor, Tensor]:
     """E[σ(z1)σ(z2)] and E[σ'(z1)σ'(z2)] with k11 (N1,1), k22 (1,N2), k12 (N1,N2)."""
-    if act.name in ("relu", "erf"):
-        if act.name == "relu":
-            norm = (k11 * k22).sqrt()
-            theta = torch.arccos((k12 / norm).clamp(-1.0, 1.0))
-            return (norm / (2 * math.pi) * (torch.sin(theta) + (math.pi - theta) * torch.cos(theta)),
-                    (math.pi - theta) / (2 * math.pi))
+    if act.name == "relu":
+        norm = (k11 * k22).sqrt()
+        theta = torch.arccos((k12 / norm).clamp(-1.0, 1.0))
+        return (norm / (2 * math.pi) * (torch.sin(theta) + (math.pi - theta) * torch.cos(theta)),
+                (math.pi - theta) / (2 * math.pi))
+    if act.name == "erf":
         a, b = 1 + 2 * k11, 1 + 2 * k22
         return (2 / math.pi) * torch.arcsin(2 * k12 / (a * b).sqrt()), (4 / math.pi) / (a * b - 4 * k12**2).sqrt()
-    d = derivative(act.fn)
-    shape = k12.shape
-    e = gaussian_expectation_2d(act.fn, None, k11.expand(shape), k12, k22.expand(shape), order=order, breakpoints=act.breakpoints)
-    ed = gaussian_expectation_2d(d, None, k11.expand(shape), k12, k22.expand(shape), order=order, breakpoints=act.breakpoints)
+    k11, k22 = k11.expand(k12.shape), k22.expand(k12.shape)
+    e, ed = (gaussian_expectation_2d(f, None, k11, k12, k22, order=order, breakpoints=act.breakpoints)
+             for f in (act.fn, derivative(act.fn)))
     return e, ed
 
 
@@ -65,16 +65,8 @@ def _diag_expectations(act: Activation, k: Tensor, order: int) -> Tensor:
     return gaussian_expectation(lambda z: act(z) ** 2, k, order=64, breakpoints=act.breakpoints)
 
 
-def nngp_ntk(
-    X1: Tensor,
-    X2: Tensor | None = None,
-    *,
-    depth: int = 2,
-    activation: ActivationLike = "relu",
-    cb: float = 0.0,
-    cw: float = 2.0,
-    order: int = 20,
-) -> tuple[Tensor, Tensor]:
+def nngp_ntk(X1: Tensor, X2: Tensor | None = None, *, depth: int = 2, activation: ActivationLike = "relu",
+             cb: float = 0.0, cw: float = 2.0, order: int = 20) -> tuple[Tensor, Tensor]:
     """NNGP K and NTK Θ between inputs X1 (N1, d) and X2 (N2, d) of an MLP with `depth` hidden layers.
 
     Args:
@@ -114,24 +106,14 @@ def kernel_matrix(
 ) -> Tensor:
     """The NNGP or NTK matrix (N1, N2); see `nngp_ntk`."""
     if kernel not in KERNELS:
-        from deepsci.errors import unknown_name
-
         raise ConfigError(unknown_name("kernel", kernel, KERNELS))
     k, theta = nngp_ntk(X1, X2, depth=depth, activation=activation, cb=cb, cw=cw)
     return k if kernel == "nngp" else theta
 
 
-def kernel_regression(
-    X_train: Tensor,
-    y_train: Tensor,
-    X_test: Tensor,
-    kernel: KernelName = "ntk",
-    depth: int = 2,
-    activation: ActivationLike = "relu",
-    cb: float = 0.0,
-    cw: float = 2.0,
-    ridge: float = 1e-3,
-) -> Tensor:
+def kernel_regression(X_train: Tensor, y_train: Tensor, X_test: Tensor, kernel: KernelName = "ntk", depth: int = 2,
+                      activation: ActivationLike = "relu", cb: float = 0.0, cw: float = 2.0,
+                      ridge: float = 1e-3) -> Tensor:
     """Kernel ridge regression with an infinite-width kernel: ŷ = K(X_test, X) (K(X, X) + λ I)⁻¹ y.
 
     With kernel "ntk" and λ → 0 this is the mean prediction of an infinitely wide network trained
@@ -149,8 +131,8 @@ def kernel_regression(
         raise DataError(f"X_train has {X_train.shape[0]} rows but y_train has {y_train.shape[0]}; they must match.")
     if ridge < 0:
         raise ConfigError(f"ridge must be >= 0; received {ridge}.")
-    kxx = kernel_matrix(X_train, None, kernel=kernel, depth=depth, activation=activation, cb=cb, cw=cw)
-    kzx = kernel_matrix(X_test, X_train, kernel=kernel, depth=depth, activation=activation, cb=cb, cw=cw)
+    kxx, kzx = (kernel_matrix(a, b, kernel=kernel, depth=depth, activation=activation, cb=cb, cw=cw)
+                for a, b in ((X_train, None), (X_test, X_train)))
     scale = kxx.diagonal().mean()
     a = kxx + (ridge * scale + 1e-12 * scale) * torch.eye(kxx.shape[0], dtype=kxx.dtype)
     y = y_train.double()
@@ -176,14 +158,8 @@ def ntk_scales(model: nn.Module, cb: float, cw: float) -> dict[str, float]:
     return scales
 
 
-def empirical_ntk(
-    model: nn.Module,
-    X1: Tensor,
-    X2: Tensor | None = None,
-    *,
-    scales: Mapping[str, float] | None = None,
-    chunk: int = 16,
-) -> Tensor:
+def empirical_ntk(model: nn.Module, X1: Tensor, X2: Tensor | None = None, *, scales: Mapping[str, float] | None = None,
+                  chunk: int = 16) -> Tensor:
     """Empirical NTK Θ_ab = (1/O) Σ_o Σ_p λ_p ∂f_o(x_a)/∂θ_p · ∂f_o(x_b)/∂θ_p of a torch model.
 
     Jacobians come from `torch.func.jacrev` vmapped over inputs, one parameter tensor at a time (so
@@ -198,8 +174,6 @@ def empirical_ntk(
     Returns:
         (N1, N2) tensor in the model's dtype, on the model's device; the output-averaged same-output kernel.
     """
-    from torch.func import functional_call, jacrev, vmap
-
     params = {k: v.detach() for k, v in model.named_parameters()}
     device = next(iter(params.values())).device if params else X1.device
     same = X2 is None
@@ -210,8 +184,8 @@ def empirical_ntk(
         def f(p: Tensor, x: Tensor) -> Tensor:
             return functional_call(model, {**params, name: p}, (x[None],))[0]  # (O,)
 
-        parts = [vmap(jacrev(f), in_dims=(None, 0))(params[name], X[i : i + chunk]) for i in range(0, X.shape[0], chunk)]
-        j = torch.cat(parts)  # (N, O, *shape)
+        j = torch.cat([vmap(jacrev(f), in_dims=(None, 0))(params[name], X[i : i + chunk])
+                       for i in range(0, X.shape[0], chunk)])  # (N, O, *shape)
         return j.reshape(j.shape[0], j.shape[1], -1)
 
     out: Tensor | None = None

@@ -84,10 +84,8 @@ def mlp_plan(model: nn.Module) -> tuple[list[int], Activation]:
         elif isinstance(m, (nn.Dropout, nn.Identity)):
             continue
         elif isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm)):
-            raise ModelError(
-                f"layer {type(m).__name__} is not covered by the Gaussian kernel theory of plain MLPs; "
-                "probe the network without batch_norm."
-            )
+            raise ModelError(f"layer {type(m).__name__} is not covered by the Gaussian kernel theory of plain MLPs; "
+                             "probe the network without batch_norm.")
         elif len(list(m.parameters())) == 0:
             acts.append(m)
         else:
@@ -113,19 +111,9 @@ def _bootstrap_kurtosis(m2: Tensor, m4: Tensor, n_boot: int, gen: torch.Generato
     return k.std(0)
 
 
-def probe_mlp(
-    widths: Sequence[int],
-    activation: ActivationLike,
-    X: Tensor,
-    *,
-    cb: float,
-    cw: float,
-    n_inits: int = 50,
-    seed: int = 0,
-    chunk: int = 10,
-    gradients: bool = True,
-    dtype: torch.dtype = torch.float32,
-) -> ProbeResult:
+def probe_mlp(widths: Sequence[int], activation: ActivationLike, X: Tensor, *, cb: float, cw: float, n_inits: int = 50,
+              seed: int = 0, chunk: int = 10, gradients: bool = True,
+              dtype: torch.dtype = torch.float32) -> ProbeResult:
     """Measure variances, correlations, gradient norms and kurtosis over many initialisations.
 
     Args:
@@ -206,22 +194,19 @@ def probe_mlp(
     corr = cr.mean(0) / (v_mean[:, 0] * v_mean[:, 1]).sqrt() if B > 1 else torch.full((n_layers,), float("nan"))
     nan = torch.full((n_layers,), float("nan"), dtype=torch.float64)
     # The statistics come back to the host, whatever device X was on (they are a few numbers per layer).
-    return ProbeResult(
-        variance=v_mean.cpu(),
-        variance_se=(var.std(0) / n_inits**0.5 if n_inits > 1 else torch.zeros_like(v_mean)).cpu(),
-        correlation=corr.cpu(),
-        grad_norm=torch.cat(g2_all).mean(0).sqrt().cpu() if gradients else nan,
-        weight_grad_norm=torch.cat(wg2_all).mean(0).sqrt().cpu() if gradients else nan,
-        kurtosis=(m4.mean(0) / m2.mean(0) ** 2 - 3.0).cpu(),
-        kurtosis_se=_bootstrap_kurtosis(m2.cpu(), m4.cpu(), 200, gen) if n_inits > 1 else nan,
-        widths=widths,
-        n_inits=n_inits,
-    )
+    return ProbeResult(variance=v_mean.cpu(),
+                       variance_se=(var.std(0) / n_inits**0.5 if n_inits > 1 else torch.zeros_like(v_mean)).cpu(),
+                       correlation=corr.cpu(),
+                       grad_norm=torch.cat(g2_all).mean(0).sqrt().cpu() if gradients else nan,
+                       weight_grad_norm=torch.cat(wg2_all).mean(0).sqrt().cpu() if gradients else nan,
+                       kurtosis=(m4.mean(0) / m2.mean(0) ** 2 - 3.0).cpu(),
+                       kurtosis_se=_bootstrap_kurtosis(m2.cpu(), m4.cpu(), 200, gen) if n_inits > 1 else nan,
+                       widths=widths,
+                       n_inits=n_inits)
 
 
-def probe(
-    model: nn.Module, X: Tensor, *, cb: float, cw: float, n_inits: int = 50, seed: int = 0, chunk: int = 10
-) -> ProbeResult:
+def probe(model: nn.Module, X: Tensor, *, cb: float, cw: float, n_inits: int = 50, seed: int = 0,
+          chunk: int = 10) -> ProbeResult:
     """`probe_mlp` for a built model: its architecture, fresh Gaussian weights for every initialisation.
 
     The model's own weights are not used (one draw says little about the ensemble the theory

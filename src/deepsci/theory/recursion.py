@@ -41,10 +41,8 @@ ActivationLike = str | Fn | Activation
 
 def _check(cb: float, cw: float) -> None:
     if cb < 0 or cw <= 0:
-        raise ConfigError(
-            f"initialisation variances must be C_b >= 0 and C_W > 0; received C_b={cb}, C_W={cw}. "
-            "Typical critical values are C_b=0, C_W=2 (ReLU) or C_b=0, C_W=1 (tanh)."
-        )
+        raise ConfigError(f"initialisation variances must be C_b >= 0 and C_W > 0; received C_b={cb}, C_W={cw}. "
+                          "Typical critical values are C_b=0, C_W=2 (ReLU) or C_b=0, C_W=1 (tanh).")
 
 
 def _e(act: Activation, f: Fn, k: Tensor | float, order: int) -> Tensor:
@@ -80,9 +78,8 @@ def chi_perp(k: Tensor | float, activation: ActivationLike, cw: float, *, order:
     return cw * _e(act, lambda z: d(z) ** 2, k, order)
 
 
-def propagate_variance(
-    k1: float, depth: int, activation: ActivationLike, cb: float, cw: float, *, order: int = 64
-) -> Tensor:
+def propagate_variance(k1: float, depth: int, activation: ActivationLike, cb: float, cw: float, *,
+                       order: int = 64) -> Tensor:
     """K^(l) for l = 1..depth from the first layer's K^(1) (single input).
 
     Args:
@@ -112,35 +109,28 @@ class PairKernel:
         return self.k12 / (self.k11 * self.k22).sqrt()
 
 
-def pair_step(
-    k11: Tensor, k12: Tensor, k22: Tensor, activation: ActivationLike, cb: float, cw: float, *, order: int = 48
-) -> tuple[Tensor, Tensor, Tensor]:
+def pair_step(k11: Tensor, k12: Tensor, k22: Tensor, activation: ActivationLike, cb: float, cw: float, *,
+              order: int = 48) -> tuple[Tensor, Tensor, Tensor]:
     """One layer of the two-input recursion (K11, K12, K22) -> (K11', K12', K22') (broadcasting)."""
     act = resolve_activation(activation)
-    bp = act.breakpoints
-    e11 = gaussian_expectation(lambda z: act(z) ** 2, k11, order=order, breakpoints=bp)
-    e22 = gaussian_expectation(lambda z: act(z) ** 2, k22, order=order, breakpoints=bp)
-    e12 = gaussian_expectation_2d(act.fn, None, k11, k12, k22, order=order, breakpoints=bp)
+    e11, e22 = (_e(act, lambda z: act(z) ** 2, k, order) for k in (k11, k22))
+    e12 = gaussian_expectation_2d(act.fn, None, k11, k12, k22, order=order, breakpoints=act.breakpoints)
     return cb + cw * e11, cb + cw * e12, cb + cw * e22
 
 
-def propagate_pair(
-    k11: float, k12: float, k22: float, depth: int, activation: ActivationLike, cb: float, cw: float, *, order: int = 48
-) -> PairKernel:
+def propagate_pair(k11: float, k12: float, k22: float, depth: int, activation: ActivationLike, cb: float, cw: float,
+                   *, order: int = 48) -> PairKernel:
     """Two-input kernels K^(l) for l = 1..depth from the first layer's (K11, K12, K22)."""
     _check(cb, cw)
     a, c, b = (torch.tensor(float(v), dtype=torch.float64) for v in (k11, k12, k22))
-    cur = (a, c, b)
-    rows = [cur]
+    rows = [(a, c, b)]
     for _ in range(depth - 1):
-        cur = pair_step(cur[0], cur[1], cur[2], activation, cb, cw, order=order)
-        rows.append(cur)
+        rows.append(pair_step(*rows[-1], activation, cb, cw, order=order))
     return PairKernel(*(torch.stack([r[i] for r in rows]) for i in range(3)))
 
 
-def fixed_point(
-    activation: ActivationLike, cb: float, cw: float, *, k0: float = 1.0, max_iter: int = 100_000, tol: float = 1e-12
-) -> float:
+def fixed_point(activation: ActivationLike, cb: float, cw: float, *, k0: float = 1.0, max_iter: int = 100_000,
+                tol: float = 1e-12) -> float:
     """The fixed point K* = C_b + C_W E[σ²]_{K*} reached by iterating the recursion from K = k0.
 
     Returns inf when the iteration diverges (K grows without bound). Convergence near a marginal
@@ -158,9 +148,8 @@ def fixed_point(
     return float(k)
 
 
-def vertex_recursion(
-    k1: float, depth: int, activation: ActivationLike, cb: float, cw: float, *, order: int = 64
-) -> tuple[Tensor, Tensor]:
+def vertex_recursion(k1: float, depth: int, activation: ActivationLike, cb: float, cw: float, *,
+                     order: int = 64) -> tuple[Tensor, Tensor]:
     """Infinite-width kernel K^(l) and the normalised four-point vertex V^(l) / (K^(l))² per layer.
 
     Recursion (Roberts, Yaida & Hanin 2022, eq. 4.90, one input, equal widths n):

@@ -142,7 +142,7 @@ class ProgressBar(Callback):
     def on_fit_start(self, trainer: TrainingState) -> None:
         self._last_line = self.clock()
         if sys.stderr.isatty():
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn  # a terminal's bar only
 
             self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
                                       TextColumn("{task.fields[status]}"), TimeRemainingColumn(),

@@ -112,19 +112,19 @@ def read_checkpoint_meta(path: str | Path) -> dict[str, Any]:
     Raises:
         DataError: no checkpoint, a symlink, or a damaged file (one line naming it).
     """
-    path = _state_path(path)
-    return dict(_header_state(path, _read_bytes(path))["meta"])
+    return dict(_header_only(path)["meta"])
 
 
 def checkpoint_epoch(path: str | Path) -> int:
     """The last completed epoch saved in a checkpoint (a folder or its state.safetensors)."""
-    path = _state_path(path)
-    return int(_header_state(path, _read_bytes(path))["epoch"])
+    return int(_header_only(path)["epoch"])
 
 
-def _state_path(path: str | Path) -> Path:
+def _header_only(path: str | Path) -> dict[str, Any]:
+    """The JSON state of a checkpoint (a folder or its state.safetensors), tensors not loaded."""
     path = Path(path)
-    return path if path.name.endswith(".safetensors") and not path.is_dir() else path / STATE
+    path = path if path.name.endswith(".safetensors") and not path.is_dir() else path / STATE
+    return _header_state(path, _read_bytes(path))
 
 
 # -- restoring ----------------------------------------------------------------------------------------
@@ -162,11 +162,8 @@ def _keyed(callbacks: list[Callback]) -> dict[str, Callback]:
     out: dict[str, Callback] = {}
     for cb in callbacks:
         name = type(cb).__name__
-        key, n = name, 1
-        while key in out:
-            n += 1
-            key = f"{name}#{n}"
-        out[key] = cb
+        repeats = sum(type(other).__name__ == name for other in out.values())
+        out[f"{name}#{repeats + 1}" if repeats else name] = cb
     return out
 
 

@@ -88,7 +88,7 @@ def wrap(model: nn.Module, device: torch.device) -> nn.Module:
     """`model` inside DistributedDataParallel when several processes train, else `model` itself."""
     if not world().distributed:
         return model
-    from torch.nn.parallel import DistributedDataParallel
+    from torch.nn.parallel import DistributedDataParallel  # torch.distributed's stack: only when several processes train
 
     ids = [device.index] if device.type == "cuda" else None
     return DistributedDataParallel(model, device_ids=ids)
@@ -134,6 +134,7 @@ def launch(nproc: int, args: Sequence[str]) -> int:
     The status is that of the first process that failed (2 for a user's error, printed by that process),
     else 0.
     """
+    # torchrun's launcher (elastic agent, its logging): imported only by a multi-process launch
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 

@@ -37,27 +37,14 @@ import torch
 from torch import nn
 
 from deepsci.errors import DataError, ModelError
-from deepsci.training.losses import PER_SAMPLE, PerSampleLoss
+from deepsci.training.losses import PerSampleLoss, per_sample_form
 
 Tensor = torch.Tensor
 Loss = Callable[[Tensor, Tensor], Tensor]
 
-__all__ = [
-    "StackedLinear",
-    "StackedBatchNorm1d",
-    "StackedMLP",
-    "stack_models",
-    "build_ensemble",
-    "is_stacked",
-    "ensemble_loss",
-    "bootstrap_indices",
-    "bootstrap_data",
-    "per_member_batch",
-    "EnsembleLoss",
-    "HeldOutLoss",
-    "cross_folds",
-    "held_out_loss",
-]
+__all__ = ["StackedLinear", "StackedBatchNorm1d", "StackedMLP", "stack_models", "build_ensemble", "is_stacked",
+           "ensemble_loss", "bootstrap_indices", "bootstrap_data", "per_member_batch", "EnsembleLoss", "HeldOutLoss",
+           "cross_folds", "held_out_loss"]
 
 
 class StackedLinear(nn.Module):
@@ -130,10 +117,8 @@ class StackedBatchNorm1d(nn.Module):
     def member(self, k: int) -> dict[str, Tensor]:
         """Member k's state in nn.BatchNorm1d's layout."""
         sl = slice(k * self.num_features, (k + 1) * self.num_features)
-        state: dict[str, Tensor] = {}
-        for name, tensor in self.norm.state_dict().items():
-            state[name] = tensor.detach().clone() if name == "num_batches_tracked" else tensor[sl].detach().clone()
-        return state
+        return {name: (tensor if name == "num_batches_tracked" else tensor[sl]).detach().clone()
+                for name, tensor in self.norm.state_dict().items()}
 
     def extra_repr(self) -> str:
         return f"members={self.members}, num_features={self.num_features}"
@@ -221,13 +206,10 @@ class StackedMLP(nn.Module):
             raise ModelError(f"stacked weights do not match this ensemble's architecture: missing "
                              f"{sorted(expected - set(state))[:5]}, unexpected {sorted(set(state) - expected)[:5]}. "
                              "Load weights saved from an ensemble with the same spec.")
-        members = []
-        for k in range(self.members):
-            m = copy.deepcopy(template)
+        members = [copy.deepcopy(template) for _ in range(self.members)]
+        for k, m in enumerate(members):
             m.load_state_dict({name: t[k] for name, t in state.items()})
-            members.append(m)
-        fresh = StackedMLP(members)
-        self.layers.load_state_dict(fresh.layers.state_dict())
+        self.layers.load_state_dict(StackedMLP(members).layers.state_dict())
 
     def unstack(self) -> list[nn.Module]:
         """K independent modules (copies of the first member's class) holding the current weights."""
@@ -284,10 +266,7 @@ class EnsembleLoss:
     def __init__(self, loss: Loss, targets: Literal["auto", "shared", "per-member"] = "auto",
                  target_dims: int | None = None) -> None:
         self.loss, self.targets, self.target_dims = loss, targets, target_dims
-        try:
-            self._member_per_sample = PER_SAMPLE.get(loss) or getattr(loss, "per_sample", None)
-        except TypeError:  # an unhashable loss
-            self._member_per_sample = getattr(loss, "per_sample", None)
+        self._member_per_sample = per_sample_form(loss)
         self.per_sample = self._per_sample if self._member_per_sample is not None else None
 
     def fold(self, output: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
@@ -427,10 +406,7 @@ class HeldOutLoss:
 def held_out_loss(loss: Loss, members: int, per_sample: PerSampleLoss | None = None) -> HeldOutLoss:
     """`HeldOutLoss` of a member loss: its per-row form from `per_sample`, the loss's `per_sample`, or
     `deepsci.training.losses.PER_SAMPLE` (mse, mae, huber)."""
-    try:
-        form = per_sample or PER_SAMPLE.get(loss) or getattr(loss, "per_sample", None)
-    except TypeError:  # an unhashable loss
-        form = getattr(loss, "per_sample", None)
+    form = per_sample or per_sample_form(loss)
     if form is None:
         raise ModelError("K-fold (cross-conformal) members need a loss with a per-row form (mse, mae, huber or the "
                          "Gaussian NLL); use one of them, or uncertainty.conformal_method = 'split'.")

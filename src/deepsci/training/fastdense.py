@@ -31,14 +31,18 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.modules import module as torch_module
+from torch.optim import optimizer as torch_optimizer
 
 from deepsci.models.activations import Elementwise
 from deepsci.models.mlp import MLP
-from deepsci.training import losses
+from deepsci.training.losses import binary_cross_entropy, cross_entropy, mse
 from deepsci.training.ensemble import EnsembleLoss, StackedLinear, StackedMLP
 
 Tensor = torch.Tensor
 Loss = Callable[[Tensor, Tensor], Tensor]
+# A training step: (inputs, targets, sample weights or None) -> the detached batch loss.
+Step = Callable[[Any, Tensor, "Tensor | None"], Tensor]
 aten = torch.ops.aten
 
 __all__ = ["DenseLayer", "DenseStep", "dense_gradients", "dense_layers", "dense_step", "ACTIVATION_GRADIENTS"]
@@ -47,41 +51,15 @@ __all__ = ["DenseLayer", "DenseStep", "dense_gradients", "dense_layers", "dense_
 # -- activations: forward and the aten backward kernel autograd itself calls ------------------------------------
 # Each entry: (forward f(z, **kw), backward (grad, z, h, **kw) -> grad * f'(z)). The backward kernels are the
 # ones in torch's derivatives.yaml, so the fast path's gradients are autograd's, kernel for kernel.
-def _relu_back(g: Tensor, z: Tensor, h: Tensor) -> Tensor:
-    return aten.threshold_backward(g, h, 0)  # type: ignore[no-any-return]
-
-
-def _tanh_back(g: Tensor, z: Tensor, h: Tensor) -> Tensor:
-    return aten.tanh_backward(g, h)  # type: ignore[no-any-return]
-
-
-def _sigmoid_back(g: Tensor, z: Tensor, h: Tensor) -> Tensor:
-    return aten.sigmoid_backward(g, h)  # type: ignore[no-any-return]
-
-
-def _leaky_back(g: Tensor, z: Tensor, h: Tensor, slope: float = 0.01) -> Tensor:
-    return aten.leaky_relu_backward(g, z, slope, False)  # type: ignore[no-any-return]
-
-
-def _elu_back(g: Tensor, z: Tensor, h: Tensor, alpha: float = 1.0) -> Tensor:
-    return aten.elu_backward(g, alpha, 1, 1, False, z)  # type: ignore[no-any-return]
-
-
-def _gelu_back(g: Tensor, z: Tensor, h: Tensor) -> Tensor:
-    return aten.gelu_backward(g, z, approximate="none")  # type: ignore[no-any-return]
-
-
-def _silu_back(g: Tensor, z: Tensor, h: Tensor) -> Tensor:
-    return aten.silu_backward(g, z)  # type: ignore[no-any-return]
-
-
-def _softplus_back(g: Tensor, z: Tensor, h: Tensor) -> Tensor:
-    return aten.softplus_backward(g, z, 1, 20)  # type: ignore[no-any-return]
-
-
 ACTIVATION_GRADIENTS: dict[str, Callable[..., Tensor]] = {
-    "relu": _relu_back, "tanh": _tanh_back, "sigmoid": _sigmoid_back, "leaky-relu": _leaky_back,
-    "elu": _elu_back, "gelu": _gelu_back, "silu": _silu_back, "softplus": _softplus_back,
+    "relu": lambda g, z, h: aten.threshold_backward(g, h, 0),
+    "tanh": lambda g, z, h: aten.tanh_backward(g, h),
+    "sigmoid": lambda g, z, h: aten.sigmoid_backward(g, h),
+    "leaky-relu": lambda g, z, h, slope=0.01: aten.leaky_relu_backward(g, z, slope, False),
+    "elu": lambda g, z, h, alpha=1.0: aten.elu_backward(g, alpha, 1, 1, False, z),
+    "gelu": lambda g, z, h: aten.gelu_backward(g, z, approximate="none"),
+    "silu": lambda g, z, h: aten.silu_backward(g, z),
+    "softplus": lambda g, z, h: aten.softplus_backward(g, z, 1, 20),
 }
 # torch.nn's own modules, for a plain nn.Sequential written by hand.
 _TORCH_ACTIVATIONS: dict[type, str] = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid", nn.GELU: "gelu",
@@ -137,8 +115,6 @@ def dense_layers(model: nn.Module) -> list[DenseLayer] | None:
 
 def _has_hooks(model: nn.Module) -> bool:
     """Whether any module carries forward or backward hooks (the fast path would skip them)."""
-    from torch.nn.modules import module as torch_module
-
     global_hooks = (torch_module._global_forward_hooks, torch_module._global_forward_pre_hooks,
                     torch_module._global_backward_hooks, torch_module._global_backward_pre_hooks)
     if any(global_hooks):
@@ -190,54 +166,80 @@ _FORWARD: dict[str, Callable[..., Tensor]] = {
 
 
 # -- losses: value and gradient with respect to the output ------------------------------------------------------
-def _loss_rule(loss: Any, stacked: bool) -> str | None:
-    """The kind of a covered loss ("mse", "cross-entropy", "binary-cross-entropy"; for a StackedMLP, the
-    member loss inside its `ensemble_loss`), or None where the fast path does not know the loss."""
-    kinds = {losses.mse: "mse", losses.cross_entropy: "cross-entropy",
-             losses.binary_cross_entropy: "binary-cross-entropy"}
+def _loss_rule(loss: Any, stacked: bool) -> "GradientRule | None":
+    """The value-and-gradient rule of a covered loss (mse, cross-entropy, binary cross-entropy; for a
+    StackedMLP, the member loss inside its `ensemble_loss`), or None where the fast path does not know it."""
     if stacked:
         if type(loss) is not EnsembleLoss:
             return None
         loss = loss.loss
     try:
-        kind = kinds.get(loss)
+        return _GRADIENT_RULES.get(loss)
     except TypeError:  # an unhashable callable
         return None
-    return kind
 
 
-def _mse_and_grad(output: Tensor, target: Tensor, factors: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor] | None:
-    """(scale * mean((o - t)^2), its gradient 2 scale (o - t) / n) from one difference, with `factors`
+class _Scale:
+    """What a gradient rule reads from its engine: the loss's factor (K for a stacked ensemble's sum of
+    member losses, else 1) and mse's (scale / n, 2 scale / n) as 0-dim tensors, made once per batch size."""
+
+    def __init__(self, scale: float, dtype: torch.dtype, device: torch.device) -> None:
+        self.scale, self.dtype, self.device = scale, dtype, device
+        self._factors: dict[int, tuple[Tensor, Tensor]] = {}
+
+    def mse_factors(self, n: int) -> tuple[Tensor, Tensor]:
+        if n not in self._factors:
+            self._factors[n] = (torch.tensor(self.scale / n, dtype=self.dtype, device=self.device),
+                                torch.tensor(2.0 * self.scale / n, dtype=self.dtype, device=self.device))
+        return self._factors[n]
+
+
+# A gradient rule: (output, target, scale) -> (scale * loss, d(scale * loss) / d output), or None for targets
+# the fast path does not cover (class probabilities as targets, shapes or dtypes that would broadcast).
+GradientRule = Callable[[Tensor, Tensor, _Scale], "tuple[Tensor, Tensor] | None"]
+
+
+def _mse_and_grad(output: Tensor, target: Tensor, scale: _Scale) -> tuple[Tensor, Tensor] | None:
+    """(scale * mean((o - t)^2), its gradient 2 scale (o - t) / n) from one difference, with the factors
     (scale / n, 2 scale / n) as 0-dim tensors of the output's dtype: four small kernels, where mse_loss and
     mse_loss_backward launch about ten (a mean is a sum, a dtype round trip and a division, and a Python
-    float multiplier is first made a tensor and cast). None for shapes or dtypes that would broadcast."""
+    float multiplier is first made a tensor and cast)."""
     if output.shape != target.shape or target.dtype != output.dtype:
         return None
+    factors = scale.mse_factors(output.numel())
     diff = torch.sub(output, target)
     flat = diff.view(-1)
     return torch.dot(flat, flat).mul_(factors[0]), diff.mul_(factors[1])
 
 
-def _loss_and_grad(kind: str, output: Tensor, target: Tensor, scale: float) -> tuple[Tensor, Tensor] | None:
-    """(scale * loss, d(scale * loss)/d output) for the cross-entropies (mean over the batch), or None for
-    targets the fast path does not cover (class probabilities as targets, shapes that would broadcast)."""
-    if kind == "cross-entropy":
-        if output.dim() != 2 or target.dim() != 1 or target.dtype != torch.long:
-            return None
-        logp = torch.log_softmax(output, 1)
-        value = F.nll_loss(logp, target)
-        one = torch.full((), scale, dtype=logp.dtype, device=logp.device)
-        rows = torch.full((), target.shape[0], dtype=logp.dtype, device=logp.device)  # the mean's denominator
-        grad_logp = aten.nll_loss_backward(one, logp, target, None, 1, -100, rows)
-        return _scaled(value, scale), aten._log_softmax_backward_data(grad_logp, logp, 1, logp.dtype)
-    # binary cross-entropy of logits (batch, 1) against labels (batch,): d/dx = (sigmoid(x) - t) / n
+def _cross_entropy_and_grad(output: Tensor, target: Tensor, scale: _Scale) -> tuple[Tensor, Tensor] | None:
+    """Softmax cross-entropy of logits (batch, k) against class labels (batch,), mean over the batch."""
+    if output.dim() != 2 or target.dim() != 1 or target.dtype != torch.long:
+        return None
+    logp = torch.log_softmax(output, 1)
+    value = F.nll_loss(logp, target)
+    one = torch.full((), scale.scale, dtype=logp.dtype, device=logp.device)
+    rows = torch.full((), target.shape[0], dtype=logp.dtype, device=logp.device)  # the mean's denominator
+    grad_logp = aten.nll_loss_backward(one, logp, target, None, 1, -100, rows)
+    return _scaled(value, scale.scale), aten._log_softmax_backward_data(grad_logp, logp, 1, logp.dtype)
+
+
+def _binary_cross_entropy_and_grad(output: Tensor, target: Tensor, scale: _Scale) -> tuple[Tensor, Tensor] | None:
+    """Binary cross-entropy of logits (batch, 1) against labels (batch,): d/dx = (sigmoid(x) - t) / n."""
     logits = output.squeeze(-1)
     if logits.shape != target.shape:
         return None
     target = target.to(logits.dtype)
     value = F.binary_cross_entropy_with_logits(logits, target)
-    grad = (torch.sigmoid(logits) - target) * (scale / logits.numel())
-    return _scaled(value, scale), grad.view_as(output)
+    grad = (torch.sigmoid(logits) - target) * (scale.scale / logits.numel())
+    return _scaled(value, scale.scale), grad.view_as(output)
+
+
+_GRADIENT_RULES: dict[Loss, GradientRule] = {
+    mse: _mse_and_grad,
+    cross_entropy: _cross_entropy_and_grad,
+    binary_cross_entropy: _binary_cross_entropy_and_grad,
+}
 
 
 def _scaled(value: Tensor, scale: float) -> Tensor:
@@ -335,15 +337,23 @@ def dense_gradients(model: nn.Module, loss: Loss, x: Tensor, y: Tensor) -> tuple
     None where the model or loss is not covered (see `dense_layers`). Parameters and their .grad are not
     touched. This is the engine the fast training step runs; tests hold it against autograd.
     """
+    plan = _plan(model, loss)
+    if plan is None:
+        return None
+    engine = _Engine(*plan, loss)
+    with torch.no_grad():
+        grads = [torch.empty_like(p) for p in _parameters(plan[0])]
+        value = engine.run(x, y, grads)
+    return None if value is None else (value, grads)
+
+
+def _plan(model: nn.Module, loss: Any) -> tuple[list[DenseLayer], GradientRule] | None:
+    """The dense layers and the loss's gradient rule, or None where the model or loss is not covered."""
     layers = dense_layers(model)
     rule = _loss_rule(loss, isinstance(model, StackedMLP))
     if layers is None or rule is None or not _covers_parameters(model, layers):
         return None
-    engine = _Engine(layers, rule, loss)
-    with torch.no_grad():
-        grads = [torch.empty_like(p) for p in _parameters(layers)]
-        value = engine.run(x, y, grads)
-    return None if value is None else (value, grads)
+    return layers, rule
 
 
 def _parameters(layers: Sequence[DenseLayer]) -> list[Tensor]:
@@ -364,29 +374,21 @@ def _covers_parameters(model: nn.Module, layers: Sequence[DenseLayer]) -> bool:
 class _Engine:
     """Forward, loss and backward of one dense stack into preallocated gradient tensors."""
 
-    def __init__(self, layers: Sequence[DenseLayer], kind: str, loss: Any) -> None:
+    def __init__(self, layers: Sequence[DenseLayer], rule: GradientRule, loss: Any) -> None:
         # Detached aliases of the parameters (the same storage, updated in place by every step): products
         # of tensors that do not require gradients record no autograd graph, whatever the grad mode.
         self.layers = [_in_place(replace(layer, weight=layer.weight.detach(),
                                          bias=None if layer.bias is None else layer.bias.detach()))
                        for layer in layers]
-        self.kind, self.loss = kind, loss
+        self.rule, self.loss = rule, loss
         self.ops = [_operands(layer) for layer in self.layers]
         self.stacked = layers[0].stacked
         self.with_bias = all(layer.bias is not None for layer in layers)
         param = layers[0].weight
         self.dtype, self.device = param.dtype, param.device
         # ensemble_loss sums the members' mean losses: the loss and its gradient carry a factor K.
-        self.scale = float(param.shape[0]) if self.stacked else 1.0
+        self.scale = _Scale(float(param.shape[0]) if self.stacked else 1.0, self.dtype, self.device)
         self.dims = (2, 3) if self.stacked else (2,)
-        self._factors: dict[int, tuple[Tensor, Tensor]] = {}
-
-    def _mse_factors(self, n: int) -> tuple[Tensor, Tensor]:
-        """(scale / n, 2 scale / n) for a batch of n output values, made once per batch size."""
-        if n not in self._factors:
-            self._factors[n] = (torch.tensor(self.scale / n, dtype=self.dtype, device=self.device),
-                                torch.tensor(2.0 * self.scale / n, dtype=self.dtype, device=self.device))
-        return self._factors[n]
 
     def run(self, x: Tensor, y: Tensor, grads: list[Tensor]) -> Tensor | None:
         """Write the gradients; return the detached batch loss, or None if these targets are not covered."""
@@ -394,10 +396,7 @@ class _Engine:
             return None
         output, saved = _forward(self.layers, self.ops, x)
         out, target = self.loss.fold(output, y) if self.stacked else (output, y)
-        if self.kind == "mse":
-            result = _mse_and_grad(out, target, self._mse_factors(out.numel()))
-        else:
-            result = _loss_and_grad(self.kind, out, target, self.scale)
+        result = self.rule(out, target, self.scale)
         if result is None:
             return None
         value, grad = result
@@ -442,14 +441,9 @@ def _fused_adam_settings(optimizer: torch.optim.Optimizer) -> bool:
         return False
     group = optimizer.param_groups[0]
     plain = not (group["amsgrad"] or group["maximize"] or group["capturable"] or group["differentiable"])
-    return bool(group["fused"]) and plain and not _has_step_hooks(optimizer)
-
-
-def _has_step_hooks(optimizer: torch.optim.Optimizer) -> bool:
-    from torch.optim import optimizer as torch_optimizer
-
-    return bool(optimizer._optimizer_step_pre_hooks or optimizer._optimizer_step_post_hooks
-                or torch_optimizer._global_optimizer_pre_hooks or torch_optimizer._global_optimizer_post_hooks)
+    hooks = (optimizer._optimizer_step_pre_hooks or optimizer._optimizer_step_post_hooks
+             or torch_optimizer._global_optimizer_pre_hooks or torch_optimizer._global_optimizer_post_hooks)
+    return bool(group["fused"]) and plain and not hooks
 
 
 # Below about 8 MFLOP a step (forward and backward: ~6 flops per parameter per row) its ops are so small that
@@ -469,13 +463,14 @@ class DenseStep:
     loss.backward()), clipped like `nn.utils.clip_grad_norm_(foreach=True)` when asked, and applied by one
     fused Adam/AdamW kernel on the optimiser's own state (or by `optimizer.step()` for other optimisers,
     and for the first step, which creates that state exactly as torch does). Batches the fast path does
-    not cover (e.g. class probabilities as targets) take `fallback`, the autograd step.
+    not cover (named inputs, class probabilities as targets after mixup) go to `fallback`: the Trainer's
+    autograd step (`Trainer.autograd_step`), the one general path.
     """
 
-    def __init__(self, model: nn.Module, layers: list[DenseLayer], kind: str, loss: Any,
-                 optimizer: torch.optim.Optimizer, clip_grad_norm: float | None) -> None:
-        self.model, self.loss, self.optimizer, self.clip = model, loss, optimizer, clip_grad_norm
-        self.engine = _Engine(layers, kind, loss)
+    def __init__(self, layers: list[DenseLayer], rule: GradientRule, loss: Any, optimizer: torch.optim.Optimizer,
+                 clip_grad_norm: float | None, fallback: Step) -> None:
+        self.optimizer, self.clip, self.fallback = optimizer, clip_grad_norm, fallback
+        self.engine = _Engine(layers, rule, loss)
         self.params: list[Tensor] = list(_parameters(layers))
         self.data = [p.detach() for p in self.params]  # what the fused kernel updates in place, outside autograd
         self.grads = [torch.zeros_like(p) for p in self.params]
@@ -489,7 +484,9 @@ class DenseStep:
         self._exp_avg: list[Tensor] = []
         self._exp_avg_sq: list[Tensor] = []
 
-    def __call__(self, xb: Tensor, yb: Tensor) -> Tensor:
+    def __call__(self, xb: Any, yb: Tensor, wb: Tensor | None = None) -> Tensor:
+        if wb is not None or not isinstance(xb, Tensor):  # the Trainer does not choose this step for such fits
+            return self.fallback(xb, yb, wb)
         threads = torch.get_num_threads()
         few = threads > 1 and xb.device.type == "cpu" and 6 * xb.shape[-2] * self.numel < _ONE_THREAD_FLOPS
         if few:  # a small step: one intra-op thread (restored below) beats waking the others for each tiny op
@@ -498,7 +495,7 @@ class DenseStep:
             # The engine and the update act on detached aliases and buffers: no grad-mode switch is needed.
             value = self.engine.run(xb.detach() if xb.requires_grad else xb, yb, self.grads)
             if value is None:
-                return self.fallback(xb, yb)
+                return self.fallback(xb, yb, None)
             if self.clip is not None:
                 self._clip(self.clip)
             self._update()
@@ -545,33 +542,22 @@ class DenseStep:
         self._exp_avg_sq = [s["exp_avg_sq"] for s in states]
         self._adopted = states[0]
 
-    def fallback(self, xb: Tensor, yb: Tensor) -> Tensor:
-        """The autograd step (Trainer.train_step's general path) for a batch the fast path does not cover."""
-        with torch.enable_grad():
-            self.optimizer.zero_grad(set_to_none=True)
-            loss = self.loss(self.model(xb), yb)
-            loss.backward()
-            if self.clip is not None:
-                nn.utils.clip_grad_norm_(self.model.parameters(), self.clip, foreach=True)
-            self.optimizer.step()
-        return loss.detach().float()
-
 
 def dense_step(model: nn.Module, loss: Callable[[Tensor, Tensor], Tensor], optimizer: torch.optim.Optimizer, *,
-               clip_grad_norm: float | None = None) -> Callable[[Tensor, Tensor], Tensor] | None:
-    """A step function (xb, yb) -> detached loss for `model` where the fast path applies, else None.
+               fallback: Step, clip_grad_norm: float | None = None) -> DenseStep | None:
+    """A step (xb, yb, wb=None) -> detached loss for `model` where the fast path applies, else None.
 
     Applies to a dense stack (`dense_layers`) with a covered loss (mse, cross-entropy, binary cross-entropy;
     their `ensemble_loss` for a StackedMLP) whose parameters are all trainable, of one dtype and device,
-    and are exactly the optimiser's, in one parameter group.
+    and are exactly the optimiser's, in one parameter group. Batches it does not cover go to `fallback`
+    (the autograd step, same signature).
     """
-    layers = dense_layers(model)
-    stacked = isinstance(model, StackedMLP)
-    rule = _loss_rule(loss, stacked)
-    if layers is None or rule is None or not _covers_parameters(model, layers):
+    plan = _plan(model, loss)
+    if plan is None:
         return None
+    layers, rule = plan
     groups, params = optimizer.param_groups, _parameters(layers)
     if len(groups) != 1 or len(groups[0]["params"]) != len(params) or any(
             a is not b for a, b in zip(groups[0]["params"], params)):
         return None
-    return DenseStep(model, layers, rule, loss, optimizer, clip_grad_norm)
+    return DenseStep(layers, rule, loss, optimizer, clip_grad_norm, fallback)

@@ -1,4 +1,4 @@
-"""Loss functions by name, the default loss for each task, and each loss's per-sample form.
+"""Loss functions by name, each loss's per-sample form, and the Gaussian NLL of a heteroscedastic head.
 
 Every loss takes the model's raw output and the target as stored in a `Split`:
 regression (batch, t) float; binary (batch,) int or float (soft labels after mixup) against
@@ -8,22 +8,32 @@ int, -100 on padded steps, against (batch, T, k) logits (cross-entropy over the 
 
 Each named loss also has a per-sample form, `(output, target) -> (batch,)`, whose mean over the batch is
 the loss itself. Sample weights use it: the weighted loss of a batch is sum_i w_i l_i / sum_i w_i
-(`weighted_loss`), which equals the plain loss when every weight is the same.
+(`weighted_loss`), which equals the plain loss when every weight is the same. A task's default loss is
+`deepsci.tasks.Task.default_loss`.
+
+A heteroscedastic model for t targets has 2t raw outputs: the first t are means, the last t set the
+variance through a positive link with a floor, var = softplus(raw) + floor (or exp(raw) + floor). The
+floor keeps the NLL finite when a network drives a variance to zero (Nix & Weigend 1994; Kendall & Gal
+2017; Lakshminarayanan et al. 2017). It trains on `gaussian_nll`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import math
+from typing import Any, Callable, Literal
 
 import torch
 from torch.nn import functional as F
 
-from deepsci.training.names import LOSSES as LOSS_NAMES
 from deepsci.errors import ConfigError, DataError, unknown_name
+from deepsci.tasks import task_of
+from deepsci.training.names import LOSSES as LOSS_NAMES
+from deepsci.training.uncertainty_spec import LINKS
 
 Tensor = torch.Tensor
 Loss = Callable[[Tensor, Tensor], Tensor]
 PerSampleLoss = Callable[[Tensor, Tensor], Tensor]  # (output, target) -> (batch,)
+Link = Literal["softplus", "exp"]
 
 
 def mse(output: Tensor, target: Tensor) -> Tensor:
@@ -110,26 +120,28 @@ PER_SAMPLE: dict[Loss, PerSampleLoss] = {
     cross_entropy: cross_entropy_per_sample,
 }
 
-DEFAULT_LOSS = {"regression": "mse", "binary": "binary-cross-entropy", "multiclass": "cross-entropy",
-                "multilabel": "binary-cross-entropy", "tagging": "cross-entropy"}
-
 
 def get_loss(name: str | None, task: str) -> Loss:
-    """The loss called `name`, or the task's default loss when `name` is None."""
-    name = name or DEFAULT_LOSS[task]
+    """The loss called `name`, or the task's default loss (`Task.default_loss`) when `name` is None."""
+    name = name or task_of(task).default_loss
     if name not in LOSSES:
         raise ConfigError(unknown_name("loss", name, tuple(LOSSES)))
     return LOSSES[name]
 
 
-def per_sample_loss(loss: Any) -> PerSampleLoss:
+def per_sample_form(loss: Any) -> PerSampleLoss | None:
     """The per-sample form of `loss`: a named loss of this module, or any callable with a `per_sample`
-    attribute (e.g. `ensemble_loss(mse)`). Raises ConfigError for a loss without one."""
+    attribute (e.g. `ensemble_loss(mse)`); None for a loss without one."""
     try:
         form = PER_SAMPLE.get(loss)
     except TypeError:  # unhashable callables
         form = None
-    form = form or getattr(loss, "per_sample", None)
+    return form or getattr(loss, "per_sample", None)
+
+
+def per_sample_loss(loss: Any) -> PerSampleLoss:
+    """`per_sample_form(loss)`, or a ConfigError for a loss without one."""
+    form = per_sample_form(loss)
     if form is None:
         raise ConfigError(f"sample weights need the loss's per-sample form, and {getattr(loss, '__name__', loss)!r} "
                           f"has none. Use one of {', '.join(LOSSES)} (or their ensemble_loss), or fit without "
@@ -149,3 +161,63 @@ def weighted_loss(per_sample: PerSampleLoss, output: Tensor, target: Tensor, wei
         raise DataError(f"per-sample losses {tuple(values.shape)} and sample weights {tuple(weight.shape)} must "
                         "both have one value per row.")
     return (values * weight).sum() / weight.sum().clamp_min(torch.finfo(weight.dtype).tiny)
+
+
+# -- the Gaussian NLL of a mean-and-variance (heteroscedastic) head ----------------------------------------------
+_LINK_FUNCTIONS: dict[str, Callable[[Tensor], Tensor]] = {"softplus": F.softplus, "exp": torch.exp}
+
+
+def mean_variance(output: Tensor, *, link: Link = "softplus", floor: float = 1e-6) -> tuple[Tensor, Tensor]:
+    """Split a heteroscedastic head's raw output (..., 2t) into mean (..., t) and variance (..., t).
+
+    Args:
+        output: raw outputs; last dim 2t: means, then raw variances.
+        link: "softplus" (var = softplus(raw) + floor; gentle gradients, the default) or "exp"
+            (raw is a log-variance).
+        floor: smallest variance, in squared target units.
+    """
+    if output.shape[-1] % 2:
+        raise DataError(f"a heteroscedastic output needs an even last dim (t means, then t variances); received "
+                        f"{tuple(output.shape)}. Build the model with n_outputs = 2 * targets.")
+    if link not in _LINK_FUNCTIONS:
+        raise ConfigError(unknown_name("variance link", str(link), LINKS))
+    t = output.shape[-1] // 2
+    return output[..., :t], _LINK_FUNCTIONS[link](output[..., t:]) + floor
+
+
+def gaussian_nll(output: Tensor, target: Tensor, *, link: Link = "softplus", floor: float = 1e-6,
+                 beta: float = 0.0) -> Tensor:
+    """Mean Gaussian negative log-likelihood of `target` under a heteroscedastic head's `output`.
+
+    NLL = 0.5 * [log(2 pi) + log var + (y - mu)^2 / var], averaged over batch and targets (the constant
+    is included so the value is a true NLL; it does not change gradients). Same semantics as
+    `torch.nn.GaussianNLLLoss(full=True)` given (mu, var).
+
+    With beta > 0 each element's NLL is weighted by stop-gradient(var)^beta (beta-NLL, Seitzer et al.
+    2022): plain NLL (beta = 0) lets a network give up on hard points by inflating their variance, which
+    slows the fit of the mean; beta = 0.5 keeps the mean's gradient close to MSE's and the variance
+    still learned; beta = 1 gives the mean exactly the MSE gradient.
+
+    Args:
+        output: (batch, 2t) raw outputs (see `mean_variance`).
+        target: (batch, t).
+        beta: the beta-NLL exponent in [0, 1].
+    """
+    return _elementwise_nll(output, target, link, floor, beta).mean()
+
+
+def gaussian_nll_per_sample(output: Tensor, target: Tensor, *, link: Link = "softplus", floor: float = 1e-6,
+                            beta: float = 0.0) -> Tensor:
+    """`gaussian_nll` of each row, averaged over its targets: (batch,). Their mean is `gaussian_nll`."""
+    nll = _elementwise_nll(output, target, link, floor, beta)
+    return nll.reshape(nll.shape[0], -1).mean(1)
+
+
+def _elementwise_nll(output: Tensor, target: Tensor, link: Link, floor: float, beta: float) -> Tensor:
+    """The (beta-weighted) NLL of every element, shaped like target."""
+    mean, var = mean_variance(output, link=link, floor=floor)
+    if mean.shape != target.shape:
+        raise DataError(f"target {tuple(target.shape)} does not match the predicted mean {tuple(mean.shape)} "
+                        "(the head has 2t outputs for t targets).")
+    nll = 0.5 * (math.log(2 * math.pi) + torch.log(var) + (target - mean) ** 2 / var)
+    return nll * var.detach() ** beta if beta else nll

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from deepsci.errors import ConfigError, DataError, TrainingError
 from deepsci.models.rnn import State, detach_state
 from deepsci.training.callbacks import Callback, TrainingState
-from deepsci.training.trainer import Trainer
+from deepsci.training.trainer import Trainer, check_finite
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -77,7 +77,7 @@ class ChunkedSequences:
             raise DataError(f"truncated BPTT needs sequences (n, T, ...); received shape {tuple(inputs.shape)}.")
         if batch_size < 1:
             raise ConfigError(f"train.batch_size must be >= 1 for truncated BPTT; received {batch_size}.")
-        _check_finite(inputs, "training inputs")
+        check_finite(inputs, "training inputs")
         self.n, self.length = int(inputs.shape[0]), int(inputs.shape[1])
         self.chunk, self.batch_size = chunk, batch_size
         self.chunks = check_chunk(self.length, chunk)
@@ -185,7 +185,7 @@ def tbptt_training(model: nn.Module, inputs: Tensor, targets: Tensor, *, chunk: 
     if targets.shape[:2] != inputs.shape[:2]:
         raise DataError(f"truncated BPTT needs one target per step: inputs {tuple(inputs.shape[:2])} and targets "
                         f"{tuple(targets.shape[:2])} must agree in (sequences, steps).")
-    _check_finite(targets, "training targets")
+    check_finite(targets, "training targets")
     wrapped = TruncatedBPTT(model)
     source = ChunkedSequences(inputs, chunk, batch_size)
     return wrapped, source, chunk_rows(targets, chunk), ResetState(wrapped, source.chunks)
@@ -216,11 +216,3 @@ def fit_tbptt(model: nn.Module, inputs: Tensor, targets: Tensor, *, loss: LossFn
     trainer = Trainer(wrapped, loss=loss, epochs=epochs, lr=lr, clip_grad_norm=clip_grad_norm,
                       batch_size=source.batch_size, callbacks=callbacks, **trainer_kwargs)
     return trainer.fit(source, rows)
-
-
-def _check_finite(values: Tensor, what: str) -> None:
-    """DataError if float `values` hold NaN or infinite entries (a RowSource checks its own data)."""
-    if values.is_floating_point() and not bool(torch.isfinite(values).all()):
-        count = int((~torch.isfinite(values)).sum())
-        raise DataError(f"the {what} hold {count} non-finite values (NaN or infinite); remove or impute them "
-                        "before training.")

@@ -30,9 +30,12 @@ from torch import nn
 from deepsci.data.batch import Inputs, RowSource, check_rows, forward, n_rows, take
 from deepsci.errors import DataError, TrainingError
 from deepsci.training.callbacks import Callback, EarlyStopping, ProgressBar
-from deepsci.training.device import (autocast, check_precision, grad_scaler, model_device, move_batch, move_tensor,
+from deepsci.training.checkpoint import load_training_state
+from deepsci.training.device import (autocast, check_precision, grad_scaler, move_batch, move_tensor,
                                      place, resolve_device)
 from deepsci.training.distributed import all_reduce_sum, shard, world, wrap
+from deepsci.training.fastdense import Step, dense_step
+from deepsci.training.inference import predict_batches
 from deepsci.training.losses import per_sample_loss, weighted_loss
 from deepsci.training.optimisers import make_optimiser, make_schedule
 
@@ -99,18 +102,18 @@ class Trainer:
         self.stop_training = False
         self.history_: list[dict[str, Any]] = []
         self.generator = torch.Generator().manual_seed(seed)
-        from deepsci.training.fastdense import dense_step
-
-        # A dense stack with a plain loss gets an explicit forward/backward and a fused optimiser step
-        # (deepsci.training.fastdense); None where it does not apply: autograd, below, is the general path.
-        self.fast_step: Callable[[Tensor, Tensor], Tensor] | None = dense_step(
-            model, loss, self.optimizer, clip_grad_norm=clip_grad_norm)
         self.scaler = grad_scaler(self.device, self.precision)
         # The model the training steps call: DDP's wrapper (its backward averages the ranks' gradients)
         # when several processes train, else the model itself.
         self.train_model = wrap(model, self.device)
-        if self.precision != "32" or self.world.distributed:
-            self.fast_step = None  # its explicit backward knows neither autocast nor DDP's gradient hooks
+        # A dense stack with a plain loss gets an explicit forward/backward and a fused optimiser step
+        # (deepsci.training.fastdense); None where it does not apply: its explicit backward knows neither
+        # autocast, nor DDP's gradient hooks, nor a decoder fed the targets (teacher forcing).
+        plain = self.precision == "32" and not self.world.distributed and not teacher_forcing
+        self.fast_step: Step | None = (dense_step(model, loss, self.optimizer, fallback=self.autograd_step,
+                                                  clip_grad_norm=clip_grad_norm) if plain else None)
+        # The step every batch takes, chosen once per fit (`choose_step`); the fast path until a fit chooses.
+        self.step: Step = self.fast_step or self.autograd_step
         self._grad_scale = 1.0  # a DDP shard's loss factor (distributed.shard), set per batch
         self._resident = True  # the fit's data lives on self.device (set by fit: deepsci.training.device.place)
 
@@ -142,14 +145,13 @@ class Trainer:
             self._per_sample = per_sample_loss(self.loss)
         (X, y, weight), self._resident = place([X, y, weight], self.device)
         (X_valid, y_valid, valid_weight), _ = place([X_valid, y_valid, valid_weight], self.device)
+        self.step = self.choose_step(X, weight)
         torch.manual_seed(self.seed)  # dropout draws from the global generator
         self.generator = torch.Generator().manual_seed(self.seed)
         self.stop_training = False
         try:
             done = 0
             if resume_from is not None:
-                from deepsci.training.checkpoint import load_training_state
-
                 done = load_training_state(self, Path(resume_from))
             for cb in self.callbacks:
                 cb.on_fit_start(self)
@@ -198,7 +200,7 @@ class Trainer:
         for batch, (xb, yb, wb, rows) in enumerate(self._batches(X, y, order, batches, sample_weight)):
             if self.augment is not None:  # on the device; its draws come from the host generator
                 xb, yb = self.augment(xb, yb, self.generator)
-            step = self.train_step(xb, yb) if wb is None else self.train_step(xb, yb, wb)
+            step = self.train_step(xb, yb, wb)
             slots[batch].copy_(step)
             weights[batch] = 0.0 if self._grad_scale == 0 else rows
             for cb in self.callbacks:
@@ -241,16 +243,26 @@ class Trainer:
             wb = None if sample_weight is None else move_tensor(sample_weight[idx], self.device)
             yield xb, yb, wb, len(idx)
 
+    def choose_step(self, X: Inputs, sample_weight: Tensor | None) -> Step:
+        """The step of a fit, chosen once at its start: the dense fast path where the Trainer has one
+        (`fast_step`) and the fit has neither named inputs nor sample weights, else `autograd_step`."""
+        if self.fast_step is not None and sample_weight is None and not isinstance(X, dict):
+            return self.fast_step
+        return self.autograd_step
+
     def train_step(self, xb: Inputs, yb: Tensor, wb: Tensor | None = None) -> Tensor:
         """One optimiser step on a batch; returns the batch loss (weighted by `wb` (B,) if given) as a
-        detached 0-dim tensor on the model's device (no host synchronisation here).
+        detached 0-dim tensor on the model's device (no host synchronisation here). It takes the step
+        chosen for the fit (`choose_step`): override this to change what every batch does."""
+        return self.step(xb, yb, wb)
+
+    def autograd_step(self, xb: Inputs, yb: Tensor, wb: Tensor | None = None) -> Tensor:
+        """The general step: forward, loss and backward through autograd, then the optimiser's step.
 
         The forward pass runs under the trainer's autocast; with "16-mixed" the loss is scaled before the
         backward pass and the gradients unscaled before clipping and the step (a step whose gradients
         overflowed is skipped and the scale lowered: torch.amp.GradScaler).
         """
-        if self.fast_step is not None and wb is None and not self.teacher_forcing and isinstance(xb, Tensor):
-            return self.fast_step(xb, yb)
         self.optimizer.zero_grad(set_to_none=True)
         with autocast(self.device, self.precision):
             output = self.forward_train(xb, yb)
@@ -292,8 +304,8 @@ class Trainer:
         self.model.eval()
         sums = torch.zeros(2, dtype=torch.float32 if self.device.type == "mps" else torch.float64,
                            device=self.device)  # (loss sum, weight sum)
-        n = n_rows(X)
-        start, stop = _share(n, self.world.rank, self.world.size)
+        n, rank, size = n_rows(X), self.world.rank, self.world.size
+        start, stop = n * rank // size, n * (rank + 1) // size  # this rank's contiguous share of the rows
         for i in range(start, stop, batch_size):
             rows = slice(i, min(i + batch_size, stop))
             xb, target = move_batch(take(X, rows), self.device), move_tensor(y[rows], self.device)
@@ -310,17 +322,10 @@ class Trainer:
         total, norm = all_reduce_sum(sums).tolist()
         return total / norm if norm > 0 else 0.0
 
-    @torch.no_grad()
     def predict(self, X: Inputs, batch_size: int = 4096) -> Tensor:
         """The model's raw outputs for X in eval mode, in batches, on the CPU: (n, ...), or (K, n, ...) for
-        a stacked ensemble (the row dimension second)."""
-        from deepsci.training.ensemble import is_stacked
-
-        self.model.eval()
-        device = model_device(self.model)
-        parts = [forward(self.model, move_batch(take(X, slice(i, i + batch_size)), device)).cpu()
-                 for i in range(0, n_rows(X), batch_size)]
-        return torch.cat(parts, dim=1 if is_stacked(self.model) else 0)
+        a stacked ensemble (`deepsci.training.inference.predict_batches`)."""
+        return predict_batches(self.model, X, batch_size=batch_size)
 
     def _step_schedule(self, logs: dict[str, Any]) -> None:
         if self.scheduler is None:
@@ -342,11 +347,6 @@ def _non_finite(epoch: int, total: float, losses: Tensor) -> TrainingError:
     value = float(per_batch[bad[0]]) if len(bad) else total
     return TrainingError(f"the training loss became {value} {where}. Lower train.lr (e.g. by 10x), set "
                          "train.clip_grad_norm (e.g. 1.0), or check the data for extreme values.")
-
-
-def _share(n: int, rank: int, size: int) -> tuple[int, int]:
-    """The contiguous rows [start, stop) of n that rank `rank` of `size` evaluates."""
-    return n * rank // size, n * (rank + 1) // size
 
 
 def epoch_order(X: Inputs, generator: torch.Generator) -> Tensor:
@@ -382,11 +382,11 @@ def _check_split(X: Inputs, y: Tensor, name: str) -> None:
         return  # it checks its own values as it is built
     parts = X.items() if isinstance(X, dict) else [("", X)]
     for key, tensor in parts:
-        _check_finite(tensor, f"{name} inputs" + (f" '{key}'" if key else ""))
-    _check_finite(y, f"{name} targets")
+        check_finite(tensor, f"{name} inputs" + (f" '{key}'" if key else ""))
+    check_finite(y, f"{name} targets")
 
 
-def _check_finite(tensor: Tensor, what: str) -> None:
+def check_finite(tensor: Tensor, what: str) -> None:
     """DataError naming `what` and the count of NaN / infinite values (float tensors only)."""
     if not tensor.is_floating_point():
         return

@@ -11,13 +11,14 @@ a member that never saw it (deepsci.evaluation.uncertainty.held_out_calibration)
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from deepsci.data.batch import Inputs
 from deepsci.errors import ConfigError
+from deepsci.tasks import task_of
 from deepsci.training.ensemble import (
     bootstrap_data,
     build_ensemble,
@@ -26,47 +27,21 @@ from deepsci.training.ensemble import (
     held_out_loss,
     per_member_batch,
 )
+from deepsci.training.losses import gaussian_nll, gaussian_nll_per_sample
+from deepsci.training.uncertainty_spec import UncertaintySpec
 
 Tensor = torch.Tensor
 Loss = Callable[[Tensor, Tensor], Tensor]
 
-__all__ = ["UncertaintyMethod", "check_held_out_splits", "uncertainty_training"]
+__all__ = ["check_held_out_splits", "uncertainty_training"]
 
 
-class UncertaintyMethod(Protocol):
-    """The fields of `deepsci.evaluation.uncertainty.UncertaintySpec` that training reads."""
-
-    @property
-    def method(self) -> str: ...
-
-    @property
-    def members(self) -> int: ...
-
-    @property
-    def heteroscedastic(self) -> bool: ...
-
-    @property
-    def bootstrap(self) -> bool: ...
-
-    @property
-    def link(self) -> str: ...
-
-    @property
-    def beta(self) -> float: ...
-
-    @property
-    def conformal_method(self) -> str: ...
-
-    @property
-    def recalibration(self) -> str: ...
-
-
-def uncertainty_training(spec: UncertaintyMethod, task: str, make_member: Callable[[int], nn.Module], loss: Loss,
+def uncertainty_training(spec: UncertaintySpec, task: str, make_member: Callable[[int], nn.Module], loss: Loss,
                          X: Inputs, y: Tensor, *, seed: int = 0) -> tuple[nn.Module, Loss, Inputs, Tensor, Any]:
     """What the Trainer needs for an uncertainty method: (model, loss, X_train, y_train, augment).
 
     - heteroscedastic: the head has 2t outputs (make_member must build it so) and the loss is the Gaussian
-      NLL (`deepsci.evaluation.uncertainty.gaussian_nll`), in scaled target units;
+      NLL (`deepsci.training.losses.gaussian_nll`), in scaled target units;
     - ensemble: `members` networks make_member(seed + k) stacked into one StackedMLP, trained by the same
       Trainer on `ensemble_loss(loss)` (the sum of the members' mean losses; logged losses are that sum);
       with bootstrap, each member gets its own resample (`bootstrap_data`, augment `per_member_batch`);
@@ -76,32 +51,22 @@ def uncertainty_training(spec: UncertaintyMethod, task: str, make_member: Callab
     - otherwise make_member(seed) and `loss` unchanged (method "none" is exactly the plain run).
 
     Args:
-        spec: the method (an UncertaintySpec).
-        task: "regression", "binary" or "multiclass".
+        spec: the method.
+        task: a task name (deepsci.tasks) the spec can serve (`UncertaintySpec.check_task`).
         make_member: seed -> a freshly built network.
         loss: the per-member loss (e.g. `deepsci.training.losses.mse`).
         X, y: (n, ...) training inputs (a tensor, or named tensors) and targets.
         seed: the run's seed.
     """
+    spec.check_task(task_of(task))
     per_row: Callable[[Tensor, Tensor], Tensor] | None = None  # the loss per row, where K-fold members need it
     if spec.heteroscedastic:
-        if task != "regression":
-            raise ConfigError(f"uncertainty.heteroscedastic = true is for regression (a mean-and-variance head); "
-                              f"this task is {task}. Set heteroscedastic = false (class probabilities already "
-                              "carry the aleatoric part).")
-        # Imported here: the Gaussian NLL lives with the rest of the heteroscedastic maths in evaluation.
-        from deepsci.evaluation.uncertainty.heteroscedastic import gaussian_nll, gaussian_nll_per_sample
-
         loss = partial(gaussian_nll, link=spec.link, beta=spec.beta)  # type: ignore[arg-type]
         per_row = partial(gaussian_nll_per_sample, link=spec.link, beta=spec.beta)  # type: ignore[arg-type]
     if spec.method != "ensemble":
         return make_member(seed), loss, X, y, None
     model = build_ensemble(make_member, spec.members, seed=seed)
-    if spec.conformal_method != "split":
-        if task != "regression" or spec.bootstrap:
-            raise ConfigError(f"uncertainty.conformal_method = '{spec.conformal_method}' is for regression ensembles "
-                              f"without bootstrap (this task is {task}, bootstrap = {spec.bootstrap}); use "
-                              "conformal_method = 'split'.")
+    if spec.k_fold:
         held_out = held_out_loss(loss, spec.members, per_row)
         return model, held_out, X, held_out.with_folds(y, cross_folds(len(y), spec.members, seed)), None
     member_loss = ensemble_loss(loss, target_dims=y.dim())
@@ -116,14 +81,14 @@ def uncertainty_training(spec: UncertaintyMethod, task: str, make_member: Callab
     return model, member_loss, Xb, yb, per_member_batch
 
 
-def check_held_out_splits(spec: UncertaintyMethod, valid_rows: int, calib_rows: int) -> None:
+def check_held_out_splits(spec: UncertaintySpec, valid_rows: int, calib_rows: int) -> None:
     """Refuse, before training, splits that K-fold (cross-conformal) members cannot use as asked.
 
     Each member early-stops on its own left-out fold, so a validation split would sit unused; and the
     members' out-of-fold residuals calibrate the bands but not the ensemble's sigma (one member's error is
     not the ensemble mean's), so sigma recalibration needs the calibration split.
     """
-    if spec.conformal_method == "split":
+    if not spec.k_fold:
         return
     if valid_rows > 0:
         raise ConfigError(f"uncertainty.conformal_method = '{spec.conformal_method}' early-stops each ensemble member "

@@ -91,12 +91,8 @@ def _population(n: int, seed: int) -> dict[str, np.ndarray]:
 
 
 def simulate_galaxies(n: int = 8000, *, seed: int = 0, cache: bool = True) -> pd.DataFrame:
-    """A simulated galaxy survey (module docstring), one row per galaxy.
-
-    Args:
-        n: number of galaxies.
-        seed: the one random source.
-        cache: read/write the simulation cache (`deepsci.data.physics.cache`).
+    """A simulated galaxy survey (module docstring) of n galaxies from `seed`, one row per galaxy; `cache`:
+    read/write the simulation cache (`deepsci.data.physics.cache`).
 
     Returns:
         DataFrame with columns id, g, r, i, z (observed asinh magnitudes, AB), log_mass (log10 M/M_sun,
@@ -106,8 +102,7 @@ def simulate_galaxies(n: int = 8000, *, seed: int = 0, cache: bool = True) -> pd
     if n < 1:
         raise DataError(f"a galaxy survey needs n >= 1 galaxies; received n = {n}.")
     arrays = cached_arrays("galaxies", {"n": n, "seed": seed}, lambda: _population(n, seed), cache=cache)
-    frame = pd.DataFrame({"id": [f"gal{i}" for i in range(n)],
-                          **{b: arrays[b] for b in BANDS},
-                          "log_mass": arrays["log_m"], "log_lum": arrays["log_l"], "g_r": arrays["g_r"],
-                          **{f"snr_{b}": arrays[f"snr_{b}"] for b in BANDS}})
-    return frame
+    return pd.DataFrame({"id": [f"gal{i}" for i in range(n)],
+                         **{b: arrays[b] for b in BANDS},
+                         "log_mass": arrays["log_m"], "log_lum": arrays["log_l"], "g_r": arrays["g_r"],
+                         **{f"snr_{b}": arrays[f"snr_{b}"] for b in BANDS}})

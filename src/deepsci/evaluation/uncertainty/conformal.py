@@ -28,22 +28,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from deepsci.errors import ConfigError, DataError, unknown_name
+from deepsci.training.uncertainty_spec import REGRESSION_SCORES, SET_METHODS
 
 RegressionScore = Literal["absolute", "normalised"]
 SetMethod = Literal["lac", "aps"]
-REGRESSION_SCORES = ("absolute", "normalised")
-SET_METHODS = ("lac", "aps")
 
-__all__ = [
-    "REGRESSION_SCORES",
-    "SET_METHODS",
-    "conformal_quantile",
-    "regression_scores",
-    "conformal_interval",
-    "cv_plus_interval",
-    "classification_scores",
-    "conformal_sets",
-]
+__all__ = ["conformal_quantile", "regression_scores", "conformal_interval", "cv_plus_interval", "classification_scores",
+           "conformal_sets"]
 
 
 def _check_alpha(alpha: float) -> None:
@@ -112,13 +103,10 @@ def conformal_interval(y_cal: ArrayLike, mean_cal: ArrayLike, mean_test: ArrayLi
         (lower, upper), each shaped like mean_test, in the units of y.
     """
     q = conformal_quantile(regression_scores(y_cal, mean_cal, sigma_cal, score), alpha)
+    if score == "normalised" and sigma_test is None:
+        raise ConfigError("score = 'normalised' needs sigma_test as well as sigma_cal.")
     mu = np.asarray(mean_test, dtype=np.float64)
-    if score == "normalised":
-        if sigma_test is None:
-            raise ConfigError("score = 'normalised' needs sigma_test as well as sigma_cal.")
-        half = q * np.asarray(sigma_test, dtype=np.float64)
-    else:
-        half = np.broadcast_to(q, mu.shape)
+    half = q * np.asarray(sigma_test, dtype=np.float64) if score == "normalised" else np.broadcast_to(q, mu.shape)
     return mu - half, mu + half
 
 

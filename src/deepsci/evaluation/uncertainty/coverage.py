@@ -13,8 +13,7 @@ Two sources of spread, both exact:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -86,9 +85,6 @@ class Coverage:
     high: float
     n: int
     confidence: float = 0.95
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def coverage(inside: ArrayLike, confidence: float = 0.95) -> Coverage:

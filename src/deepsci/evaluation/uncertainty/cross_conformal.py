@@ -32,11 +32,12 @@ from numpy.typing import NDArray
 from torch import nn
 
 from deepsci.data.batch import Inputs
-from deepsci.errors import ConfigError, DataError
+from deepsci.errors import DataError
 from deepsci.evaluation.uncertainty.conformal import conformal_quantile, regression_scores
-from deepsci.evaluation.uncertainty.heteroscedastic import mean_variance
-from deepsci.evaluation.uncertainty.predictive import Calibration, TargetUnscaler, UncertaintySpec, _raw_samples
+from deepsci.evaluation.uncertainty.predictive import Calibration, TargetUnscaler, _raw_samples
 from deepsci.training.ensemble import cross_folds
+from deepsci.training.losses import mean_variance
+from deepsci.training.uncertainty_spec import UncertaintySpec
 
 __all__ = ["held_out_calibration", "held_out_means"]
 
@@ -75,14 +76,10 @@ def held_out_calibration(model: nn.Module, X: Inputs, y: NDArray[np.float64], sp
             out-of-fold residuals are one member's, not the ensemble mean's, so they do not rescale sigma.
 
     Returns:
-        kind "interval", calibrated_on "out-of-fold", n training rows, score "absolute": the bands are
-        mean +- q (`apply_calibration`), like split conformal's; for conformal_method "cross-plus" the
-        residuals and their members are kept too and the bands are CV+ (`cv_plus_interval`).
+        kind "interval", calibrated_on "out-of-fold", score "absolute" (sigma at rows a member trained on is not
+        the sigma of a fresh row): bands mean +- q; for "cross-plus" the residuals and their members are kept
+        and the bands are CV+ (`cv_plus_interval`).
     """
-    if spec.score != "absolute":
-        raise ConfigError(f"cross-conformal bands use the absolute residual; score = '{spec.score}' needs the "
-                          "ensemble's sigma at rows it trained on. Set uncertainty.score = 'absolute', or "
-                          "conformal_method = 'split'.")
     y_ = np.asarray(y, dtype=np.float64)
     scores = regression_scores(y_, held_out_means(model, X, spec, y_scaler, batch_size).reshape(y_.shape))
     q = np.atleast_1d(conformal_quantile(scores, 1.0 - spec.level))

@@ -6,12 +6,20 @@ inline image with `deepsci.evaluation.figures.figure_to_data_uri`.
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
 from deepsci.evaluation.uncertainty.metrics import calibration_curve, miscalibration_area, reliability_curve
 
 __all__ = ["calibration_figure", "reliability_figure", "parity_figure", "error_vs_std_figure"]
+
+
+def _finish(fig: Figure, ax: Axes) -> Figure:
+    """The figure with the main axes' legend in the upper left, laid out."""
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def calibration_figure(y: ArrayLike, mean: ArrayLike, std: ArrayLike, *, label: str = "model") -> Figure:
@@ -25,9 +33,7 @@ def calibration_figure(y: ArrayLike, mean: ArrayLike, std: ArrayLike, *, label: 
     ax.plot(expected, observed, color="C0", label=f"{label} (miscalibration area {area:.3f})")
     ax.set(xlabel="expected coverage (interval level)", ylabel="observed coverage", xlim=(0, 1), ylim=(0, 1),
            title="Calibration curve")
-    ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax)
 
 
 def reliability_figure(y: ArrayLike, proba: ArrayLike, bins: int = 15) -> Figure:
@@ -43,11 +49,9 @@ def reliability_figure(y: ArrayLike, proba: ArrayLike, bins: int = 15) -> Figure
     ax.plot(r["confidence"][filled], r["accuracy"][filled], "o", color="C3", markersize=3,
             label="(mean confidence, accuracy)")
     ax.set(ylabel="accuracy", ylim=(0, 1), title="Reliability diagram")
-    ax.legend(loc="upper left", fontsize=8)
     hist.bar(centres, r["count"], width=width, color="0.6", edgecolor="k")
     hist.set(xlabel="confidence (top-label probability)", ylabel="rows", xlim=(0, 1))
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax)
 
 
 def parity_figure(y: ArrayLike, mean: ArrayLike, std: ArrayLike | None = None, *, lower: ArrayLike | None = None,
@@ -68,9 +72,7 @@ def parity_figure(y: ArrayLike, mean: ArrayLike, std: ArrayLike | None = None, *
     lo_all, hi_all = float(min(y_.min(), mu.min())), float(max(y_.max(), mu.max()))
     ax.plot([lo_all, hi_all], [lo_all, hi_all], color="0.4", linestyle="--", linewidth=1)
     ax.set(xlabel=f"true {target_name}", ylabel=f"predicted {target_name}", title="Parity with error bars")
-    ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax)
 
 
 def error_vs_std_figure(y: ArrayLike, mean: ArrayLike, std: ArrayLike) -> Figure:
@@ -84,6 +86,4 @@ def error_vs_std_figure(y: ArrayLike, mean: ArrayLike, std: ArrayLike) -> Figure
     ax.plot([0, top], [0, top], color="0.4", linestyle="--", linewidth=1, label="|error| = sigma")
     ax.plot([0, top], [0, 2 * top], color="0.6", linestyle=":", linewidth=1, label="|error| = 2 sigma")
     ax.set(xlabel="predicted sigma", ylabel="|error|", title="Error vs predicted uncertainty")
-    ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from deepsci.data.batch import Inputs, forward, n_rows, take
+from deepsci.data.batch import Inputs, n_rows
 from deepsci.errors import ConfigError, ModelError
+from deepsci.training.device import model_device, same_random_streams
+from deepsci.training.inference import predict_batches
 
 Tensor = torch.Tensor
 
@@ -51,24 +53,17 @@ def mc_dropout_samples(model: nn.Module, X: Inputs, samples: int = 30, seed: int
     if not dropouts:
         raise ModelError("MC dropout needs a model with dropout; this one has none. Set model.dropout > 0 "
                          "(e.g. 0.1), or use uncertainty.method = 'ensemble'.")
-    from deepsci.training.device import model_device, move_batch, same_random_streams
-
     modes = {m: m.training for m in model.modules()}
     try:
         model.eval()
         for d in dropouts:
             d.train()
-        outs = []
         device = model_device(model)  # batches go there; the masks come from its generator, seeded here
-        with same_random_streams(device), torch.no_grad():
+        step = batch_size or max(n_rows(X), 1)
+        with same_random_streams(device):
             torch.manual_seed(seed)
-            n = n_rows(X)
-            step = batch_size or max(n, 1)
-            for _ in range(samples):
-                # Rows are the first dim of a plain network's output (n, ...) (a sequence model's (n, L, k) too).
-                outs.append(torch.cat([forward(model, move_batch(take(X, slice(s, s + step)), device)).cpu()
-                                       for s in range(0, n, step)])
-                            if n else forward(model, move_batch(X, device)).cpu())
+            outs = [predict_batches(model, X, batch_size=step, device=device, stochastic=True)
+                    for _ in range(samples)]
     finally:
         for m, mode in modes.items():
             m.training = mode

@@ -17,18 +17,8 @@ from scipy import stats
 from deepsci.errors import DataError
 from deepsci.evaluation.uncertainty.coverage import coverage
 
-__all__ = [
-    "interval_coverage",
-    "interval_width",
-    "gaussian_nll_score",
-    "calibration_curve",
-    "miscalibration_area",
-    "reliability_curve",
-    "expected_calibration_error",
-    "set_coverage",
-    "set_size",
-    "uncertainty_metrics",
-]
+__all__ = ["interval_coverage", "interval_width", "gaussian_nll_score", "calibration_curve", "miscalibration_area",
+           "reliability_curve", "expected_calibration_error", "set_coverage", "set_size", "uncertainty_metrics"]
 
 LEVELS = np.linspace(0.0, 1.0, 21)
 

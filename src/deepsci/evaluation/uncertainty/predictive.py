@@ -7,8 +7,8 @@ Estimator, calibrator, evaluator (the split chemprop v2 makes), each a value or 
     Calibration + any Predictive      --recalibrate()-->  Predictive with the recalibrated std
                                       --apply_calibration()-->  {"lower", "upper"} or {"sets"}
 
-`UncertaintySpec` carries the options as plain typed values (the `[uncertainty]` config section turned
-into one by `deepsci.config.uncertainty.resolve_uncertainty`). Calibration is fitted on rows that played
+`UncertaintySpec` (deepsci.training.uncertainty_spec) carries the options as plain typed values (the
+`[uncertainty]` config section turned into one by `deepsci.config.uncertainty.resolve_uncertainty`). Calibration is fitted on rows that played
 no part in training or model selection (the calibration split, `Dataset.calib`): conformal guarantees need
 calibration rows exchangeable with the rows the bands are put on, and validation rows used for early
 stopping are not (the chosen model fits them better than fresh rows).
@@ -16,8 +16,8 @@ stopping are not (the chosen model fits them better than fresh rows).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any, Iterator, Protocol
 
 import numpy as np
@@ -25,111 +25,27 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
-from deepsci.data.batch import Inputs, forward, n_rows, take
-from deepsci.errors import ConfigError, DataError, unknown_name
+from deepsci.data.batch import Inputs
+from deepsci.errors import ConfigError, DataError
 from deepsci.evaluation.uncertainty.conformal import (
-    REGRESSION_SCORES,
-    SET_METHODS,
     _all_scores,
     classification_scores,
     conformal_quantile,
     cv_plus_interval,
     regression_scores,
 )
-from deepsci.evaluation.uncertainty.heteroscedastic import LINKS, decompose, mean_variance
 from deepsci.evaluation.uncertainty.mc_dropout import mc_dropout_samples
-from deepsci.evaluation.uncertainty.recalibration import RECALIBRATIONS, SigmaCalibrator
-from deepsci.models.heads import head_predictions
+from deepsci.evaluation.uncertainty.recalibration import SigmaCalibrator
+from deepsci.tasks import task_of
+from deepsci.training.inference import predict_batches, row_dim
+from deepsci.training.losses import mean_variance
+from deepsci.training.uncertainty_spec import UncertaintySpec
 
 Tensor = torch.Tensor
 Array = NDArray[np.float64]
-METHODS = ("none", "ensemble", "mc-dropout")
-CONFORMAL_METHODS = ("split", "cross", "cross-plus")
 
-__all__ = ["CONFORMAL_METHODS", "METHODS", "UncertaintySpec", "TargetUnscaler", "Predictive", "Calibration",
-           "predictive", "calibrate", "recalibrate", "apply_calibration", "format_sets"]
-
-
-@dataclass(frozen=True)
-class UncertaintySpec:
-    """How a model expresses uncertainty (the `[uncertainty]` config section as plain values).
-
-    Attributes:
-        method: "none" (one network), "ensemble" (K members stacked, output (K, n, out)) or "mc-dropout"
-            (`samples` stochastic passes with dropout on).
-        members: ensemble size K.
-        samples: MC-dropout passes T.
-        heteroscedastic: regression head with 2t outputs (means, then variances via `link`), trained
-            with the Gaussian NLL (Lakshminarayanan et al. 2017 deep ensembles).
-        bootstrap: each ensemble member trains on its own bootstrap resample of the training rows.
-        conformal: conformal intervals / prediction sets.
-        conformal_method: "split" (calibrated on the calibration split), or for regression ensembles
-            "cross" / "cross-plus": member k trains without fold k of the training rows and the bands come
-            from every training row's out-of-fold residual, around the ensemble mean ("cross") or as CV+
-            around each member ("cross-plus"); see `deepsci.evaluation.uncertainty.cross_conformal`.
-        recalibration: sigma recalibration on the calibration split: "scaling", "isotonic" or "none".
-        level: the interval / set level 1 - alpha (0.9 for 90%).
-        score: regression conformal score, "absolute" or "normalised" (by the predicted sigma).
-        set_method: classification set method, "lac" or "aps".
-        randomised: randomised APS scores.
-        link: variance link of the heteroscedastic head.
-        beta: beta-NLL exponent of the heteroscedastic loss (`gaussian_nll`); 0 is the plain NLL.
-        seed: seeds MC-dropout masks and randomised APS.
-    """
-
-    method: str = "none"
-    members: int = 8
-    samples: int = 50
-    heteroscedastic: bool = False
-    bootstrap: bool = False
-    conformal: bool = False
-    conformal_method: str = "split"
-    recalibration: str = "none"
-    level: float = 0.9
-    score: str = "absolute"
-    set_method: str = "lac"
-    randomised: bool = False
-    link: str = "softplus"
-    beta: float = 0.0
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for kind, value, known in (("uncertainty method", self.method, METHODS),
-                                   ("conformal score", self.score, REGRESSION_SCORES),
-                                   ("conformal method", self.conformal_method, CONFORMAL_METHODS),
-                                   ("prediction-set method", self.set_method, SET_METHODS),
-                                   ("sigma recalibration", self.recalibration, RECALIBRATIONS),
-                                   ("variance link", self.link, LINKS)):
-            if value not in known:
-                raise ConfigError(unknown_name(kind, value, known))
-        if not 0.0 < self.level < 1.0:
-            raise ConfigError(f"uncertainty level must be in (0, 1), e.g. 0.9 for 90% intervals; received {self.level}.")
-
-    @property
-    def active(self) -> bool:
-        """True when the model gives more than a point prediction."""
-        return self.method != "none" or self.heteroscedastic or self.conformal
-
-    @property
-    def k_fold(self) -> bool:
-        """True when the ensemble's members train on K folds for cross-conformal bands."""
-        return self.conformal_method != "split"
-
-    @property
-    def needs_calibration(self) -> bool:
-        """True when a calibration split is needed: conformal bands, or a sigma to recalibrate."""
-        return self.conformal or (self.recalibration != "none" and (self.method != "none" or self.heteroscedastic))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, state: dict[str, Any] | None) -> "UncertaintySpec":
-        try:
-            return cls(**(state or {}))
-        except TypeError as err:
-            raise DataError(f"the stored uncertainty options are malformed ({err}); expected the keys "
-                            f"{', '.join(cls.__dataclass_fields__)}.") from err
+__all__ = ["TargetUnscaler", "Predictive", "Calibration", "as_predictive", "decompose", "predictive", "calibrate",
+           "recalibrate", "apply_calibration", "format_sets"]
 
 
 class TargetUnscaler(Protocol):
@@ -216,29 +132,45 @@ def as_predictive(dist: "Predictive | Mapping[str, Any]", task: str = "regressio
     arrays = {k: None if dist.get(k) is None else np.asarray(dist[k], dtype=np.float64)
               for k in ("pred", "std", "std_raw", "aleatoric", "epistemic", "member_means")}
     pred = arrays.pop("pred")
-    return Predictive(**arrays, **({"mean": pred} if task == "regression" else {"proba": pred}))
+    return Predictive(**arrays, **({"mean": pred} if task_of(task).continuous else {"proba": pred}))
 
 
-@torch.no_grad()
+def decompose(means: Tensor, variances: Tensor | None = None) -> dict[str, Tensor]:
+    """Combine K members' Gaussian predictions into one mean and its variance parts.
+
+    With member means mu_k and variances s2_k (the ensemble as a uniform mixture, Lakshminarayanan et al.
+    2017): mean = E_k[mu_k]; aleatoric = E_k[s2_k] (noise the members agree is in the data); epistemic =
+    Var_k[mu_k] (population variance: disagreement between members, which shrinks with more data);
+    total = aleatoric + epistemic, the variance of the mixture.
+
+    Args:
+        means: (K, n, t) member means (or (K, n) for one target).
+        variances: same shape, member variances; None for members with no variance head (aleatoric = 0).
+
+    Returns:
+        dict with "mean", "aleatoric", "epistemic", "total" (variances), "std" (sqrt of total), each (n, t).
+    """
+    if variances is not None and variances.shape != means.shape:
+        raise DataError(f"member means {tuple(means.shape)} and variances {tuple(variances.shape)} must have the "
+                        "same shape (members, n, targets).")
+    mean = means.mean(0)
+    epistemic = means.var(0, unbiased=False)
+    aleatoric = variances.mean(0) if variances is not None else torch.zeros_like(mean)
+    total = aleatoric + epistemic
+    return {"mean": mean, "aleatoric": aleatoric, "epistemic": epistemic, "total": total, "std": total.sqrt()}
+
+
 def _raw_samples(model: nn.Module, X: Inputs, spec: UncertaintySpec, batch_size: int) -> Tensor:
-    """Raw outputs as (S, n, ...) on the CPU: S = members (ensemble), samples (MC dropout) or 1."""
-    from deepsci.training.device import model_device, move_batch
-
+    """Raw outputs as (S, n, ...) on the CPU: S = members (a stacked ensemble), samples (MC dropout) or 1.
+    The model's train / eval mode is as it was afterwards."""
     if spec.method == "mc-dropout":
         return mc_dropout_samples(model, X, samples=spec.samples, seed=spec.seed, batch_size=batch_size)
     was_training = model.training
-    model.eval()
     try:
-        n = n_rows(X)
-        # An ensemble's rows are dim 1 of (K, n, out); any other model's are dim 0.
-        row_dim = 1 if spec.method == "ensemble" else 0
-        device = model_device(model)  # each batch to the model's device, its outputs back to the host
-        chunks = [forward(model, move_batch(take(X, slice(i, i + batch_size)), device)).cpu()
-                  for i in range(0, n, batch_size)]
-        out = torch.cat(chunks, dim=row_dim) if chunks else forward(model, move_batch(X, device)).cpu()
+        out = predict_batches(model, X, batch_size=batch_size)
     finally:
         model.train(was_training)
-    return out if spec.method == "ensemble" else out.unsqueeze(0)
+    return out if row_dim(model) == 1 else out.unsqueeze(0)
 
 
 def predictive(model: nn.Module, X: Inputs, task: str, spec: UncertaintySpec,
@@ -262,13 +194,12 @@ def predictive(model: nn.Module, X: Inputs, task: str, spec: UncertaintySpec,
         batch_size: rows per forward pass.
     """
     raw = _raw_samples(model, X, spec, batch_size).double()  # (S, n, out)
-    if task != "regression":
-        proba = torch.stack([head_predictions(r, task) for r in raw]).mean(0)
+    kind = task_of(task)
+    if not kind.continuous:
+        proba = torch.stack([kind.predict(r) for r in raw]).mean(0)
         return Predictive(proba=proba.numpy())
-    if spec.heteroscedastic:
-        means, variances = mean_variance(raw, link=spec.link)  # type: ignore[arg-type]  # (S, n, t) each
-    else:
-        means, variances = raw, None
+    means, variances = (mean_variance(raw, link=spec.link) if spec.heteroscedastic  # type: ignore[arg-type]
+                        else (raw, None))  # (S, n, t) each
     parts = decompose(means, variances)
     out: dict[str, Tensor] = {"mean": parts["mean"]}
     if raw.shape[0] > 1 or variances is not None:
@@ -322,18 +253,16 @@ class Calibration:
 
     @property
     def conformal(self) -> bool:
-        return self.kind in ("interval", "set")
+        """True when it holds conformal bands (intervals or sets), not a sigma recalibration alone."""
+        return _KINDS[self.kind].conformal
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able (model.json, metrics.json); the keys of the old calibration dict plus the new ones."""
         out: dict[str, Any] = {"kind": self.kind, "level": self.level, "n": self.n,
                                "calibrated_on": self.calibrated_on, "q": list(self.q)}
-        if self.kind == "interval":
-            out["score"] = self.score
+        out.update({key: getattr(self, key) for key in _KINDS[self.kind].fields})
         if self.residuals:
             out.update(residuals=[list(r) for r in self.residuals], residual_members=list(self.residual_members))
-        if self.kind == "set":
-            out.update(method=self.method, randomised=self.randomised, seed=self.seed)
         out["sigma"] = self.sigma.to_dict() if self.sigma is not None else None
         return out
 
@@ -342,8 +271,8 @@ class Calibration:
         """Rebuild from `to_dict()` output, or the calibration dict of an older run (calibrated on "valid")."""
         try:
             kind = str(state["kind"])
-            if kind not in ("interval", "set", "sigma"):
-                raise ValueError(f"kind '{kind}' is not interval, set or sigma")
+            if kind not in _KINDS:
+                raise ValueError(f"kind '{kind}' is not one of {', '.join(_KINDS)}")
             q = tuple(float(v) for v in state.get("q") or ())
             sigma = state.get("sigma")
             return cls(kind=kind, level=float(state["level"]), n=int(state["n"]),
@@ -379,7 +308,7 @@ def calibrate(task: str, y_cal: NDArray[Any], dist_cal: "Predictive | Mapping[st
                         "is empty. Set data.calib_fraction > 0 (e.g. 0.2), or uncertainty.conformal = false "
                         "and uncertainty.recalibration = 'none'.")
     alpha = 1.0 - spec.level
-    if task != "regression":
+    if not task_of(task).continuous:
         if not spec.conformal:
             return Calibration(kind="sigma", level=spec.level, n=n, calibrated_on=calibrated_on)
         s = classification_scores(dist.pred, y_cal, spec.set_method,  # type: ignore[arg-type]
@@ -444,29 +373,55 @@ def apply_calibration(calibration: "Calibration | Mapping[str, Any]",
     applied here from std_raw, so a raw or an already recalibrated Predictive give the same bands).
     """
     cal = _as_calibration(calibration)
+    return _KINDS[cal.kind].bands(cal, dist)
+
+
+def _interval_bands(cal: Calibration, dist: "Predictive | Mapping[str, Any]") -> dict[str, NDArray[Any]]:
+    """Regression bands {"lower", "upper"} (n, t): mean +- q (times the recalibrated sigma for the
+    "normalised" score), or the CV+ band of the members' means."""
     q = np.asarray(cal.q, dtype=np.float64)
-    if cal.kind == "interval":
-        d = recalibrate(cal, as_predictive(dist))
-        mu = d.pred
-        if cal.residuals:
-            if d.member_means is None:
-                raise DataError("these CV+ bands need each ensemble member's prediction, and this prediction has "
-                                "none; predict with the ensemble itself (deepsci.evaluation.uncertainty.predictive).")
-            lower, upper = cv_plus_interval(d.member_means, cal.residual_members, cal.residuals, 1.0 - cal.level)
-            return {"lower": lower, "upper": upper}
-        if cal.score == "normalised":
-            if d.std is None:
-                raise DataError("these conformal bands were calibrated with sigma ('normalised' score), and this "
-                                "prediction has none.")
-            half = q * d.std
-        else:
-            half = np.broadcast_to(q, mu.shape)
-        return {"lower": mu - half, "upper": mu + half}
-    if cal.kind == "set":
-        p = as_predictive(dist, "multiclass").pred
-        scores = _all_scores(p, str(cal.method), cal.randomised, cal.seed + 1)
-        return {"sets": scores <= q[0]}
-    return {}
+    d = recalibrate(cal, as_predictive(dist))
+    mu = d.pred
+    if cal.residuals:
+        if d.member_means is None:
+            raise DataError("these CV+ bands need each ensemble member's prediction, and this prediction has "
+                            "none; predict with the ensemble itself (deepsci.evaluation.uncertainty.predictive).")
+        lower, upper = cv_plus_interval(d.member_means, cal.residual_members, cal.residuals, 1.0 - cal.level)
+        return {"lower": lower, "upper": upper}
+    if cal.score != "normalised":
+        half = np.broadcast_to(q, mu.shape)
+    elif d.std is None:
+        raise DataError("these conformal bands were calibrated with sigma ('normalised' score), and this "
+                        "prediction has none.")
+    else:
+        half = q * d.std
+    return {"lower": mu - half, "upper": mu + half}
+
+
+def _set_bands(cal: Calibration, dist: "Predictive | Mapping[str, Any]") -> dict[str, NDArray[Any]]:
+    """Classification prediction sets {"sets"} (n, k) bool: the classes whose score is within q."""
+    p = as_predictive(dist, "multiclass").pred
+    scores = _all_scores(p, str(cal.method), cal.randomised, cal.seed + 1)
+    return {"sets": scores <= cal.q[0]}
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """What a calibration kind means: conformal or not, the fields it stores, and the bands it puts on a
+    predictive distribution."""
+
+    conformal: bool
+    fields: tuple[str, ...]
+    bands: Callable[[Calibration, "Predictive | Mapping[str, Any]"], dict[str, NDArray[Any]]]
+
+
+#: the calibration kinds: "interval" (regression conformal), "set" (classification conformal), "sigma"
+#: (recalibration only, no bands)
+_KINDS: dict[str, _Kind] = {
+    "interval": _Kind(True, ("score",), _interval_bands),
+    "set": _Kind(True, ("method", "randomised", "seed"), _set_bands),
+    "sigma": _Kind(False, (), lambda cal, dist: {}),
+}
 
 
 def format_sets(sets: NDArray[np.bool_], class_names: list[str]) -> list[str]:

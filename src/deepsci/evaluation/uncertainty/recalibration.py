@@ -27,12 +27,12 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from deepsci.errors import ConfigError, DataError, unknown_name
+from deepsci.training.uncertainty_spec import RECALIBRATIONS
 
 RecalibrationMethod = Literal["none", "scaling", "isotonic"]
-RECALIBRATIONS = ("none", "scaling", "isotonic")
 _GRID = (np.arange(4000) + 0.5) / 4000  # probability midpoints for the isotonic moments and quantiles
 
-__all__ = ["RECALIBRATIONS", "SigmaCalibrator", "variance_scale", "pit"]
+__all__ = ["SigmaCalibrator", "variance_scale", "pit"]
 
 
 def _as_2d(a: ArrayLike) -> NDArray[np.float64]:
@@ -61,8 +61,7 @@ def variance_scale(y: ArrayLike, mean: ArrayLike, std: ArrayLike) -> NDArray[np.
     """
     y_, mu, sd = _as_2d(y), _as_2d(mean), _as_2d(std)
     _check(y_, mu, sd)
-    s: NDArray[np.float64] = np.sqrt(np.mean(((y_ - mu) / sd) ** 2, axis=0))
-    return s
+    return np.asarray(np.sqrt(np.mean(((y_ - mu) / sd) ** 2, axis=0)), dtype=np.float64)
 
 
 def pit(y: ArrayLike, mean: ArrayLike, std: ArrayLike) -> NDArray[np.float64]:
@@ -76,7 +75,7 @@ def _isotonic_knots(p: NDArray[np.float64]) -> tuple[list[float], list[float]]:
 
     Anchored at (0, 0) and (1, 1) so R is a CDF on [0, 1]; R is linear between knots (as sklearn predicts).
     """
-    from sklearn.isotonic import IsotonicRegression
+    from sklearn.isotonic import IsotonicRegression  # scikit-learn's import is slow: only for "isotonic"
 
     p_sorted = np.sort(p)
     ecdf = np.arange(1, len(p_sorted) + 1) / len(p_sorted)  # fraction of rows with PIT <= p_i
@@ -115,10 +114,6 @@ class SigmaCalibrator:
     def __post_init__(self) -> None:
         if self.method not in RECALIBRATIONS:
             raise ConfigError(unknown_name("sigma recalibration", str(self.method), RECALIBRATIONS))
-
-    @property
-    def fitted(self) -> bool:
-        return self.scale_ is not None
 
     def fit(self, y: ArrayLike, mean: ArrayLike, std: ArrayLike) -> "SigmaCalibrator":
         """Fit on calibration rows: y, mean, std (n,) or (n, t) in the same (data) units. Returns self."""

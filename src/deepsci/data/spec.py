@@ -1,4 +1,6 @@
-"""[data]: where the data comes from, what structure its input has, and how it is split.
+"""The data layer's own spec types: the `[data]` sections, validated at the edge, read as attributes inside.
+
+[data]: where the data comes from, what structure its input has, and how it is split.
 
 One model per input kind, chosen by `kind` (a discriminated union; `kind` defaults to "table"). Keys
 that mean the same thing have the same name in every kind:
@@ -24,20 +26,27 @@ sequence or set part), sharing the source, target, task and split keys.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Union
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
-from deepsci.config.section import Section
+from deepsci.errors import ConfigError
+from deepsci.section import Section, tagged_union
+from deepsci.tasks import TASKS
 
 Task = Literal["auto", "regression", "binary", "multiclass", "multilabel", "tagging"]
-#: kinds whose samples have steps that a per-step target can tag
-TAGGED_KINDS = ("sequence", "signal")
 SplitName = Literal["auto", "random", "stratified", "scaffold", "column", "given"]
 
 
 class _Common(Section):
-    """Keys every kind of data shares."""
+    """Keys every kind of data shares.
+
+    Class attributes: `has_steps` (samples have steps that a per-step target can tag), `ordered` (rows are
+    windows of one ordered record, not independent samples).
+    """
+
+    has_steps: ClassVar[bool] = False
+    ordered: ClassVar[bool] = False
 
     source: str = Field(description="a bundled dataset name (deepsci datasets) or a file path")
     test_source: str | None = Field(None, description="a separate test file; its rows are the test set")
@@ -49,12 +58,12 @@ class _Common(Section):
 
     @model_validator(mode="after")
     def _task_fits_kind(self) -> "_Common":
-        kind = str(getattr(self, "kind", "table"))
-        if self.task == "tagging" and kind not in TAGGED_KINDS:
+        kind, task = str(getattr(self, "kind", "table")), TASKS.get(self.task)
+        if task is not None and task.per_step and not self.has_steps:
             raise ValueError(f"task = 'tagging' (one label per step) needs data.kind = 'sequence' or 'signal'; this "
                              f"data is kind = '{kind}', whose samples have no steps. Use task = 'binary', "
                              "'multiclass' or 'multilabel' for one label per sample")
-        if self.task == "multilabel" and kind in ("series", "text"):
+        if task is not None and task.multilabel and self.ordered:
             raise ValueError(f"task = 'multilabel' needs independent rows with several 0/1 target columns; "
                              f"data.kind = '{kind}' is an ordered record. Remove data.task")
         return self
@@ -129,6 +138,7 @@ class _Arrays(_RowSplit):
 class SignalData(_Arrays):
     """1-D signals (n, C, L): arrays (n, L) are one channel; or a CSV of one row per sample."""
 
+    has_steps: ClassVar[bool] = True
     kind: Literal["signal"] = "signal"
     features: list[str] | None = Field(None, description="CSV: the columns holding the L values, in order")
     scale: Literal["standard", "unit", "none"] = "standard"
@@ -146,6 +156,7 @@ class ImageData(_Arrays):
 class SequenceData(_Arrays):
     """Symbol sequences (FASTA, a CSV text column) or vector sequences (n, L, d) from an .npz."""
 
+    has_steps: ClassVar[bool] = True
     kind: Literal["sequence"] = "sequence"
     sequence_column: str | None = Field(None, description="CSV column of sequences (default 'sequence')")
     labels: str | None = Field(None, description="labels CSV of a FASTA file (columns id and the target)")
@@ -172,6 +183,7 @@ class SetData(_Arrays):
 class SeriesData(_Common):
     """Forecasting windows of a record ('co2', 'sunspots', or a CSV with a time column), split in time."""
 
+    ordered: ClassVar[bool] = True
     kind: Literal["series"] = "series"
     time_column: str | None = None
     value_columns: list[str] | None = None
@@ -190,6 +202,7 @@ class SeriesData(_Common):
 class TextData(_Common):
     """Next-symbol windows of a UTF-8 text file (a character language model)."""
 
+    ordered: ClassVar[bool] = True
     kind: Literal["text"] = "text"
     seq_length: int = Field(100, ge=2)
     test_fraction: float = Field(0.1, gt=0.0, lt=1.0)
@@ -257,19 +270,13 @@ class SetInput(Section):
 
 INPUT_MODELS: dict[str, type[Section]] = {"table": TableInput, "signal": SignalInput, "image": ImageInput,
                                           "sequence": SequenceInput, "set": SetInput}
-InputConfig = Annotated[
-    Union[
-        Annotated[TableInput, Tag("table")],
-        Annotated[SignalInput, Tag("signal")],
-        Annotated[ImageInput, Tag("image")],
-        Annotated[SequenceInput, Tag("sequence")],
-        Annotated[SetInput, Tag("set")],
-    ],
-    Discriminator(lambda v: _kind_of(v), custom_error_type="input_kind",
-                  custom_error_message="an input of data.kind = 'multi' is one of table, signal, image, sequence, "
-                                       "set (series and text are ordered records and graphs assemble their own "
-                                       "batches: they cannot be combined)"),
-]
+if TYPE_CHECKING:  # the type checker sees the members; pydantic validates the tagged union of the registry
+    InputConfig = Union[TableInput, SignalInput, ImageInput, SequenceInput, SetInput]
+else:
+    InputConfig = tagged_union(INPUT_MODELS, "kind", "table", "input_kind",
+                               "an input of data.kind = 'multi' is one of table, signal, image, sequence, set (series "
+                               "and text are ordered records and graphs assemble their own batches: they cannot be "
+                               "combined)")
 
 
 class MultiData(_RowSplit):
@@ -300,33 +307,15 @@ class MultiData(_RowSplit):
         return any(getattr(i, "test_x", None) is not None for i in self.inputs.values())
 
 
-KINDS: tuple[str, ...] = ("table", "graph", "signal", "image", "sequence", "set", "series", "text", "multi")
-
-
-def _kind_of(value: Any) -> str:
-    kind = value.get("kind", "table") if isinstance(value, dict) else getattr(value, "kind", "table")
-    return str(kind)
-
-
-DataConfig = Annotated[
-    Union[
-        Annotated[TableData, Tag("table")],
-        Annotated[GraphData, Tag("graph")],
-        Annotated[SignalData, Tag("signal")],
-        Annotated[ImageData, Tag("image")],
-        Annotated[SequenceData, Tag("sequence")],
-        Annotated[SetData, Tag("set")],
-        Annotated[SeriesData, Tag("series")],
-        Annotated[TextData, Tag("text")],
-        Annotated[MultiData, Tag("multi")],
-    ],
-    Discriminator(_kind_of, custom_error_type="data_kind",
-                  custom_error_message=f"data.kind must be one of {', '.join(KINDS)}"),
-]
 DATA_MODELS: dict[str, type[_Common]] = {"table": TableData, "graph": GraphData, "signal": SignalData, "image": ImageData,
                                          "sequence": SequenceData, "set": SetData, "series": SeriesData,
                                          "text": TextData, "multi": MultiData}
+KINDS: tuple[str, ...] = tuple(DATA_MODELS)
 AnyData = Union[TableData, GraphData, SignalData, ImageData, SequenceData, SetData, SeriesData, TextData, MultiData]
+if TYPE_CHECKING:
+    DataConfig = AnyData
+else:
+    DataConfig = tagged_union(DATA_MODELS, "kind", "table", "data_kind", f"data.kind must be one of {', '.join(KINDS)}")
 
 
 def locate(loc: list[str]) -> tuple[list[str], type[Section] | None]:
@@ -344,8 +333,30 @@ def locate(loc: list[str]) -> tuple[list[str], type[Section] | None]:
     return path, section
 
 
+RowData = Union[TableData, GraphData, SignalData, ImageData, SequenceData, SetData, MultiData]
+_ADAPTER: TypeAdapter[AnyData] = TypeAdapter(DataConfig)
+
+
 def data_config(**values: Any) -> AnyData:
     """A validated data section from keyword arguments (kind defaults to "table")."""
-    from pydantic import TypeAdapter
+    return _ADAPTER.validate_python(values)
 
-    return TypeAdapter(DataConfig).validate_python(values)  # type: ignore[no-any-return]
+
+def as_spec(value: AnyData | dict[str, Any]) -> AnyData:
+    """A data section as a validated spec: a spec passes through; a dict is validated (ConfigError naming
+    each bad key). A library caller may give `source` as a DataFrame or a Path: it is kept as given, the
+    other keys validated."""
+    if isinstance(value, _Common):
+        return value  # type: ignore[return-value]
+    values = dict(value)
+    source = values.get("source")
+    kept = source is not None and not isinstance(source, str)
+    if kept:
+        values["source"] = "<DataFrame>" if hasattr(source, "columns") else str(source)
+    try:
+        spec = data_config(**values)
+    except ValidationError as exc:
+        problems = [f"data.{'.'.join(locate([str(p) for p in e['loc']])[0]) or 'kind'}: "
+                    f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors()]
+        raise ConfigError("; ".join(problems) + ".") from None
+    return spec.model_copy(update={"source": source}) if kept else spec
