@@ -39,21 +39,21 @@ def test_ensemble_regression_mean_and_std_in_target_units():
     with torch.no_grad():
         members = np.stack([m(X).double().numpy() for m in ens.unstack()])  # (K, n, t), scaled units
     scale = scaler.inverse_transform_std(torch.ones(1, 2)).double().numpy()  # the per-target scale
-    np.testing.assert_allclose(dist["pred"], scaler.inverse_transform(torch.tensor(members.mean(0))).numpy(),
+    np.testing.assert_allclose(dist.pred, scaler.inverse_transform(torch.tensor(members.mean(0))).numpy(),
                                rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(dist["std"], members.std(0) * scale, rtol=1e-5, atol=1e-6)
-    assert "aleatoric" not in dist  # no variance head: the spread is all epistemic
+    np.testing.assert_allclose(dist.std, members.std(0) * scale, rtol=1e-5, atol=1e-6)
+    assert dist.aleatoric is None  # no variance head: the spread is all epistemic
 
 
 def test_heteroscedastic_ensemble_splits_aleatoric_and_epistemic():
     X = torch.randn(20, 3, generator=torch.Generator().manual_seed(1))
     ens = build_ensemble(lambda s: MLP(3, 2, (8,), seed=s), 3)
     dist = predictive(ens, X, "regression", UncertaintySpec(method="ensemble", members=3, heteroscedastic=True))
-    np.testing.assert_allclose(dist["std"] ** 2, dist["aleatoric"] ** 2 + dist["epistemic"] ** 2, rtol=1e-9)
+    np.testing.assert_allclose(dist.std ** 2, dist.aleatoric ** 2 + dist.epistemic ** 2, rtol=1e-9)
     with torch.no_grad():
         raw = ens(X).double()
     var = torch.nn.functional.softplus(raw[..., 1:]) + 1e-6
-    np.testing.assert_allclose(dist["aleatoric"] ** 2, var.mean(0).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(dist.aleatoric ** 2, var.mean(0).numpy(), rtol=1e-6)
 
 
 def test_mc_dropout_samples_match_predict_and_are_reproducible():
@@ -64,8 +64,8 @@ def test_mc_dropout_samples_match_predict_and_are_reproducible():
     mean, std = mc_dropout_predict(model, X, samples=6, seed=3)
     torch.testing.assert_close(mean, s.mean(0))
     dist = predictive(model, X, "regression", UncertaintySpec(method="mc-dropout", samples=6, seed=3))
-    np.testing.assert_allclose(dist["std"], std.double().numpy(), rtol=1e-5, atol=1e-7)
-    assert (dist["std"] > 0).all()
+    np.testing.assert_allclose(dist.std, std.double().numpy(), rtol=1e-5, atol=1e-7)
+    assert (dist.std > 0).all()
 
 
 def test_classification_ensemble_averages_member_probabilities():
@@ -74,7 +74,7 @@ def test_classification_ensemble_averages_member_probabilities():
     dist = predictive(ens, X, "multiclass", UncertaintySpec(method="ensemble", members=5))
     with torch.no_grad():
         oracle = np.mean([torch.softmax(m(X).double(), 1).numpy() for m in ens.unstack()], axis=0)
-    np.testing.assert_allclose(dist["pred"], oracle, rtol=1e-6)
+    np.testing.assert_allclose(dist.pred, oracle, rtol=1e-6)
 
 
 @pytest.mark.parametrize("score", ["absolute", "normalised"])
@@ -121,13 +121,13 @@ def test_spec_and_calibration_errors_say_how_to_fix():
     assert UncertaintySpec.from_dict(UncertaintySpec(method="ensemble").to_dict()) == UncertaintySpec(method="ensemble")
 
 
-def test_predictive_is_a_value_with_the_old_dict_reads():
+def test_predictive_is_a_value_and_lists_its_arrays():
     X = torch.randn(12, 3)
     ens = build_ensemble(lambda s: MLP(3, 2, (8,), seed=s), 3)
     dist = predictive(ens, X, "regression", UncertaintySpec(method="ensemble", members=3, heteroscedastic=True))
     assert isinstance(dist, Predictive) and dist.mean.shape == (12, 1) and dist.proba is None
-    assert dist["pred"] is dist.mean and "std" in dist and "std_raw" not in dist and dist.get("proba") is None
-    assert set({**dist}) == {"pred", "std", "aleatoric", "epistemic", "member_means"} and len(dist) == 12
+    assert dist.pred is dist.mean and dist.std is not None and dist.std_raw is None
+    assert set(dist.as_dict()) == {"pred", "std", "aleatoric", "epistemic", "member_means"} and len(dist) == 12
     np.testing.assert_array_equal(dist.take(np.arange(3)).std, dist.std[:3])
     # each member's mean, (K, n, t): their average is the ensemble mean (CV+ bands read them)
     np.testing.assert_allclose(dist.member_means.mean(0), dist.mean, rtol=1e-12)

@@ -6,7 +6,7 @@ section checks them at the edge, with pydantic's messages.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import Field, model_validator
 
@@ -56,14 +56,22 @@ class UncertaintyConfig(Section):
     beta: float = Field(0.5, ge=0.0, le=1.0, description="beta-NLL exponent of the heteroscedastic loss (Seitzer "
                         "et al. 2022): 0 is the plain Gaussian NLL; 0.5 keeps the mean's fit close to MSE's")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _conformal_by_default(cls, values: Any) -> Any:
+        """`conformal` left out (or None) becomes on when a method or a variance head gives error bars: resolved
+        before validation, so the section is never rewritten after it and the run's config.toml states it."""
+        if isinstance(values, dict) and values.get("conformal") is None:
+            on = values.get("method", "none") != "none" or values.get("heteroscedastic") is True
+            values = {**values, "conformal": on}
+        return values
+
     @model_validator(mode="after")
     def _consistent(self) -> "UncertaintyConfig":
         problem = options_problem(method=self.method, bootstrap=self.bootstrap, heteroscedastic=self.heteroscedastic,
                                   conformal=self.conformal, conformal_method=self.conformal_method, score=self.score)
         if problem is not None:
             raise ValueError(problem)
-        if self.conformal is None:  # resolved here so the run's config.toml states it
-            self.__dict__["conformal"] = self.method != "none" or self.heteroscedastic is True
         return self
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -73,8 +73,7 @@ class Predictive:
         proba: classification: (n, k) mean class probabilities.
         member_means: regression ensembles: (K, n, t) each member's mean (CV+ bands need them).
 
-    For the transition from dicts, `dist["pred"]` (mean or proba), `dist["std"]`, `"std" in dist` and
-    `dist.get(...)` still work; new code should read the attributes.
+    `as_dict()` gives the arrays that are present, keyed as in a run's evaluation ("pred", "std", ...).
     """
 
     mean: Array | None = None
@@ -107,22 +106,6 @@ class Predictive:
         out = {"pred": self.pred}
         out.update({f: getattr(self, f) for f in (*_FIELDS[1:5], "member_means") if getattr(self, f) is not None})
         return out
-
-    # -- read-only mapping access, for callers written against the old dict --------------------------
-    def __getitem__(self, key: str) -> Array:
-        return self.as_dict()[key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.as_dict()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.as_dict())
-
-    def keys(self) -> Any:
-        return self.as_dict().keys()
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.as_dict().get(key, default)
 
 
 def as_predictive(dist: "Predictive | Mapping[str, Any]", task: str = "regression") -> Predictive:
