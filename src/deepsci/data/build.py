@@ -335,7 +335,8 @@ def make_part(pre: Preprocessor, raw: Raw, y: np.ndarray, idx: np.ndarray) -> Sp
     if skipped:
         raise DataError(f"{len(skipped)} row(s) became unusable after fitting: {skipped[0]['reason']}.")
     task = task_of(pre.task)
-    yt = torch.as_tensor(y[idx], dtype=getattr(torch, task.target_dtype))  # multilabel: (n, k) 0/1, the BCE-with-logits targets
+    # multilabel: (n, k) 0/1, the BCE-with-logits targets
+    yt = torch.as_tensor(y[idx], dtype=getattr(torch, task.target_dtype))
     if task.continuous:
         yt = pre.scale_targets(yt)
     elif task.per_step:

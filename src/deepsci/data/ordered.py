@@ -178,7 +178,8 @@ class TextPreprocessor(Preprocessor):
     def transform(self, raw: Raw) -> tuple[Inputs, list[str], list[dict[str, Any]]]:
         f = self.featurisers["x"]
         X, _ = f.transform(raw)
-        return X, [str(i * int(f.settings["seq_length"])) for i in range(int(X.shape[0]))], []  # type: ignore[union-attr]
+        step = int(f.settings["seq_length"])  # type: ignore[union-attr]
+        return X, [str(i * step) for i in range(int(X.shape[0]))], []  # type: ignore[union-attr]
 
     def labelled_rows(self, raw: Raw) -> np.ndarray:
         """Rows of `transform(raw)` with targets: all of them."""

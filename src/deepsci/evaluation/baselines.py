@@ -76,7 +76,8 @@ def worse_than_trivial(task: str, model_metrics: dict[str, object], trivial_metr
     if not isinstance(ours, (int, float)) or not isinstance(theirs, (int, float)):
         return None
     if ours > theirs * (1 + WORSE_MARGIN):
+        trivial = "training mean" if task_of(task).continuous else "class frequencies"
         return (f"the model is worse than the trivial baseline on the test split ({key} {ours:.4g} against "
-                f"{theirs:.4g} for predicting the {'training mean' if task_of(task).continuous else 'class frequencies'}"
+                f"{theirs:.4g} for predicting the {trivial}"
                 "): it has learned nothing usable. Lower train.lr, train longer, or check the features.")
     return None

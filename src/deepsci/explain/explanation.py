@@ -107,7 +107,8 @@ def explain_split(model: nn.Module, X: Inputs, y: Tensor | None, schema: InputSc
             continue
         result[method] = attribute(model, Xs, schema, method, task=task, y=ys, seed=seed)
     curve = None
-    if epsilons and not task_of(task).continuous and y is not None and isinstance(X, Tensor) and torch.is_floating_point(X):
+    numeric = isinstance(X, Tensor) and torch.is_floating_point(X)
+    if epsilons and not task_of(task).continuous and y is not None and numeric:
         curve = robustness_curve(model, X, y, task, epsilons=epsilons, seed=seed)
     smiles = getattr(X, "smiles", None) if graph else None
     return Explanation(schema, n, result, curve, skipped, None if smiles is None else list(smiles[:n]))

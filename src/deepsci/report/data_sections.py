@@ -56,7 +56,8 @@ def _forecast_section(config: "Config", dataset: "Dataset", test: "SplitResult",
     position = {t: i for i, t in enumerate(times)}
     # A window's id is its last input step; the forecast's first step is the one after it.
     first_step = [times[position[i] + 1] if position.get(i, len(times)) + 1 < len(times) else i for i in test.ids]
-    fig = forecast_plot(first_step, test.y_true, test.pred, horizon=horizon, target=(summary.targets or dataset.target_names)[0],
+    target = (summary.targets or dataset.target_names)[0]
+    fig = forecast_plot(first_step, test.y_true, test.pred, horizon=horizon, target=target,
                         units=config.report.units, boundary=boundary)
     table = {"columns": ["forecaster", "test RMSE (all steps)"],
              "rows": [[name, f"{v:.4g}"] for name, v in comparison["test_rmse"].items()]}

@@ -88,7 +88,8 @@ def wrap(model: nn.Module, device: torch.device) -> nn.Module:
     """`model` inside DistributedDataParallel when several processes train, else `model` itself."""
     if not world().distributed:
         return model
-    from torch.nn.parallel import DistributedDataParallel  # torch.distributed's stack: only when several processes train
+    # torch.distributed's stack, loaded only when several processes train
+    from torch.nn.parallel import DistributedDataParallel
 
     ids = [device.index] if device.type == "cuda" else None
     return DistributedDataParallel(model, device_ids=ids)

@@ -108,7 +108,8 @@ class UncertaintySpec:
             if value not in known:
                 raise ConfigError(unknown_name(kind, value, known))
         if not 0.0 < self.level < 1.0:
-            raise ConfigError(f"uncertainty level must be in (0, 1), e.g. 0.9 for 90% intervals; received {self.level}.")
+            raise ConfigError(f"uncertainty level must be in (0, 1), e.g. 0.9 for 90% intervals; "
+                              f"received {self.level}.")
         problem = options_problem(method=self.method, bootstrap=self.bootstrap, heteroscedastic=self.heteroscedastic,
                                   conformal=self.conformal, conformal_method=self.conformal_method, score=self.score)
         if problem is not None:

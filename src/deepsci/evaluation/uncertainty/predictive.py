@@ -8,10 +8,11 @@ Estimator, calibrator, evaluator (the split chemprop v2 makes), each a value or 
                                       --apply_calibration()-->  {"lower", "upper"} or {"sets"}
 
 `UncertaintySpec` (deepsci.training.uncertainty_spec) carries the options as plain typed values (the
-`[uncertainty]` config section turned into one by `deepsci.config.uncertainty.resolve_uncertainty`). Calibration is fitted on rows that played
-no part in training or model selection (the calibration split, `Dataset.calib`): conformal guarantees need
-calibration rows exchangeable with the rows the bands are put on, and validation rows used for early
-stopping are not (the chosen model fits them better than fresh rows).
+`[uncertainty]` config section turned into one by `deepsci.config.uncertainty.resolve_uncertainty`).
+Calibration is fitted on rows that played no part in training or model selection (the calibration
+split, `Dataset.calib`): conformal guarantees need calibration rows exchangeable with the rows the bands
+are put on, and validation rows used for early stopping are not (the chosen model fits them better than
+fresh rows).
 """
 
 from __future__ import annotations
