@@ -270,7 +270,7 @@ def _training_setup(config: Config, dataset: Dataset, spec: UncertaintySpec, los
         nn.Module, Loss, Any, Tensor, Any]:
     """(model, loss, X_train, y_train, augment) for the Trainer: the uncertainty method decides the first four."""
     check_held_out_splits(spec, len(dataset.valid), len(dataset.calib) if dataset.calib is not None else 0)
-    kind = _data_kind(dataset)
+    kind = dataset.summary.kind  # what the rows are: "table", "series", "text", ...
     loss = loss or KIND_LOSSES.get(kind) or get_loss(config.train.loss, dataset.task)
     width = dataset.n_outputs * (2 if spec.heteroscedastic else 1)
     channels_of = KIND_TARGET_CHANNELS.get(kind)
@@ -301,11 +301,6 @@ def _series_channels(dataset: Dataset) -> list[int]:
     """Forecasting: the input channels that the targets are (seq2seq feeds its predictions back into them)."""
     channels, targets = dataset.summary.channels or [], dataset.summary.targets or []
     return [channels.index(t) for t in targets]
-
-
-def _data_kind(dataset: Dataset) -> str:
-    """The kind of data the dataset was built from ("table", "series", "text", ...)."""
-    return dataset.summary.kind
 
 
 #: What a kind of data changes in training and evaluation, registered by kind (every other kind: the task's
@@ -341,7 +336,7 @@ def _check_tbptt(config: Config) -> None:
 # -- evaluation -------------------------------------------------------------------------------------
 def _evaluate(config: Config, dataset: Dataset, model: nn.Module, spec: UncertaintySpec) -> Evaluation:
     """The evaluation the run folder records: the task's metrics, references and error bars."""
-    own = KIND_EVALUATIONS.get(_data_kind(dataset))
+    own = KIND_EVALUATIONS.get(dataset.summary.kind)
     if own is not None:
         return own(model, dataset)
     return evaluate_model(model, dataset, spec, season=getattr(config.data, "season", None))

@@ -100,7 +100,6 @@ class DataSummary:
         return keys + tuple(k for k, v in extra if v is not None)
 
 
-
 def target_counts(task: str, y: np.ndarray,
                   class_names: list[str]) -> tuple[dict[str, int] | None, dict[str, int] | None]:
     """(class_counts, label_counts): rows (or real tagged steps) of each class, rows carrying each label
