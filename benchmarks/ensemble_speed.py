@@ -11,6 +11,7 @@ Quality numbers (RMSE, coverage, NLL) are in benchmarks/conformal_coverage.py.
 
     .venv/bin/python benchmarks/ensemble_speed.py --threads 1   # writes benchmarks/results/ensemble_speed.json
     .venv/bin/python benchmarks/ensemble_speed.py --quick
+    .venv/bin/python benchmarks/ensemble_speed.py --smoke   # 64 random rows, 1 epoch: that it runs (make test)
 """
 
 from __future__ import annotations
@@ -42,20 +43,26 @@ def fit_seconds(model: torch.nn.Module, loss: Any, X: torch.Tensor, y: torch.Ten
     return time.perf_counter() - start
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    if args.quick:
-        args.epochs, args.repeats = 5, 1
+    parser.add_argument("--smoke", action="store_true", help="64 random rows of 16 features, 1 epoch, no results "
+                                                             "file: that it runs")
+    args = parser.parse_args(argv)
+    if args.quick or args.smoke:
+        args.epochs, args.repeats = (1 if args.smoke else 5), 1
     if args.threads:
         torch.set_num_threads(args.threads)
-    ds = load_dataset(source="solubility", valid_fraction=0.1, seed=0)
-    X, y = ds.train.X, ds.train.y
+    if args.smoke:
+        gen = torch.Generator().manual_seed(0)
+        X, y = torch.randn(64, 16, generator=gen), torch.randn(64, 1, generator=gen)
+    else:
+        ds = load_dataset(source="solubility", valid_fraction=0.1, seed=0)
+        X, y = ds.train.X, ds.train.y
     d = X.shape[1]
     single_s, ens_s = [], []
     for r in range(args.repeats):
@@ -72,10 +79,11 @@ def main() -> None:
               "single_median_s": s, "ensemble_median_s": e, "ratio": e / s}
     print(f"threads {torch.get_num_threads()}: single {s:.2f} s, {args.members}-member stacked ensemble {e:.2f} s, "
           f"ratio {e / s:.2f} (issue wants <= 2.0)")
-    if not args.quick:
+    if not (args.quick or args.smoke):
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(result, indent=2))
         print(f"wrote {RESULTS}")
+    return result
 
 
 if __name__ == "__main__":

@@ -10,11 +10,14 @@
    source, nothing downloaded): cross-entropy (nats/char) on a held-out last 10 % of the text,
    against the unigram entropy of the text; and a sample of 200 characters at temperature 0.8.
 
-Run: .venv/bin/python benchmarks/forecast_images_text.py  (writes benchmarks/results/images_text.json)
+Run: .venv/bin/python benchmarks/forecast_images_text.py [digits_cnn] [char_lm]  (writes results/images_text.json)
+     .venv/bin/python benchmarks/forecast_images_text.py --smoke   (1 epoch on 128 images and 3000 characters;
+     writes nothing: that it runs, in make test)
 """
 
 from __future__ import annotations
 
+import argparse
 import ast
 import copy
 import json
@@ -32,8 +35,11 @@ from deepsci.models.rnn import CharLM, sequence_cross_entropy
 from deepsci.training.augment import Augment
 
 
-def digits_cnn(seed: int = 0, epochs: int = 100) -> dict:
+def digits_cnn(seed: int = 0, epochs: int = 100, rows: int | None = None) -> dict:
+    """The CNN of part 1 (`rows`: train on the first rows only, for a smoke run)."""
     d = digits_images(seed=0)
+    if rows is not None:
+        d.train.X, d.train.y = d.train.X[:rows], d.train.y[:rows]
     model = CNN.lenet(1, 10, channels=(32, 64), head_hidden=(128,), dropout=0.1, seed=seed)
     aug = Augment(rotate=10, crop_scale=0.9, erase=0.1)
     g = torch.Generator().manual_seed(seed)
@@ -78,8 +84,9 @@ def docstring_corpus() -> str:
     return "\n\n".join(texts)
 
 
-def char_lm(seed: int = 0, epochs: int = 10) -> dict:
-    text = docstring_corpus()
+def char_lm(seed: int = 0, epochs: int = 10, chars: int | None = None) -> dict:
+    """The language model of part 2 (`chars`: the first characters of the corpus only, for a smoke run)."""
+    text = docstring_corpus()[:chars]
     vocab = Vocabulary.from_text(text)
     idx = vocab.encode(text)
     cut = int(0.9 * len(idx))
@@ -109,12 +116,22 @@ def char_lm(seed: int = 0, epochs: int = 10) -> dict:
             "seconds": time.perf_counter() - t0, "sample_t0.8": sample}
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("parts", nargs="*", help="digits_cnn, char_lm (default: both)")
+    parser.add_argument("--smoke", action="store_true", help="1 epoch on tiny data, no results file")
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    import sys
-    parts = sys.argv[1:] or ["digits_cnn", "char_lm"]
     path = Path(__file__).parent.joinpath("results", "images_text.json")
-    out = json.loads(path.read_text()) if path.exists() else {}
-    out.update({p: {"digits_cnn": digits_cnn, "char_lm": char_lm}[p]() for p in parts})
-    path.write_text(json.dumps(out, indent=2))
+    out = json.loads(path.read_text()) if path.exists() and not args.smoke else {}
+    runs = {"digits_cnn": lambda: digits_cnn(epochs=1, rows=128) if args.smoke else digits_cnn(),
+            "char_lm": lambda: char_lm(epochs=1, chars=3000) if args.smoke else char_lm()}
+    out.update({p: runs[p]() for p in args.parts or list(runs)})
+    if not args.smoke:
+        path.write_text(json.dumps(out, indent=2))
     print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "spec"} for k, v in out.items()}, indent=2))
+    return out
+
+
+if __name__ == "__main__":
+    main()

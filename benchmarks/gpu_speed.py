@@ -24,7 +24,8 @@ Markdown table and writes JSON with `--json`.
 
     python benchmarks/gpu_speed.py [--device cuda] [--rows 200000] [--images 40000] [--epochs 3] [--repeats 2]
 
-About 1-2 minutes on an H100 (Lightning's import included). `--device cpu` with small sizes checks it runs.
+About 1-2 minutes on an H100 (Lightning's import included). `--device cpu` with small sizes checks it runs;
+`--smoke` is that check at the smallest sizes (in make test).
 """
 
 from __future__ import annotations
@@ -244,7 +245,7 @@ def table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[Result]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--rows", type=int, default=200_000)
@@ -252,7 +253,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
-    args = parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help="CPU, 256 rows, 32 images, 1 epoch: that it runs")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.device, args.rows, args.images, args.epochs, args.repeats = "cpu", 256, 32, 1, 1
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("no CUDA GPU here: run on a GPU machine, or pass --device cpu with small --rows/--images")
@@ -269,6 +273,7 @@ def main() -> None:
             json.dump({"device": name, "torch": torch.__version__, "lightning": getattr(L, "__version__", None),
                        "rows": args.rows, "images": args.images, "epochs": args.epochs, "repeats": args.repeats,
                        "results": [asdict(r) for r in results]}, handle, indent=2)
+    return results
 
 
 if __name__ == "__main__":

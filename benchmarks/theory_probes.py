@@ -2,6 +2,7 @@
 (one nn.Sequential per initialisation, forward and autograd backward), same sizes, same measurements.
 
     .venv/bin/python benchmarks/theory_probes.py [--width 512 --depth 20 --inits 50]
+    .venv/bin/python benchmarks/theory_probes.py --smoke   # width 16, depth 3, 2 inits, no results file
 
 Writes benchmarks/results/theory_probes.json (seconds and the ratio).
 """
@@ -43,12 +44,15 @@ def plain(widths: list[int], X: torch.Tensor, cw: float, n_inits: int, seed: int
     return out / n_inits
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser()
     parser.add_argument("--width", type=int, default=512)
     parser.add_argument("--depth", type=int, default=20)
     parser.add_argument("--inits", type=int, default=50)
-    args = parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help="width 16, depth 3, 2 inits, no results file")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.width, args.depth, args.inits = 16, 3, 2
     widths = [64] + [args.width] * args.depth
     X = torch.randn(2, 64, generator=torch.Generator().manual_seed(1))
     t0 = time.perf_counter()
@@ -60,10 +64,12 @@ def main() -> None:
     res = {"width": args.width, "depth": args.depth, "inits": args.inits, "threads": torch.get_num_threads(),
            "probe_mlp_seconds": batched, "loop_seconds": loop, "loop_over_batched": loop / batched,
            "variance_last_layer": {"probe_mlp": float(r.variance[-1].mean()), "loop": float(v[-1])}}
-    path = Path(__file__).parent / "results" / "theory_probes.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(res, indent=1))
+    if not args.smoke:
+        path = Path(__file__).parent / "results" / "theory_probes.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(res, indent=1))
     print(json.dumps(res, indent=1))
+    return res
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ Three measurements, each contender timed `--repeats` times, interleaved, median 
     .venv/bin/python benchmarks/train_speed.py [--epochs 100] [--repeats 3] [--wide-epochs 2] [--threads N]
 
 Writes benchmarks/results/train_speed.json and prints a Markdown table (benchmarks/README.md keeps one).
+`--smoke`: every part on 60 molecules and 2,048 wide rows, 1 epoch, 1 repeat, no results file (that it runs).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import json
 import os
 import platform
 import statistics
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -43,6 +45,7 @@ from deepsci.data import load_dataset
 from deepsci.models import MLP
 from deepsci.training import Trainer, losses
 from deepsci.training.ensemble import build_ensemble, ensemble_loss
+from tiny import solubility_sample  # beside this script
 
 Fit = Callable[[int, int], np.ndarray]  # (epochs, seed) -> test predictions (scaled target units)
 
@@ -185,8 +188,9 @@ def race(contenders: dict[str, Fit], epochs: int, repeats: int
     return times, preds
 
 
-def solubility(epochs: int, repeats: int) -> dict[str, Any]:
-    data = load_dataset(source="solubility", seed=0)
+def solubility(epochs: int, repeats: int, source: dict[str, Any]) -> dict[str, Any]:
+    """Part 1 on the dataset of `source` (load_dataset's keywords: the solubility set, or a smoke run's sample)."""
+    data = load_dataset(**source, seed=0)
     X = torch.cat([data.train.X, data.valid.X])  # the 1025 training molecules, scaled
     y = torch.cat([data.train.y, data.valid.y])
     Xt, yt = data.test.X, data.test.y
@@ -220,9 +224,9 @@ def solubility(epochs: int, repeats: int) -> dict[str, Any]:
             "skipped": skipped}
 
 
-def ensemble(epochs: int, repeats: int) -> dict[str, Any]:
+def ensemble(epochs: int, repeats: int, source: dict[str, Any]) -> dict[str, Any]:
     """One MLP 2x64 against 8 stacked members of the same width, both by deepsci's Trainer on the same rows."""
-    data = load_dataset(source="solubility", seed=0)
+    data = load_dataset(**source, seed=0)
     X, y = torch.cat([data.train.X, data.valid.X]), torch.cat([data.train.y, data.valid.y])
     d = X.shape[1]
 
@@ -295,9 +299,9 @@ def matmuls(shapes: list[tuple[int, int, int]], repeats: int) -> np.ndarray:
     return np.zeros(1)
 
 
-def wide(epochs: int, repeats: int) -> dict[str, Any]:
+def wide(epochs: int, repeats: int, n: int = 50_000) -> dict[str, Any]:
     gen = torch.Generator().manual_seed(0)
-    n, d, batch, widths = 50_000, 64, 512, [64, 512, 512, 512, 1]
+    d, batch, widths = 64, 512, [64, 512, 512, 512, 1]
     X = torch.randn(n, d, generator=gen)
     y = (torch.sin(X[:, :8]).sum(1, keepdim=True) + 0.1 * torch.randn(n, 1, generator=gen))
 
@@ -376,7 +380,7 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
@@ -385,8 +389,21 @@ def main() -> None:
     parser.add_argument("--combine", action="store_true",
                         help="merge the results of separate --only runs into train_speed.json and print the tables")
     parser.add_argument("--threads", type=int, default=None,
-                        help="intra-op threads for every contender, torch's and numpy's BLAS alike (default: each library's own choice)")
-    args = parser.parse_args()
+                        help="intra-op threads for every contender, torch's and numpy's BLAS alike (default: each "
+                        "library's own choice)")
+    parser.add_argument("--smoke", action="store_true", help="tiny data, 1 epoch, 1 repeat, no results file")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.epochs, args.repeats, args.wide_epochs = 1, 1, 1
+        with tempfile.TemporaryDirectory() as folder:
+            source = {"source": str(solubility_sample(Path(folder))), "target": "SOL", "smiles_column": "smiles",
+                      "split_column": "split", "id_column": "NAME", "cache_dir": folder}
+            return measure(args, source, wide_rows=2048)
+    return measure(args, {"source": "solubility"}, wide_rows=50_000)
+
+
+def measure(args: argparse.Namespace, source: dict[str, Any], wide_rows: int) -> dict[str, Any]:
+    """The parts `args` asks for (or --combine's merge), on the solubility data of `source`."""
     if args.threads is not None:
         from threadpoolctl import threadpool_limits
 
@@ -400,25 +417,27 @@ def main() -> None:
         merged["parts"] = {name: {k: v for k, v in part.items() if k != name} for name, part in combined.items()}
         (results / "train_speed.json").write_text(json.dumps(merged, indent=2))
         print(markdown(merged))
-        return
+        return merged
     _silence_peers()
     result: dict[str, Any] = {"repeats": args.repeats, "torch_threads": torch.get_num_threads(),
                               "torch": torch.__version__, "python": platform.python_version(),
                               "load_average_at_start": os.getloadavg()}
-    parts = {"solubility": lambda: solubility(args.epochs, args.repeats),
-             "ensemble": lambda: ensemble(args.epochs, args.repeats),
+    parts = {"solubility": lambda: solubility(args.epochs, args.repeats, source),
+             "ensemble": lambda: ensemble(args.epochs, args.repeats, source),
              "cv": lambda: cross_validation(args.epochs, args.repeats),
-             "wide": lambda: wide(args.wide_epochs, args.repeats)}
+             "wide": lambda: wide(args.wide_epochs, args.repeats, wide_rows)}
     for name, run in parts.items():
         if args.only in (None, name):
             result[name] = run()
             print(json.dumps({name: result[name]}, indent=1), flush=True)
     result["load_average_at_end"] = os.getloadavg()
     out = results / ("train_speed.json" if args.only is None else f"train_speed_{args.only}.json")
-    results.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    if not args.smoke:
+        results.mkdir(exist_ok=True)
+        out.write_text(json.dumps(result, indent=2))
     if args.only is None:
         print(markdown(result))
+    return result
 
 
 if __name__ == "__main__":

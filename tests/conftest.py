@@ -15,6 +15,8 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # `make test` runs two workers on two cores: one torch thread each, none waiting on the other.
     # Every result is the same with 1 or 2 threads (the suite checks that), so this changes no number.
     torch.set_num_threads(1)
+    # As an explicit setting, so deepsci's thread choice (deepsci.training.threads) keeps it, and subprocesses too.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture()
@@ -43,11 +45,16 @@ def cli():
 @pytest.fixture()
 def fit_config(tmp_path):
     """fit(name, toml) -> run folder of `deepsci fit` on a config named `name` (seed 0) whose body is `toml`,
-    written and run under tmp_path."""
+    written and run under tmp_path.
+
+    A body without an [uncertainty] section trains one plain network (method = "none"): these tests are about
+    data kinds, prediction and folders, not error bars, and the default calibrated ensemble (tested in
+    tests/test_uncertainty_default.py) would only make them slower."""
 
     def fit(name: str, toml: str) -> Path:
         config = tmp_path / f"{name}.toml"
-        config.write_text(f'name = "{name}"\nseed = 0\n' + toml)
+        plain = "" if "[uncertainty]" in toml else '\n[uncertainty]\nmethod = "none"\n'
+        config.write_text(f'name = "{name}"\nseed = 0\n' + toml + plain)
         run_cli("fit", str(config), "--out", str(tmp_path / "runs"), "--quiet")
         return tmp_path / "runs" / name
 

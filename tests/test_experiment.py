@@ -2,6 +2,7 @@
 
 import pytest
 
+from deepsci.config import UncertaintyConfig
 from deepsci.errors import ConfigError
 from deepsci.experiment import config_from_dict, load_config
 
@@ -112,12 +113,13 @@ def test_distillation_trains_its_students_through_fit_in_memory(tmp_path):
     from deepsci.experiment import build_dataset, distill_run, fit_in_memory, run_experiment, write_distillation
     from deepsci.explain.distill import classifier_scores
 
-    teacher = run_experiment(config_from_dict({**BASE, "model": {"hidden": [16]}, "train": {"epochs": 3}}),
-                             tmp_path / "runs", progress=False)
+    teacher = run_experiment(config_from_dict({**BASE, "model": {"hidden": [16]}, "train": {"epochs": 3},
+                                               "uncertainty": {"method": "none"}}), tmp_path / "runs", progress=False)
     student = config_from_dict({**BASE, "name": "s", "seed": 2, "model": {"hidden": [8]}, "train": {"epochs": 3}})
     result = distill_run(teacher, student, temperature=2.0, alpha=0.5)
     dataset = build_dataset(teacher.config)
-    hard = fit_in_memory(student, dataset, loss=torch.nn.functional.cross_entropy, evaluate=False).model
+    plain = student.model_copy(update={"uncertainty": UncertaintyConfig(method="none")})  # students are one network
+    hard = fit_in_memory(plain, dataset, loss=torch.nn.functional.cross_entropy, evaluate=False).model
     with torch.no_grad():
         proba = torch.softmax(hard(dataset.test.X), 1).double().numpy()
     assert result.hard == classifier_scores(proba, dataset.test.y.numpy())

@@ -114,7 +114,7 @@ def test_resume_refuses_another_config_and_a_finished_run(tmp_path: Path, capsys
 def test_two_fits_of_one_name_at_once_give_one_run_and_one_refusal(tmp_path: Path) -> None:
     source = _table(tmp_path, rows=400, part=False)
     config = _config(tmp_path, f'[data]\nsource = "{source}"\ntarget = "y"\n[model]\nhidden = [32, 32]\n'
-                               '[train]\nepochs = 1000\nbatch_size = 8\n', name="same")
+                               '[train]\nepochs = 1000\nbatch_size = 8\n[uncertainty]\nmethod = "none"\n', name="same")
     # The first fit must outlast the second's start (a few seconds of imports before it reaches the lock).
     command = [sys.executable, "-m", "deepsci", "fit", str(config), "--out", str(tmp_path / "runs"), "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

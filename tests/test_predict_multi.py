@@ -42,7 +42,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, cli) -> tuple[Path, dict[str,
     np.savez(source, signal=xa, meta=ma, y=ya, test_signal=xb, test_meta=mb, test_y=yb)
     pd.DataFrame({"m": ma[:, 0], "y": ya}).to_csv(folder / "meta.csv", index=False)
     pd.DataFrame({"m": mb[:, 0], "y": yb}).to_csv(folder / "meta_test.csv", index=False)
-    common = 'seed = 0\n[train]\nepochs = 15\n'
+    common = 'seed = 0\n[uncertainty]\nmethod = "none"\n[train]\nepochs = 15\n'  # the numbers of one network
     configs = {
         "both": f'[data]\nkind = "multi"\nsource = "{source}"\ntarget = "y"\ntest_target = "test_y"\n'
                 '[data.inputs.wave]\nkind = "signal"\nx = "signal"\ntest_x = "test_signal"\n'

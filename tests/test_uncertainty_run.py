@@ -44,7 +44,7 @@ def _config(source, name, uncertainty=None, **train):
 def test_uncertainty_section_defaults_and_resolution():
     base = {"name": "t", "data": {"source": "digits"}}
     u = config_from_dict(base).uncertainty
-    assert (u.method, u.members, u.samples, u.level, u.conformal) == ("none", 8, 50, 0.9, False)
+    assert (u.method, u.members, u.samples, u.level, u.conformal) == ("auto", 8, 50, 0.9, None)
     assert config_from_dict({**base, "uncertainty": {"method": "ensemble"}}).uncertainty.conformal is True
     assert config_from_dict({**base, "uncertainty": {"method": "ensemble", "conformal": False}}).uncertainty.conformal is False
 
@@ -57,7 +57,8 @@ def test_uncertainty_section_defaults_and_resolution():
     ({"task": "multiclass"}, {"method": "ensemble", "conformal": False}, 0.0),        # no sigma in classification
     ({}, {"heteroscedastic": True, "conformal": False, "recalibration": "none"}, 0.0),
     ({"calib_fraction": 0.3}, {"method": "ensemble"}, 0.3),                            # the user's value is kept
-    ({}, {}, 0.0),
+    ({}, {"method": "none"}, 0.0),
+    ({}, {}, 0.2),                                                                      # "auto": a CV+ ensemble
 ])
 def test_calibration_rows_are_held_out_only_when_something_is_fitted_on_them(data, uncertainty, calib):
     """The default calibration split (a fifth of the training rows) is set aside only for conformal bands or
@@ -71,7 +72,7 @@ def test_calibration_rows_are_held_out_only_when_something_is_fitted_on_them(dat
     ({"uncertainty": {"members": 1}}, r"uncertainty.members"),
     ({"uncertainty": {"level": 1.0}}, r"uncertainty.level"),
     ({"uncertainty": {"bootstrap": True}}, r"method = 'ensemble'"),
-    ({"uncertainty": {"score": "normalised"}}, r"predicted sigma"),
+    ({"uncertainty": {"method": "none", "score": "normalised"}}, r"predicted sigma"),
     ({"uncertainty": {"method": "mc-dropout"}}, r"model.dropout"),
     ({"uncertainty": {"method": "ensemble"}, "train": {"rule": "feedback-alignment"}}, r"cannot be stacked"),
     ({"uncertainty": {"heteroscedastic": True}, "train": {"loss": "mae"}}, r"Gaussian NLL"),
@@ -90,7 +91,8 @@ def test_bad_uncertainty_config_is_one_readable_error(section, match):
 @pytest.mark.slow
 def test_ensemble_run_folder_has_uncertainty_and_round_trips(table, tmp_path):
     source, frame = table
-    run = run_experiment(_config(source, "ens", {"method": "ensemble", "members": 3}, patience=5), tmp_path,
+    run = run_experiment(_config(source, "ens", {"method": "ensemble", "members": 3, "conformal_method": "split"},
+                                 patience=5), tmp_path,
                          progress=False)
     pred = pd.read_csv(run.path / "predictions.csv")
     # a regression ensemble has mean and variance heads by default (Lakshminarayanan et al. 2017)
@@ -139,8 +141,8 @@ def test_cross_conformal_run_calibrates_on_every_training_row(table, tmp_path):
     source, frame = table
     config = _config(source, "cross", {"method": "ensemble", "members": 3, "conformal_method": "cross-plus"},
                      patience=5)
-    with pytest.raises(ConfigError, match="valid_fraction = 0"):
-        run_experiment(config, tmp_path, progress=False)
+    warned = run_experiment(config, tmp_path / "warned", progress=False)  # an explicit valid split: a warning
+    assert any("validation split" in w and "chose nothing" in w for w in warned.metrics["warnings"])
     config = config.model_copy(update={"data": config.data.model_copy(update={"valid_fraction": 0.0})})
     run = run_experiment(config, tmp_path, progress=False)
     u, split = run.metrics["uncertainty"], run.metrics["data"]["split"]
@@ -185,21 +187,22 @@ def test_mc_dropout_and_digits_prediction_sets(table, tmp_path):
 
 @pytest.mark.slow
 def test_method_none_is_the_plain_run(table, tmp_path):
-    """No [uncertainty] section and method = "none" give the same files as before the section existed:
-    the same predictions as a hand-made MLP trained by the Trainer (oracle), and no uncertainty keys."""
+    """method = "none" gives the same files as before the section existed (two runs, the same frames): the same
+    predictions as a hand-made MLP trained by the Trainer (oracle), and no uncertainty keys. (Without the section
+    a run now gets the default error bars: tests/test_uncertainty_default.py.)"""
     from deepsci.evaluation.evaluate import predictions
     from deepsci.training.inference import predict_batches
     from deepsci.experiment import build_dataset, build_model
     from deepsci.training import Trainer, get_loss
 
     source, _ = table
-    plain = run_experiment(_config(source, "plain"), tmp_path / "a", progress=False)
+    plain = run_experiment(_config(source, "plain", {"method": "none"}), tmp_path / "a", progress=False)
     explicit = run_experiment(_config(source, "plain", {"method": "none"}), tmp_path / "b", progress=False)
     a, b = pd.read_csv(plain.path / "predictions.csv"), pd.read_csv(explicit.path / "predictions.csv")
     assert list(a.columns) == ["id", "y", "y_pred"]
     pd.testing.assert_frame_equal(a, b)
     assert "uncertainty" not in plain.metrics and plain.meta["members"] == 1 and plain.meta["uncertainty"]["method"] == "none"
-    cfg = _config(source, "plain")
+    cfg = _config(source, "plain", {"method": "none"})
     ds = build_dataset(cfg)
     model = build_model(cfg, ds.inputs, ds.n_outputs, task=ds.task)
     Trainer(model, loss=get_loss(None, "regression"), lr=cfg.train.lr, epochs=cfg.train.epochs, seed=0,

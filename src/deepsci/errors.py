@@ -30,6 +30,14 @@ class MissingDependencyError(DeepSciError):
     """An optional dependency that is not installed; the message gives the pip line to run."""
 
 
+def os_error_at(exc: OSError, path: object) -> OSError:
+    """`exc`, naming `path` where it names no file (a write on a full disk raises ENOSPC with no file name),
+    so that the command line can say which path the user must make room for or move."""
+    if exc.filename is not None or exc.errno is None:
+        return exc
+    return OSError(exc.errno, exc.strerror, str(path))
+
+
 def unknown_name(kind: str, name: str, known: list[str] | tuple[str, ...]) -> str:
     """The message for an unknown registry name: what was asked for, and the names there are."""
     import difflib

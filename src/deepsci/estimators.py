@@ -28,7 +28,7 @@ from deepsci.config import Config, config_from_dict
 from deepsci.data.arrays import TARGET, arrays_inputs, build_from_arrays, feature_columns
 from deepsci.errors import ModelError
 from deepsci.evaluation.evaluate import predict_with_uncertainty, truth
-from deepsci.evaluation.uncertainty import conformal_interval
+from deepsci.evaluation.uncertainty import conformal_interval, conformal_sets
 from deepsci.experiment import fit_in_memory
 from deepsci.tasks import BINARY, MULTICLASS, REGRESSION
 
@@ -117,9 +117,22 @@ class _MLPEstimator(BaseEstimator):
                          "momentum": self.momentum, "batch_size": self.batch_size, "epochs": self.epochs,
                          "schedule": self.schedule or "constant", "clip_grad_norm": self.clip_grad_norm,
                          "patience": self.patience, "device": self.device, "precision": self.precision},
+               # split conformal on the calibration slice: what predict_interval / predict_set calibrate on
                "uncertainty": {"method": self.uncertainty, "members": self.members, "samples": self.samples,
-                               "heteroscedastic": self.heteroscedastic}}
+                               "heteroscedastic": self.heteroscedastic, "conformal_method": "split"}}
         return config_from_dict(raw, source=type(self).__name__)
+
+    def _calibration_slice(self, caller: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """(targets in data units, predictive distribution) of the internal calibration slice, for `caller`."""
+        check_is_fitted(self, "model_")
+        if self.calib_ is None:
+            raise ModelError(f"{caller} needs a calibration slice, and this model was fitted without one. "
+                             "Fit with uncertainty='ensemble' (or 'mc-dropout' and dropout > 0) so that "
+                             "calib_fraction of the rows is held out for calibration.")
+        pre, task = self.preprocessor_, self.config_.data.task
+        _, cal, _ = predict_with_uncertainty(self.model_, self.calib_.X, task, pre, self.uncertainty_, None)
+        assert cal is not None
+        return truth(self.calib_.y, task, pre.inverse_targets), cal
 
     def _error_bars(self) -> bool:
         """True when the model gives error bars (a method or a variance head): a calibration slice is held out."""
@@ -208,18 +221,12 @@ class Regressor(RegressorMixin, _MLPEstimator):
         plays no part in training or early stopping; coverage >= level holds when the new rows are
         exchangeable with the training rows.
         """
-        check_is_fitted(self, "model_")
-        if self.calib_ is None:
-            raise ModelError("predict_interval needs a calibration slice, and this model was fitted without one. "
-                             "Fit with uncertainty='ensemble' (or 'mc-dropout' and dropout > 0) so that "
-                             "calib_fraction of the rows is held out for calibration.")
-        pre, task = self.preprocessor_, self.config_.data.task
-        _, cal, _ = predict_with_uncertainty(self.model_, self.calib_.X, task, pre, self.uncertainty_, None)
+        y_cal, cal = self._calibration_slice("predict_interval")
         _, test = self._predictions(X, calibrated=False)
-        assert cal is not None and test is not None
-        lower, upper = conformal_interval(truth(self.calib_.y, task, pre.inverse_targets), cal["pred"], test["pred"],
-                                          1.0 - level, score=score, sigma_cal=cal.get("std"),  # type: ignore[arg-type]
-                                          sigma_test=test.get("std"))
+        assert test is not None
+        lower, upper = conformal_interval(y_cal, cal["pred"], test["pred"], 1.0 - level,
+                                          score=score,  # type: ignore[arg-type]
+                                          sigma_cal=cal.get("std"), sigma_test=test.get("std"))
         return self._shaped(lower), self._shaped(upper)
 
     def _shaped(self, values: np.ndarray) -> np.ndarray:
@@ -257,6 +264,18 @@ class Classifier(ClassifierMixin, _MLPEstimator):
         """The most probable class of each row, (n,), labels as in `classes_`."""
         check_is_fitted(self, "model_")
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def predict_set(self, X: Any, level: float = 0.9, method: str = "lac") -> np.ndarray:
+        """Conformal prediction sets (n, k) bool, columns in the order of `classes_`, calibrated on the internal
+        calibration slice: each holds the true class with probability >= level for rows exchangeable with the
+        training rows. `method`: "lac" (smallest sets) or "aps" (sets that grow with difficulty); see
+        deepsci.evaluation.uncertainty.conformal_sets. Needs an uncertainty method (the slice is carved then)."""
+        y_cal, cal = self._calibration_slice("predict_set")
+        proba_cal = np.asarray(cal["pred"], dtype=np.float64)
+        if proba_cal.ndim == 1:  # binary: the probability of class 1
+            proba_cal = np.column_stack([1.0 - proba_cal, proba_cal])
+        return conformal_sets(proba_cal, y_cal, self.predict_proba(X), 1.0 - level,
+                              method=method)  # type: ignore[arg-type]
 
 
 def _rows(weight: torch.Tensor | None, ids: Sequence[str]) -> torch.Tensor | None:

@@ -27,6 +27,7 @@ from deepsci.config import Config, UncertaintyConfig, apply_override, config_fro
 from deepsci.config.uncertainty import resolve_section, resolve_uncertainty
 from deepsci.data import build_dataset as build_data
 from deepsci.data.dataset import Dataset
+from deepsci.data.fingerprint import refuse_changed_data
 from deepsci.data.schema import InputSchema
 from deepsci.data.spec import TextData
 from deepsci.analyses import analyse
@@ -43,8 +44,9 @@ from deepsci.models.arguments import spec_of
 from deepsci.models.rnn import sequence_cross_entropy
 from deepsci.report import Section, write_report
 from deepsci.report.run_report import run_report
-from deepsci.rules import apply_rule
+from deepsci.rules.convolution import apply_network_rule
 from deepsci.run import Run, environment, write_run
+from deepsci.theory.of_run import theory_of_run
 from deepsci.training.augment import Augment
 from deepsci.training.callbacks import Callback
 from deepsci.training.checkpoint import Checkpoint, checkpoint_epoch, read_checkpoint_meta
@@ -52,7 +54,9 @@ from deepsci.training.device import resolve_device
 from deepsci.training.distributed import check_one_device_per_process, launched_world, process_group, world
 from deepsci.training.ensemble import HeldOutLoss
 from deepsci.training.losses import get_loss
+from deepsci.training.memory import memory_guard
 from deepsci.training.tbptt import check_chunk, tbptt_training, unwrap
+from deepsci.training.threads import FAMILIES, ShareCores, share_threads
 from deepsci.training.trainer import Trainer
 from deepsci.training.uncertainty import check_held_out_splits, uncertainty_training
 
@@ -109,10 +113,7 @@ def build_model(config: Config, inputs: dict[str, InputSchema], n_outputs: int, 
     model = build_network(config.model, inputs, n_outputs, task=task, seed=seed, target_channels=target_channels)
     if config.train.rule == "backprop":
         return model
-    if config.model.kind != "mlp":
-        raise ConfigError(f"train.rule = '{config.train.rule}' is available for model.kind = 'mlp' only; "
-                          "set train.rule = 'backprop'.")
-    return apply_rule(model, config.train.rule, seed=seed)
+    return apply_network_rule(model, config.train.rule, seed=seed)
 
 
 def resolve(config: Config, task: str) -> tuple[Config, UncertaintySpec]:
@@ -121,8 +122,9 @@ def resolve(config: Config, task: str) -> tuple[Config, UncertaintySpec]:
 
     What "auto" means is known once the task is: the resolved section is what config.toml records.
     """
-    spec = resolve_uncertainty(config.uncertainty, task, seed=config.seed, loss=config.train.loss)
-    section = resolve_section(config.uncertainty, task, loss=config.train.loss)
+    facts = config.run_facts(task)
+    spec = resolve_uncertainty(config.uncertainty, task, seed=config.seed, loss=config.train.loss, facts=facts)
+    section = resolve_section(config.uncertainty, task, loss=config.train.loss, facts=facts)
     return config.model_copy(update={"uncertainty": section}), spec
 
 
@@ -143,19 +145,26 @@ def fit_in_memory(config: Config, dataset: Dataset, *, device: torch.device | No
     """
     config, spec = resolve(config, dataset.task)
     device = resolve_device(config.train.device) if device is None else device
-    trainer, X_train, y_train = _trainer(config, dataset, spec, device=device, progress=progress,
-                                         callbacks=list(callbacks), loss=loss)
-    model = unwrap(trainer.model)  # the network itself, without a truncated-BPTT wrapper
-    start = time.perf_counter()
-    _train(trainer, dataset, X_train, y_train, resume_from, sample_weight, valid_sample_weight)
-    seconds = time.perf_counter() - start
-    evaluation = _evaluate(config, dataset, model, spec) if evaluate else None  # on the training device
+    # Threads: an explicit setting, else one for a small step, else this process's share of the cores.
+    with share_threads(config.train.threads, family=FAMILIES.get(config.model.kind)) as threads:
+        trainer, X_train, y_train = _trainer(config, dataset, spec, device=device, progress=progress,
+                                             callbacks=[*callbacks, ShareCores(threads)], loss=loss)
+        threads.measure(trainer.model, X_train, config.train.batch_size)
+        model = unwrap(trainer.model)  # the network itself, without a truncated-BPTT wrapper
+        start = time.perf_counter()
+        with memory_guard("training", "lower train.batch_size (or the model's size)", str(device)):
+            _train(trainer, dataset, X_train, y_train, resume_from, sample_weight, valid_sample_weight)
+        seconds = time.perf_counter() - start
+        with memory_guard("evaluating the splits", "set uncertainty.method = 'none' (one network instead of an "
+                          "ensemble) or lower train.batch_size", str(device)):
+            evaluation = _evaluate(config, dataset, model, spec) if evaluate else None  # on the training device
     model.cpu().eval()  # the report's sections, the run folder and predictions read the weights on the host
     best_epoch = trainer.early_stopping.best_epoch if trainer.early_stopping else len(trainer.history_)
+    trained_on = environment(device=trainer.device, precision=trainer.precision, processes=trainer.world.size)
+    trained_on.update(torch_threads=threads.choice.threads if threads.choice else trained_on["torch_threads"],
+                      threads=threads.to_json())
     return Fitted(config=config, dataset=dataset, model=model, uncertainty=spec, history=trainer.history_,
-                  best_epoch=best_epoch, evaluation=evaluation, train_seconds=seconds,
-                  trained_on=environment(device=trainer.device, precision=trainer.precision,
-                                         processes=trainer.world.size))
+                  best_epoch=best_epoch, evaluation=evaluation, train_seconds=seconds, trained_on=trained_on)
 
 
 def run_experiment(config: Config, out: str | Path = "runs", progress: bool = True, resume: bool = False,
@@ -195,31 +204,46 @@ def _fit(config: Config, out: Path, *, progress: bool, resume: bool, device: tor
     start = time.perf_counter()
     pending = checkpoint_dir(out, config.name)
     resume_from = _resume_point(config, out, pending) if resume else None
-    dataset = build_dataset(config)
+    given = config
+    config, dataset = _dataset_for_task(config)
     _check_split_sizes(dataset)
-    checkpoint = Checkpoint(pending, meta={"config": _fingerprint(config)})  # as given: a resume compares it
+    checkpoint = Checkpoint(pending, meta={"config": _fingerprint(given),  # as given: a resume compares them
+                                           "data": dataset.summary.fingerprint or {}})
     fitted = fit_in_memory(config, dataset, device=device, progress=progress, callbacks=[*callbacks, checkpoint],
                            resume_from=resume_from)
     assert fitted.evaluation is not None
     timings = {"featurisation_seconds": dataset.summary.featurisation_seconds,
                "featurisation_cache_hit": bool(dataset.summary.cache_hit),
                "training_seconds": fitted.train_seconds, "total_seconds": time.perf_counter() - start}
+    theory = theory_of_run(fitted.config, dataset) if fitted.config.report.theory else None
+    if theory is not None:
+        timings["theory_seconds"] = theory.seconds
     report = run_report(config=fitted.config, dataset=dataset, evaluation=fitted.evaluation, history=fitted.history,
-                        analyses=analyse(fitted.config, dataset, fitted.evaluation, fitted.model)
+                        analyses=analyse(fitted.config, dataset, fitted.evaluation, fitted.model, theory=theory)
                         ) if fitted.config.report.html else None
-    return write_run(out / config.name, config=fitted.config, dataset=dataset, model=fitted.model,
-                     history=fitted.history, evaluation=fitted.evaluation, timings=timings,
-                     best_epoch=fitted.best_epoch, uncertainty=fitted.uncertainty, report_html=report,
-                     checkpoint=pending, trained_on=fitted.trained_on)
+    with memory_guard("writing the run folder", "set report.predictions to fewer rows (0: no predictions.csv)"):
+        return write_run(out / config.name, config=fitted.config, dataset=dataset, model=fitted.model,
+                         history=fitted.history, evaluation=fitted.evaluation, timings=timings,
+                         best_epoch=fitted.best_epoch, uncertainty=fitted.uncertainty, report_html=report,
+                         checkpoint=pending, trained_on=fitted.trained_on,
+                         extra={"theory": theory.to_json()} if theory is not None else None)
 
 
 def _fit_rank(config: Config, out: Path, *, device: torch.device, resume: bool) -> Run:
     """A rank other than 0: train its shards (no files written), then read the run folder rank 0 wrote."""
     pending = checkpoint_dir(out, config.name)
     resume_from = _resume_point(config, out, pending) if resume else None
-    fit_in_memory(config, build_dataset(config), device=device, resume_from=resume_from, evaluate=False)
+    fit_in_memory(*_dataset_for_task(config), device=device, resume_from=resume_from, evaluate=False)
     _barrier(world())  # rank 0 has published the run folder
     return Run.load(out / config.name)
+
+
+def _dataset_for_task(config: Config) -> tuple[Config, Dataset]:
+    """(config, dataset): the config's data, read again with a validation split where the default error bars,
+    planned before the task was known, turn out to need one (`Config.replanned`: a table of classes)."""
+    dataset = build_dataset(config)
+    replanned = config.replanned(dataset.task)
+    return (config, dataset) if replanned is None else (replanned, build_dataset(replanned))
 
 
 def _barrier(current: Any) -> None:
@@ -269,7 +293,7 @@ def _train(trainer: Trainer, dataset: Dataset, X_train: Any, y_train: Tensor, re
 def _training_setup(config: Config, dataset: Dataset, spec: UncertaintySpec, loss: Loss | None = None) -> tuple[
         nn.Module, Loss, Any, Tensor, Any]:
     """(model, loss, X_train, y_train, augment) for the Trainer: the uncertainty method decides the first four."""
-    check_held_out_splits(spec, len(dataset.valid), len(dataset.calib) if dataset.calib is not None else 0)
+    check_held_out_splits(spec, len(dataset.calib) if dataset.calib is not None else 0)
     kind = dataset.summary.kind  # what the rows are: "table", "series", "text", ...
     loss = loss or KIND_LOSSES.get(kind) or get_loss(config.train.loss, dataset.task)
     width = dataset.n_outputs * (2 if spec.heteroscedastic else 1)
@@ -337,9 +361,19 @@ def _check_tbptt(config: Config) -> None:
 def _evaluate(config: Config, dataset: Dataset, model: nn.Module, spec: UncertaintySpec) -> Evaluation:
     """The evaluation the run folder records: the task's metrics, references and error bars."""
     own = KIND_EVALUATIONS.get(dataset.summary.kind)
-    if own is not None:
-        return own(model, dataset)
-    return evaluate_model(model, dataset, spec, season=getattr(config.data, "season", None))
+    evaluation = own(model, dataset) if own is not None else evaluate_model(
+        model, dataset, spec, season=getattr(config.data, "season", None))
+    ignored = (*dataset.summary.notes, *ignored_settings(config, dataset))
+    return replace(evaluation, warnings=(*evaluation.warnings, *ignored)) if ignored else evaluation
+
+
+def ignored_settings(config: Config, dataset: Dataset) -> tuple[str, ...]:
+    """Warnings for settings the run could not honour: train.patience without validation rows to stop on."""
+    if config.train.patience is None or len(dataset.valid) > 0:
+        return ()
+    return (f"train.patience = {config.train.patience} was ignored: the data has no validation rows to stop on "
+            f"(data.valid_fraction = {getattr(config.data, 'valid_fraction', 0)!r}), so all {config.train.epochs} "
+            "epochs were trained. Set data.valid_fraction > 0 (e.g. 0.1) to stop early, or remove train.patience.",)
 
 
 MIN_ROWS = 2  # metrics of one row (a variance, a correlation, R²) are undefined
@@ -359,10 +393,11 @@ def _check_split_sizes(dataset: Dataset) -> None:
 
 # -- resuming ---------------------------------------------------------------------------------------
 def _fingerprint(config: Config) -> dict[str, Any]:
-    """The config as it decides the training, without train.epochs and train.device (a resume may change them)."""
+    """The config as it decides the training, without train.epochs, .device and .threads (a resume may change them)."""
     raw = config.model_dump(mode="json")
     raw["train"].pop("epochs", None)
     raw["train"].pop("device", None)  # a run may go on on another machine (its last digits may differ)
+    raw["train"].pop("threads", None)  # so may its thread count
     return raw
 
 
@@ -381,6 +416,7 @@ def _resume_point(config: Config, out: Path, pending: Path) -> Path:
             raise ConfigError(f"--resume: the config differs from the checkpoint's in {', '.join(differ)}; only "
                               "train.epochs and train.device may change on resume. Restore those keys, or fit "
                               "afresh without --resume.")
+    refuse_changed_data(meta.get("data"), config.data)
     epochs_done = checkpoint_epoch(folder)
     if folder == finished and config.train.epochs <= epochs_done:
         raise ConfigError(f"--resume: run '{config.name}' already finished {epochs_done} epoch(s) and "
@@ -407,7 +443,7 @@ def distill_run(teacher: Run, config: Config, *, temperature: float = 3.0, alpha
     the student config, without error bars (one network each: the soft-target loss reads (n, C) logits).
     """
     dataset = build_dataset(teacher.config)
-    student = config.model_copy(update={"data": teacher.config.data, "uncertainty": UncertaintyConfig()})
+    student = config.model_copy(update={"data": teacher.config.data, "uncertainty": UncertaintyConfig(method="none")})
 
     def train(loss: Loss, y_train: Tensor, y_valid: Tensor) -> nn.Module:
         targets = replace(dataset, train=replace(dataset.train, y=y_train), valid=replace(dataset.valid, y=y_valid))

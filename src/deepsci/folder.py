@@ -44,6 +44,7 @@ from safetensors import safe_open
 from deepsci.errors import DataError, DeepSciError
 
 if TYPE_CHECKING:  # torch is imported only by the functions that rebuild a model, so locking starts fast
+    import pandas as pd
     import torch
     from torch import nn
 
@@ -432,6 +433,32 @@ def _sync_dir(path: Path) -> None:
 
 
 # -- reading, with every size bounded -------------------------------------------------------------------
+# -- CSV files a spreadsheet opens -------------------------------------------------------------------
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula (OWASP)
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def spreadsheet_safe(frame: "pd.DataFrame") -> "pd.DataFrame":
+    """`frame` with every text cell and column name that a spreadsheet would run as a formula made inert.
+
+    An id, a label or a feature name from the user's data that starts with =, +, -, @, a tab or a carriage
+    return is written with a leading single quote, as OWASP recommends for CSV exports ("CSV injection"),
+    so opening predictions.csv or attributions.csv in a spreadsheet runs nothing. Numbers, in numeric
+    columns or as text (-1.5), are left as they are: they are not formulas.
+    """
+    def cell(value: Any) -> Any:
+        if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.match(value):
+            return "'" + value
+        return value
+
+    safe = frame.copy()
+    safe.columns = [cell(str(name)) for name in frame.columns]
+    for j, dtype in enumerate(safe.dtypes):
+        if dtype.kind not in "biufcmM":  # text columns (object or string dtype); numbers are never formulas
+            safe.isetitem(j, safe.iloc[:, j].map(cell))
+    return safe
+
+
 def read_bytes(path: Path, what: str, *, max_bytes: int) -> bytes:
     """The bytes of regular file `path`, refused in one line if missing, not a file, or over `max_bytes`.
 
@@ -620,7 +647,8 @@ def build_checked(build: "Callable[[], nn.Module]", weights: Path, *, members: i
         build: builds one untrained model (one member), e.g. `lambda: model_from_spec(meta["model"])`.
         weights: the run's model.safetensors.
         members: with K > 1, the weights hold K stacked members (each key with a leading K dimension, as
-            `StackedMLP.member_state_dict` writes) and a `StackedMLP` of K built members is returned.
+            `StackedMLP.member_state_dict` writes) and one ensemble module of K built members is returned
+            (`deepsci.training.ensemble_any.stack_any`: a StackedMLP of MLPs, else a MemberEnsemble).
         max_parameters: bound on parameters + buffers of the whole model (all members).
         max_modules: bound on the submodules one `build()` may create.
         max_tensors: bound on the parameter and buffer tensors one `build()` may create.
@@ -655,9 +683,9 @@ def build_checked(build: "Callable[[], nn.Module]", weights: Path, *, members: i
             model = _call(build, spec_file)
             model.load_state_dict(tensors, strict=True)
         else:
-            from deepsci.training.ensemble import StackedMLP  # torch: imported only where a model is rebuilt
+            from deepsci.training.ensemble_any import stack_any  # torch: imported only where a model is rebuilt
 
-            model = StackedMLP([_call(build, spec_file) for _ in range(members)])
+            model = stack_any([_call(build, spec_file) for _ in range(members)])
             model.load_member_state_dict(tensors)
     except DataError:
         raise

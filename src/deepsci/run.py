@@ -29,12 +29,14 @@ from deepsci.data.build import load_preprocessor
 from deepsci.data.dataset import Dataset
 from deepsci.data.preprocess import Preprocessor, fit_steps
 from deepsci.data.sequences import Vocabulary
-from deepsci.errors import DataError, DeepSciError
+from deepsci.errors import DataError, DeepSciError, os_error_at
 from deepsci.evaluation.evaluate import predict_with_uncertainty, task_metrics
 from deepsci.evaluation.results import Evaluation
 from deepsci.evaluation.uncertainty import UncertaintySpec, format_sets
-from deepsci.folder import build_checked, publish, read_json, staging_dir
+from deepsci.folder import build_checked, publish, read_json, spreadsheet_safe, staging_dir
 from deepsci.models import model_from_spec, spec_of
+from deepsci.notebook import MAIN_FIGURES, run_card, run_figures, run_line
+from deepsci.rules.feedback import rule_of
 from deepsci.tasks import task_of
 from deepsci.training.device import describe_device
 from deepsci.training.ensemble import StackedMLP
@@ -196,22 +198,27 @@ def model_document(*, config: Config, dataset: Dataset, model: nn.Module, evalua
 def write_run(path: Path, *, config: Config, dataset: Dataset, model: nn.Module, history: list[dict[str, Any]],
               evaluation: Evaluation, timings: dict[str, Any], best_epoch: int,
               uncertainty: UncertaintySpec | None = None, report_html: str | None = None,
-              checkpoint: Path | None = None, trained_on: dict[str, Any] | None = None) -> "Run":
+              checkpoint: Path | None = None, trained_on: dict[str, Any] | None = None,
+              extra: dict[str, Any] | None = None) -> "Run":
     """Write the whole run folder at `path` atomically: a staging sibling, published in one step.
 
     `report_html` is report.html's text, rendered from the same values (deepsci.report.run_report); None
     writes no report. `checkpoint` (the training state folder) moves into the run as checkpoint/ once the
     run is published. `trained_on` is where the model trained (`environment(device, precision,
-    processes)`; default this host's CPU).
+    processes)`; default this host's CPU). `extra` adds top-level blocks to metrics.json (the theory section).
     """
     tmp = staging_dir(path.parent, path.name)
     try:
         (tmp / "config.toml").write_text(config.toml())
         metrics = metrics_document(config=config, dataset=dataset, evaluation=evaluation, history=history,
                                    timings=timings, best_epoch=best_epoch, trained_on=trained_on)
+        metrics.update(extra or {})
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json_default))
         pd.DataFrame(history).to_csv(tmp / "history.csv", index=False)
-        _test_predictions(evaluation, dataset).to_csv(tmp / "predictions.csv", index=False)
+        rows = prediction_rows(config.report.predictions, streamed=dataset.summary.stream is not None)
+        if rows != 0:  # written in blocks of rows: a streamed test split's table is never held twice as text
+            spreadsheet_safe(_test_predictions(evaluation, dataset, rows)).to_csv(
+                tmp / "predictions.csv", index=False, chunksize=PREDICTION_BLOCK_ROWS)
         if dataset.skipped:
             pd.DataFrame(dataset.skipped).to_csv(tmp / "skipped.csv", index=False)
         save_file({k: v.contiguous() for k, v in _plain_state(model).items()}, tmp / "model.safetensors")
@@ -221,6 +228,12 @@ def write_run(path: Path, *, config: Config, dataset: Dataset, model: nn.Module,
         if report_html is not None:
             (tmp / "report.html").write_text(report_html, encoding="utf-8")
         publish(tmp, path)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        named = os_error_at(exc, path)
+        if named is exc:
+            raise
+        raise named from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -230,13 +243,30 @@ def write_run(path: Path, *, config: Config, dataset: Dataset, model: nn.Module,
     return Run.load(path)
 
 
-def _test_predictions(evaluation: Evaluation, dataset: Dataset) -> pd.DataFrame:
-    """predictions.csv: the test split (valid where there is no test), with its uncertainty columns."""
+#: rows of predictions.csv for a streamed test split unless `[report] predictions` says otherwise, and the rows
+#: written at a time
+STREAMED_PREDICTION_ROWS = 100_000
+PREDICTION_BLOCK_ROWS = 100_000
+
+
+def prediction_rows(setting: int | None, *, streamed: bool) -> int | None:
+    """Test rows predictions.csv holds: `[report] predictions` (0: no file), else all (None), else for a
+    streamed table the first STREAMED_PREDICTION_ROWS."""
+    if setting is not None:
+        return setting
+    return STREAMED_PREDICTION_ROWS if streamed else None
+
+
+def _test_predictions(evaluation: Evaluation, dataset: Dataset, rows: int | None = None) -> pd.DataFrame:
+    """predictions.csv: the test split (valid where there is no test), its first `rows` (None: all), with its
+    uncertainty columns."""
     shown = evaluation.shown
     if shown.frame is not None:  # a model of symbol sequences brings its own table
-        return shown.frame
-    return predictions_frame(shown.ids, shown.pred, dataset.task, dataset.target_names, dataset.class_names,
-                             shown.y_true, {**(shown.dist or {}), **shown.bands})
+        return shown.frame if rows is None else shown.frame.head(rows)
+    n = len(shown.pred) if rows is None else min(rows, len(shown.pred))
+    extra = {k: v[:n] for k, v in {**(shown.dist or {}), **shown.bands}.items()}
+    return predictions_frame([shown.ids[i] for i in range(n)], shown.pred[:n], dataset.task, dataset.target_names,
+                             dataset.class_names, shown.y_true[:n], extra)
 
 
 def _plain_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -244,7 +274,8 @@ def _plain_state(model: nn.Module) -> dict[str, torch.Tensor]:
     if isinstance(model, StackedMLP):  # every member: each key with a leading members dim
         return model.member_state_dict()
     spec = spec_of(model)
-    keys = set(model_from_spec(spec).state_dict()) if spec.get("kind") == "mlp" else None
+    ruled = spec.get("kind") == "mlp" or rule_of(model) != "backprop"  # feedback buffers are not weights
+    keys = set(model_from_spec(spec).state_dict()) if ruled else None
     return {k: v.detach().cpu() for k, v in model.state_dict().items() if keys is None or k in keys}
 
 
@@ -293,6 +324,25 @@ class Run:
     @property
     def task(self) -> str:
         return str(self.meta["task"])
+
+    def __repr__(self) -> str:
+        """One line: name, task, the test split's headline metrics and the folder (not the whole config)."""
+        return run_line(self.config.name, self.task, self.metrics, self.path)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view of a run: a compact card with the metrics, references, error bars and main figure."""
+        main = next(iter(self._figures(MAIN_FIGURES).values()), None)
+        return run_card(self.config.name, self.task, self.metrics, self.path, main)
+
+    @property
+    def figures(self) -> dict[str, Any]:
+        """The report's figures as matplotlib Figures ("learning_curves", "parity", "residuals" or "roc", "pr",
+        "confusion"), redrawn from the run folder, to restyle or save (`run.figures["parity"].savefig(...)`)."""
+        return self._figures(None)
+
+    def _figures(self, only: Sequence[str] | None) -> dict[str, Any]:
+        pre = self.preprocessor
+        return run_figures(self.path, self.task, pre.target_names, pre.class_names, self.config.report.units, only)
 
     @property
     def preprocessor(self) -> Preprocessor:

@@ -9,15 +9,50 @@ assembles them. It imports pydantic alone.
 from __future__ import annotations
 
 import difflib
-from typing import Annotated, Any, Mapping, Sequence, Union
+import types
+from typing import Annotated, Any, Literal, Mapping, Sequence, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Tag, ValidationInfo, field_validator
+
+_NUMBER_TYPES = frozenset({int, float, bool, type(None)})
 
 
 class Section(BaseModel):
-    """Base of every config section: unknown keys are errors, values are validated on assignment."""
+    """Base of every config section: unknown keys are errors, values are validated on assignment.
+
+    A number or a true/false written as text (`lr = "0.01"`, `epochs = "3"`, `html = "yes"`) is an error,
+    not quietly converted: quotes around a number are a typo more often than an intent, and "yes" is not
+    TOML's `true`. pydantic's lax mode would convert them; its strict mode would also refuse a list for a
+    tuple and text for a path, which the config needs, so only text for number-only keys is refused here.
+    """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_text_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if not isinstance(value, str) or field is None:
+            return value
+        admitted = _plain_types(field.annotation)
+        words = {arg for t in admitted if get_origin(t) is Literal for arg in get_args(t)}  # e.g. "auto"
+        others = {t for t in admitted if get_origin(t) is not Literal}
+        if others and others <= _NUMBER_TYPES and value not in words:
+            also = "".join(f" or {word!r}" for word in sorted(map(str, words)))
+            if others <= {bool, type(None)}:
+                raise ValueError(f"expected true or false{also}, got text; write true or false without quotes")
+            raise ValueError(f"expected a number{also}, got text; write the number without quotes")
+        return value
+
+
+def _plain_types(annotation: Any) -> set[Any]:
+    """The types an annotation admits, with Optional, Union and Annotated unwrapped (e.g. {float, NoneType})."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _plain_types(get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        return set().union(*(_plain_types(arg) for arg in get_args(annotation)))
+    return {annotation}
 
 
 def check_name(kind: str, value: str, known: Sequence[str]) -> str:

@@ -23,11 +23,11 @@ def test_a_table_and_a_text_summary_keep_their_metrics_json_layout(tmp_path) -> 
     frame = pd.DataFrame({"a": np.arange(40.0), "b": np.arange(40.0) ** 0.5, "y": ["u", "v"] * 20})
     frame.to_csv(tmp_path / "t.csv", index=False)
     table = build_dataset({"source": str(tmp_path / "t.csv"), "target": "y"}, seed=0).summary
-    assert list(table.to_json()) == ROWS
+    assert list(table.to_json()) == ROWS + ["fingerprint"]  # issue 31: the data files read, last
     assert table.class_counts == {"u": 20, "v": 20} and table.label_counts is None
     (tmp_path / "t.txt").write_text("abcde fghij " * 100)
     text = build_dataset({"kind": "text", "source": str(tmp_path / "t.txt"), "seq_length": 10}, seed=0).summary
-    assert list(text.to_json()) == TEXT and text.vocabulary == 11
+    assert list(text.to_json()) == TEXT + ["fingerprint"] and text.vocabulary == 11
     json.dumps([table.to_json(), text.to_json()])
     with pytest.raises(AttributeError):
         table.task = "regression"  # type: ignore[misc]  # frozen: the rooms above read it, never write it

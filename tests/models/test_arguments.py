@@ -49,7 +49,7 @@ def test_the_spec_is_every_constructor_argument_and_rebuilds_the_same_network(ma
 
 def test_every_registered_kind_has_a_spec_type_and_a_model_class():
     assert list(SPECS) == ["mlp", "cnn", "rnn", "transformer", "deepsets", "set-transformer", "seq2seq", "charlm",
-                           "multi", "dmpnn", "gin", "ugrnn"]
+                           "multi", "dmpnn", "gin", "ugrnn", "equivariant-cnn", "lorentz"]
     assert set(MODELS) == set(SPECS)
     assert all(MODELS[k].spec is SPECS[k] and issubclass(MODELS[k].model, Specified) for k in MODELS)
     assert ENCODER_KINDS == ("mlp", "cnn", "rnn", "transformer", "deepsets", "set-transformer")

@@ -43,7 +43,7 @@ def test_every_example_model_section_validates_with_its_keys_kept():
 def test_a_table_mlp_holds_only_its_own_keys():
     keys = set(model_config().model_dump())
     assert keys == {"kind", "hidden", "activation", "dropout", "batch_norm", "maxout_pieces", "leaky_slope", "init",
-                    "cw", "cb"}
+                    "cw", "cb", "monotone"}
     assert not keys & {"channels", "cell", "teacher_forcing", "blocks", "embedding"}
     assert _errors(cell="lstm")[0][:2] == ("extra_forbidden", ["cell"])
 

@@ -19,11 +19,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from deepsci.cli.failure import describe_os_error, show_cursor
+from deepsci.cli.failure import describe_os_error, exit_on_sigterm, restore_sigterm, show_cursor
 from deepsci.cli.fast import fast_overrides
-from deepsci.cli.paths import check_output_file
-from deepsci.errors import DeepSciError
-from deepsci.folder import check_out
+from deepsci.cli.paths import check_output_file, check_predictions_output
+from deepsci.errors import DeepSciError, os_error_at
+from deepsci.folder import check_out, spreadsheet_safe
 
 app = typer.Typer(help="Deep learning for scientific data: fit, evaluate, predict, report.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -65,6 +65,12 @@ def fit(config: Path = typer.Argument(..., help="TOML config, e.g. examples/solu
         from deepsci.experiment import run_experiment
 
         run = run_experiment(cfg, out, progress=not quiet, resume=resume)
+    except RuntimeError as exc:
+        from deepsci.training.distributed import peer_lost
+
+        if "WORLD_SIZE" in os.environ and peer_lost(exc):  # the launcher names the process that was lost
+            raise typer.Exit(1) from None
+        raise
     except KeyboardInterrupt:
         show_cursor()
         console.print(escape(_interrupted(config, overrides, out, cfg.name)))
@@ -76,10 +82,12 @@ def fit(config: Path = typer.Argument(..., help="TOML config, e.g. examples/solu
     if quiet:
         print(run.path)
         return
-    from deepsci.report.summary import run_tables
+    from deepsci.report.summary import run_tables, scheme_line
 
     for table in run_tables(run.metrics):
         Console().print(table)
+    if scheme_line(run.metrics):
+        print(scheme_line(run.metrics))
     print(f"run folder: {run.path}")
     if report.exists():
         print(f"report: {report}")
@@ -160,17 +168,23 @@ def predict(run: Path = typer.Argument(..., help="a run folder written by `deeps
             output: Path = typer.Option(..., "-o", "--output", help="CSV file for the predictions")) -> None:
     """Predict INPUT with the model of RUN, featurised and scaled as in training."""
     from deepsci.run import Run
+    from deepsci.training.threads import take_share
 
     check_output_file(output)
+    check_predictions_output(output, run, (input,))
+    take_share()  # this process's share of the cores (deepsci.training.threads)
     loaded = Run.load(run)
     frame = loaded.predict(input)
     _warn(_skipped_note(loaded.skipped_, "input"))
+    _warn(getattr(loaded.preprocessor, "read_notes", []))  # a record's repaired steps (deepsci.data.ordered)
     output.parent.mkdir(parents=True, exist_ok=True)
     # Written beside and renamed: an interrupted write never leaves half a predictions file.
     partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
     try:
-        frame.to_csv(partial, index=False)
+        spreadsheet_safe(frame).to_csv(partial, index=False)
         os.replace(partial, output)
+    except OSError as exc:  # a full disk names no file: name -o
+        raise os_error_at(exc, output) from exc
     finally:
         partial.unlink(missing_ok=True)
     print(f"{len(frame)} predictions written to {output}")
@@ -180,11 +194,17 @@ def predict(run: Path = typer.Argument(..., help="a run folder written by `deeps
 def evaluate(run: Path = typer.Argument(..., help="a run folder written by `deepsci fit`"),
              input: Path = typer.Argument(..., help="labelled table (it must hold the target column)")) -> None:
     """Metrics of the model of RUN on the labelled table INPUT."""
+    from deepsci.data.fingerprint import own_file_note
     from deepsci.run import Run
+    from deepsci.training.threads import take_share
 
+    take_share()  # this process's share of the cores (deepsci.training.threads)
     loaded = Run.load(run)
     metrics = loaded.evaluate(input)
     _warn(_skipped_note(loaded.skipped_, "input"))
+    _warn(getattr(loaded.preprocessor, "read_notes", []))  # a record's repaired steps (deepsci.data.ordered)
+    own = own_file_note(loaded.metrics.get("data", {}).get("fingerprint"), input)
+    _warn([own] if own else [])
     print(json.dumps(metrics, indent=2))
 
 
@@ -240,6 +260,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     args = sys.argv[1:] if argv is None else [str(a) for a in argv]
     _user_paths[:] = [Path(part) for a in args for part in a.split("=")[-1:] if part and not part.startswith("-")]
     code: Any = 0
+    previous = exit_on_sigterm()
     try:
         code = app(args=args, prog_name="deepsci", standalone_mode=False)
     except NoArgsIsHelpError as exc:
@@ -263,6 +284,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         code = 2
     finally:
         show_cursor()
+        restore_sigterm(previous)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -10,11 +10,14 @@ holds every explained atom's value per method (row, SMILES, RDKit atom index, el
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
+from deepsci.cli.paths import check_output_folder
 from deepsci.errors import ConfigError, DataError
 
 # torch and the library are imported inside each command: `deepsci --help` and a config error answer at once.
@@ -41,19 +44,24 @@ def explain_cmd(
     robustness: str = typer.Option(DEFAULT_EPSILONS, "--robustness",
                                    help="comma-separated ε for the FGSM/PGD accuracy curve (classifiers); '' for none"),
     seed: int = typer.Option(0, "--seed", help="permutations and PGD starts"),
+    out: Optional[Path] = typer.Option(None, "--out", help="folder for explain.html and attributions.csv "
+                                                           "(default: the run folder; give one for a read-only run)"),
 ) -> None:
-    """Which inputs drove RUN's predictions: writes explain.html and attributions.csv into RUN."""
+    """Which inputs drove RUN's predictions: writes explain.html and attributions.csv into RUN (or --out)."""
     from deepsci.data.schema import InputSchema
     from deepsci.explain.attributions import METHODS
     from deepsci.explain.explanation import explain_split
-    from deepsci.folder import RunLock, replace_file
+    from deepsci.folder import RunLock, replace_file, spreadsheet_safe
     from deepsci.report import write_report
     from deepsci.report.explain import explanation_sections
     from deepsci.run import Run
     from deepsci.tasks import task_of
+    from deepsci.training.threads import take_share
 
+    take_share()  # this process's share of the cores (deepsci.training.threads)
     wanted = _names(methods, METHODS, "--methods")
     epsilons = _numbers(robustness, "--robustness")
+    target = _writable_target(run, out)
     loaded = Run.load(run)
     inputs = loaded.meta.get("inputs", {})
     if len(inputs) != 1:
@@ -65,11 +73,12 @@ def explain_cmd(
     sections = explanation_sections(explanation, loaded.task)
     atoms = explanation.atom_frame()
     written = ["explain.html", "attributions.csv"] + ([] if atoms is None else ["atom_attributions.csv"])
-    with RunLock(loaded.path.parent, loaded.path.name):
-        replace_file(loaded.path / "attributions.csv", lambda p: explanation.frame().to_csv(p, index=False))
+    with RunLock(loaded.path.parent, loaded.path.name) if out is None else contextlib.nullcontext():
+        replace_file(target / "attributions.csv",
+                     lambda p: spreadsheet_safe(explanation.frame()).to_csv(p, index=False))
         if atoms is not None:
-            replace_file(loaded.path / "atom_attributions.csv", lambda p: atoms.to_csv(p, index=False))
-        replace_file(loaded.path / "explain.html", lambda p: write_report(
+            replace_file(target / "atom_attributions.csv", lambda p: spreadsheet_safe(atoms).to_csv(p, index=False))
+        replace_file(target / "explain.html", lambda p: write_report(
             p, title=f"Attributions: {loaded.config.name}", config_toml=(loaded.path / "config.toml").read_text(),
             data_summary={"rows explained": explanation.rows, "from": where}, metrics={}, figures=[],
             sections=sections))
@@ -85,7 +94,21 @@ def explain_cmd(
             pairs = ", ".join(f"ε={e:g}: {a:.3f}" for e, a in zip(explanation.robustness.epsilons, acc))
             print(f"{method.upper()} accuracy {pairs}")
     for name in written:
-        print(f"written: {loaded.path / name}")
+        print(f"written: {target / name}")
+
+
+def _writable_target(run: Path, out: Path | None) -> Path:
+    """The folder explain writes into: `out` (created), or the run folder if it may be written, else a
+    ConfigError that says the run is read-only and names --out (before any work)."""
+    if out is not None:
+        check_output_folder(out, "--out")
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+    if run.is_dir() and not (os.access(run, os.W_OK | os.X_OK) and os.access(run.parent, os.W_OK | os.X_OK)):
+        raise ConfigError(f"the run folder '{run}' is read-only here, and explain writes explain.html and "
+                          "attributions.csv into it (and its lock beside it). Give --out FOLDER to write them "
+                          "elsewhere.")
+    return run
 
 
 def _rows(run: "Run", data: Path | None) -> tuple[Any, Any, str]:

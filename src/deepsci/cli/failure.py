@@ -9,9 +9,11 @@ printed as one line naming the path and the fix. Any other exception is a bug an
 from __future__ import annotations
 
 import errno
+import signal
 import sys
+import threading
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 _FIXES = {
     errno.EISDIR: "it is a folder; give a file path",
@@ -54,3 +56,28 @@ def show_cursor() -> None:
                 stream.flush()
         except (OSError, ValueError):  # a closed stream: nothing to restore
             pass
+
+
+TERMINATED = 128 + signal.SIGTERM  # the shell's status for a process ended by SIGTERM
+
+
+def exit_on_sigterm() -> Any:
+    """Turn SIGTERM into SystemExit(143) for this command, so its `finally` blocks run (the cursor a progress bar
+    hid is shown again, temporary files are removed); the previous handler, for `restore_sigterm`.
+
+    Python's default for SIGTERM ends the process at once, skipping them; SIGINT already raises
+    KeyboardInterrupt. Only the main thread may set a handler: elsewhere nothing changes (None).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _terminate)
+
+
+def restore_sigterm(previous: Any) -> None:
+    """Put back the SIGTERM handler `exit_on_sigterm` replaced (an embedding program, or pytest, keeps its own)."""
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise SystemExit(TERMINATED)

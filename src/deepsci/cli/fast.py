@@ -59,7 +59,7 @@ def _raw(config: Path, overrides: Sequence[str]) -> dict[str, Any] | None:
         raw = tomllib.loads(Path(config).read_text())
         for item in overrides:
             apply_override(raw, item)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, DeepSciError):
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, DeepSciError, RecursionError):
         return None
     return raw
 

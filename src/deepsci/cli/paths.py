@@ -25,6 +25,11 @@ def check_output_file(path: Path, option: str = "-o") -> None:
     _check_folder(path.parent, f"the folder of {option}")
 
 
+def check_output_folder(folder: Path, option: str) -> None:
+    """`folder` is a writable folder or can be created as one, or a ConfigError says why not."""
+    _check_folder(folder, option)
+
+
 def _check_folder(folder: Path, what: str) -> None:
     """`folder` is a writable folder, or can be created as one."""
     existing = folder
@@ -51,3 +56,23 @@ def _name_max(folder: Path) -> int:
         return int(os.pathconf(existing, "PC_NAME_MAX"))
     except (OSError, ValueError):
         return 255
+
+
+RUN_MARKERS = ("model.json", "config.toml")  # the files that make a folder a run folder (deepsci.run)
+
+
+def check_predictions_output(output: Path, run: Path, inputs: tuple[Path, ...]) -> None:
+    """`-o` of `deepsci predict` neither overwrites an input nor writes into a run folder, or a ConfigError.
+
+    Writing over the input table would lose the data the predictions came from; writing into a run folder
+    (over model.json, or beside it) would damage the run that `deepsci predict` and `Run.load` read.
+    """
+    target = output.resolve()
+    for given in inputs:
+        if given.resolve() == target or (given.exists() and target.exists() and os.path.samefile(given, target)):
+            raise ConfigError(f"-o '{output}' is the input file '{given}'; writing there would overwrite the data. "
+                              "Give another file name, e.g. -o predictions.csv.")
+    for folder in (run.resolve(), *target.parents):
+        if target.is_relative_to(folder) and all((folder / marker).is_file() for marker in RUN_MARKERS):
+            raise ConfigError(f"-o '{output}' lies inside the run folder '{folder}'; writing there would damage the "
+                              "run. Give a path outside it, e.g. -o predictions.csv.")

@@ -210,7 +210,7 @@ def _flat(x: Any) -> Any:
     if isinstance(x, dict):
         raise ConfigError(f"'theory kernel' needs one fixed-shape input (a table or an image); this dataset's "
                           f"inputs are {sorted(x)}. Use a table config such as examples/solubility.toml.")
-    return x.reshape(len(x), -1)
+    return x.reshape(len(x), math.prod(x.shape[1:]))  # an empty split (no validation rows) keeps its width
 
 
 def _write_theory_report(out: Path, title: str, section: Any, params: dict[str, Any]) -> Path | None:

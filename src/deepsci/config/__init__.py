@@ -17,15 +17,15 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import tomli_w
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
 
 from deepsci.config.report import ReportConfig
 from deepsci.config.train import AugmentConfig, TrainConfig
-from deepsci.config.uncertainty import UncertaintyConfig
+from deepsci.config.uncertainty import RunFacts, UncertaintyConfig, auto_section
 from deepsci.data.spec import DATA_MODELS, DataConfig
 from deepsci.data.spec import locate as locate_data
 from deepsci.errors import ConfigError
-from deepsci.models.specs import MLPModel, ModelConfig
+from deepsci.models.specs import DEFAULT_MODELS, MLPModel, ModelConfig
 from deepsci.models.specs import locate as locate_model
 from deepsci.section import Section, check_name
 from deepsci.tasks import TASKS
@@ -41,11 +41,40 @@ class Config(Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     seed: int = Field(0, ge=0)
     data: DataConfig
-    model: ModelConfig = Field(default_factory=MLPModel)
+    model: ModelConfig = Field(default_factory=MLPModel)  # without a [model] section: DEFAULT_MODELS of the data
     train: TrainConfig = Field(default_factory=lambda: TrainConfig())
     augment: AugmentConfig = Field(default_factory=lambda: AugmentConfig())
     report: ReportConfig = Field(default_factory=lambda: ReportConfig())
     uncertainty: UncertaintyConfig = Field(default_factory=UncertaintyConfig)  # type: ignore[arg-type]
+    _valid_planned: bool = PrivateAttr(default=False)  # valid_fraction 0 set by the plan, not by the user
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_follows_data(cls, raw: Any) -> Any:
+        """No [model] section: the network made for the data's kind (DEFAULT_MODELS), as the loss follows the task."""
+        if not isinstance(raw, dict) or "model" in raw:
+            return raw
+        data = raw.get("data")
+        kind = data.get("kind", "table") if isinstance(data, dict) else getattr(data, "kind", "table")
+        return {**raw, "model": dict(DEFAULT_MODELS.get(str(kind), DEFAULT_MODELS["table"]))}
+
+    @model_validator(mode="after")
+    def _augment_fits_data(self) -> "Config":
+        """Image-only augmentations (rotation, crops, erasing) are refused where the data has no image."""
+        for keys, fits, what in ((AugmentConfig.IMAGE_ONLY, type(self.data).images, "images"),
+                                 (AugmentConfig.SIGNAL_ONLY, type(self.data).has_steps, "signals")):
+            used = [key for key in keys if getattr(self.augment, key)]
+            if used and not fits:
+                raise ValueError(f"augment.{used[0]} needs {what}; data.kind = '{self.data.kind}' has none. Remove "
+                                 f"{', '.join('augment.' + k for k in used)} (noise and mixup apply to every kind)")
+        return self
+
+    @model_validator(mode="after")
+    def _patience_gets_validation(self) -> "Config":
+        """train.patience stops on the validation loss: valid_fraction = "auto" then keeps validation rows."""
+        if self.train.patience is not None and getattr(self.data, "valid_fraction", None) == "auto":
+            self.data = self.data.model_copy(update={"valid_fraction": PATIENCE_VALID_FRACTION})
+        return self
 
     @model_validator(mode="after")
     def _uncertainty_fits_model(self) -> "Config":
@@ -57,20 +86,63 @@ class Config(Section):
             raise ValueError(f"an ensemble trains as one stacked network by backprop; train.rule = "
                              f"'{self.train.rule}' cannot be stacked. Use train.rule = 'backprop', or "
                              "uncertainty.method = 'none'")
-        fraction = default_calib_fraction(u, self.data)
+        planned = auto_section(u, self.run_facts())
+        fraction = default_calib_fraction(planned, self.data)
         if fraction is not None:  # a validated assignment: the validators run once more, and find it set
             self.data = self.data.model_copy(update={"calib_fraction": fraction})
+        if planned.conformal_method != "split" and _unset(self.data, "valid_fraction"):
+            # CV+ members early-stop on their own left-out folds: a validation split would sit unused
+            self.data = self.data.model_copy(update={"valid_fraction": 0.0})
+            self._valid_planned = True
         if u.heteroscedastic is True and self.train.loss is not None:
             raise ValueError(f"a heteroscedastic head is trained with the Gaussian NLL; remove train.loss "
                              f"('{self.train.loss}') or set uncertainty.heteroscedastic = false")
         return self
+
+    def run_facts(self, task: str | None = None) -> RunFacts:
+        """What `[uncertainty] method = "auto"` reads of this run; `task` the data's (default: data.task)."""
+        return RunFacts(task=task or str(getattr(self.data, "task", "auto")), data_kind=str(self.data.kind),
+                        ordered=bool(getattr(type(self.data), "ordered", False)), model_kind=str(self.model.kind),
+                        rule=self.train.rule, streamed=bool(getattr(self.data, "stream", False)))
+
+    def replanned(self, task: str) -> "Config | None":
+        """This config with the validation split the scheme of `task` needs, or None when its split already fits.
+
+        Before the data are read a table's task may be "auto", and `method = "auto"` plans CV+ members (which
+        early-stop on their own folds, so no validation split). When the data turn out to hold classes, the
+        ensemble early-stops on a validation split instead: the one the user would have had (the key's default)
+        comes back. A valid_fraction the user wrote is never changed.
+        """
+        planned = auto_section(self.uncertainty, self.run_facts(task))
+        if not self._valid_planned or planned.conformal_method != "split":
+            return None
+        default = type(self.data).model_fields["valid_fraction"].default
+        return self.model_copy(update={"data": self.data.model_copy(update={"valid_fraction": default})})
 
     def toml(self) -> str:
         """The resolved config as TOML text (config.toml of a run folder; every default filled in).
 
         TOML has no null: optional keys left unset are left out.
         """
-        return tomli_w.dumps(_drop_none(self.model_dump()))
+        return tomli_w.dumps(_drop_none(self._applicable()))
+
+    def _applicable(self) -> dict[str, Any]:
+        """The config as a dict of the keys that apply: the model kind's own (ModelSpec.applicable), the
+        optimiser's (momentum and nesterov are SGD's), image augmentations only for data with images and series
+        augmentations only for data with steps."""
+        dumped = self.model_dump()
+        dumped["model"] = self.model.applicable()
+        for keys, fits in ((AugmentConfig.IMAGE_ONLY, type(self.data).images),
+                           (AugmentConfig.SIGNAL_ONLY, type(self.data).has_steps)):
+            for key in keys if not fits else ():
+                dumped["augment"].pop(key, None)
+        if self.train.optimizer not in MOMENTUM_OPTIMISERS:
+            for key in ("momentum", "nesterov"):
+                dumped["train"].pop(key)
+        return dumped
+
+
+MOMENTUM_OPTIMISERS = ("sgd",)  # the optimisers that read train.momentum and train.nesterov
 
 
 def _drop_none(value: Any) -> Any:
@@ -84,7 +156,13 @@ def _drop_none(value: Any) -> Any:
 
 # -- loading ----------------------------------------------------------------------------------------
 DEFAULT_CALIB_FRACTION = 0.2
+PATIENCE_VALID_FRACTION = 0.1  # data.valid_fraction = "auto" with train.patience set: rows to stop on
 MAX_CONFIG_BYTES = 1 << 20  # a config is a page of TOML; a larger file is not one
+
+
+def _unset(section: BaseModel, key: str) -> bool:
+    """True when the section has the key and the user left it at its default."""
+    return key in type(section).model_fields and key not in section.model_fields_set
 
 
 def default_calib_fraction(uncertainty: UncertaintyConfig, data: BaseModel) -> float | None:
@@ -100,7 +178,7 @@ def default_calib_fraction(uncertainty: UncertaintyConfig, data: BaseModel) -> f
     """
     if "calib_fraction" not in type(data).model_fields or "calib_fraction" in data.model_fields_set:
         return None  # a data section without the key, or the user's own value
-    if uncertainty.method == "none" and uncertainty.heteroscedastic is not True:
+    if uncertainty.method == "none" and uncertainty.heteroscedastic is not True and not uncertainty.conformal:
         return None
     given = TASKS.get(getattr(data, "task", "auto"))  # None for "auto": inferred from the data later
     has_sigma = given is None or not given.exclusive
@@ -132,8 +210,13 @@ def load_raw(path: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file '{path}' not found. Pass the path of a TOML file, e.g. examples/solubility.toml.")
+    with path.open("rb") as handle:
+        data = handle.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:  # cutting it would silently drop the sections after the cut
+        raise ConfigError(f"{path} is larger than the {MAX_CONFIG_BYTES >> 20} MiB a config may be; a config is a page "
+                          "of TOML: keep data in the files it names (data.source), not in the config.")
     try:
-        raw = tomllib.loads(path.read_bytes()[:MAX_CONFIG_BYTES + 1].decode("utf-8"))
+        raw = _parse_toml(data.decode("utf-8"), str(path))
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason}). Save the config as UTF-8.") from None
     except tomllib.TOMLDecodeError as exc:
@@ -166,13 +249,44 @@ def range_paths(raw: Any, prefix: tuple[str | int, ...] = ()) -> list[tuple[str 
     return [path for key, value in items for path in range_paths(value, (*prefix, key))]
 
 
+MAX_CONFIG_DEPTH = 32  # tables and arrays within each other; a real config nests four or five deep
+
+
+def _parse_toml(text: str, source: str) -> dict[str, Any]:
+    """TOML text as a dict, or a ConfigError when it nests deeper than MAX_CONFIG_DEPTH.
+
+    tomllib and every walk over the result recurse once per level: thousands of levels would end in a
+    RecursionError, here or later, instead of a message.
+    """
+    try:
+        raw = tomllib.loads(text)
+    except RecursionError:
+        raw = None
+    if raw is None or _depth(raw) > MAX_CONFIG_DEPTH:
+        raise ConfigError(f"{source} nests tables or arrays more than {MAX_CONFIG_DEPTH} levels deep; a config needs "
+                          "a few. Flatten it.")
+    return raw
+
+
+def _depth(value: Any) -> int:
+    """How many tables and arrays lie within each other in `value` (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        node, level = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is not None:
+            deepest = max(deepest, level + 1)
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
 def apply_override(raw: dict[str, Any], item: str) -> None:
     """Set `section.key=value` in a raw config dict; the value is parsed as TOML, else kept as text."""
     if "=" not in item:
         raise ConfigError(f"--set expects KEY=VALUE (e.g. train.epochs=50), got '{item}'.")
     key, text = item.split("=", 1)
     try:
-        value = tomllib.loads(f"v = {text}")["v"]
+        value = _parse_toml(f"v = {text}", f"--set {key}")["v"]
     except tomllib.TOMLDecodeError:
         value = text
     node = raw

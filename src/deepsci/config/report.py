@@ -17,6 +17,8 @@ class ReportConfig(Section):
     predictions) computed on the first `explain_rows` test rows with `explain_methods`.
     robustness: ε values (model input units) at which a classifier's test accuracy under FGSM and PGD
     is measured and drawn; empty: off.
+    theory: add the theory section (the network at initialisation against the Gaussian recursions,
+    criticality, infinite-width kernel references for tables; docs/theory.md).
     """
 
     html: bool = True
@@ -25,6 +27,9 @@ class ReportConfig(Section):
     explain_methods: list[str] = Field(default_factory=lambda: list(EXPLAIN_METHODS), min_length=1)
     explain_rows: int = Field(200, ge=2, le=100_000, description="test rows explained")
     robustness: list[float] = Field(default_factory=list, description="ε values of the FGSM/PGD accuracy curve")
+    theory: bool = Field(True, description="the theory section: the network at initialisation against theory")
+    predictions: int | None = Field(None, ge=0, description="test rows written to predictions.csv: every row "
+                                    "(default; the first 100,000 of a streamed table), N: the first N, 0: no file")
 
     @field_validator("explain_methods")
     @classmethod

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
@@ -41,6 +41,8 @@ class TrainConfig(Section):
                                             "'cuda:N' or 'mps'")
     precision: Literal["32", "bf16-mixed", "16-mixed"] = Field(
         "32", description="'32', or mixed precision through torch.autocast: 'bf16-mixed', '16-mixed'")
+    threads: int | None = Field(None, description="intra-op threads of the fit; default: deepsci chooses (one "
+                                                   "for a small step, else its share of the cores; docs/scale.md)")
 
     @field_validator("device")
     @classmethod
@@ -48,6 +50,14 @@ class TrainConfig(Section):
         if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value):
             raise ValueError(f"unknown device '{value}'; use 'auto', 'cpu', 'cuda', 'cuda:N' (N the GPU's index) "
                              "or 'mps'")
+        return value
+
+    @field_validator("threads")
+    @classmethod
+    def _positive_threads(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError(f"train.threads = {value}: a thread count must be 1 or more; set a positive number, "
+                             "or remove the key to let deepsci share the cores")
         return value
 
     @field_validator("precision", mode="before")
@@ -63,7 +73,15 @@ class TrainConfig(Section):
 
 
 class AugmentConfig(Section):
-    """Augmentation of training batches only (never at evaluation). See deepsci.training.augment."""
+    """Augmentation of training batches only (never at evaluation). See deepsci.training.augment.
+
+    IMAGE_ONLY: the keys that need images (2-D resampling and erasing); a config whose data has no image refuses
+    them, and its config.toml leaves them out. SIGNAL_ONLY the same for series with steps
+    (deepsci.training.series_augment).
+    """
+
+    IMAGE_ONLY: ClassVar[tuple[str, ...]] = ("rotate", "crop_scale", "erase")
+    SIGNAL_ONLY: ClassVar[tuple[str, ...]] = ("window_slice", "time_shift", "magnitude_scale")
 
     hflip: float = Field(0.0, ge=0.0, le=1.0)
     vflip: float = Field(0.0, ge=0.0, le=1.0)
@@ -74,3 +92,7 @@ class AugmentConfig(Section):
     noise: float = Field(0.0, ge=0.0)
     erase: float = Field(0.0, ge=0.0, le=1.0)
     mixup: float = Field(0.0, ge=0.0, description="Beta(alpha, alpha) of mixup; 0 is off")
+    window_slice: float | None = Field(None, gt=0.0, le=1.0, description="signals: a random window of this share "
+                                                                        "of the length, stretched back (e.g. 0.9)")
+    time_shift: float = Field(0.0, ge=0.0, lt=1.0, description="signals: largest shift, share of the length")
+    magnitude_scale: float = Field(0.0, ge=0.0, description="signals: std of each series' amplitude factor")

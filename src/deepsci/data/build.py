@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,10 @@ import torch
 
 from deepsci.data.catalog import DatasetInfo
 from deepsci.data.dataset import Dataset, Split
+from deepsci.data.fingerprint import data_fingerprint
 from deepsci.data.featurisers import FEATURISERS as INPUT_FEATURISERS
 from deepsci.data.featurisers import Featuriser, TableFeaturiser
+from deepsci.data.formats.hdf5_blocks import HDF5Table  # noqa: F401  (registers the streamed HDF5 reader)
 from deepsci.data.graphs import GraphFeaturiser  # also registers the graph featuriser and reader
 from deepsci.data.molecules import FEATURE_KINDS
 from deepsci.data.ordered import build_series, build_text  # also registers the series and text featurisers
@@ -42,6 +45,7 @@ from deepsci.data.spec import (AnyData, GraphData, ImageData, ImageInput, MultiD
 from deepsci.data.splits import HONOURS_MARKS, SPLITS, code_rows, mark_codes, split_codes
 from deepsci.data.stream import build_streamed
 from deepsci.data.summary import DataSummary, dropped_counts, target_counts
+from deepsci.data.validation import pool_rows, resolve_valid_fraction, validation_scheme
 from deepsci.errors import ConfigError, DataError, unknown_name
 from deepsci.tasks import TASK_NAMES, TASKS, task_of
 
@@ -52,8 +56,10 @@ MISSING_POLICIES: tuple[str, ...] = ("error", "drop")
 ROW_KINDS: tuple[str, ...] = ("table", "graph", "signal", "image", "sequence", "set", "multi")
 #: reader keys of a spec (saved in the preprocessor) and of one input of a multi-input dataset
 READER_KEYS = ("kind", "x", "test_x", "target", "test_target", "id_column", "split_column", "smiles_column",
-               "sequence_column", "labels", "set_column", "features", "sizes", "mask", "lengths")
-INPUT_READER_KEYS = ("kind", "x", "test_x", "features", "smiles_column", "sequence_column", "sizes", "mask", "lengths")
+               "sequence_column", "labels", "set_column", "features", "sizes", "mask", "lengths", "test_sizes",
+               "test_mask")
+INPUT_READER_KEYS = ("kind", "x", "test_x", "features", "smiles_column", "sequence_column", "sizes", "mask", "lengths",
+                     "test_sizes", "test_mask")
 Builder = Callable[[Any, int, "str | Path | None"], Dataset]
 
 
@@ -62,7 +68,11 @@ def build_dataset(data_config: AnyData | dict[str, Any], seed: int = 0,
     """The Dataset of a `[data]` section (a spec of deepsci.data.spec, or a dict validated into one), seeded
     by `seed`."""
     spec = as_spec(data_config)
-    return BUILDERS["stream" if isinstance(spec, TableData) and spec.stream else spec.kind](spec, seed, cache_dir)
+    fingerprint = data_fingerprint(spec)  # of the bytes about to be read (resume and evaluate compare it)
+    dataset = BUILDERS["stream" if isinstance(spec, TableData) and spec.stream else spec.kind](spec, seed, cache_dir)
+    if fingerprint:
+        dataset.summary = replace(dataset.summary, fingerprint=fingerprint)
+    return dataset
 
 
 def load_dataset(*, source: Any, cache_dir: str | Path | None = None, seed: int = 0, **table: Any) -> Dataset:
@@ -98,7 +108,10 @@ def build_rows(spec: RowData, *, seed: int, cache_dir: str | Path | None) -> Dat
     featurisers = make_featurisers(spec, reader, raw, targets, cache_dir)
     raw, skipped, dropped = usable_rows(raw, list(featurisers.values()), targets, spec.missing)
     task, y, class_names = row_targets(raw, targets, declared_task(spec.task, info))
+    refuse_test_only_labels(raw, task, y, class_names, targets[0])
     codes, split_summary = split_codes(len(raw), **split_options(spec, reader, raw, task, y, class_names, seed))
+    if spec.valid_fraction == "auto":  # the scheme deepsci chose, and why (metrics.json data.split.validation)
+        split_summary["validation"] = validation_scheme(split_summary)
     parts = code_rows(codes)
     for featuriser in featurisers.values():
         featuriser.fit(raw, parts["train"])
@@ -125,6 +138,23 @@ def row_targets(raw: Raw, targets: list[str], task: str) -> tuple[str, np.ndarra
     if declared is not None and declared.per_step:
         return (task, *tag_targets(raw.frame, targets, step_counts(raw), raw.source))
     return encode_targets(raw.frame, targets, task, raw.source)
+
+
+def refuse_test_only_labels(raw: Raw, task: str, y: np.ndarray, class_names: list[str], target: str) -> None:
+    """A DataError when a class of the given test rows (a test source, test arrays) never occurs in training.
+
+    Such a label would silently add a class the model never saw (an extra logit, a binary task turned
+    multiclass, a p_<label> column of an untrained output); it is refused, naming the label and the file.
+    """
+    if not task_of(task).exclusive or raw.marks is None:
+        return
+    test = raw.marks == "test"
+    unseen = sorted(set(y[test].tolist()) - set(y[~test].tolist()))
+    if unseen and test.any():
+        shown = ", ".join(repr(class_names[i]) for i in unseen[:5])
+        raise DataError(f"target '{target}': the label(s) {shown} occur only in the {raw.given}, never in the "
+                        f"training rows of {raw.source}, so the model cannot learn them. Remove those rows from the "
+                        "test file or add training rows with those labels.")
 
 
 def reader_spec(spec: RowData, info: DatasetInfo | None) -> dict[str, Any]:
@@ -179,11 +209,13 @@ def split_options(spec: RowData, reader: dict[str, Any], raw: Raw, task: str, y:
                             f"{', '.join(map(str, raw.frame.columns))}. Set data.split_column, or another split.")
         marks, given = raw.frame[column].to_numpy(), f"column '{column}'"
     smiles = reader.get("smiles_column")
-    return {"method": spec.split, "test_fraction": spec.test_fraction, "valid_fraction": spec.valid_fraction,
+    codes = None if marks is None else mark_codes(marks, column=column or "split")
+    valid = resolve_valid_fraction(spec.valid_fraction, pool_rows(len(raw), spec.test_fraction, codes))
+    return {"method": spec.split, "test_fraction": spec.test_fraction, "valid_fraction": valid,
             "calib_fraction": spec.calib_fraction, "seed": seed,
             "labels": np.asarray(class_names, dtype=object)[y] if task_of(task).exclusive else None,
             "smiles": raw.frame[smiles].astype(str).tolist() if smiles and spec.split == "scaffold" else None,
-            "marks": None if marks is None else mark_codes(marks, column=column or "split"), "given": given,
+            "marks": codes, "given": given,
             "column": column}
 
 
@@ -270,7 +302,8 @@ def _sequence_featuriser(section: SequenceData | SequenceInput, reader: dict[str
     if isinstance(values, list) and values and isinstance(values[0], str):
         return INPUT_FEATURISERS["sequence"](name, alphabet=section.alphabet, max_length=section.max_length,
                                              truncate=section.truncate)
-    return INPUT_FEATURISERS["set"](name, scale="standard", structure="sequence", feature_names=None)
+    return INPUT_FEATURISERS["set"](name, scale="standard", structure="sequence", feature_names=None,
+                                    longer="truncate" if section.truncate else "refuse")
 
 
 def _scaled_featuriser(section: SignalData | ImageData | SetData | SignalInput | ImageInput | SetInput,
@@ -341,7 +374,7 @@ def make_part(pre: Preprocessor, raw: Raw, y: np.ndarray, idx: np.ndarray) -> Sp
         yt = pre.scale_targets(yt)
     elif task.per_step:
         yt = fit_steps(yt, input_steps(X))  # (n, L), IGNORE on padding
-    return Split(X=X, y=yt, ids=ids)
+    return Split(X=X, y=yt, ids=ids, y_raw=np.asarray(y[idx], dtype=np.float64) if task.continuous else None)
 
 
 def describe(raw: Raw, reader: dict[str, Any], featurisers: dict[str, Featuriser], task: str,
@@ -370,7 +403,8 @@ def describe(raw: Raw, reader: dict[str, Any], featurisers: dict[str, Featuriser
         inputs={s.name: {"structure": s.structure, "shape": list(s.shape)} for s in schemas},
         n_features=sum(len(f.feature_names) if s.structure in ("table", "graph") else int(np.prod(s.shape))
                        for f, s in zip(featurisers.values(), schemas)),
-        class_counts=class_counts, label_counts=label_counts, **molecules)
+        class_counts=class_counts, label_counts=label_counts,
+        notes=tuple(note for f in featurisers.values() for note in f.notes), **molecules)
 
 
 def input_steps(X: Any) -> int:

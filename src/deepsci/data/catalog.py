@@ -24,6 +24,7 @@ from sklearn.datasets import load_breast_cancer, load_digits
 
 from deepsci.data.physics.collider import particle_table, simulate_collider
 from deepsci.data.physics.galaxies import BANDS, simulate_galaxies
+from deepsci.data.physics.lightcurves import simulate_light_curves
 from deepsci.data.physics.lenses import CLASSES, simulate_lenses
 from deepsci.data.simulate import simulate_motif_labels, simulate_motif_tags, simulate_motifs, simulate_point_sets
 from deepsci.data.timeseries import co2_frame, sunspots_frame
@@ -253,6 +254,7 @@ register_dataset(
 
 # -- physics (deepsci.data.physics; docs/physics.md): simulated from seed 0, cached on disk ----------
 GALAXIES_N, LENSES_N, COLLIDER_N = 8000, 3000, 120000
+LIGHT_CURVES_N, LIGHT_CURVES_LENGTH = 400, 128  # a small set (the regime of most labelled series) of one season
 
 
 def _galaxies_frame() -> pd.DataFrame:
@@ -281,6 +283,20 @@ register_dataset(
     task="binary", target="label",
     citation="simulated with lenstronomy (Birrer & Amara 2018; deepsci.data.physics.lenses, docs/physics.md)",
     n_rows=LENSES_N, kind="images")
+
+def _light_curve_arrays() -> dict[str, np.ndarray]:
+    sim = simulate_light_curves(LIGHT_CURVES_N, length=LIGHT_CURVES_LENGTH, seed=0)
+    return {"X": sim["X"], "label": sim["label"]}  # the true magnitudes stay out: they are not observed
+
+
+register_dataset(
+    "light-curves", arrays=_light_curve_arrays,
+    description=f"Simulated survey light curves: {LIGHT_CURVES_N} stars, {LIGHT_CURVES_LENGTH} nights with weather "
+                "and seasonal gaps, magnitude-dependent noise; X (n, 2, L) = observed magnitude offset and "
+                "observation flag; target label flat / pulsator / eclipsing / transient. kind = 'signal'.",
+    task="multiclass", target="label",
+    citation="simulated (deepsci.data.physics.lightcurves, docs/signals.md); transients: Bazin et al. (2009)",
+    n_rows=LIGHT_CURVES_N, kind="signals")
 
 register_dataset(
     "collider", lambda: simulate_collider(COLLIDER_N, seed=0).drop(columns=["m_x_true", "m_a_true", "m_b_true"]),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 
 from deepsci.data.batch import Inputs, n_rows
@@ -34,11 +35,15 @@ class Split:
             (deepsci.data.preprocess.IGNORE), L the input's steps.
         ids: one identifier per row (the id column, the FASTA header, the row number, or for
             forecasting windows the time stamp of the window's last input step).
+        y_raw: regression targets (n, t) float64 as read, before scaling, or None (other tasks, and
+            builders that keep none). Scaled float32 unscaled again is off in the last digits (141 comes
+            back as 141.00000000455867): predictions.csv and the metrics read the values as read.
     """
 
     X: Inputs
     y: torch.Tensor
     ids: Sequence[str]
+    y_raw: np.ndarray | None = None
 
     def __len__(self) -> int:
         return n_rows(self.X)

@@ -34,8 +34,14 @@ def read_fasta(path: str | Path) -> pd.DataFrame:
     p = Path(path)
     if not p.is_file():
         raise DataError(f"FASTA file '{p}' not found; check the path.")
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        where = p.read_bytes()[:exc.start].count(b"\n") + 1
+        raise DataError(f"FASTA file '{p}' is not UTF-8 text (line {where}, byte {exc.start}: {exc.reason}). "
+                        "Save it as UTF-8, e.g. `iconv -f latin1 -t utf-8`.") from None
     rows: list[dict[str, str]] = []
-    for n, line in enumerate(p.read_text().splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith(";"):
             continue

@@ -11,6 +11,7 @@ through plain JSON (no pickles). The registry maps a structure name to its class
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Callable
 
 import numpy as np
@@ -55,6 +56,7 @@ class Featuriser:
         self.name = name
         self.settings = settings
         self.state: dict[str, Any] = {}
+        self.notes: list[str] = []  # what fitting found that the user must hear (run warnings), one line each
 
     def fit(self, raw: Raw, rows: np.ndarray) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -158,6 +160,20 @@ class TableFeaturiser(Featuriser):
                 bad.setdefault(int(r), f"text in column '{col}'" if text else f"NaN or inf in column '{col}'")
             for r in np.flatnonzero(float32_overflow(raw.frame[col])):
                 bad.setdefault(int(r), f"a value beyond float32's range (+-3.4e38) in column '{col}'")
+        bad.update({r: why for r, why in self._booleans_in_numbers(raw).items() if r not in bad})
+        return bad
+
+    def _booleans_in_numbers(self, raw: Raw) -> Bad:
+        """Rows holding True/False in a column that held numbers in training: text, never coerced to 1/0.
+        (Runs saved before the training columns' types were kept have no "boolean_columns": not checked.)"""
+        typed = self.state.get("boolean_columns")
+        if typed is None:
+            return {}
+        bad: Bad = {}
+        for col in self._columns(raw):
+            if col not in typed and _holds_booleans(raw.frame[col]):
+                for r in np.flatnonzero(raw.frame[col].notna().to_numpy()):
+                    bad.setdefault(int(r), f"text '{raw.frame[col].iloc[r]}' in numeric column '{col}'")
         return bad
 
     def _raw_features(self, raw: Raw) -> tuple[np.ndarray, list[str], Bad]:
@@ -182,7 +198,8 @@ class TableFeaturiser(Featuriser):
         self.n_filled = 0
         if n_mol:
             Xf[:, :n_mol], self.n_filled = fill_nonfinite(X[:, :n_mol], fill)
-        self.state = {"feature_names": names, "fill_values": [float(v) for v in fill]}
+        self.state = {"feature_names": names, "fill_values": [float(v) for v in fill],
+                      "boolean_columns": [c for c in self._columns(raw) if _holds_booleans(raw.frame[c])]}
         if self.settings.get("scale", True):
             self.state["scaler"] = Scaler().fit(Xf[rows]).to_dict()
 
@@ -209,6 +226,14 @@ class TableFeaturiser(Featuriser):
         return Scaler.from_dict(self.state["scaler"]) if "scaler" in self.state else None
 
 
+def _holds_booleans(series: pd.Series) -> bool:
+    """True when a column holds True/False values (a bool column, or booleans among missing cells)."""
+    if pd.api.types.is_bool_dtype(series):
+        return True
+    values = series.dropna()
+    return series.dtype == object and len(values) > 0 and all(isinstance(v, (bool, np.bool_)) for v in values)
+
+
 def _nonfinite_column(series: pd.Series) -> np.ndarray:
     """Rows of a feature column that hold no usable number: NaN, inf, empty, or text."""
     if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
@@ -230,6 +255,8 @@ def _channel_stats(x: np.ndarray, scale: str) -> dict[str, Any]:
 
 
 def _apply_stats(x: torch.Tensor, scale: str, stats: dict[str, Any]) -> torch.Tensor:
+    if scale == "per-series":
+        return per_series(x)
     if scale == "unit":
         return x / stats["max"]
     if scale == "standard":
@@ -238,6 +265,21 @@ def _apply_stats(x: torch.Tensor, scale: str, stats: dict[str, Any]) -> torch.Te
         std = torch.tensor(stats["std"], dtype=torch.float64).view(shape)
         return ((x.double() - mean) / std).float()
     return x
+
+
+def per_series(x: torch.Tensor) -> torch.Tensor:
+    """Each series z-normalised on its own: x (n, C, L) -> (x - mean_L) / std_L per sample and channel.
+
+    The shape of a series, not its level or amplitude, then carries the class (the UCR archive's convention,
+    Dau et al. 2019). A constant series (std 0) becomes zeros. Nothing is fitted: a test series is scaled by its
+    own statistics, so no training statistics can leak.
+    """
+    if x.numel() == 0:  # an empty split: nothing to scale
+        return x.float()
+    x64 = x.double()
+    mean = x64.mean(-1, keepdim=True)
+    std = x64.std(-1, unbiased=False, keepdim=True)
+    return ((x64 - mean) / torch.where(std > 0, std, torch.ones_like(std))).float()
 
 
 class _Grid(Featuriser):
@@ -283,8 +325,8 @@ class _Grid(Featuriser):
 class SignalFeaturiser(_Grid):
     """1-D signals (n, C, L). An array (n, L) is one channel; (n, 1, L) is a 1-channel signal.
 
-    Settings: scale "standard" (per channel, mean/std over every training sample and step), "unit"
-    (divide by the training max |x|) or "none".
+    Settings: scale "standard" (per channel, mean/std over every training sample and step), "per-series"
+    (each series z-normalised over its own steps, `per_series`), "unit" (divide by the training max |x|) or "none".
     """
 
     structure = "signal"
@@ -312,11 +354,18 @@ class ImageFeaturiser(_Grid):
 class TokenFeaturiser(Featuriser):
     """Symbol sequences -> {"x": (n, L) int64, "mask": (n, L) bool}.
 
-    Index 0 is padding, 1..V the alphabet's symbols, V+1 any symbol not in it (unknown). L is the
-    longest training sequence (or `max_length`); a longer sequence is an error naming both lengths,
-    or is cut to L when `truncate` is set. Settings: alphabet ("auto": learned from the training
-    sequences, or "dna", "rna", "protein"), max_length, truncate.
+    Index 0 is padding, 1..V the alphabet's symbols, V+1 any symbol not in it (unknown). L is
+    `max_length`, else the longest training sequence capped at LENGTH_CAP_FACTOR x the 90th-percentile
+    training length (one outlier would pad every sequence to its length: a 1 MB sequence among short
+    ones once took 23 GB); sequences longer than a cap are cut to it, with a warning naming max_length.
+    Otherwise a longer sequence is an error naming both lengths, or is cut to L when `truncate` is set.
+    Training symbols outside a named alphabet are warned about with their share, and refused above
+    MAX_UNKNOWN_SHARE (a protein file read as DNA). Settings: alphabet ("auto": learned from the
+    training sequences, or "dna", "rna", "protein"), max_length, truncate.
     """
+
+    LENGTH_CAP_FACTOR = 4
+    MAX_UNKNOWN_SHARE = 0.10
 
     def _sequences(self, raw: Raw) -> list[str]:
         return [str(s).strip().upper() for s in self._array(raw)]
@@ -326,8 +375,34 @@ class TokenFeaturiser(Featuriser):
         train = [seqs[i] for i in rows]
         alphabet = str(self.settings.get("alphabet", "auto"))
         symbols = sorted(set("".join(train))) if alphabet == "auto" else list(ALPHABETS[alphabet])
-        longest = max((len(s) for s in train), default=1)
-        self.state = {"symbols": symbols, "length": int(self.settings.get("max_length") or longest)}
+        self.notes = self._unknown_notes(train, symbols, alphabet, raw.source)
+        lengths = np.array([len(s) for s in train] or [1])
+        length, capped = self.settings.get("max_length"), False
+        if length is None:
+            cap = self.LENGTH_CAP_FACTOR * int(np.quantile(lengths, 0.9, method="lower"))  # an outlier is never it
+            length, capped = min(int(lengths.max()), cap), bool(lengths.max() > cap)
+        if capped:
+            self.notes.append(f"{int((lengths > length).sum())} training sequence(s) of {raw.source} are longer than "
+                              f"{length} symbols ({self.LENGTH_CAP_FACTOR}x the 90th-percentile length; the longest "
+                              f"has {int(lengths.max())}) and were cut to {length}, so one outlier does not pad every "
+                              "sequence to its length. Set data.max_length to choose the length.")
+        self.state = {"symbols": symbols, "length": int(length), "capped": capped}
+
+    def _unknown_notes(self, train: list[str], symbols: list[str], alphabet: str, source: str) -> list[str]:
+        """A warning with the share of training symbols outside the alphabet, or a DataError above the limit."""
+        known = set(symbols)
+        total = sum(len(s) for s in train)
+        counts = Counter(c for s in train for c in s if c not in known)
+        share = sum(counts.values()) / max(total, 1)
+        if not counts:
+            return []
+        shown = ", ".join(repr(c) for c, _ in counts.most_common(5))
+        what = (f"{share:.1%} of the training symbols of {source} ({shown}) are not in alphabet '{alphabet}' "
+                f"({''.join(symbols)}) and are read as one unknown symbol")
+        if share > self.MAX_UNKNOWN_SHARE:
+            raise DataError(f"{what}: more than the {self.MAX_UNKNOWN_SHARE:.0%} allowed, so this is likely the wrong "
+                            "alphabet. Set data.alphabet to the right one ('auto' learns it from the data).")
+        return [f"{what}; check data.alphabet."]
 
     def check(self, raw: Raw) -> Bad:
         return {i: "empty sequence" for i, s in enumerate(self._sequences(raw)) if not s}
@@ -338,7 +413,7 @@ class TokenFeaturiser(Featuriser):
         index = {s: i + 1 for i, s in enumerate(self.state["symbols"])}
         unknown = len(index) + 1
         long = [i for i, s in enumerate(seqs) if len(s) > L]
-        if long and not self.settings.get("truncate", False):
+        if long and not (self.settings.get("truncate", False) or self.state.get("capped", False)):
             raise DataError(f"{len(long)} sequence(s) of {raw.source} are longer than the {L} symbols the model "
                             f"takes (row {long[0]}, id {raw.ids[long[0]]}: {len(seqs[long[0]])} symbols). Set "
                             "data.truncate = true to cut them, or data.max_length to a larger length.")
@@ -375,7 +450,8 @@ class PaddedVectorsFeaturiser(Featuriser):
     Each feature is standardised with the mean/std over the real elements of the training samples
     (padding never enters the statistics). S is the largest training sample; a raw batch holding a
     larger one is padded to its own largest size (a set network takes any S). Settings: scale
-    ("standard", "per-set" (`per_set_normalised`) or "none"), structure ("set" or "sequence").
+    ("standard", "per-set" (`per_set_normalised`) or "none"), structure ("set" or "sequence"), longer ("pad",
+    "refuse" or "truncate": a sample longer than every training sample, `_within_length`).
     """
 
     def _items(self, raw: Raw) -> list[np.ndarray]:
@@ -394,6 +470,20 @@ class PaddedVectorsFeaturiser(Featuriser):
                       "std": np.where(std > 0, std, 1.0).tolist() if scale else [1.0] * d,
                       "feature_names": list(self.settings.get("feature_names") or [f"f{j}" for j in range(d)])}
 
+    def _within_length(self, items: list[np.ndarray], raw: Raw) -> list[np.ndarray]:
+        """Samples longer than the longest training sample, as setting `longer` says: "pad" (sets: a set network
+        takes any size), "refuse" (vector sequences: steps beyond any trained on would change the prediction
+        unseen) or "truncate" (cut to the training length; data.truncate = true)."""
+        size, policy = int(self.state["size"]), str(self.settings.get("longer", "pad"))
+        long = [i for i, a in enumerate(items) if len(a) > size]
+        if not long or policy == "pad":
+            return items
+        if policy == "truncate":
+            return [a[:size] for a in items]
+        raise DataError(f"sample {raw.ids[long[0]]} of {raw.source} has {len(items[long[0]])} steps, more than the "
+                        f"longest training sequence ({size}); {len(long)} sample(s) in all. Set data.truncate = true "
+                        f"to cut them to {size} steps, or train on sequences as long.")
+
     def check(self, raw: Raw) -> Bad:
         return {i: "empty set" if len(a) == 0 else "NaN or inf in an element"
                 for i, a in enumerate(self._items(raw)) if len(a) == 0 or not np.isfinite(a).all()}
@@ -405,6 +495,7 @@ class PaddedVectorsFeaturiser(Featuriser):
         if wrong:
             raise DataError(f"sample {raw.ids[wrong[0]]} of {raw.source} has elements of {items[wrong[0]].shape[1]} "
                             f"features; the model was trained on {d}.")
+        items = self._within_length(items, raw)
         S = max([int(self.state["size"])] + [len(a) for a in items])
         x = np.zeros((len(items), S, d), dtype=np.float64)
         mask = np.zeros((len(items), S), dtype=bool)

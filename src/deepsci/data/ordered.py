@@ -24,14 +24,17 @@ import torch
 from deepsci.data.batch import Inputs
 from deepsci.data.dataset import Dataset, Split
 from deepsci.data.featurisers import Bad, Featuriser, register_input
+from deepsci.data.formats import container_format
 from deepsci.data.preprocess import PREPROCESSORS, Preprocessor
 from deepsci.data.raw import Raw
+from deepsci.data.readers import read_table
 from deepsci.data.scalers import Scaler
 from deepsci.data.schema import InputSchema
 from deepsci.data.sequences import Vocabulary, unigram_entropy
 from deepsci.data.spec import SeriesData, TextData
 from deepsci.data.summary import DataSummary
-from deepsci.data.timeseries import co2_frame, sunspots_frame, time_boundaries
+from deepsci.data.timeseries import (RecordCheck, TimeAxis, check_continuation, check_record, co2_frame,
+                                     sunspots_frame, time_boundaries)
 from deepsci.errors import DataError
 from deepsci.tasks import MULTICLASS, REGRESSION
 
@@ -39,8 +42,10 @@ RECORDS = {"co2": (co2_frame, "month", ["co2"]), "sunspots": (sunspots_frame, "y
 
 
 # -- readers ---------------------------------------------------------------------------------------
-def read_record(reader: dict[str, Any], source: Any) -> Raw:
-    """A (T, C) record in time order: 'co2', 'sunspots', a CSV with a time column, or a DataFrame."""
+def read_checked_record(reader: dict[str, Any], source: Any, axis: TimeAxis | None = None) -> tuple[Raw, RecordCheck]:
+    """A (T, C) record in time order ('co2', 'sunspots', a CSV with a time column, or a DataFrame) and what its
+    integrity check did (deepsci.data.timeseries.check_record: stamps merged, steps filled, the time axis).
+    `axis`: the step to hold the record to (a test record's or a predicted record's: the training step)."""
     if isinstance(source, (str, Path)) and str(source) in RECORDS and not Path(source).exists():
         make, time_col, values = RECORDS[str(source)]
         frame, label = make(), f"record '{source}'"
@@ -55,26 +60,39 @@ def read_record(reader: dict[str, Any], source: Any) -> Raw:
                         "Set data.time_column.")
     cols = reader.get("value_columns") or [c for c in frame.columns if c != time_col]
     reader["value_columns"] = list(cols)
+    if time_col in cols:
+        raise DataError(f"the time column '{time_col}' is also listed in data.value_columns; remove it from "
+                        "value_columns (the time column orders the record, it is not a value).")
     absent = [c for c in cols if c not in frame.columns]
     if absent:
         raise DataError(f"value column(s) {absent} not in {label}; columns are: {', '.join(map(str, frame.columns))}.")
-    order = frame[time_col] if pd.api.types.is_numeric_dtype(frame[time_col]) else pd.to_datetime(frame[time_col])
-    frame = frame.assign(_order=order).sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
     values = frame[cols].apply(pd.to_numeric, errors="coerce")
     n_missing = int(values.isna().sum().sum())
-    if n_missing and reader.get("missing") == "interpolate":
-        values = values.interpolate(limit_direction="both")
-    elif n_missing:
-        raise DataError(f"{label} has {n_missing} missing or non-numeric value(s) in {list(cols)}; set "
-                        "data.missing = 'interpolate' or fix the file.")
-    out = pd.concat([frame[[time_col]], values], axis=1)
-    return Raw(out, {}, out[time_col].astype(str).tolist(), label)
+    interpolate = reader.get("missing") == "interpolate"
+    if n_missing and not interpolate:
+        raise DataError(f"{label} has {n_missing} missing or non-numeric value(s) in {list(cols)} "
+                        f"({_first_bad(frame, values)}); fix the file or set data.missing = 'interpolate'.")
+    out, check = check_record(pd.concat([frame[[time_col]], values], axis=1), time_col, label,
+                              duplicates=str(reader.get("duplicates") or "error"),
+                              missing="interpolate" if interpolate else "error", axis=axis)
+    if interpolate:
+        out[list(cols)] = out[list(cols)].interpolate(limit_direction="both")
+    return Raw(out, {}, out[time_col].astype(str).tolist(), label), check
+
+
+def _first_bad(frame: pd.DataFrame, values: pd.DataFrame) -> str:
+    """'first: column c, row r (value)' of the first missing or non-numeric value (rows counted from 1)."""
+    col = next(c for c in values.columns if values[c].isna().any())
+    row = int(np.flatnonzero(values[col].isna().to_numpy())[0])
+    return f"first: column '{col}', row {row + 1}, {frame[col].iloc[row]!r}"
 
 
 def _read_csv(path: Any) -> pd.DataFrame:
     p = Path(path)
-    if not p.is_file():
+    if not p.is_file() and not (p.is_dir() and container_format(p) is not None):  # a Zarr store is a folder
         raise DataError(f"record file '{p}' not found; check the path.")
+    if container_format(p) is not None:  # a point's time series in NetCDF/Zarr, HDF5, FITS or Excel
+        return read_table(p)
     return pd.read_csv(p)
 
 
@@ -140,8 +158,14 @@ class SeriesPreprocessor(Preprocessor):
     """The preprocessor of a forecasting run: rows are the windows of the record read, named by their last
     input step's time."""
 
+    #: what the last `read` changed in its record (stamps averaged, steps filled), one line each
+    read_notes: list[str] = []
+
     def read(self, source: Any) -> Raw:
-        return read_record(dict(self.reader), source)
+        step = self.reader.get("time_step")
+        raw, check = read_checked_record(dict(self.reader), source, TimeAxis(**step) if step else None)
+        self.read_notes = check.notes(raw.source)
+        return raw
 
     def transform(self, raw: Raw) -> tuple[Inputs, list[str], list[dict[str, Any]]]:
         f = self.featurisers["x"]
@@ -202,14 +226,13 @@ PREPROCESSORS.update(series=SeriesPreprocessor, text=TextPreprocessor)
 def build_series(spec: SeriesData) -> Dataset:
     """Forecasting windows with a time-ordered split (see the module docstring)."""
     reader: dict[str, Any] = {"kind": "series", "time_column": spec.time_column, "value_columns": spec.value_columns,
-              "missing": spec.missing, "horizon": spec.horizon}
-    raw = read_record(reader, spec.source)
+              "missing": spec.missing, "duplicates": spec.duplicates, "horizon": spec.horizon}
+    raw, check = read_checked_record(reader, spec.source)
+    reader["time_step"] = {"kind": check.axis.kind, "step": check.axis.step, "fmt": check.axis.fmt}
     n_train_record = None
     if spec.test_source:
-        test = read_record(dict(reader), spec.test_source)
         n_train_record = len(raw)
-        raw = Raw(pd.concat([raw.frame, test.frame[list(raw.frame.columns)]], ignore_index=True), {},
-                  raw.ids + test.ids, raw.source, None, f"test source {test.source}")
+        raw, check = _join_test_record(reader, raw, check, spec.test_source)
     channels = list(reader["value_columns"])
     t = spec.target
     targets = [t] if isinstance(t, str) else list(t or channels[:1])
@@ -223,8 +246,10 @@ def build_series(spec: SeriesData) -> Dataset:
         n_valid = spec.valid_size or int(round(n_train_record * spec.valid_fraction))
         b_test, b_valid = n_train_record, n_train_record - n_valid
     else:
+        _check_record_length(T, spec)
         b_valid, b_test = time_boundaries(T, test_fraction=spec.test_fraction, valid_fraction=spec.valid_fraction,
                                           test_size=spec.test_size, valid_size=spec.valid_size)
+    _check_season(spec, T, raw.source)
     f = WindowFeaturiser("x", input_length=L, channels=channels, scale=spec.scale)
     f.fit(raw, np.arange(b_valid))  # the training part of the record only: no future statistics
     tc = [channels.index(c) for c in targets]
@@ -261,8 +286,59 @@ def build_series(spec: SeriesData) -> Dataset:
         boundaries={"valid_start": raw.ids[b_valid] if b_valid < T else None,
                     "test_start": raw.ids[b_test] if b_test < T else None},
         boundary_steps=[b_valid, b_test], n_train=len(parts["train"]), n_valid=len(parts["valid"]),
-        n_test=len(parts["test"]), windows_dropped=n_dropped, times=raw.ids, season=spec.season)
+        n_test=len(parts["test"]), windows_dropped=n_dropped, times=raw.ids, season=spec.season,
+        integrity=check.to_json())
     return Dataset(parts["train"], parts["valid"], parts["test"], task, pre.inputs, pre, summary)
+
+
+def _join_test_record(reader: dict[str, Any], raw: Raw, check: RecordCheck, source: Any) -> tuple[Raw, RecordCheck]:
+    """The training record followed by the test record that continues it, held to the training step.
+
+    The test record must start after the training record ends (never an overlap); the steps between them
+    count as missing steps: refused, or filled with missing = "interpolate" like any other gap."""
+    test, test_check = read_checked_record(dict(reader), source, check.axis)
+    gap = check_continuation(check, test_check, raw.source, test.source, (raw.ids[-1], test.ids[0]))
+    frame = pd.concat([raw.frame, test.frame[list(raw.frame.columns)]], ignore_index=True)
+    if gap:
+        if reader.get("missing") != "interpolate":
+            raise DataError(f"the test record {test.source} starts {gap} step(s) of {check.axis.describe()} after the "
+                            f"training record {raw.source} ends ('{raw.ids[-1]}' .. '{test.ids[0]}'); a test record "
+                            "must continue the training one (at most 0 steps between them), or set data.missing = "
+                            "'interpolate' to fill the gap.")
+        cols = list(reader["value_columns"])
+        frame, joined = check_record(frame, str(reader["time_column"]), f"{raw.source} + {test.source}",
+                                     missing="interpolate", axis=check.axis)
+        frame[cols] = frame[cols].interpolate(limit_direction="both")
+        check = RecordCheck(check.axis, check.duplicates_merged + test_check.duplicates_merged,
+                            check.steps_filled + test_check.steps_filled + gap, check.first, test_check.last)
+    ids = frame[str(reader["time_column"])].astype(str).tolist()
+    return Raw(frame, {}, ids, raw.source, None, f"test source {test.source}"), check
+
+
+def _check_record_length(T: int, spec: SeriesData) -> None:
+    """Refuse a record too short for one training and one test window with the parts asked for."""
+    L, H = spec.input_length, spec.horizon
+    n_test = spec.test_size if spec.test_size is not None else int(round(T * spec.test_fraction))
+    n_valid = spec.valid_size if spec.valid_size is not None else int(round((T - n_test) * spec.valid_fraction))
+    need = L + H + n_valid + max(n_test, H)
+    if T < need:
+        raise DataError(f"the record has {T} steps, too short for one training window ({L} inputs + {H} targets), "
+                        f"a valid part of {n_valid} and a test part of {n_test} steps (data.test_size / test_fraction):"
+                        f" it needs at least {need}. Use a longer record or a smaller input_length, horizon, test_size "
+                        "or valid_size.")
+
+
+def _check_season(spec: SeriesData, T: int, source: str) -> None:
+    """Refuse a `season` the seasonal-naive baseline cannot use: longer than the record or the input window."""
+    if spec.season is None:
+        return
+    if spec.season > T:
+        raise DataError(f"data.season = {spec.season} steps is longer than the record {source} ({T} steps); set the "
+                        "season length in steps of the record (e.g. 12 for a yearly cycle in monthly data).")
+    if not spec.horizon <= spec.season <= spec.input_length:
+        raise DataError(f"data.season = {spec.season} must lie between the horizon ({spec.horizon}) and the input "
+                        f"length ({spec.input_length}) for the seasonal-naive baseline to see one season back; "
+                        "change data.season or data.input_length.")
 
 
 def build_text(spec: TextData) -> Dataset:

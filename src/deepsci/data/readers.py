@@ -18,6 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from deepsci.data.formats import SUFFIXES as CONTAINER_SUFFIXES
+from deepsci.data.formats import TABLE_READERS, container_format
+from deepsci.data.npz import check_arrays_file
 from deepsci.errors import DataError, MissingDependencyError
 
 SUFFIXES: dict[str, str] = {
@@ -27,15 +30,16 @@ SUFFIXES: dict[str, str] = {
 
 
 def table_format(path: str | Path) -> str | None:
-    """The reader name for a path ('csv', 'tsv', 'parquet', 'npz', 'sdf'), or None if unknown."""
+    """The reader name for a path ('csv', 'tsv', 'parquet', 'npz', 'sdf', or a container format of
+    deepsci.data.formats: 'hdf5', 'fits', 'excel'), or None if unknown."""
     name = Path(path).name.lower()
     for suffix in sorted(SUFFIXES, key=len, reverse=True):
         if name.endswith(suffix):
             return SUFFIXES[suffix]
-    return None
+    return container_format(path)
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+def read_table(path: str | Path, member: str | int | None = None) -> pd.DataFrame:
     """Read a data file into a DataFrame (one row per sample, unique column names, a 0..n-1 index), choosing the
     reader from the file's extension.
 
@@ -53,6 +57,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
         - SDF (.sdf), read with RDKit: one row per record, a ``smiles`` column (canonical
           SMILES, "" where RDKit cannot read the record), a ``name`` column (the record title)
           and one column per SDF property (numbers parsed where every value is numeric).
+        - HDF5, FITS and Excel (deepsci.data.formats, the extra `deepsci[formats]`): `member` (data.x) names
+          the table inside the file: an HDF5 path, a FITS HDU name or index, a sheet name or index.
 
     Raises:
         DataError (always a one-line message): the file does not exist, is a directory, is empty,
@@ -60,7 +66,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
             column names, or has an unsupported extension; the message says how to fix it.
     """
     try:
-        return _read_table(Path(path).expanduser())
+        return _read_table(Path(path).expanduser(), member)
     except DataError as exc:
         message = str(exc)
         if "\n" in message or "\r" in message:  # a path or a cell quoted raw: keep the one-line promise
@@ -68,7 +74,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise
 
 
-def _read_table(p: Path) -> pd.DataFrame:
+def _read_table(p: Path, member: str | int | None = None) -> pd.DataFrame:
     try:
         exists, is_dir = p.exists(), p.is_dir()
     except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL in the path
@@ -76,7 +82,7 @@ def _read_table(p: Path) -> pd.DataFrame:
     if not exists:
         raise DataError(f"data file not found: '{p}' (working directory {Path.cwd()}). "
                         "Check the path, or give a catalog dataset name (see `deepsci datasets`).")
-    if is_dir:
+    if is_dir and container_format(p) is None:  # a Zarr store is a folder
         raise DataError(f"'{p}' is a directory, not a data file. Give the path of a "
                         f"{_supported()} file.")
     fmt = table_format(p)
@@ -85,7 +91,10 @@ def _read_table(p: Path) -> pd.DataFrame:
                         f"Supported: {_supported()}. Convert the file, e.g. with pandas to CSV.")
     if p.stat().st_size == 0:
         raise DataError(f"data file '{p}' is empty (0 bytes). Point to a file with a header and rows.")
-    frame = _READERS[fmt](p)
+    try:
+        frame = _READERS[fmt](p) if fmt in _READERS else TABLE_READERS[fmt](p, member)
+    except PermissionError:
+        raise _unreadable(p) from None
     _require_unique_columns(p, [str(c) for c in frame.columns])
     if len(frame) == 0:
         names = ", ".join(repr(str(c)) for c in frame.columns) or "none"
@@ -93,8 +102,14 @@ def _read_table(p: Path) -> pd.DataFrame:
     return frame
 
 
+def _unreadable(p: Path) -> DataError:
+    """The error for a data file the user may not read (it exists: the cause is the permission, not the content)."""
+    return DataError(f"no permission to read '{p}'. Give yourself read access (chmod u+r '{p}') or copy the file "
+                     "somewhere you can read it.")
+
+
 def _supported() -> str:
-    return ", ".join(sorted(SUFFIXES))
+    return ", ".join(sorted({**SUFFIXES, **CONTAINER_SUFFIXES}))
 
 
 def _read_csv(p: Path, sep: str = ",") -> pd.DataFrame:
@@ -126,11 +141,11 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 )
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"PAR1", "a Parquet file: name it .parquet"),
-    (b"PK\x03\x04", "a zip archive (an Excel .xlsx or a NumPy .npz?): export the sheet as 'CSV UTF-8', or "
+    (b"PK\x03\x04", "a zip archive (an Excel .xlsx or a NumPy .npz?): name a workbook .xlsx, or "
                      "name a NumPy archive .npz"),
     (b"\x1f\x8b", "gzip-compressed: name it .csv.gz (or .tsv.gz)"),
     (b"\x93NUMPY", "a NumPy .npy array: save it with np.savez as .npz"),
-    (b"\x89HDF", "an HDF5 file: convert it to Parquet or CSV"),
+    (b"\x89HDF", "an HDF5 file: name it .h5"),
     (b"SQLite format 3\x00", "an SQLite database: export the table as CSV"),
     (b"\xd0\xcf\x11\xe0", "an old Excel .xls workbook: export the sheet as 'CSV UTF-8'"),
 )
@@ -144,6 +159,8 @@ def _head_bytes(p: Path, n: int = 65536) -> bytes:
                 return f.read(n)
         with open(p, "rb") as f:
             return f.read(n)
+    except PermissionError:
+        raise _unreadable(p) from None
     except (OSError, EOFError) as exc:
         raise DataError(f"cannot read '{p}': {_one_line(str(exc))}. Check that the file is complete "
                         "(a .gz name needs gzip-compressed content).") from None
@@ -243,6 +260,7 @@ def _read_parquet(p: Path) -> pd.DataFrame:
 
 
 def _read_npz(p: Path) -> pd.DataFrame:
+    check_arrays_file(p)
     try:
         loaded = np.load(p, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):

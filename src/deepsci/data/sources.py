@@ -16,12 +16,14 @@ from sklearn.datasets import load_digits
 
 from deepsci.data.catalog import DatasetInfo, get_dataset_info, is_registered, load_arrays, load_frame
 from deepsci.data.fasta import is_fasta, read_fasta
+from deepsci.data.formats import ARRAY_FIRST, ARRAY_READERS, container_format
+from deepsci.data.formats.folders import IMAGE_SUFFIXES, read_image_tree
+from deepsci.data.npz import check_arrays_file
 from deepsci.data.raw import Raw
 from deepsci.data.readers import read_table, table_format
 from deepsci.errors import DataError
 
 Source = Union[str, Path, pd.DataFrame, Mapping[str, np.ndarray]]
-IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 
 
 def catalog_info(source: Any) -> DatasetInfo | None:
@@ -31,8 +33,9 @@ def catalog_info(source: Any) -> DatasetInfo | None:
     return None
 
 
-def read_frame(source: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """(table, label) of a DataFrame, a catalog table or a table file."""
+def read_frame(source: str | Path | pd.DataFrame, member: str | int | None = None) -> tuple[pd.DataFrame, str]:
+    """(table, label) of a DataFrame, a catalog table or a table file (`member`: the table inside an HDF5,
+    FITS or Excel file, data.x)."""
     if isinstance(source, pd.DataFrame):
         frame, label = source.copy(), "the DataFrame"
     elif catalog_info(source) is not None:
@@ -42,7 +45,7 @@ def read_frame(source: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, str]:
         if not path.exists() and isinstance(source, str) and table_format(source) is None \
                 and "/" not in source and "\\" not in source:
             get_dataset_info(source)  # raises: unknown dataset, with the known names
-        frame, label = read_table(path), f"'{path}'"
+        frame, label = read_table(path, member), f"'{path}'"
     frame = frame.reset_index(drop=True)
     frame.columns = [str(c) for c in frame.columns]
     if len(frame) == 0:
@@ -66,8 +69,11 @@ def read_arrays(source: str | Path | Mapping[str, np.ndarray]) -> tuple[dict[str
     if info is not None and info.arrays is not None:
         return load_arrays(str(source)), f"dataset '{source}'"
     p = Path(source).expanduser()
-    if not p.is_file():
+    if not p.is_file() and not (p.is_dir() and container_format(p) in ARRAY_READERS):  # a Zarr store is a folder
         raise DataError(f"array file '{p}' not found (working directory {Path.cwd()}); check the path.")
+    if container_format(p) in ARRAY_READERS:  # HDF5 datasets by path, FITS HDUs and columns by name
+        return ARRAY_READERS[str(container_format(p))](p), f"'{p}'"
+    check_arrays_file(p)
     try:
         if p.suffix == ".npy":
             return {"X": np.load(p, allow_pickle=False)}, f"'{p}'"
@@ -125,25 +131,56 @@ def arrays_raw(spec: dict[str, Any], arrays: dict[str, np.ndarray], label: str, 
             frame[k] = v
     values: Any = x
     if spec.get("kind") in ("set", "sequence") and x.ndim == 3:
-        values = _unpad(x, arrays, spec, label)
+        given_test = test and bool(spec.get("test_x")) and spec.get("test_x") in arrays
+        values = _unpad(x, arrays, spec, label, test=given_test)
     return Raw(frame, {"x": values}, [str(i) for i in range(len(x))], label)
 
 
-def _unpad(x: np.ndarray, arrays: dict[str, np.ndarray], spec: dict[str, Any], label: str) -> list[np.ndarray]:
-    """(n, S, d) padded samples -> n arrays (s_i, d), cut by a sizes/lengths or a mask array."""
-    sizes = arrays.get(spec.get("sizes") or spec.get("lengths") or "")
-    mask = arrays.get(spec.get("mask") or "")
+def _unpad(x: np.ndarray, arrays: dict[str, np.ndarray], spec: dict[str, Any], label: str, *,
+           test: bool = False) -> list[np.ndarray]:
+    """(n, S, d) padded samples -> n arrays (s_i, d), cut by a sizes/lengths or a mask array.
+
+    `test`: x is the test array of the same file (data.test_x), cut by its own data.test_sizes or
+    data.test_mask: the training's sizes count other samples."""
+    prefix, x_name = ("test_", spec.get("test_x")) if test else ("", spec.get("x"))
+    sizes_name = spec.get(f"{prefix}sizes") or spec.get(f"{prefix}lengths")
+    mask_name = spec.get(f"{prefix}mask")
+    if test and not (sizes_name or mask_name) and (spec.get("sizes") or spec.get("lengths") or spec.get("mask")):
+        raise DataError(f"{label}: the test samples '{x_name}' are padded like the training's, which data.sizes or "
+                        "data.mask cut; set data.test_sizes (or data.test_mask) to the array of the test samples' "
+                        "own sizes.")
+    sizes, mask = arrays.get(sizes_name or ""), arrays.get(mask_name or "")
+    for name, array in ((sizes_name, sizes), (mask_name, mask)):
+        if name and array is None:
+            raise DataError(f"{label} has no array '{name}' (data.{prefix}{'mask' if name == mask_name else 'sizes'}"
+                            f"); it holds: {', '.join(arrays)}.")
     if sizes is not None:
+        _check_sizes(np.asarray(sizes), x.shape, label, str(sizes_name))
         return [x[i, :int(s)] for i, s in enumerate(sizes)]
     if mask is not None:
         if mask.shape != x.shape[:2]:
-            raise DataError(f"{label}: mask has shape {mask.shape} but the samples are {x.shape[:2]} (n, S).")
+            raise DataError(f"{label}: mask '{mask_name}' has shape {mask.shape} but input '{x_name}' holds "
+                            f"{x.shape[0]} samples padded to {x.shape[1]}: give a mask of shape {x.shape[:2]}, one "
+                            f"row per sample of '{x_name}'" + ("" if test else " (test arrays: data.test_mask)") + ".")
         return [x[i][mask[i].astype(bool)] for i in range(len(x))]
     return [x[i] for i in range(len(x))]  # every sample full size
 
 
+def _check_sizes(sizes: np.ndarray, shape: tuple[int, ...], label: str, name: str) -> None:
+    """Sizes of padded samples (n, S, d): one whole number per sample in 0..S (a negative size would count
+    from the end, a larger one would read past the padded width)."""
+    if sizes.shape != (shape[0],):
+        raise DataError(f"{label}: '{name}' has shape {sizes.shape} but there are {shape[0]} samples; give one size "
+                        "per sample.")
+    bad = np.flatnonzero((sizes < 0) | (sizes > shape[1]) | (sizes != np.round(sizes)))
+    if len(bad):
+        i = int(bad[0])
+        raise DataError(f"{label}: '{name}' of sample {i} is {sizes[i]}, outside 0..{shape[1]} (the padded width); "
+                        f"{len(bad)} sample(s) in all. Each size counts the real elements of its sample.")
+
+
 def read_table_source(spec: dict[str, Any], source: Source, *, test: bool = False) -> Raw:
-    frame, label = read_frame(source)  # type: ignore[arg-type]
+    frame, label = read_frame(source, spec.get("x"))  # type: ignore[arg-type]
     return Raw(frame, {}, frame_ids(frame, _id_column(spec, frame, test), label), label)
 
 
@@ -172,7 +209,7 @@ def read_image_source(spec: dict[str, Any], source: Source, *, test: bool = Fals
         d = load_digits()
         frame = pd.DataFrame({"digit": d.target})
         return Raw(frame, {"x": d.images.astype(np.float32)}, [str(i) for i in range(len(frame))], "dataset 'digits'")
-    if isinstance(source, (str, Path)) and Path(source).is_dir():
+    if isinstance(source, (str, Path)) and Path(source).is_dir() and container_format(source) is None:
         return _read_image_folder(spec, Path(source))
     raw = read_array_source(spec, source, test=test)
     if spec.get("labels") and not raw.frame.columns.size and spec.get("target"):
@@ -195,12 +232,17 @@ def _read_labels(path: str) -> np.ndarray:
 def _read_image_folder(spec: dict[str, Any], folder: Path) -> Raw:
     from PIL import Image  # optional heavy dependency: imported when used
 
-    if not spec.get("labels"):
-        raise DataError(f"'{folder}' is a folder of images: set data.labels to its labels CSV (columns file and "
-                        "the target).")
+    if not spec.get("labels"):  # one subfolder per class (deepsci.data.formats.folders)
+        return read_image_tree(folder, spec.get("target") or "label")
     frame = pd.read_csv(spec["labels"])
     if "file" not in frame.columns:
         raise DataError(f"labels CSV {spec['labels']} needs a 'file' column; it has {', '.join(frame.columns)}.")
+    _refuse_repeated_keys(frame["file"].astype(str), spec["labels"], "image")
+    unlisted = sorted(f.name for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES
+                      and f.name not in set(frame["file"].astype(str)))
+    if unlisted:
+        raise DataError(f"labels CSV {spec['labels']} lacks {len(unlisted)} image(s) of {folder}: "
+                        f"{', '.join(unlisted[:5])}; every image needs exactly one row (add them, or move them out).")
     arrays = []
     for name in frame["file"].astype(str):
         f = folder / name
@@ -214,6 +256,35 @@ def _read_image_folder(spec: dict[str, Any], folder: Path) -> Raw:
     return Raw(frame, {"x": np.stack(arrays)}, frame["file"].astype(str).tolist(), f"'{folder}'")
 
 
+def _refuse_repeated_keys(keys: pd.Series, labels_path: str, what: str) -> None:
+    """A labels file lists each key (FASTA id, image file) once: refuse repeats, naming them and the file."""
+    repeated = keys[keys.duplicated()].unique().tolist()
+    if repeated:
+        raise DataError(f"labels file {labels_path} lists {len(repeated)} {what}(s) more than once: "
+                        f"{', '.join(map(str, repeated[:5]))}; each must have exactly one row.")
+
+
+def _join_labels(frame: pd.DataFrame, labels_path: str, label: str, *, test: bool) -> pd.DataFrame:
+    """FASTA records joined one-to-one with a labels CSV keyed by `id` (else its first column).
+
+    Repeated ids in the labels file are refused; so are FASTA ids it lacks (for a file read for a trained model,
+    only when it labels some of them: a file of new sequences may have no labels at all). Ids of the labels
+    file that are not in the FASTA file are ignored."""
+    p = Path(labels_path)
+    if not p.is_file():
+        raise DataError(f"labels file '{p}' not found; check data.labels.")
+    labels = pd.read_csv(p)
+    key = "id" if "id" in labels.columns else labels.columns[0]
+    labels = labels.rename(columns={key: "id"}).astype({"id": str})
+    _refuse_repeated_keys(labels["id"], labels_path, "id")
+    absent = frame.loc[~frame["id"].isin(labels["id"]), "id"].tolist()
+    if absent and (not test or len(absent) < len(frame)):
+        raise DataError(f"labels file {labels_path} lacks {len(absent)} of the {len(frame)} ids of {label}: "
+                        f"{', '.join(absent[:5])}; add a row for each (the FASTA file is fine).")
+    frame = frame.drop(columns=[c for c in labels.columns if c in frame.columns and c != "id"])
+    return frame.merge(labels, on="id", how="left", validate="one_to_one")
+
+
 def read_sequence_source(spec: dict[str, Any], source: Source, *, test: bool = False) -> Raw:
     """FASTA (labels in headers or a labels CSV), a table with a sequence column, or .npz vectors."""
     if _is_arrays(source):
@@ -221,10 +292,7 @@ def read_sequence_source(spec: dict[str, Any], source: Source, *, test: bool = F
     if isinstance(source, (str, Path)) and is_fasta(source):
         frame, label = read_fasta(source), f"'{source}'"
         if spec.get("labels"):
-            labels = pd.read_csv(spec["labels"])
-            key = "id" if "id" in labels.columns else labels.columns[0]
-            frame = frame.drop(columns=[c for c in labels.columns if c in frame.columns and c != "id"])
-            frame = frame.merge(labels.rename(columns={key: "id"}).astype({"id": str}), on="id", how="left")
+            frame = _join_labels(frame, spec["labels"], label, test=test)
         return Raw(frame, {"x": frame["sequence"].astype(str).tolist()}, frame["id"].astype(str).tolist(), label)
     frame, label = read_frame(source)  # type: ignore[arg-type]
     col = spec.get("sequence_column") or "sequence"
@@ -258,7 +326,11 @@ def read_set_source(spec: dict[str, Any], source: Source, *, test: bool = False)
 
 
 def _is_arrays(source: Any) -> bool:
-    return isinstance(source, Mapping) or (isinstance(source, (str, Path)) and Path(source).suffix in (".npz", ".npy"))
+    """True for named arrays: a mapping, an .npz/.npy or array container file, or a bundled dataset of arrays."""
+    bundled = catalog_info(source) if isinstance(source, str) else None
+    return isinstance(source, Mapping) or (bundled is not None and bundled.arrays is not None) or (
+        isinstance(source, (str, Path)) and (
+            Path(source).suffix in (".npz", ".npy") or container_format(source) in ARRAY_FIRST))
 
 
 def _reserved(spec: dict[str, Any]) -> set[str]:

@@ -26,7 +26,7 @@ sequence or set part), sharing the source, target, task and split keys.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
@@ -42,11 +42,12 @@ class _Common(Section):
     """Keys every kind of data shares.
 
     Class attributes: `has_steps` (samples have steps that a per-step target can tag), `ordered` (rows are
-    windows of one ordered record, not independent samples).
+    windows of one ordered record, not independent samples), `images` (an input may be an image).
     """
 
     has_steps: ClassVar[bool] = False
     ordered: ClassVar[bool] = False
+    images: ClassVar[bool] = False  # an input may be an image (image-only augmentations apply)
 
     source: str = Field(description="a bundled dataset name (deepsci datasets) or a file path")
     test_source: str | None = Field(None, description="a separate test file; its rows are the test set")
@@ -104,6 +105,9 @@ class TableData(_RowSplit):
     scale_features: bool = True
     stream: bool = Field(False, description="read a Parquet or .npy table from disk in blocks instead of into "
                                             "memory (data larger than memory; deepsci.data.stream)")
+    x: str | int | None = Field(None, description="the table inside a container file: an HDF5 path (compound dataset "
+                                                  "or group of 1-D datasets), a FITS HDU name or index, an Excel "
+                                                  "sheet name or index (default: the file's only/first table)")
 
 
 class GraphData(_RowSplit):
@@ -141,12 +145,19 @@ class SignalData(_Arrays):
     has_steps: ClassVar[bool] = True
     kind: Literal["signal"] = "signal"
     features: list[str] | None = Field(None, description="CSV: the columns holding the L values, in order")
-    scale: Literal["standard", "unit", "none"] = "standard"
+    scale: Literal["standard", "per-series", "unit", "none"] = Field(
+        "standard", description="'standard' per channel over the training rows; 'per-series' z-normalises each "
+                                "series (each channel over its own steps), the usual practice for classifying shapes")
+    valid_fraction: Annotated[float, Field(ge=0.0, lt=1.0)] | Literal["auto"] = Field(  # type: ignore[assignment]
+        "auto", description="'auto': chosen from the data size (deepsci.data.validation): no validation rows on "
+                            "small sets, which train a fixed budget on every training row")
 
 
 class ImageData(_Arrays):
-    """Images (n, C, H, W) or volumes (n, C, D, H, W): arrays, an image folder + labels CSV, or 'digits'."""
+    """Images (n, C, H, W) or volumes (n, C, D, H, W): arrays (.npz, HDF5 datasets, FITS image HDUs), an image
+    folder with one subfolder per class or a labels CSV, or 'digits'."""
 
+    images: ClassVar[bool] = True
     kind: Literal["image"] = "image"
     labels: str | None = Field(None, description="labels CSV of an image folder (columns file, label), or "
                                                  "the labels (.npy/.csv) of an .npy stack")
@@ -175,6 +186,8 @@ class SetData(_Arrays):
     features: list[str] | None = Field(None, description="long CSV: the element feature columns")
     sizes: str | None = Field(None, description=".npz: name of the (n,) array of set sizes")
     mask: str | None = Field(None, description=".npz: name of the (n, S) boolean array of real elements")
+    test_sizes: str | None = Field(None, description=".npz: the test sets' sizes, with test_x in the same file")
+    test_mask: str | None = Field(None, description=".npz: the test sets' mask, with test_x in the same file")
     scale: Literal["standard", "per-set", "none"] = Field(
         "standard", description="standard: each feature standardised over the training elements; per-set: each "
                                 "set centred on its centroid and divided by its RMS radius (position and size removed)")
@@ -197,6 +210,8 @@ class SeriesData(_Common):
     season: int | None = Field(None, ge=2, description="season length in steps, for the seasonal-naive baseline")
     scale: bool = True
     missing: Literal["error", "interpolate"] = "error"  # type: ignore[assignment]
+    duplicates: Literal["error", "mean"] = Field("error", description="repeated time stamps: refuse, or average "
+                                                 "their rows")
 
 
 class TextData(_Common):
@@ -231,7 +246,7 @@ class SignalInput(Section):
     x: str = "X"
     test_x: str | None = None
     features: list[str] | None = None
-    scale: Literal["standard", "unit", "none"] = "standard"
+    scale: Literal["standard", "per-series", "unit", "none"] = "standard"
 
 
 class ImageInput(Section):
@@ -265,6 +280,8 @@ class SetInput(Section):
     test_x: str | None = None
     sizes: str | None = None
     mask: str | None = None
+    test_sizes: str | None = None
+    test_mask: str | None = None
     scale: Literal["standard", "per-set", "none"] = "standard"
 
 
@@ -287,6 +304,7 @@ class MultiData(_RowSplit):
     a table (CSV/Parquet) gives each input its columns.
     """
 
+    images: ClassVar[bool] = True  # its inputs may include images
     kind: Literal["multi"] = "multi"
     inputs: dict[str, InputConfig] = Field(description="the named inputs: [data.inputs.<name>] per input")
     test_target: str | None = Field(None, description=".npz: name of the test target array")

@@ -1,4 +1,4 @@
-"""Tables larger than memory, streamed from Parquet or .npy files in blocks.
+"""Tables larger than memory, streamed from Parquet, .npy (or HDF5: deepsci.data.formats.hdf5_blocks) files in blocks.
 
 With `[data] kind = "table"` and `stream = true` the rows stay on disk. A file is cut into blocks
 (an .npy into runs of rows of about `BLOCK_BYTES`; a Parquet file into its row groups) and read one
@@ -19,17 +19,19 @@ Preprocessor is the in-memory table's (a TableFeaturiser), so `deepsci predict` 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
 from deepsci.data.dataset import Dataset, Split
 from deepsci.data.featurisers import TableFeaturiser
+from deepsci.data.formats import container_format
 from deepsci.data.preprocess import Preprocessor, encode_targets, require_columns, resolve_targets
 from deepsci.data.scalers import Scaler
 from deepsci.data.spec import TableData
@@ -152,18 +154,33 @@ class ParquetTable(BlockTable):
                             "pyarrow.parquet.write_table(table, path, row_group_size=100_000).")
 
     def numeric(self, block: int, names: list[str]) -> np.ndarray:
-        table = self.file.read_row_group(block, columns=names)
+        table = self._row_group(block, names)
         out = np.empty((table.num_rows, len(names)), dtype=np.float32)
         for j, name in enumerate(names):
             out[:, j] = table.column(name).to_numpy(zero_copy_only=False)
         return out
 
     def frame(self, block: int, names: list[str]) -> pd.DataFrame:
-        return cast(pd.DataFrame, self.file.read_row_group(block, columns=names).to_pandas())
+        return cast(pd.DataFrame, self._row_group(block, names).to_pandas())
+
+    def _row_group(self, block: int, names: list[str]) -> Any:
+        """Row group `block` (columns `names`) as a pyarrow Table; a DataError where the file is damaged there
+        (the footer read at opening can be whole while a page in the middle is not)."""
+        try:
+            return self.file.read_row_group(block, columns=names)
+        except (OSError, pa.ArrowException) as exc:
+            raise DataError(f"cannot read row group {block} of {self.source} as Parquet: "
+                            f"{str(exc).splitlines()[0]}. The file is damaged there; write it again.") from None
 
 
-def open_table(source: Any) -> BlockTable:
-    """The block reader of a .npy or Parquet file; DataError for anything else."""
+#: block readers of container formats by format name (deepsci.data.formats.hdf5_blocks registers "hdf5"), given
+#: the file and data.x (the table inside the file)
+BLOCK_READERS: dict[str, Callable[[Path, Any], BlockTable]] = {}
+
+
+def open_table(source: Any, member: str | int | None = None) -> BlockTable:
+    """The block reader of a .npy, Parquet or HDF5 file (`member`: the table inside an HDF5 file); DataError for
+    anything else."""
     if not isinstance(source, (str, Path)):
         raise ConfigError("data.stream reads a file; give data.source as the path of a .parquet or .npy file.")
     path = Path(source).expanduser()
@@ -174,6 +191,8 @@ def open_table(source: Any) -> BlockTable:
         return NpyTable(path)
     if suffix in (".parquet", ".pq"):
         return ParquetTable(path)
+    if container_format(path) in BLOCK_READERS:
+        return BLOCK_READERS[str(container_format(path))](path, member)
     raise DataError(f"data.stream reads .parquet or .npy files; received '{path.name}'. Convert it (e.g. "
                     "pandas.read_csv(...).to_parquet(path, row_group_size=100_000)), or set stream = false.")
 
@@ -300,8 +319,8 @@ def build_streamed(spec: TableData, seed: int = 0) -> Dataset:
     `calib_fraction`); the scaler is fitted on the training rows in one pass. Every part's X is a `StreamedRows`.
     """
     _refuse_unstreamable(spec)
-    table = open_table(spec.source)
-    test_table = open_table(spec.test_source) if spec.test_source else None
+    table = open_table(spec.source, spec.x)
+    test_table = open_table(spec.test_source, spec.x) if spec.test_source else None
     targets, features, split_column = _columns(spec, table)
     if test_table is not None:
         absent = [c for c in features + targets if c not in test_table.columns]
@@ -315,7 +334,8 @@ def build_streamed(spec: TableData, seed: int = 0) -> Dataset:
     codes, split_summary = _split(spec, scans, y, task, class_names, seed, split_column, test_table)
     n_main = len(table)
     scaler = _fit_scaler(table, codes[:n_main], features) if spec.scale_features else None
-    reader = {"kind": "table", "target": spec.target or targets[0], "features": features}
+    reader = {"kind": "table", "target": spec.target or targets[0], "features": features,
+              **({} if spec.x is None else {"x": spec.x})}
     if split_column:
         reader["split_column"] = split_column
     featuriser = TableFeaturiser("x", features=features, smiles_column=None, featuriser="none", morgan_radius=2,

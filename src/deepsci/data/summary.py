@@ -21,7 +21,8 @@ _TABLE_KEYS = ("featuriser", "featurisation_seconds", "cache_hit", "nonfinite_fi
 _GRAPH_KEYS = ("featuriser", "descriptors", "atom_features", "bond_features", "molecule_features",
                "featurisation_seconds", "cache_hit")
 _SERIES_KEYS = ("source", "kind", "task", "steps", "channels", "targets", "input_length", "horizon", "stride", "split",
-                "boundaries", "boundary_steps", "n_train", "n_valid", "n_test", "windows_dropped", "times", "season")
+                "boundaries", "boundary_steps", "n_train", "n_valid", "n_test", "windows_dropped", "times", "season",
+                "integrity")
 _TEXT_KEYS = ("source", "kind", "task", "characters", "vocabulary", "seq_length", "split", "n_train", "n_valid",
               "n_test", "unigram_entropy_nats")
 
@@ -40,7 +41,11 @@ class DataSummary:
         featuriser ... molecule_features: how molecules were featurised (tables and graphs; None otherwise).
         class_counts: rows (or tagged steps) of each class; label_counts: rows carrying each label (multilabel).
         stream: how a streamed table is read ({"format", "blocks", "block_rows", "window_blocks"}), or None.
-        steps ... season: a forecasting record (series); characters ... unigram_entropy_nats: a text.
+        fingerprint: {data key: {"path", "size", "mtime", "sha256"}} of the data files read (None: no file).
+        notes: what the build found that the user must hear, one line each; metrics.json lists them in
+            "warnings" (not in "data").
+        steps ... integrity: a forecasting record (series; integrity: the time step inferred, time stamps
+            averaged away and steps filled, `deepsci.data.timeseries.RecordCheck`); characters ... unigram_entropy_nats: a text.
     """
 
     source: str
@@ -77,6 +82,7 @@ class DataSummary:
     windows_dropped: int | None = None
     times: list[str] | None = None
     season: int | None = None
+    integrity: dict[str, Any] | None = None
     characters: int | None = None
     vocabulary: int | None = None
     seq_length: int | None = None
@@ -84,10 +90,14 @@ class DataSummary:
     n_train: int | None = None
     n_valid: int | None = None
     n_test: int | None = None
+    fingerprint: dict[str, dict[str, Any]] | None = None
+    notes: tuple[str, ...] = ()  # warnings of the build (e.g. unknown symbols, capped lengths): run warnings
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON-able dict of metrics.json's "data" (the keys of this summary's layout, in order)."""
-        return {k: getattr(self, k) for k in self._keys()}
+        """The JSON-able dict of metrics.json's "data" (the keys of this summary's layout, in order, then the
+        data files' `fingerprint`, deepsci.data.fingerprint, where the data came from files)."""
+        out = {k: getattr(self, k) for k in self._keys()}
+        return {**out, "fingerprint": self.fingerprint} if self.fingerprint else out
 
     def _keys(self) -> tuple[str, ...]:
         if self.steps is not None:

@@ -15,18 +15,20 @@ from torch import nn
 
 from deepsci.data.batch import Inputs
 from deepsci.errors import DataError
-from deepsci.evaluation.baselines import table_baselines, worse_than_trivial
+from deepsci.evaluation.baselines import collapse_warnings, worse_than_trivial
 from deepsci.evaluation.forecast import baseline_forecasts, forecast_comparison
 from deepsci.evaluation.metrics import task_metrics
+from deepsci.evaluation.references import fit_references
 from deepsci.evaluation.results import BaselineResult, Evaluation, SplitResult
-from deepsci.evaluation.uncertainty import (apply_calibration, calibrate, held_out_calibration, predictive,
-                                            recalibrate, uncertainty_metrics)
+from deepsci.evaluation.uncertainty import (Calibration, apply_calibration, calibrate, held_out_calibration,
+                                            predictive, recalibrate, uncertainty_metrics)
+from deepsci.evaluation.uncertainty.levels import coverage_by_level, uncertainty_notes, without_uncalibrated_sigma
 from deepsci.tasks import task_of
 from deepsci.training.inference import predict_batches
 from deepsci.training.uncertainty_spec import UncertaintySpec
 
 if TYPE_CHECKING:
-    from deepsci.data.dataset import Dataset
+    from deepsci.data.dataset import Dataset, Split
 
 SPLITS = ("train", "valid", "test")
 
@@ -52,6 +54,14 @@ def truth(y: torch.Tensor, task: str, inverse_targets: Callable[[torch.Tensor], 
     return y.long().numpy()
 
 
+def split_truth(split: "Split", task: str, inverse_targets: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:
+    """A split's targets in data units: the values as read where the builder kept them (`Split.y_raw`, exact),
+    else `truth` of its tensor."""
+    if split.y_raw is not None and len(split.y_raw) == len(split.y):
+        return split.y_raw
+    return truth(split.y, task, inverse_targets)
+
+
 def evaluate_model(model: nn.Module, dataset: "Dataset", spec: UncertaintySpec | None = None, *,
                    season: int | None = None) -> Evaluation:
     """Predictions, metrics, references and error bars of a trained model on every split of `dataset`.
@@ -62,18 +72,20 @@ def evaluate_model(model: nn.Module, dataset: "Dataset", spec: UncertaintySpec |
     """
     task, pre = dataset.task, dataset.preprocessor
     names = [n for n in SPLITS + ("calib",) if (s := getattr(dataset, n, None)) is not None and len(s) > 0]
-    truths = {n: truth(getattr(dataset, n).y, task, pre.inverse_targets) for n in names}
+    truths = {n: split_truth(getattr(dataset, n), task, pre.inverse_targets) for n in names}
     outputs = {n: predict_with_uncertainty(model, getattr(dataset, n).X, task, pre, spec, None) for n in names}
-    calibration = None
-    if spec is not None and spec.active:
-        # K-fold members: the calibration split fits the sigma only, and the bands come from the members'
-        # out-of-fold residuals on the training rows
-        calibration = fit_calibration(task, truths.get("calib"), outputs["calib"][1] if "calib" in outputs else None,
-                                      replace(spec, conformal=False, conformal_method="split") if spec.k_fold
-                                      else spec)
-        if spec.k_fold:
-            calibration = held_out_calibration(model, dataset.train.X, truths["train"], spec, _TargetUnits(pre),
-                                               calibration)
+
+    def fit(at: UncertaintySpec) -> Any:
+        """The calibration of `at` on this run's rows. K-fold members: the calibration split fits the sigma only,
+        and the bands come from the members' out-of-fold residuals on the training rows."""
+        cal = fit_calibration(task, truths.get("calib"), outputs["calib"][1] if "calib" in outputs else None,
+                              replace(at, conformal=False, conformal_method="split") if at.k_fold else at)
+        if at.k_fold:
+            cal = held_out_calibration(model, dataset.train.X, truths["train"], at, _TargetUnits(pre), cal)
+        return cal
+
+    calibration = fit(spec) if spec is not None and spec.active else None
+    notes: list[str] = []
     splits: dict[str, SplitResult] = {}
     for n in names:
         pred, dist, _ = outputs[n]
@@ -81,9 +93,14 @@ def evaluate_model(model: nn.Module, dataset: "Dataset", spec: UncertaintySpec |
         uncertainty: dict[str, Any] = {}
         if dist is not None:  # an active spec gave it
             assert spec is not None
-            dist = recalibrate(calibration, dist).as_dict()
+            notes = uncertainty_notes(spec, calibration, valid_rows=len(dataset.valid),
+                                      has_sigma=dist.get("std") is not None)
+            dist = without_uncalibrated_sigma(spec, calibration, recalibrate(calibration, dist).as_dict())
             bands = apply_calibration(calibration, dist) if calibration is not None else {}
             uncertainty = split_uncertainty(task, truths[n], dist, bands, spec.level)
+            if n == "test" and calibration is not None and calibration.conformal:
+                uncertainty["coverage_by_level"] = coverage_by_level(lambda level: fit(replace(spec, level=level)),
+                                                                     dist, truths[n], task_of(task).continuous)
         splits[n] = SplitResult(name=n, ids=getattr(dataset, n).ids, y_true=truths[n], pred=pred,
                                 metrics=task_metrics(task, truths[n], pred, dataset.class_names, dataset.target_names),
                                 dist=dist, bands=bands, uncertainty=uncertainty)
@@ -92,7 +109,7 @@ def evaluate_model(model: nn.Module, dataset: "Dataset", spec: UncertaintySpec |
     stored = calibration.to_dict() if calibration is not None else None
     summary = _uncertainty_summary(spec, model, stored, splits) if spec is not None and spec.active else None
     return Evaluation(task=task, splits=splits, baselines=baselines, forecast=forecast, uncertainty=summary,
-                      calibration=stored, warnings=baseline_warnings(task, splits, baselines))
+                      calibration=stored, warnings=(*baseline_warnings(task, splits, baselines), *notes))
 
 
 def forecast_results(dataset: "Dataset", splits: dict[str, SplitResult], season: int | None) -> dict[str, Any] | None:
@@ -109,6 +126,7 @@ def _uncertainty_summary(spec: UncertaintySpec, model: nn.Module, calibration: d
     """metrics.json["uncertainty"]: the method, the calibration and where it was fitted, per split metrics."""
     out: dict[str, Any] = {"method": spec.method, "members": int(getattr(model, "members", 1)),
                            "heteroscedastic": spec.heteroscedastic, "level": spec.level,
+                           "conformal_method": spec.conformal_method, "scheme": spec.scheme,
                            "calibration": calibration}
     if spec.method == "mc-dropout":
         out["samples"] = spec.samples
@@ -117,32 +135,29 @@ def _uncertainty_summary(spec: UncertaintySpec, model: nn.Module, calibration: d
 
 
 def baseline_results(dataset: "Dataset") -> tuple[BaselineResult, ...]:
-    """The trivial and linear references on a single-table dataset (none for other inputs)."""
-    X_train = dataset.train.X
-    if not isinstance(X_train, torch.Tensor) or X_train.dim() != 2 or not task_of(dataset.task).per_row:
-        return ()  # the trivial and linear references (deepsci.evaluation.baselines) need one target per row
+    """The references of the dataset's kind (deepsci.evaluation.references), fitted on its training rows, with
+    the task's metrics on every split in data units."""
     task, inverse = dataset.task, dataset.preprocessor.inverse_targets
-    n_classes = len(dataset.class_names)
-    results: dict[str, dict[str, Any]] = {}
-    descriptions: dict[str, str] = {}
-    for name in SPLITS:
-        split = getattr(dataset, name)
-        if len(split) == 0:
-            continue
-        y_true = truth(split.y, task, inverse)
-        X_split = split.X
-        assert isinstance(X_split, torch.Tensor)  # every split has the training split's structure
-        for b in table_baselines(task, X_train.double().numpy(), dataset.train.y.numpy(), X_split.double().numpy(),
-                                 n_classes):
-            pred = inverse(torch.as_tensor(b.pred)).double().numpy() if task_of(task).continuous else b.pred
-            results.setdefault(b.name, {})[name] = task_metrics(task, y_true, pred, dataset.class_names,
-                                                                dataset.target_names)
-            descriptions[b.name] = b.description
-    return tuple(BaselineResult(name, descriptions[name], metrics) for name, metrics in results.items())
+    seed = int(dataset.summary.split.get("seed") or 0)
+    results: list[BaselineResult] = []
+    for reference in fit_references(dataset, seed):
+        metrics: dict[str, dict[str, Any]] = {}
+        for name in SPLITS:
+            split = getattr(dataset, name)
+            if len(split) == 0:
+                continue
+            pred = reference.predict(split.X)
+            if task_of(task).continuous:
+                pred = inverse(torch.as_tensor(pred)).double().numpy()
+            metrics[name] = task_metrics(task, truth(split.y, task, inverse), pred, dataset.class_names,
+                                         dataset.target_names)
+        results.append(BaselineResult(reference.name, reference.description, metrics))
+    return tuple(results)
 
 
 def baseline_warnings(task: str, splits: dict[str, SplitResult], baselines: tuple[BaselineResult, ...]) -> tuple[str, ...]:
-    """Warnings about the test numbers: a model worse than the trivial reference, an undefined R²."""
+    """Warnings about the test numbers: a model worse than the trivial reference, an undefined R², a collapsed
+    classifier (one class for every test row, or training accuracy at chance)."""
     warnings: list[str] = []
     test = splits.get("test")
     if task_of(task).continuous and test is not None and np.ptp(test.y_true, axis=0).min() == 0:
@@ -153,6 +168,11 @@ def baseline_warnings(task: str, splits: dict[str, SplitResult], baselines: tupl
         warning = worse_than_trivial(task, test.metrics, trivial.metrics["test"])
         if warning:
             warnings.append(warning)
+    train = splits.get("train")
+    warnings += collapse_warnings(task, test.pred if test is not None else None,
+                                  train.metrics if train is not None else None,
+                                  trivial.metrics.get("train") if trivial is not None else None,
+                                  list(test.metrics.get("class_names", [])) if test is not None else [])
     return tuple(warnings)
 
 
@@ -176,7 +196,9 @@ def predict_with_uncertainty(model: nn.Module, X: Inputs, task: str, preprocesso
     if spec is None or not spec.active:
         return predictions(predict_batches(model, X), task, preprocessor.inverse_targets), None, {}
     dist = recalibrate(calibration or None, predictive(model, X, task, spec, _TargetUnits(preprocessor)))
-    return dist.pred, dist.as_dict(), apply_calibration(calibration, dist) if calibration else {}
+    fitted = Calibration.from_dict(calibration) if calibration else None
+    shown = without_uncalibrated_sigma(spec, fitted, dist.as_dict()) if calibration is not None else dist.as_dict()
+    return dist.pred, shown, apply_calibration(calibration, dist) if calibration else {}
 
 
 def fit_calibration(task: str, y_cal: np.ndarray | None, dist_cal: Any, spec: UncertaintySpec) -> Any:

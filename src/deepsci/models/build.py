@@ -20,16 +20,19 @@ from torch import nn
 from deepsci.data.schema import InputSchema
 from deepsci.errors import ConfigError
 from deepsci.models.cnn import CNN
+from deepsci.models.equivariant import EquivariantCNN
 from deepsci.models.graph import GraphNet
 from deepsci.models.init import resolve_init
+from deepsci.models.lorentz import LorentzNet
 from deepsci.models.mlp import MLP
 from deepsci.models.multi import MultiInput
+from deepsci.models.presets import preset_blocks
 from deepsci.models.registry import MODELS, model_from_spec, model_kind, register
 from deepsci.models.rnn import CharLM, Seq2Seq, SequenceModel
 from deepsci.models.sets import DeepSets, SetTransformer
 from deepsci.models.specs import (
-    SPECS, CharLMModel, CNNModel, DeepSetsModel, DMPNNModel, GINModel, MLPModel, ModelSpec, MultiModel, RNNModel,
-    Seq2SeqModel, SetTransformerModel, TransformerModel, UGRNNModel)
+    SPECS, CharLMModel, CNNModel, DeepSetsModel, DMPNNModel, EquivariantCNNModel, GINModel, LorentzModel, MLPModel,
+    ModelSpec, MultiModel, RNNModel, Seq2SeqModel, SetTransformerModel, TransformerModel, UGRNNModel)
 from deepsci.models.transformer import TransformerEncoderModel
 from deepsci.tasks import task_of
 
@@ -99,13 +102,25 @@ def _shape(schema: InputSchema, rank: int, layout: str) -> tuple[int, ...]:
     return tuple(schema.shape)
 
 
+def _columns(schema: InputSchema, names: list[str], key: str) -> list[int]:
+    """The positions of `names` among the input's feature names; ConfigError naming the missing ones."""
+    missing = [n for n in names if n not in schema.feature_names]
+    if missing:
+        raise ConfigError(f"model.{key} names {missing}, which input '{schema.name}' does not have; its features "
+                          f"are {', '.join(schema.feature_names) or '(unnamed)'}.")
+    return [schema.feature_names.index(n) for n in names]
+
+
 # -- one builder per kind ----------------------------------------------------------------------------
 @register(MLPModel, accepts=("table",), model=MLP)
 def _mlp(m: MLPModel, schema: InputSchema, n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
     (d,) = _shape(schema, 1, "(d,)")
     init, cb, cw = resolve_init(m.activation, m.init, cb=m.cb, cw=m.cw, slope=m.leaky_slope)
+    monotone = {sense: _columns(schema, [n for n, v in m.monotone.items() if v == sense], "monotone")
+                for sense in ("increasing", "decreasing")}
     return MLP(d, n_outputs, tuple(m.hidden), m.activation, dropout=m.dropout, batch_norm=m.batch_norm,
-               maxout_pieces=m.maxout_pieces, leaky_slope=m.leaky_slope, init=init, cw=cw, cb=cb, seed=seed)
+               maxout_pieces=m.maxout_pieces, leaky_slope=m.leaky_slope, init=init, cw=cw, cb=cb, seed=seed,
+               **monotone)
 
 
 @register(CNNModel, accepts=("signal", "image", "sequence"), model=CNN)
@@ -127,8 +142,8 @@ def _cnn(m: CNNModel, schema: InputSchema, n_outputs: int, *, task: str, seed: i
         channels, size = shape[0], tuple(shape[1:])
     common = dict(dims=len(size), input_size=size, activation=m.activation, global_pool=m.global_pool, seed=seed,
                   **tokens)
-    if m.blocks is not None:
-        blocks = [b.model_dump(exclude_none=True) for b in m.blocks]
+    if m.blocks is not None or m.preset is not None:
+        blocks = preset_blocks(m.preset) if m.preset else [b.model_dump(exclude_none=True) for b in m.blocks or ()]
         return CNN(channels, n_outputs, blocks, head_hidden=m.hidden, head_dropout=m.dropout, **common)
     return CNN.lenet(channels, n_outputs, channels=m.channels, kernel=m.kernel, batch_norm=m.batch_norm, pool=m.pool,
                      dropout=m.dropout, head_hidden=m.hidden, **common)
@@ -206,6 +221,23 @@ def _graph(m: Any, schema: InputSchema, n_outputs: int, *, task: str, seed: int,
 
 for _spec in (DMPNNModel, GINModel, UGRNNModel):  # one builder and one class for the three graph encoders
     register(_spec, accepts=("graph",), model=GraphNet)(_graph)
+
+
+@register(EquivariantCNNModel, accepts=("image",), model=EquivariantCNN)
+def _equivariant_cnn(m: EquivariantCNNModel, schema: InputSchema, n_outputs: int, *, task: str, seed: int,
+                     **_: Any) -> nn.Module:
+    channels, height, width = _shape(schema, 3, "(C, H, W)")
+    return EquivariantCNN(channels, n_outputs, group=m.group, channels=m.channels, kernel=m.kernel,
+                          batch_norm=m.batch_norm, pool=m.pool, input_size=(height, width), global_pool=m.global_pool,
+                          hidden=m.hidden, dropout=m.dropout, activation=m.activation, seed=seed)
+
+
+@register(LorentzModel, accepts=("set",), model=LorentzNet)
+def _lorentz(m: LorentzModel, schema: InputSchema, n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
+    d = _shape(schema, 2, "(S, d)")[1]
+    return LorentzNet(d, n_outputs, momentum=_columns(schema, m.momentum, "momentum"),
+                      scalars=_columns(schema, m.scalars, "scalars"), hidden=m.hidden, rho=m.rho, pooling=m.pooling,
+                      scale=m.scale, activation=m.activation, dropout=m.dropout, seed=seed)
 
 
 @register(MultiModel, accepts=("*",), model=MultiInput)

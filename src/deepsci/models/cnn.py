@@ -111,25 +111,47 @@ class SqueezeExcite(nn.Module):
         return x * s.view(*s.shape, *([1] * (x.dim() - 2)))
 
 
+_PAD: dict[int, Callable[..., nn.Module]] = {1: nn.ConstantPad1d, 2: nn.ConstantPad2d, 3: nn.ConstantPad3d}
+
+
+def _same_padding(dims: int, kernel: int) -> list[nn.Module]:
+    """Zero padding that keeps the length under a stride-1 convolution of width `kernel`: (k - 1) // 2 before and
+    the rest after (as PyTorch's padding="same", without its copy for even widths); [] for width 1."""
+    before = (kernel - 1) // 2
+    return [_PAD[dims]((before, kernel - 1 - before) * dims, 0.0)] if kernel > 1 else []
+
+
 class ResidualBlock(nn.Module):
     """Basic ResNet block: y = act(F(x) + shortcut(x)), F = conv-BN-act-conv-BN [-SE].
 
     The shortcut is the identity when shapes agree, else a 1x1 convolution with the block's stride
-    (He et al. 2016, "option B").
+    (He et al. 2016, "option B"). With `kernels`, F is one stride-1 convolution per kernel width, each keeping
+    the length (PyTorch's "same" padding, asymmetric for an even width), BN and act between them: the block of
+    the time-series ResNet, kernels [8, 5, 3] (Wang et al. 2017).
     """
 
     def __init__(self, dims: int, in_channels: int, channels: int, kernel: int = 3, *, stride: int = 1,
-                 batch_norm: bool = True, activation: str = "relu", se: int | None = None) -> None:
+                 batch_norm: bool = True, activation: str = "relu", se: int | None = None,
+                 kernels: Sequence[int] | None = None) -> None:
         super().__init__()
         pad = (kernel - 1) // 2
         bn = (lambda c: _BN[dims](c)) if batch_norm else (lambda c: nn.Identity())
-        self.body = nn.Sequential(
-            conv_layer(dims, in_channels, channels, kernel, stride=stride, padding=pad, bias=not batch_norm),
-            bn(channels), _act(activation),
-            conv_layer(dims, channels, channels, kernel, padding=pad, bias=not batch_norm),
-            bn(channels),
-            *( [SqueezeExcite(channels, se)] if se else [] ),
-        )
+        if kernels:
+            if stride != 1:
+                raise ModelError(f"a residual block with kernels {list(kernels)} keeps the length (stride 1); "
+                                 f"received stride {stride}. Pool after the block instead.")
+            body: list[nn.Module] = []
+            for i, k in enumerate(kernels):
+                body += [*_same_padding(dims, int(k)),
+                         _CONV[dims](in_channels if i == 0 else channels, channels, int(k), bias=not batch_norm),
+                         bn(channels)]
+                if i < len(kernels) - 1:
+                    body.append(_act(activation))
+        else:
+            body = [conv_layer(dims, in_channels, channels, kernel, stride=stride, padding=pad, bias=not batch_norm),
+                    bn(channels), _act(activation),
+                    conv_layer(dims, channels, channels, kernel, padding=pad, bias=not batch_norm), bn(channels)]
+        self.body = nn.Sequential(*body, *([SqueezeExcite(channels, se)] if se else []))
         if stride != 1 or in_channels != channels:
             self.shortcut: nn.Module = nn.Sequential(
                 conv_layer(dims, in_channels, channels, 1, stride=stride, bias=not batch_norm), bn(channels))
@@ -160,7 +182,7 @@ def _pool_block(dims: int, in_channels: int, block: PoolBlock, activation: str) 
 def _residual_block(dims: int, in_channels: int, block: ResidualBlockConfig, activation: str) -> tuple[nn.Module, int]:
     out = block.channels or in_channels
     return ResidualBlock(dims, in_channels, out, block.kernel, stride=block.stride, batch_norm=block.batch_norm,
-                         activation=block.activation or activation, se=block.se), out
+                         activation=block.activation or activation, se=block.se, kernels=block.kernels), out
 
 
 def _se_block(dims: int, in_channels: int, block: SEBlock, activation: str) -> tuple[nn.Module, int]:

@@ -74,6 +74,10 @@ class ModelSpec(Section):
     activation: Activation = "relu"
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
 
+    def applicable(self) -> dict[str, Any]:
+        """The section as config.toml records it: every key that applies (a kind drops its keys that do not)."""
+        return self.model_dump()
+
 
 SPECS: dict[str, type[ModelSpec]] = {}
 
@@ -100,6 +104,23 @@ class MLPModel(ModelSpec):
     init: Init = "default"
     cw: float | None = Field(None, gt=0.0, description="weight variance C_W for init = 'gaussian'")
     cb: float | None = Field(None, ge=0.0, description="bias variance C_b for init = 'gaussian'")
+    monotone: dict[str, Literal["increasing", "decreasing"]] = Field(
+        default_factory=dict, description="input columns every output must rise (or fall) with, by name, e.g. "
+                                          "{ r = 'decreasing' } (deepsci.models.mlp)")
+
+    @model_validator(mode="after")
+    def _monotone_layers(self) -> "MLPModel":
+        if self.monotone and (self.batch_norm or self.activation in ("gelu", "silu")):
+            raise ValueError("model.monotone needs a non-decreasing activation (not gelu or silu) and batch_norm = "
+                             f"false; got activation = '{self.activation}', batch_norm = {self.batch_norm}")
+        return self
+
+    def applicable(self) -> dict[str, Any]:
+        """The keys config.toml records: `monotone` only when some column is constrained (older runs lack it)."""
+        dumped = self.model_dump()
+        if not self.monotone:
+            dumped.pop("monotone")
+        return dumped
 
 
 # -- CNN blocks ------------------------------------------------------------------------------------
@@ -137,6 +158,8 @@ class ResidualBlockConfig(Section):
     batch_norm: bool = True
     activation: Activation | None = None
     se: int | None = Field(None, ge=1, description="squeeze-excitation reduction inside the block")
+    kernels: Widths | None = Field(None, description="one 'same' convolution per kernel width in the body (Wang et "
+                                                      "al. 2017: [8, 5, 3]); None: two of `kernel`")
 
 
 class SEBlock(Section):
@@ -170,11 +193,15 @@ class CNNModel(ModelSpec):
 
     Without `blocks`, LeNet stages: per entry of `channels`, two 'same' convolutions of `kernel`
     (+ batch norm) and a 2x `pool`. Token sequences are one-hot encoded (or embedded with `embedding`
-    channels) first.
+    channels) first. `preset` names a published time-series classifier instead of blocks
+    (deepsci.models.presets: "fcn" and "resnet", Wang et al. 2017); its head is the global average pool and
+    one linear layer unless `hidden` is given.
     """
 
     encoder = True
     kind: Literal["cnn"] = "cnn"
+    preset: Literal["fcn", "resnet"] | None = Field(None, description="a published time-series classifier "
+                                                                      "(Wang et al. 2017) instead of blocks")
     channels: Widths = Field(default_factory=lambda: [32, 64], description="channels per LeNet stage")
     blocks: list[Block] | None = Field(None, description="explicit blocks instead of LeNet stages")
     kernel: int = Field(3, ge=1)
@@ -183,6 +210,24 @@ class CNNModel(ModelSpec):
     batch_norm: bool = False
     hidden: Widths = Field(default_factory=lambda: [64, 64], description="head widths after pooling")
     embedding: int | None = Field(None, ge=1, description="token sequences: embedding channels (default one-hot)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_head(cls, data: Any) -> Any:
+        """A preset's head is the papers' (global pooling, one linear layer): hidden = [] unless given."""
+        if isinstance(data, dict) and data.get("preset") is not None:
+            if data.get("blocks") is not None:
+                raise ValueError("model.preset and model.blocks both describe the layers; keep one of them")
+            return {"hidden": [], **data}
+        return data
+
+    def applicable(self) -> dict[str, Any]:
+        """The keys that shape this network (config.toml): LeNet's stage keys only without blocks or a preset."""
+        dumped = self.model_dump()
+        if self.blocks is not None or self.preset is not None:
+            for key in ("channels", "kernel", "pool", "batch_norm"):
+                dumped.pop(key)
+        return dumped
 
 
 # -- recurrent and attention -----------------------------------------------------------------------
@@ -349,11 +394,66 @@ class UGRNNModel(_GraphModel):
     depth: int = Field(1, ge=1, le=4, description="stacked recursive cells (1: Lusci's network)")
 
 
+# -- symmetry by construction (deepsci.models.equivariant, deepsci.models.lorentz; docs/physics.md) --------------
+@spec_type
+class EquivariantCNNModel(ModelSpec):
+    """Group convolutions over D4 (rotations by 90 degrees and reflections) or C4 (rotations) on images, pooled
+    to an invariant: the output cannot change when the image is rotated or flipped. LeNet stages as `cnn`'s
+    (two convolutions, batch norm, a 2x pool per entry of `channels`); each channel holds |G| maps."""
+
+    kind: Literal["equivariant-cnn"] = "equivariant-cnn"
+    group: Literal["d4", "c4"] = "d4"
+    channels: Widths = Field(default_factory=lambda: [8, 16], description="channels per stage (x |G| maps each)")
+    kernel: int = Field(3, ge=1, description="odd convolution width")
+    batch_norm: bool = True
+    pool: Literal["max", "avg"] = "max"
+    global_pool: Literal["avg", "max"] = "avg"
+    hidden: Widths = Field(default_factory=lambda: [64], description="head widths after the invariant pool")
+
+    @field_validator("kernel")
+    @classmethod
+    def _odd(cls, value: int) -> int:
+        if value % 2 == 0:
+            raise ValueError(f"model.kernel must be odd for an equivariant CNN (symmetric padding), got {value}")
+        return value
+
+
+@spec_type
+class LorentzModel(ModelSpec):
+    """A set network over the particles' pairwise Minkowski products (metric +,-,-,-): the output cannot change
+    under a boost or rotation of the event. Reads unscaled features ([data] scale = "none")."""
+
+    kind: Literal["lorentz"] = "lorentz"
+    momentum: list[str] = Field(default_factory=lambda: ["pt", "eta", "phi", "energy"],
+                                description="the set features holding pT [GeV], eta, phi [rad] and E [GeV]")
+    scalars: list[str] = Field(default_factory=list, description="invariant per-particle features (tags, charges)")
+    hidden: Widths = Field(default_factory=lambda: [64, 64], description="psi (pairs) and phi (particles) widths")
+    rho: Widths = Field(default_factory=lambda: [64], description="widths after the pools")
+    pooling: Literal["sum", "mean"] = "sum"
+    scale: float = Field(100.0, gt=0.0, description="GeV; products are compressed as log(1 + |M| / scale^2)")
+
+    @field_validator("momentum")
+    @classmethod
+    def _four(cls, value: list[str]) -> list[str]:
+        if len(value) != 4:
+            raise ValueError(f"model.momentum names the 4 features pT, eta, phi and E, got {value}")
+        return value
+
+
 # -- the [model] section: a union on `kind` (default "mlp") of every spec type -----------------------
 if TYPE_CHECKING:  # the type checker sees the common base; pydantic validates the tagged union
     ModelConfig = ModelSpec
 else:
     ModelConfig = tagged_union(SPECS, "kind", "mlp", "model_kind", f"model.kind must be one of {', '.join(SPECS)}")
+
+
+#: the [model] a run gets when its config has no [model] section, by data kind: the network made for that
+#: structure (the default loss follows the task the same way). Signals get the 1-D ResNet of Wang et al. (2017),
+#: the strongest single network of Ismail Fawaz et al.'s (2019) comparison on the UCR archive.
+DEFAULT_MODELS: dict[str, dict[str, Any]] = {
+    "table": {"kind": "mlp"}, "signal": {"kind": "cnn", "preset": "resnet"}, "image": {"kind": "cnn"},
+    "sequence": {"kind": "rnn"}, "set": {"kind": "deepsets"}, "graph": {"kind": "dmpnn"}, "series": {"kind": "rnn"},
+    "text": {"kind": "charlm"}, "multi": {"kind": "multi"}}
 
 
 def model_config(**values: Any) -> ModelSpec:

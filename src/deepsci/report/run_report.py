@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING, Any, Sequence
 from markupsafe import escape
 
 from deepsci.evaluation.figures import figure_to_data_uri, figures_for, learning_curves
-from deepsci.evaluation.uncertainty import calibration_figure, error_vs_std_figure, parity_figure, reliability_figure
+from deepsci.evaluation.uncertainty import (calibration_figure, coverage_levels_figure, error_vs_std_figure,
+                                            parity_figure, reliability_figure)
 from deepsci.report.data_sections import data_sections
 from deepsci.report.document import Section, render_report
 from deepsci.report.summary import format_value
+from deepsci.report.theory import theory_sections
 from deepsci.tasks import task_of
 
 if TYPE_CHECKING:
@@ -45,6 +47,7 @@ def run_report(*, config: "Config", dataset: "Dataset", evaluation: "Evaluation"
         sections.append(uncertainty_section(dataset.task, shown, evaluation.uncertainty or {}, shown.name,
                                             dataset.target_names, config.report.units))
     sections += data_sections(config, dataset, evaluation, analyses)
+    sections += theory_sections(analyses.theory, evaluation)
     return render_report(title=f"deepsci run: {config.name}", config_toml=config.toml(),
                          data_summary=summary, metrics=split_metrics, figures=figures, sections=sections)
 
@@ -58,7 +61,7 @@ def warning_sections(evaluation: "Evaluation") -> list[Section]:
 
 
 def baseline_sections(evaluation: "Evaluation") -> list[Section]:
-    """The model beside the trivial and linear references on the same split (tables only)."""
+    """The model beside its references (deepsci.evaluation.references), fitted on the same training rows."""
     if not evaluation.baselines:
         return []
     key, second = task_of(evaluation.task).headline
@@ -68,8 +71,9 @@ def baseline_sections(evaluation: "Evaluation") -> list[Section]:
     rows += [[f"{b.name}: {b.description}", *[format_value(b.metrics.get(n, {}).get(k)) for n in splits
                                               for k in (key, second)]] for b in evaluation.baselines]
     table = {"columns": ["model", *[f"{n} {k}" for n in splits for k in (key, second)]], "rows": rows}
-    html = ("<p>References fitted on the same training rows and features: the trivial model ignores the "
-            "inputs; the linear model is the simplest model that uses them.</p>")
+    html = ("<p>References fitted on the same training rows: the trivial model ignores the inputs; the linear "
+            "model is the simplest model that uses them (on the features named beside it); a signal also gets "
+            "MiniRocket, a series persistence, seasonal-naive and a linear autoregression.</p>")
     return [Section(title="Against simple references", html=html, table=table)]
 
 
@@ -102,8 +106,13 @@ def uncertainty_section(task: str, result: "SplitResult", summary: dict[str, Any
     else:
         figures.append(("Reliability diagram: accuracy vs confidence (the diagonal is calibrated).",
                         figure_to_data_uri(reliability_figure(y, dist["pred"]))))
+    levels = (summary.get(split) or {}).get("coverage_by_level")
+    if levels:
+        figures.append(("Coverage against nominal level (50, 80, 90, 95%), each level calibrated as the run's own.",
+                        figure_to_data_uri(coverage_levels_figure(levels))))
     calibration = summary.get("calibration") or {}
-    notes = [f"Method: {escape(str(summary.get('method', 'none')))}"
+    notes = ([escape(str(summary["scheme"]))] if summary.get("scheme") else []) + [
+             f"Method: {escape(str(summary.get('method', 'none')))}"
              f" ({summary.get('members', 1)} member(s))"
              + (", heteroscedastic head" if summary.get("heteroscedastic") else "") + "."]
     if calibration:
@@ -112,5 +121,5 @@ def uncertainty_section(task: str, result: "SplitResult", summary: dict[str, Any
                      f"{calibration.get('level')}, calibrated on the {escape(str(calibration.get('calibrated_on', 'calib')))} split "
                      f"({calibration.get('n')} rows that took no part in training or model selection), "
                      f"never on test. Figures and the table show the {escape(split)} split.")
-    table = {k: v for k, v in (summary.get(split) or result.uncertainty or {}).items()}
+    table = {k: v for k, v in (summary.get(split) or result.uncertainty or {}).items() if not isinstance(v, dict)}
     return Section(title="Uncertainty", html="<p>" + " ".join(notes) + "</p>", figures=figures, table=table)

@@ -79,14 +79,41 @@ def metrics_table(metrics: Mapping[Any, Any], *, title: str = "Metrics") -> Tabl
     return table
 
 
+#: The error-bar numbers shown beside each split's metrics: (key in metrics.json["uncertainty"][split], row name).
+ERROR_BAR_ROWS = (("coverage", "interval coverage"), ("mean_width", "interval width"),
+                  ("set_coverage", "set coverage"), ("mean_set_size", "set size"), ("ece", "ece"))
+
+
+def with_error_bars(metrics: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each split's metrics with its error bars' coverage and width (or set coverage, size and ECE) beside them,
+    the coverage named with its nominal level: what the terminal's metrics table shows."""
+    splits = {k: dict(metrics[k]) for k in SPLIT_ORDER if isinstance(metrics.get(k), Mapping)}
+    uncertainty = metrics.get("uncertainty") or {}
+    for split, values in splits.items():
+        bars = uncertainty.get(split) if isinstance(uncertainty.get(split), Mapping) else None
+        if not bars:
+            continue
+        level = f" ({float(bars.get('level', uncertainty.get('level', 0.9))):.0%})"
+        for key, name in ERROR_BAR_ROWS:
+            if key in bars:
+                values[name + (level if "coverage" in key else "")] = bars[key]
+    return splits
+
+
+def scheme_line(metrics: Mapping[str, Any]) -> str | None:
+    """The one line naming the run's error bars, their cost and how to turn them off (None for a run without)."""
+    scheme = (metrics.get("uncertainty") or {}).get("scheme")
+    return str(scheme) if scheme else None
+
+
 def run_tables(metrics: Mapping[str, Any]) -> list[Table]:
     """What the terminal shows after a fit: the metrics per split, then the model beside its references.
 
     Args:
-        metrics: a run's metrics.json; its "baselines" entry (tables) holds the trivial and linear
-            models' metrics per split.
+        metrics: a run's metrics.json; its "baselines" entry holds each reference's metrics per split
+            (deepsci.evaluation.references: at least the trivial and a linear model, for every kind of data).
     """
-    tables = [metrics_table({k: metrics[k] for k in SPLIT_ORDER if k in metrics})]
+    tables = [metrics_table(with_error_bars(metrics))]
     baselines = metrics.get("baselines") or {}
     test = metrics.get("test")
     if baselines and isinstance(test, Mapping):

@@ -59,6 +59,7 @@ def prepare_sweep(raw: dict[str, Any], *, out: str | Path = "runs", storage: str
     Raises:
         ConfigError / DataError: one line naming the problem and the fix.
     """
+    raw = _plain_trials(raw)
     ranges = parse_space(raw, source)
     check_space(raw, ranges, source)
     direction = direction_of(metric)
@@ -71,6 +72,16 @@ def prepare_sweep(raw: dict[str, Any], *, out: str | Path = "runs", storage: str
     url = storage if storage is not None else _default_storage(out, name)
     return SweepSetup(raw=raw, ranges=ranges, out=out, study=name, metric=metric, direction=direction,
                       storage=url, source=source)
+
+
+def _plain_trials(raw: dict[str, Any]) -> dict[str, Any]:
+    """The raw config with trials of one plain network unless it names an uncertainty method: trials are compared
+    on their validation split, which the default error bars (`method = "auto"`: CV+ members, each early-stopped
+    on its own fold) do without. Fit the best config (best.toml) with the method wanted for its error bars."""
+    section = raw.get("uncertainty")
+    if section is None or (isinstance(section, dict) and "method" not in section):
+        return {**raw, "uncertainty": {**(section or {}), "method": "none"}}
+    return raw
 
 
 def run_sweep(setup: SweepSetup, trials: int, *, seed: int | None = None, pruner: Any = None,
@@ -155,6 +166,7 @@ def _open_storage(url: str) -> Any:
 
     # SQLite serialises writers with a file lock: a worker waits up to a minute for another's write.
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    _check_sqlite_folder(url)
     attempt = 0
     while True:
         try:
@@ -174,6 +186,25 @@ def _open_storage(url: str) -> Any:
                 raise ConfigError(f"cannot open the study storage {redact(url)}: {reason}. Check that the database "
                                   "server runs and the URL's host, port, user and database are right.") from None
             time.sleep(0.2 * attempt)
+
+
+def _check_sqlite_folder(url: str) -> None:
+    """A ConfigError when `url` is an SQLite file in a folder that does not exist (SQLite creates the file, never
+    its folder; its "unable to open database file" would be told as a server that does not run)."""
+    import sqlalchemy.engine
+    import sqlalchemy.exc
+
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        return  # told by the caller, with the URL forms to write
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return
+    folder = Path(str(parsed.database)).expanduser().absolute().parent
+    if not folder.is_dir():
+        raise ConfigError(f"--storage {redact(url)}: the folder '{folder}' of the SQLite file does not exist; SQLite "
+                          f"creates the file but not its folder. Create it (mkdir -p '{folder}') or name a file in an "
+                          "existing folder.")
 
 
 def _range_text(r: Range) -> str:

@@ -4,8 +4,8 @@ Every transform is a pure function of (batch, generator): it draws one set of ra
 per sample from the seeded `torch.Generator` and acts on the whole batch at once (no Python loop
 over samples). `Augment` chains them in a fixed order:
 
-    flips -> rotation + crop-and-resize (one affine resampling) -> brightness/contrast
-          -> Gaussian noise -> random erasing -> mixup
+    flips -> rotation + crop-and-resize (one affine resampling) -> window slice, time shift, magnitude scale
+          (signals) -> brightness/contrast -> Gaussian noise -> random erasing -> mixup
 
 Shapes: images (batch, C, H, W); flips, brightness/contrast, noise and mixup also accept signals
 (batch, C, L) and volumes. Rotation, crop and erasing need images.
@@ -33,8 +33,10 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from deepsci.errors import ConfigError
+from deepsci.training.series_augment import magnitude_scale, time_shift, window_slice
 
-AUGMENTATIONS = ("hflip", "vflip", "rotate", "crop_scale", "brightness", "contrast", "noise", "erase", "mixup")
+AUGMENTATIONS = ("hflip", "vflip", "rotate", "crop_scale", "brightness", "contrast", "noise", "erase", "mixup",
+                 "window_slice", "time_shift", "magnitude_scale")
 
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator | None,
@@ -160,6 +162,8 @@ class Augment:
         noise: std of additive Gaussian noise (in the input's units).
         erase: probability of random erasing; erase_area: its area fraction range.
         mixup: Beta alpha for mixup (classification needs n_classes).
+        window_slice, time_shift, magnitude_scale: signals only (deepsci.training.series_augment): the window's
+            share of the length, the largest shift as a share of the length, the std of the amplitude factor.
         n_classes: number of classes (mixup on class labels).
     """
 
@@ -173,6 +177,9 @@ class Augment:
     erase: float = 0.0
     erase_area: tuple[float, float] = (0.02, 0.25)
     mixup: float = 0.0
+    window_slice: float | None = None
+    time_shift: float = 0.0
+    magnitude_scale: float = 0.0
     n_classes: int | None = None
 
     def __post_init__(self) -> None:
@@ -190,7 +197,8 @@ class Augment:
     @property
     def active(self) -> bool:
         return any([self.hflip, self.vflip, self.rotate, self.crop_scale is not None and self.crop_scale < 1,
-                    self.brightness, self.contrast, self.noise, self.erase, self.mixup])
+                    self.brightness, self.contrast, self.noise, self.erase, self.mixup,
+                    self.window_slice is not None and self.window_slice < 1, self.time_shift, self.magnitude_scale])
 
     def inputs(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Apply the input-only transforms (everything but mixup)."""
@@ -200,6 +208,12 @@ class Augment:
             x = random_flip(x, self.vflip, -2, generator)
         if self.rotate or (self.crop_scale is not None and self.crop_scale < 1):
             x = random_affine(x, self.rotate, self.crop_scale or 1.0, generator)
+        if self.window_slice is not None and self.window_slice < 1:
+            x = window_slice(x, self.window_slice, generator)
+        if self.time_shift:
+            x = time_shift(x, self.time_shift, generator)
+        if self.magnitude_scale:
+            x = magnitude_scale(x, self.magnitude_scale, generator)
         if self.brightness or self.contrast:
             x = brightness_contrast(x, self.brightness, self.contrast, generator)
         if self.noise:

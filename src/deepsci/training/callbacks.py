@@ -112,7 +112,8 @@ class EarlyStopping(Callback):
 
 
 class ProgressBar(Callback):
-    """Training progress: a rich display on a terminal, plain log lines otherwise.
+    """Training progress: a rich display on a terminal, a bar updating in place in a Jupyter notebook (tqdm.auto,
+    where tqdm and ipywidgets are installed: `deepsci[notebook]`), plain log lines otherwise.
 
     On a terminal two bars move: epochs, and the batches of the current epoch with rows/s and the time
     left in the epoch. Elsewhere (a log file, a batch job) a line is printed every `every` epochs and, at
@@ -133,6 +134,7 @@ class ProgressBar(Callback):
     def __init__(self, every: int = 10, seconds: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.every, self.seconds, self.clock = every, seconds, clock
         self._progress: Any = None
+        self._bar: Any = None  # the notebook's tqdm bar of epochs
         self._task: Any = None
         self._batch_task: Any = None
         self._epoch, self._batches, self._rows = 0, 0, 0
@@ -151,6 +153,8 @@ class ProgressBar(Callback):
                                                  total=trainer.epochs, status="", completed=len(trainer.history_))
             self._batch_task = self._progress.add_task("batch", total=None, status="")
             self._progress.start()
+        elif in_notebook():
+            self._bar = notebook_bar(trainer.epochs, len(trainer.history_))
 
     def on_epoch_start(self, trainer: TrainingState, epoch: int) -> None:
         self._epoch, self._batches, self._rows = epoch, 0, 0
@@ -170,7 +174,7 @@ class ProgressBar(Callback):
                 self._progress.update(self._batch_task, completed=self._batches, total=self._per_epoch,
                                       description=f"batch {self._batches}/{self._per_epoch or '?'}",
                                       status=f"{self._rate(now):,.0f} rows/s  loss {logs['loss']:.4f}")
-        elif now - self._last_line >= self.seconds:
+        elif self._bar is None and now - self._last_line >= self.seconds:
             self._line(f"epoch {self._epoch}/{trainer.epochs}  {self._within(now)}  loss {logs['loss']:.4f}", now)
 
     def on_epoch_end(self, trainer: TrainingState, epoch: int, logs: dict[str, Any]) -> None:
@@ -181,6 +185,9 @@ class ProgressBar(Callback):
         now = self.clock()
         if self._progress is not None:
             self._progress.update(self._task, advance=1, status=status, description=f"epoch {epoch}/{trainer.epochs}")
+        elif self._bar is not None:
+            self._bar.set_postfix_str(status, refresh=False)
+            self._bar.update(1)
         elif epoch % self.every == 0 or epoch == trainer.epochs or now - self._last_line >= self.seconds:
             self._line(f"epoch {epoch}/{trainer.epochs}  {status}  {self._rate(now):,.0f} rows/s", now)
 
@@ -211,3 +218,22 @@ class ProgressBar(Callback):
         if self._progress is not None:
             progress, self._progress = self._progress, None
             progress.stop()
+        if self._bar is not None:
+            bar, self._bar = self._bar, None
+            bar.close()
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (IPython's ZMQ shell), where a bar can update in place."""
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def notebook_bar(epochs: int, done: int) -> Any:
+    """A tqdm.auto bar of `epochs` epochs (`done` already run): an ipywidgets bar in a notebook; None where tqdm is
+    not installed (the plain lines are printed then)."""
+    try:
+        from tqdm.auto import tqdm  # optional (deepsci[notebook]): imported in a notebook only
+    except ImportError:
+        return None
+    return tqdm(total=epochs, initial=done, desc="epochs", unit="epoch", leave=True)

@@ -26,7 +26,7 @@ import torch
 from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 
-from deepsci.errors import DataError
+from deepsci.errors import DataError, os_error_at
 from deepsci.training.callbacks import Callback, TrainingState
 
 STATE = "state.safetensors"
@@ -209,6 +209,12 @@ def _write_atomic(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)  # rename never follows a symlink at `path`: it replaces the link itself
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        named = os_error_at(exc, path)
+        if named is exc:
+            raise
+        raise named from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

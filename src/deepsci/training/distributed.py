@@ -17,7 +17,9 @@ Only rank 0 writes the run folder and the checkpoints.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import signal
 import sys
 import uuid
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from deepsci.errors import ConfigError
+from deepsci.errors import ConfigError, TrainingError
 
 __all__ = ["World", "all_reduce_sum", "check_one_device_per_process", "launch", "launched_world", "process_group",
            "shard", "wrap", "world"]
@@ -143,9 +145,49 @@ def launch(nproc: int, args: Sequence[str]) -> int:
         os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=uuid.uuid4().hex,
                           rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0)
+    # the agent logs each stop of a process as a warning and an error: the one line below says it instead
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
     try:
         elastic_launch(config, entrypoint=sys.executable)("-m", "deepsci", *args)
     except ChildFailedError as exc:
+        lost = lost_processes({rank: failure.exitcode for rank, failure in exc.failures.items()})
+        if lost:
+            raise TrainingError(lost) from None
         _, first = exc.get_first_failure()
         return int(first.exitcode) if first.exitcode and first.exitcode > 0 else 1
     return 0
+
+
+def lost_processes(exit_codes: dict[int, int]) -> str:
+    """One line naming the training processes a signal ended (exit code -N), or "" when none was.
+
+    A process killed from outside (the OOM killer, `kill -9`) leaves the others waiting on it; they stop
+    quietly (`peer_lost`) and this line is all the user sees, with the way to go on.
+    """
+    killed = {rank: -code for rank, code in sorted(exit_codes.items()) if code is not None and code < 0}
+    # the launcher ends the survivors with SIGTERM: the lost ones are those another signal ended
+    lost = {rank: sig for rank, sig in killed.items() if sig != signal.SIGTERM} or killed
+    if not lost:
+        return ""
+    names = ", ".join(f"rank {rank} ({_signal_name(sig)})" for rank, sig in lost.items())
+    verb = "was" if len(lost) == 1 else "were"
+    return (f"training process {names} {verb} lost, so the other processes stopped. Run the same command with "
+            "--resume to go on from the last checkpoint.")
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+#: how gloo reports a peer that is gone (it raises a plain RuntimeError naming the socket error)
+_PEER_LOST = ("Connection reset by peer", "Connection closed by peer", "Broken pipe")
+
+
+def peer_lost(exc: BaseException) -> bool:
+    """True when `exc` is a collective failing because another training process is gone."""
+    distributed_error = getattr(dist, "DistNetworkError", ())
+    return isinstance(exc, RuntimeError) and (isinstance(exc, distributed_error) or
+                                              any(text in str(exc) for text in _PEER_LOST))

@@ -21,12 +21,12 @@ from deepsci.errors import ConfigError
 from deepsci.tasks import task_of
 from deepsci.training.ensemble import (
     bootstrap_data,
-    build_ensemble,
     cross_folds,
     ensemble_loss,
     held_out_loss,
     per_member_batch,
 )
+from deepsci.training.ensemble_any import build_any_ensemble
 from deepsci.training.losses import gaussian_nll, gaussian_nll_per_sample
 from deepsci.training.uncertainty_spec import UncertaintySpec
 
@@ -65,7 +65,7 @@ def uncertainty_training(spec: UncertaintySpec, task: str, make_member: Callable
         per_row = partial(gaussian_nll_per_sample, link=spec.link, beta=spec.beta)  # type: ignore[arg-type]
     if spec.method != "ensemble":
         return make_member(seed), loss, X, y, None
-    model = build_ensemble(make_member, spec.members, seed=seed)
+    model = build_any_ensemble(make_member, spec.members, seed=seed)  # stacked MLPs, else members side by side
     if spec.k_fold:
         held_out = held_out_loss(loss, spec.members, per_row)
         return model, held_out, X, held_out.with_folds(y, cross_folds(len(y), spec.members, seed)), None
@@ -81,19 +81,16 @@ def uncertainty_training(spec: UncertaintySpec, task: str, make_member: Callable
     return model, member_loss, Xb, yb, per_member_batch
 
 
-def check_held_out_splits(spec: UncertaintySpec, valid_rows: int, calib_rows: int) -> None:
+def check_held_out_splits(spec: UncertaintySpec, calib_rows: int) -> None:
     """Refuse, before training, splits that K-fold (cross-conformal) members cannot use as asked.
 
-    Each member early-stops on its own left-out fold, so a validation split would sit unused; and the
-    members' out-of-fold residuals calibrate the bands but not the ensemble's sigma (one member's error is
-    not the ensemble mean's), so sigma recalibration needs the calibration split.
+    The members' out-of-fold residuals calibrate the bands but not the ensemble's sigma (one member's error is
+    not the ensemble mean's), so sigma recalibration needs the calibration split. (A validation split beside
+    K-fold members is no error: each member early-stops on its own fold, and the run warns that the split chose
+    nothing; deepsci.evaluation.uncertainty.levels.uncertainty_notes.)
     """
     if not spec.k_fold:
         return
-    if valid_rows > 0:
-        raise ConfigError(f"uncertainty.conformal_method = '{spec.conformal_method}' early-stops each ensemble member "
-                          f"on its own left-out fold, and the data also has a validation split ({valid_rows} rows) "
-                          "it would not use. Set data.valid_fraction = 0.")
     if calib_rows == 0 and spec.recalibration != "none":
         raise ConfigError(f"uncertainty.recalibration = '{spec.recalibration}' scales the ensemble's sigma on the "
                           "calibration split, and this run has none (out-of-fold residuals are one member's, not "

@@ -43,8 +43,8 @@ def options_problem(*, method: str, bootstrap: bool, heteroscedastic: bool | str
     if score == "normalised" and method == "none" and heteroscedastic is not True:
         return ("score = 'normalised' divides by a predicted sigma, and this model gives none; set "
                 "method = 'ensemble' or 'mc-dropout', or heteroscedastic = true, or score = 'absolute'")
-    if conformal_method != "split" and (method != "ensemble" or bootstrap or conformal is False
-                                        or score != "absolute"):
+    if conformal_method not in ("split", "auto") and (method not in ("ensemble", "auto") or bootstrap
+                                                      or conformal is False or score != "absolute"):
         return (f"conformal_method = '{conformal_method}' deals the training rows into one fold per ensemble "
                 "member: it needs method = 'ensemble', bootstrap = false, conformal on and score = 'absolute'; "
                 "or set conformal_method = 'split'")
@@ -76,6 +76,7 @@ class UncertaintySpec:
         link: variance link of the heteroscedastic head.
         beta: beta-NLL exponent of the heteroscedastic loss (`gaussian_nll`); 0 is the plain NLL.
         seed: seeds MC-dropout masks and randomised APS.
+        scheme: one line naming the error bars chosen, their cost and how to turn them off (console, metrics.json).
 
     Raises:
         ConfigError: an unknown name, a level outside (0, 1), or options that do not fit together
@@ -97,6 +98,7 @@ class UncertaintySpec:
     link: str = "softplus"
     beta: float = 0.0
     seed: int = 0
+    scheme: str = ""
 
     def __post_init__(self) -> None:
         for kind, value, known in (("uncertainty method", self.method, METHODS),

@@ -8,8 +8,8 @@ from deepsci.evaluation.uncertainty.conformal import (classification_scores, con
 from deepsci.evaluation.uncertainty.coverage import (Coverage, binomial_interval, conformal_coverage_beta,
                                                      conformal_coverage_interval, coverage)
 from deepsci.evaluation.uncertainty.cross_conformal import held_out_calibration, held_out_means
-from deepsci.evaluation.uncertainty.figures import (calibration_figure, error_vs_std_figure, parity_figure,
-                                                    reliability_figure)
+from deepsci.evaluation.uncertainty.figures import (calibration_figure, coverage_levels_figure, error_vs_std_figure,
+                                                    parity_figure, reliability_figure)
 from deepsci.evaluation.uncertainty.mc_dropout import mc_dropout_predict, mc_dropout_samples
 from deepsci.evaluation.uncertainty.metrics import (calibration_curve, expected_calibration_error, gaussian_nll_score,
                                                     interval_coverage, interval_width, miscalibration_area,
@@ -22,7 +22,7 @@ from deepsci.training.uncertainty_spec import UncertaintySpec
 
 __all__ = ["Calibration", "Coverage", "Predictive", "SigmaCalibrator", "UncertaintySpec", "apply_calibration",
            "binomial_interval", "calibrate", "calibration_curve", "calibration_figure", "classification_scores",
-           "conformal_coverage_beta", "conformal_coverage_interval", "conformal_interval", "conformal_quantile",
+           "conformal_coverage_beta", "conformal_coverage_interval", "conformal_interval", "coverage_levels_figure", "conformal_quantile",
            "conformal_sets", "coverage", "cv_plus_interval", "decompose", "error_vs_std_figure",
            "expected_calibration_error", "format_sets", "held_out_calibration", "held_out_means", "gaussian_nll",
            "gaussian_nll_score", "interval_coverage", "interval_width", "mc_dropout_predict", "mc_dropout_samples",

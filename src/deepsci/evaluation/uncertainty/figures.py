@@ -5,6 +5,8 @@ inline image with `deepsci.evaluation.figures.figure_to_data_uri`.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -12,7 +14,8 @@ from numpy.typing import ArrayLike
 
 from deepsci.evaluation.uncertainty.metrics import calibration_curve, miscalibration_area, reliability_curve
 
-__all__ = ["calibration_figure", "reliability_figure", "parity_figure", "error_vs_std_figure"]
+__all__ = ["calibration_figure", "coverage_levels_figure", "reliability_figure", "parity_figure",
+           "error_vs_std_figure"]
 
 
 def _finish(fig: Figure, ax: Axes) -> Figure:
@@ -86,4 +89,25 @@ def error_vs_std_figure(y: ArrayLike, mean: ArrayLike, std: ArrayLike) -> Figure
     ax.plot([0, top], [0, top], color="0.4", linestyle="--", linewidth=1, label="|error| = sigma")
     ax.plot([0, top], [0, 2 * top], color="0.6", linestyle=":", linewidth=1, label="|error| = 2 sigma")
     ax.set(xlabel="predicted sigma", ylabel="|error|", title="Error vs predicted uncertainty")
+    return _finish(fig, ax)
+
+
+def coverage_levels_figure(levels: dict[str, dict[str, Any]]) -> Figure:
+    """Coverage against nominal level: the conformal bands (and the Gaussian interval, where a sigma is reported)
+    refitted at each level, read on held-out rows; on the diagonal they are calibrated.
+
+    Args:
+        levels: `deepsci.evaluation.uncertainty.levels.coverage_by_level`'s value ({"0.9": {"nominal", "coverage",
+            "gaussian_coverage"?}}).
+    """
+    rows = sorted(levels.values(), key=lambda row: float(row["nominal"]))
+    nominal = [float(row["nominal"]) for row in rows]
+    fig = Figure(figsize=(4.2, 4.0))
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], color="0.5", linestyle="--", linewidth=1, label="ideal")
+    ax.plot(nominal, [float(row["coverage"]) for row in rows], "o-", color="C0", label="conformal")
+    if all(row.get("gaussian_coverage") is not None for row in rows):
+        ax.plot(nominal, [float(row["gaussian_coverage"]) for row in rows], "s--", color="C1", label="Gaussian (sigma)")
+    ax.set(xlabel="nominal level", ylabel="observed coverage", xlim=(0.4, 1.0), ylim=(0.4, 1.0),
+           title="Coverage vs nominal level")
     return _finish(fig, ax)

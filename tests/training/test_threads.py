@@ -1,0 +1,172 @@
+"""deepsci.training.threads: explicit settings win, small steps take one thread, fits share the cores, and a
+killed process holds none."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from deepsci.cli import main
+from deepsci.errors import ConfigError
+from deepsci.training import threads
+from deepsci.training.threads import (THRESHOLD_MFLOP, cgroup_quota, choose_threads, explicit_threads,
+                                      live_processes, registry_dir, share_threads, step_mflop)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture()
+def own_registry(tmp_path, monkeypatch):
+    """A registry of this test's own, this process not yet in it (a CLI command run in-process by an earlier test
+    keeps its registration for the life of the process), and no thread setting from the environment."""
+    monkeypatch.setenv("DEEPSCI_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(threads, "_registration", threads._Registration())
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    return tmp_path / "cache" / "processes"
+
+
+def test_the_choice_shares_the_cores_and_gives_small_steps_one_thread():
+    assert choose_threads(cores=8, processes=1).threads == 8
+    assert choose_threads(cores=8, processes=3).threads == 2
+    assert choose_threads(cores=2, processes=5).threads == 1
+    small = choose_threads(cores=8, processes=1, family="dense", step_mflop=THRESHOLD_MFLOP["dense"] / 2)
+    assert small.threads == 1 and "MFLOP" in small.reason
+    big = choose_threads(cores=8, processes=2, family="dense", step_mflop=THRESHOLD_MFLOP["dense"] * 2)
+    assert big.threads == 4 and "shared by 2" in big.reason
+    mine = choose_threads(cores=8, processes=4, explicit=(3, "train.threads = 3"), step_mflop=0.001)
+    assert mine.threads == 3 and mine.explicit and mine.reason == "train.threads = 3"
+
+
+def test_explicit_settings_in_their_order(own_registry, monkeypatch):
+    assert explicit_threads(None) is None
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert explicit_threads(None) == (3, "OMP_NUM_THREADS = 3")
+    assert explicit_threads(2) == (2, "train.threads = 2")  # the config's key before the environment
+    monkeypatch.setenv("OMP_NUM_THREADS", "0")
+    with pytest.raises(ConfigError, match="OMP_NUM_THREADS = 0"):
+        explicit_threads(None)
+
+
+def test_a_thread_count_the_caller_set_is_kept_and_given_back(own_registry):
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        with share_threads(None, family="dense", work=1e-3) as share:  # a tiny step, yet the caller's 3 win
+            assert torch.get_num_threads() == 3
+            assert share.choice is not None and share.choice.explicit and "caller" in share.choice.reason
+            share.apply()  # looked at again (each epoch): still the caller's
+            assert torch.get_num_threads() == 3
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_deepsci_choice_is_undone_after_the_fit(own_registry):
+    before = torch.get_num_threads()
+    with share_threads(None, family="dense", work=1e-3) as share:
+        assert torch.get_num_threads() == 1 and share.choice is not None and not share.choice.explicit
+        assert live_processes() == 1 and len(list(own_registry.glob("*.lock"))) == 1
+    assert torch.get_num_threads() == before
+    assert live_processes() == 0
+    assert explicit_threads(None) is None  # what deepsci set and undid is not mistaken for the caller's
+
+
+_HOLDER = """
+import sys, time
+from deepsci.training.threads import take_share
+take_share()
+print("registered", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_killed_process_holds_no_cores(own_registry):
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "DEEPSCI_CACHE": str(own_registry.parent)})
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "registered"
+        assert live_processes() == 1
+        with share_threads(None) as share:  # the two of us share the cores
+            assert share.choice is not None and share.choice.processes == 2
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+    assert live_processes() == 0  # its lock went with it
+    assert not list(own_registry.glob("*.lock"))  # and its file is cleaned up
+    with share_threads(None) as share:
+        assert share.choice is not None and share.choice.processes == 1
+
+
+def test_the_cgroup_quota_is_read_in_v2_and_v1(tmp_path):
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert cgroup_quota(tmp_path) == 1.5
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert cgroup_quota(tmp_path) is None
+    v1 = tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("300000")
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000")
+    assert cgroup_quota(v1) == 3.0
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("-1")
+    assert cgroup_quota(v1) is None
+
+
+def test_recurrent_work_is_counted_where_torch_runs_a_fused_kernel():
+    lstm = torch.nn.LSTM(1, 16, batch_first=True)
+    x = torch.randn(8, 10, 1)
+    assert step_mflop(lstm, x, batch_size=8) == pytest.approx(3 * 2 * 8 * 10 * 4 * 16 * (1 + 16) / 1e6)
+    assert step_mflop(torch.nn.Linear(4, 2), torch.randn(5, 4), batch_size=10) == pytest.approx(3 * 2 * 10 * 8 / 1e6)
+
+
+def test_the_thresholds_are_the_stored_measurement():
+    stored = json.loads((ROOT / "benchmarks" / "results" / "thread_threshold.json").read_text())
+    assert {k: v["threshold_mflop"] for k, v in stored["families"].items()} == THRESHOLD_MFLOP
+    assert set(threads.FAMILIES.values()) <= set(THRESHOLD_MFLOP)
+
+
+@pytest.mark.slow
+def test_metrics_json_records_the_thread_choice_and_train_threads_is_respected(own_registry, tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(40, 3)), columns=["a", "b", "c"])
+    frame["y"] = frame.sum(axis=1)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    body = (f'name = "t"\nseed = 0\n[data]\nsource = "{tmp_path / "t.csv"}"\ntarget = "y"\n'
+            '[model]\nhidden = [4]\n[train]\nepochs = 1\nthreads = 1\n[uncertainty]\nmethod = "none"\n'
+            '[report]\nhtml = false\n')
+    (tmp_path / "t.toml").write_text(body)
+    before = torch.get_num_threads()
+    with pytest.raises(SystemExit) as done:
+        main(["fit", str(tmp_path / "t.toml"), "--out", str(tmp_path / "runs"), "--quiet"])
+    assert done.value.code in (0, None)
+    recorded = json.loads((tmp_path / "runs" / "t" / "metrics.json").read_text())["environment"]
+    assert recorded["threads"]["threads"] == recorded["torch_threads"] == 1
+    assert recorded["threads"]["reason"] == "train.threads = 1" and recorded["threads"]["explicit"]
+    assert recorded["threads"]["step_mflop"] > 0 and recorded["threads"]["used"] == [1]
+    assert torch.get_num_threads() == before  # the process's count is given back
+    (tmp_path / "t.toml").write_text(body.replace("threads = 1", "threads = 0"))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as refused:
+        main(["fit", str(tmp_path / "t.toml"), "--out", str(tmp_path / "runs")])
+    err = capsys.readouterr().err.strip()
+    assert refused.value.code == 2 and len(err.splitlines()) == 1 and "train.threads = 0" in err
+
+
+def test_registry_folder_follows_the_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("DEEPSCI_CACHE", str(tmp_path))
+    assert registry_dir() == tmp_path / "processes"
+
+
+def test_an_unlocked_file_is_a_dead_process(own_registry):
+    own_registry.mkdir(parents=True)
+    (own_registry / "12345-dead.lock").write_text("")
+    started = time.perf_counter()
+    assert live_processes() == 0 and not (own_registry / "12345-dead.lock").exists()
+    assert time.perf_counter() - started < 60  # never waits on a lock
