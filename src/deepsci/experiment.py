@@ -414,8 +414,8 @@ def _resume_point(config: Config, out: Path, pending: Path) -> Path:
         differ = _differences(saved, _fingerprint(config))
         if differ:
             raise ConfigError(f"--resume: the config differs from the checkpoint's in {', '.join(differ)}; only "
-                              "train.epochs and train.device may change on resume. Restore those keys, or fit "
-                              "afresh without --resume.")
+                              "train.epochs, train.device and train.threads may change on resume. Restore those keys, "
+                              "or fit afresh without --resume.")
     refuse_changed_data(meta.get("data"), config.data)
     epochs_done = checkpoint_epoch(folder)
     if folder == finished and config.train.epochs <= epochs_done:
