@@ -50,3 +50,15 @@ def test_physics_lorentz_cell_is_the_stored_run() -> None:
     cell = _results("collider.json")["auc"]["lorentz/low"]
     assert cell["epochs"] == 12 and "0" in cell["runs"]
     assert f"seed 0 reaches a test ROC-AUC of\n{cell['runs']['0']:.4f}" in _doc("physics.md")
+
+
+def test_scale_tables_are_the_stored_concurrency_and_kinds_speed_runs() -> None:
+    """docs/scale.md's two tables of the shared-machine section, row by row from their results files."""
+    doc = _doc("scale.md")
+    for r in _results("concurrency.json")["rows"]:
+        assert (f"| {r['example']} | {r['policy']} | {r['fits']} | {max(r['training_seconds']):.2f} | "
+                f"{r['wall_seconds']:.2f} | {r['throughput']:.2f} |") in doc
+    for kind, r in _results("kinds_speed.json")["kinds"].items():
+        assert (f"| {kind} ({r['config']}) | {r['step_mflop'] or 0:.3g} | {r['threads']['threads']} | "
+                f"{r['plain_seconds']:.3f} | {r['deepsci_seconds']:.3f} | {r['ratio']:.2f} |") in doc
+        assert r["ratio"] <= 1.0  # the page says every kind trains at or below the plain loop's time
