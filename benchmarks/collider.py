@@ -112,7 +112,8 @@ def measure(rows: list[str], seeds: list[int], tmp: Path, epochs: int | None = N
     keep them)."""
     train = [] if epochs is None else [f"train.epochs={epochs}"]
     npz = tmp / "collider_both.npz"
-    # the Lorentz network reads unscaled momenta, which the multi-input "both" data does not give it: low only
+    # the Lorentz network: low only (a "both" cell would need the particles unscaled, data.inputs.particles.scale =
+    # "none", and its momentum named by the .npz set's columns f0..f3; not measured)
     both = [r for r in rows if r in SET_EXAMPLES and r != "lorentz"] if "both" in views else []
     if both:
         write_both_npz(npz)

@@ -10,7 +10,8 @@ What is run:
 - python: each ```python block, in the doc's order, in one fresh interpreter per doc (a block sees the
   names of the blocks before it), in the same workspace.
 - toml: each ```toml block must parse and validate as a config: a whole config (one with `name`) as
-  written, a fragment (a section) completed with `name` and a bundled `data.source`.
+  written, a fragment (a section) completed with `name` and a bundled `data.source`; one whose [train] names
+  an equation (`train.physics`) as a physics-informed config.
 
 A block that cannot run as written (a placeholder path, an hour-long benchmark) is marked in the doc by
 `<!-- no-run -->` on the line before it: it is reported as skipped, with its line. Nothing is skipped
@@ -177,8 +178,12 @@ def check_toml(block: Block) -> None:
     import tomllib
 
     from deepsci.config import config_from_dict
+    from deepsci.config.physics import is_physics, physics_config_from_dict
 
     raw = tomllib.loads(block.code)
+    if is_physics(raw):  # a physics-informed run: an equation, no [data] (deepsci.config.physics)
+        physics_config_from_dict({"name": "doc", **raw}, source=block.id)
+        return
     if "name" not in raw:  # a fragment (one section): completed into the smallest whole config
         raw["name"] = "doc"
         data = raw.setdefault("data", {})

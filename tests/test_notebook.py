@@ -2,7 +2,8 @@
 
 The outputs are cleared first, so only this run's outputs are judged: the fit's progress is one bar widget
 that updated in place (its stored state ends at epochs/epochs), not a stream of lines; the `run` cell shows
-the run's HTML card with the metrics table, the references and an inline PNG figure; predictions are a table.
+the run's HTML card with the metrics table, the references and an inline PNG figure; predictions are a table;
+the explanation ranks the features as the known formula of the target does.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def test_the_tutorial_runs_and_shows_a_bar_the_run_card_and_predictions(tmp_path
     assert len(bars) == 1, [o.output_type for o in fit.outputs]
     states = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"].values()
     progress = [s["state"] for s in states if s["model_name"] == "FloatProgressModel"]
-    assert [(p["value"], p["max"]) for p in progress] == [(10.0, 10.0)]  # one bar, moved to the last epoch in place
+    assert [(p["value"], p["max"]) for p in progress] == [(20.0, 20.0)]  # one bar, moved to the last epoch in place
 
     card = _cell(nb, "run", exact=True).outputs[0].data["text/html"]
     assert '<table class="deepsci-metrics"><caption>Metrics</caption>' in card and "<td>rmse</td>" in card
@@ -54,3 +55,9 @@ def test_the_tutorial_runs_and_shows_a_bar_the_run_card_and_predictions(tmp_path
     assert _cell(nb, "print(repr(run))").outputs[0].text.startswith("Run('survey', regression, test rmse=")
     assert "image/png" in _cell(nb, 'run.figures["parity"]').outputs[0].data
     assert "y_pred" in _cell(nb, "run.predict(").outputs[0].data["text/html"]
+
+    table = _cell(nb, "run.explain(").outputs[0].data["text/html"]
+    assert "integrated-gradients_rank" in table and "permutation_rank" in table
+    top = _cell(nb, 'explanation.attributions["integrated-gradients"].top(3)').outputs[0].data["text/plain"]
+    assert top == "['b', 'a', 'c']"  # the known answer: y = a - 2b + c/2 on features of one scale
+    assert "image/png" in _cell(nb, "importance_figure(explanation)", exact=True).outputs[0].data

@@ -1,6 +1,6 @@
 """Every number the README's results table states is what its example gives, within the tolerance the
 README states: ±0.01 for accuracies, ROC-AUC and coverages, ±0.02 for R², ±5% for RMSE and
-cross-entropy (seed 0, the example's own settings).
+cross-entropy and the relative L2 errors of physics-informed training (seed 0, the example's own settings).
 
 The table is read from README.md itself, so a number changed there without a fit to back it fails
 here; each example is fitted once per test session (`example_runs`).
@@ -40,6 +40,10 @@ CLAIMS: dict[str, list[tuple[str, str, float | str]]] = {
     "motifs_cnn": [("ROC-AUC 0.99", "test.roc_auc", 0.01)],
     "points_deepsets": [("accuracy 0.96", "test.accuracy", 0.01)],
     "points_set_transformer": [("accuracy 0.99", "test.accuracy", 0.01)],
+    # where L-BFGS stopped in float64 on one thread (deepsci.training.physics_informed); issue 25's bar of 1e-3 is
+    # asserted for seeds 0-2 by tests/training/test_physics_informed.py
+    "pinn_oscillator": [("relative L2 error 0.00005", "test.relative_l2", "5%")],
+    "pinn_heat": [("relative L2 error 0.00005", "test.relative_l2", "5%")],
 }
 
 
@@ -76,10 +80,10 @@ def test_every_claim_is_in_the_readme_and_every_readme_row_has_claims() -> None:
             assert text in rows[example], f"README row of {example} does not state '{text}': {rows[example]}"
     # Rows that point to a doc state no number here: docs/uncertainty.md, molecules.md and physics.md hold
     # theirs, each with the command that measures it (those fits take minutes each on two cores).
-    in_docs = {"solubility_ensemble", "digits_conformal", "solubility_graph", "galaxies", "lenses",
+    in_docs = {"solubility_ensemble", "digits_conformal", "solubility_graph", "reactions", "galaxies", "lenses",
                "collider_deep", "collider_shallow_high", "collider_set", "collider_set_transformer",
                "collider_set_pairwise", "collider_lorentz", "lenses_equivariant",
-               "motifs_tagger", "motifs_multilabel", "signals_lightcurves"}
+               "motifs_tagger", "motifs_multilabel", "signals_lightcurves", "signals_gunpoint", "signals_basicmotions"}
     unchecked = set(rows) - set(CLAIMS) - in_docs
     assert not unchecked, f"README rows whose numbers no test holds: {unchecked}"
     for example in in_docs & set(rows):

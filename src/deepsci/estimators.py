@@ -31,6 +31,7 @@ from deepsci.evaluation.evaluate import predict_with_uncertainty, truth
 from deepsci.evaluation.uncertainty import conformal_interval, conformal_sets
 from deepsci.experiment import fit_in_memory
 from deepsci.tasks import BINARY, MULTICLASS, REGRESSION
+from deepsci.training.threads import sharing_cores
 
 __all__ = ["Classifier", "Regressor", "expected_failed_checks"]
 
@@ -155,6 +156,7 @@ class _MLPEstimator(BaseEstimator):
         self.calibration_ = fitted.evaluation.calibration if fitted.evaluation is not None else None
         self.calib_ = dataset.calib if dataset.calib is not None and len(dataset.calib) else None
 
+    @sharing_cores
     def _predictions(self, X: Any, calibrated: bool = True) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
         """(pred, dist) at X in data units: the path of `Run.predict` (dist None without an uncertainty method)."""
         check_is_fitted(self, "model_")

@@ -35,6 +35,7 @@ from deepsci.errors import ConfigError, DataError
 from deepsci.evaluation.evaluate import evaluate_model
 from deepsci.evaluation.language import language_evaluation
 from deepsci.evaluation.results import Evaluation
+from deepsci.evaluation.stream_evaluation import check_streamed_uncertainty, evaluate_streamed
 from deepsci.evaluation.uncertainty import UncertaintySpec
 from deepsci.explain.adversarial import adversarial_augment
 from deepsci.explain.distill import DistillationResult, distill
@@ -45,7 +46,7 @@ from deepsci.models.rnn import sequence_cross_entropy
 from deepsci.report import Section, write_report
 from deepsci.report.run_report import run_report
 from deepsci.rules.convolution import apply_network_rule
-from deepsci.run import Run, environment, write_run
+from deepsci.run import Run, environment, prediction_rows, write_run
 from deepsci.theory.of_run import theory_of_run
 from deepsci.training.augment import Augment
 from deepsci.training.callbacks import Callback
@@ -144,6 +145,8 @@ def fit_in_memory(config: Config, dataset: Dataset, *, device: torch.device | No
             is then None.
     """
     config, spec = resolve(config, dataset.task)
+    if dataset.summary.stream is not None and evaluate:
+        check_streamed_uncertainty(spec)  # before training, not after it
     device = resolve_device(config.train.device) if device is None else device
     # Threads: an explicit setting, else one for a small step, else this process's share of the cores.
     with share_threads(config.train.threads, family=FAMILIES.get(config.model.kind)) as threads:
@@ -361,8 +364,12 @@ def _check_tbptt(config: Config) -> None:
 def _evaluate(config: Config, dataset: Dataset, model: nn.Module, spec: UncertaintySpec) -> Evaluation:
     """The evaluation the run folder records: the task's metrics, references and error bars."""
     own = KIND_EVALUATIONS.get(dataset.summary.kind)
-    evaluation = own(model, dataset) if own is not None else evaluate_model(
-        model, dataset, spec, season=getattr(config.data, "season", None))
+    if dataset.summary.stream is not None:  # block by block: the rows stay on disk
+        evaluation = evaluate_streamed(model, dataset, spec,
+                                       keep_rows=prediction_rows(config.report.predictions, streamed=True) or 0)
+    else:
+        evaluation = own(model, dataset) if own is not None else evaluate_model(
+            model, dataset, spec, season=getattr(config.data, "season", None))
     ignored = (*dataset.summary.notes, *ignored_settings(config, dataset))
     return replace(evaluation, warnings=(*evaluation.warnings, *ignored)) if ignored else evaluation
 

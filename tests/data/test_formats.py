@@ -249,6 +249,21 @@ def test_fits_hdus_by_name_or_index_and_sheets_by_name_or_index(tmp_path: Path) 
         read_table(book, "Sheet1")
 
 
+def test_netcdf_images_are_in_time_order_and_tested_on_the_last_steps(tmp_path: Path) -> None:
+    """A field stored with its months out of order is read in time order, and "auto" splits it in time: the test
+    images are the last months, validation the months just before (not months drawn from among the training ones)."""
+    field = _field()
+    field.isel(time=np.random.default_rng(0).permutation(N)).to_netcdf(tmp_path / "shuffled.nc", engine="h5netcdf")
+    spec = tomllib.loads(FORMATS["netcdf-images"][1].format(src=tmp_path / "shuffled.nc"))["data"]
+    dataset = build_dataset(spec, seed=0)
+    assert dataset.summary.split["method"] == "ordered"
+    rows = {part: sorted(int(i) for i in getattr(dataset, part).ids) for part in ("train", "valid", "test")}
+    assert rows["test"] == list(range(N - 10, N)) and max(rows["train"]) < min(rows["valid"]) < min(rows["test"])
+    arrays, _ = read_arrays(tmp_path / "shuffled.nc")  # read in time order, whatever the order on disk
+    np.testing.assert_array_equal(arrays["field"], _images()[0])
+    np.testing.assert_array_equal(arrays["label"], _images()[1])
+
+
 def test_a_points_time_series_in_netcdf_is_a_series(tmp_path: Path) -> None:
     """A NetCDF file of one point's record (a variable on time) is a table with a time column: a `series`, the
     same windows as the record written as CSV."""

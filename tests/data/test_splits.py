@@ -6,6 +6,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from deepsci.data import column_split, make_split, murcko_scaffold, random_split, scaffold_split, stratified_split
+from deepsci.data.splits import ordered_split
 from deepsci.errors import ConfigError, DataError
 
 
@@ -24,6 +25,14 @@ def test_random_split_sizes_and_seed() -> None:
     other = random_split(100, test_fraction=0.2, valid_fraction=0.1, seed=1)
     assert all(np.array_equal(a, b) for a, b in zip(parts, again))
     assert not np.array_equal(parts.test, other.test)
+
+
+def test_ordered_split_tests_on_the_last_rows_and_validates_just_before() -> None:
+    parts = ordered_split(50, test_fraction=0.2, valid_fraction=0.1)
+    assert list(parts.test) == list(range(40, 50)) and list(parts.valid) == list(range(36, 40))
+    assert list(parts.train) == list(range(36))
+    for a, b in zip(make_split("ordered", n=50, seed=7), make_split("ordered", n=50, seed=0)):  # the order decides
+        np.testing.assert_array_equal(a, b)
 
 
 def test_stratified_split_keeps_class_shares() -> None:

@@ -200,3 +200,16 @@ def test_the_scale_benchmark_runs_on_a_small_table(tmp_path, capsys):
     assert "rows/s" in out and "peak resident memory" in out
     assert result["train_rows"] == 180_000 and result["rows_per_second"] > 0
     assert not list(tmp_path.glob("deepsci-scale-*"))  # the table is removed
+
+
+def test_the_target_scaler_fitted_in_slices_equals_scaler_fit():
+    from deepsci.data.scalers import Scaler
+    from deepsci.data.splits import TEST, TRAIN
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(3.0, 2.0, size=(10_000, 2)) + 1e4  # an offset: slices merged by their moments, not raw sums
+    y[:, 1] = 7.0  # a constant column keeps scale 1, as Scaler.fit keeps it
+    codes = np.where(rng.random(len(y)) < 0.7, TRAIN, TEST).astype(np.uint8)
+    got, want = stream._target_scaler(y, codes, rows=777), Scaler().fit(y[codes == TRAIN])
+    torch.testing.assert_close(got.mean_, want.mean_, rtol=1e-12, atol=0)
+    torch.testing.assert_close(got.scale_, want.scale_, rtol=1e-9, atol=0)

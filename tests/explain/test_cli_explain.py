@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from deepsci.cli import main
+from deepsci.run import Run
 
 QUICK = ["--set", "train.epochs=4", "--set", "model.hidden=[16]", "--quiet"]
 
@@ -48,6 +49,10 @@ def test_fit_with_explain_then_explain_and_distill(tmp_path, capsys):
     assert len(frame) == 64 and sorted(frame["permutation_rank"]) == list(range(1, 65))
     assert "Adversarial robustness" in (runs / "d" / "explain.html").read_text()
     assert (runs / "d" / "report.html").read_text() == before  # the fit's report is left as it was
+    explained = Run.load(runs / "d").explain(rows=20, methods=["integrated-gradients"])  # the Python API, same table
+    pd.testing.assert_series_equal(explained.frame()["integrated-gradients_rank"],
+                                   frame["integrated-gradients_rank"], check_dtype=False)
+    assert explained.robustness is None and explained.rows == 20
 
     teacher = _digits(tmp_path, "t", '[uncertainty]\nmethod = "ensemble"\nmembers = 2\n')
     _ok(capsys, "fit", teacher, "--out", runs, *QUICK)

@@ -14,6 +14,7 @@ from deepsci.models.cnn import CNN
 from deepsci.models.graph import GraphNet
 from deepsci.models.mlp import MLP
 from deepsci.models.multi import MultiInput
+from deepsci.models.reaction import ReactionNet
 from deepsci.models.registry import MODELS
 from deepsci.models.rnn import CharLM, Seq2Seq, SequenceModel
 from deepsci.models.sets import DeepSets, SetTransformer
@@ -30,6 +31,7 @@ SMALL = [
     lambda: DeepSets(3, 2, hidden=(4,), rho=(4,), pairwise=(4,)),
     lambda: SetTransformer(3, 2, width=8, heads=2, layers=1, inducing=2),
     lambda: GraphNet("ugrnn", 5, 3, 0, 1, width=4, depth=1, hidden=(4,)),
+    lambda: ReactionNet(5, 3, 2, network="gin", combine="concat", width=4, depth=1, hidden=(4,)),
     lambda: MultiInput({"a": MLP(3, 1, (4,)).spec(), "b": DeepSets(2, 1, hidden=(4,)).spec()}, 2, hidden=(4,)),
 ]
 
@@ -49,10 +51,11 @@ def test_the_spec_is_every_constructor_argument_and_rebuilds_the_same_network(ma
 
 def test_every_registered_kind_has_a_spec_type_and_a_model_class():
     assert list(SPECS) == ["mlp", "cnn", "rnn", "transformer", "deepsets", "set-transformer", "seq2seq", "charlm",
-                           "multi", "dmpnn", "gin", "ugrnn", "equivariant-cnn", "lorentz"]
+                           "equivariant-cnn", "lorentz", "multi", "dmpnn", "gin", "ugrnn", "reaction"]
     assert set(MODELS) == set(SPECS)
     assert all(MODELS[k].spec is SPECS[k] and issubclass(MODELS[k].model, Specified) for k in MODELS)
-    assert ENCODER_KINDS == ("mlp", "cnn", "rnn", "transformer", "deepsets", "set-transformer")
+    assert ENCODER_KINDS == ("mlp", "cnn", "rnn", "transformer", "deepsets", "set-transformer", "equivariant-cnn",
+                             "lorentz")
     assert [k for k in MODELS if MODELS[k].per_step] == ["rnn", "transformer"]
 
 

@@ -77,7 +77,8 @@ def test_kind_specific_checks():
     assert _errors(kind="multi", inputs={"a": {"kind": "cnn", "chanels": [3]}})[0][1] == ["inputs", "a", "chanels"]
     assert model_config(kind="multi", inputs={"a": {"kind": "cnn"}}).inputs["a"].kind == "cnn"
     with pytest.raises(ValidationError, match="model.kind must be one of mlp, cnn, rnn, transformer, deepsets, "
-                                              "set-transformer, seq2seq, charlm, multi, dmpnn, gin, ugrnn"):
+                                              "set-transformer, seq2seq, charlm, equivariant-cnn, lorentz, "
+                                              "multi, dmpnn, gin, ugrnn"):
         model_config(kind="lstm")
 
 

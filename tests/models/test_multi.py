@@ -11,7 +11,7 @@ from deepsci.models.rnn import CharLM
 
 def test_a_model_that_is_no_encoder_is_refused_with_the_kinds_that_are():
     with pytest.raises(ModelError, match="input 'text': a 'charlm' model cannot be an encoder; use mlp, cnn, rnn, "
-                                         "transformer, deepsets or set-transformer."):
+                                         "transformer, deepsets, set-transformer, equivariant-cnn or lorentz."):
         MultiInput({"text": CharLM(5).spec(), "table": MLP(3, 1).spec()}, 2)
 
 

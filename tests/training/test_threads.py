@@ -170,3 +170,32 @@ def test_an_unlocked_file_is_a_dead_process(own_registry):
     started = time.perf_counter()
     assert live_processes() == 0 and not (own_registry / "12345-dead.lock").exists()
     assert time.perf_counter() - started < 60  # never waits on a lock
+
+
+def test_a_graph_network_step_is_counted_and_grows_with_the_batch():
+    pytest.importorskip("rdkit")
+    from deepsci.data.graphs import MolecularGraphs, graphs_of_smiles
+    from deepsci.models.graph import GraphNet
+
+    smiles = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "CCCCCCCC"] * 8  # 32 molecules, each size 8 times
+    graphs = MolecularGraphs.from_graphs(graphs_of_smiles(smiles, cache=False)[0], torch.zeros(len(smiles), 0))
+    net = GraphNet("dmpnn", graphs.atom_x.shape[1], graphs.bond_x.shape[1], 0, 1, width=32, depth=3, hidden=(32,))
+    small, large = step_mflop(net, graphs, 4), step_mflop(net, graphs, 32)
+    assert small is not None and large is not None and small > 0
+    # the first 4 molecules are a quarter of the 32 (the same four, 8 times): the count is over their atoms and bonds
+    assert large == pytest.approx(8 * small, rel=1e-6)
+    width, atoms = 32, int(graphs.n_atoms[:4].sum())
+    assert small > 3 * 2 * atoms * width * width / 1e6  # at least W_o's matmul over the atoms, forward and back
+
+
+def test_entry_points_that_do_not_train_register_while_they_run(own_registry):
+    from deepsci.estimators import Regressor
+    from deepsci.run import Run
+
+    @threads.sharing_cores
+    def count() -> int:
+        return live_processes()
+
+    assert count() == 1 and live_processes() == 0
+    for method in (Run.predict, Run.evaluate, Run.explain, Run.sample, Regressor._predictions):
+        assert getattr(method, "__wrapped__", None) is not None, method

@@ -46,10 +46,15 @@ def fit(config: Path = typer.Argument(..., help="TOML config, e.g. examples/solu
         nproc: int = typer.Option(1, "--nproc", min=1, help="train in N processes on this machine with "
                                                             "DistributedDataParallel (as torchrun does)")) -> None:
     """Train and evaluate the model of CONFIG; write runs/<name>/ with metrics, predictions and report."""
-    from deepsci.config import load_config  # validation first: torch and the rest come after it
+    from deepsci.config import PhysicsConfig, load_fit_config  # validation first: torch and the rest come after it
 
     overrides = list(set_ or ()) + ([f"train.device={device}"] if device is not None else [])
-    cfg = load_config(config, [*overrides, *fast_overrides(config, overrides)])
+    cfg = load_fit_config(config, [*overrides, *fast_overrides(config, overrides)])
+    if isinstance(cfg, PhysicsConfig):  # an equation, no data: deepsci.physics_run
+        from deepsci.cli.physics import fit_physics_config
+
+        fit_physics_config(cfg, out, quiet=quiet, resume=resume, nproc=nproc)
+        return
     _user_paths.extend(Path(str(s)) for s in _data_sources(cfg))
     check_out(out, cfg.name)
     if nproc > 1 and "WORLD_SIZE" not in os.environ:  # not yet inside torchrun: start the processes

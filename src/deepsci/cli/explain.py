@@ -13,17 +13,14 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 import typer
 
 from deepsci.cli.paths import check_output_folder
-from deepsci.errors import ConfigError, DataError
+from deepsci.errors import ConfigError
 
 # torch and the library are imported inside each command: `deepsci --help` and a config error answer at once.
-
-if TYPE_CHECKING:
-    from deepsci.run import Run
 
 DEFAULT_EPSILONS = "0,0.05,0.1,0.2"
 
@@ -48,14 +45,11 @@ def explain_cmd(
                                                            "(default: the run folder; give one for a read-only run)"),
 ) -> None:
     """Which inputs drove RUN's predictions: writes explain.html and attributions.csv into RUN (or --out)."""
-    from deepsci.data.schema import InputSchema
     from deepsci.explain.attributions import METHODS
-    from deepsci.explain.explanation import explain_split
     from deepsci.folder import RunLock, replace_file, spreadsheet_safe
     from deepsci.report import write_report
     from deepsci.report.explain import explanation_sections
     from deepsci.run import Run
-    from deepsci.tasks import task_of
     from deepsci.training.threads import take_share
 
     take_share()  # this process's share of the cores (deepsci.training.threads)
@@ -63,13 +57,9 @@ def explain_cmd(
     epsilons = _numbers(robustness, "--robustness")
     target = _writable_target(run, out)
     loaded = Run.load(run)
-    inputs = loaded.meta.get("inputs", {})
-    if len(inputs) != 1:
-        raise DataError(f"'{run}' has a model of {len(inputs)} inputs; attributions take a model with one input.")
-    schema = InputSchema.from_dict(next(iter(inputs.values())))
-    X, y, where = _rows(loaded, data)
-    explanation = explain_split(loaded.model, X, y, schema, loaded.task, methods=wanted, rows=rows,
-                                epsilons=() if task_of(loaded.task).continuous else epsilons, seed=seed)
+    source: Any = None if data is None else (str(data) if not data.exists() else data)  # a file or a catalog name
+    explanation = loaded.explain(source, methods=wanted, rows=rows, epsilons=epsilons, seed=seed)
+    where = "the run's test split" if data is None else str(data)
     sections = explanation_sections(explanation, loaded.task)
     atoms = explanation.atom_frame()
     written = ["explain.html", "attributions.csv"] + ([] if atoms is None else ["atom_attributions.csv"])
@@ -109,33 +99,6 @@ def _writable_target(run: Path, out: Path | None) -> Path:
                           "attributions.csv into it (and its lock beside it). Give --out FOLDER to write them "
                           "elsewhere.")
     return run
-
-
-def _rows(run: "Run", data: Path | None) -> tuple[Any, Any, str]:
-    """(inputs, labels or None, where they came from): DATA transformed by the run's preprocessor, or the
-    run's own test split rebuilt from its config (same seed, same split)."""
-    import numpy as np
-    import torch
-
-    from deepsci.experiment import build_dataset
-    from deepsci.tasks import task_of
-
-    if data is None:
-        dataset = build_dataset(run.config)
-        part = dataset.test if len(dataset.test) else dataset.valid
-        return part.X, part.y, "the run's test split"
-    pre = run.preprocessor
-    source: Any = str(data) if not data.exists() else data  # a catalog name ("motifs") or a file
-    raw = pre.read(source)
-    X, _, skipped = pre.transform(raw)
-    used = np.setdiff1d(np.arange(len(raw)), [s["row"] for s in skipped])
-    try:
-        y = pre.targets(raw, used)
-    except DataError:  # unlabelled rows: every method but permutation
-        return X, None, str(data)
-    if task_of(run.task).continuous:
-        y = pre.scale_targets(y)
-    return X, torch.as_tensor(y), str(data)
 
 
 def _names(text: str, known: tuple[str, ...], option: str) -> list[str]:

@@ -17,7 +17,7 @@ from rich.console import Console
 from deepsci.errors import MissingDependencyError
 
 if TYPE_CHECKING:
-    from deepsci.sweep import SweepSetup, SweepSummary
+    from deepsci.sweep import SweepSummary
 
 # torch, matplotlib and the library are imported inside each command: `deepsci --help` answers at once.
 
@@ -46,7 +46,6 @@ def sweep_cmd(
     quiet: bool = typer.Option(False, "--quiet", help="print nothing but errors and the sweep folder's path"),
     jobs: int = typer.Option(1, "--jobs", help="trials run at once, as worker processes on this machine sharing "
                                                "the study and the cores (docs/sweeps.md)"),
-    worker: bool = typer.Option(False, "--worker", hidden=True, help="run trials only (a --jobs worker)"),
 ) -> None:
     """Search CONFIG's ranges with Optuna: one run folder per trial, then trials.csv, best.toml and report.html."""
     import importlib.util
@@ -57,7 +56,7 @@ def sweep_cmd(
     if importlib.util.find_spec("optuna") is None:
         raise MissingDependencyError("deepsci sweep needs Optuna: pip install 'deepsci[sweep]'")
     from deepsci.sweep import prepare_sweep, run_sweep, summarise
-    from deepsci.sweep.jobs import check_jobs
+    from deepsci.sweep.jobs import check_jobs, run_jobs
     from deepsci.sweep.study import open_study
 
     check_jobs(jobs)
@@ -71,18 +70,20 @@ def sweep_cmd(
     pruner = None if prune else optuna.pruners.NopPruner()
     try:
         if jobs > 1:
-            code = _run_jobs(setup, trials, jobs, config=config, overrides=overrides, prune=prune, quiet=quiet)
+            open_study(setup, seed=0, pruner=optuna.pruners.NopPruner())  # created once here: the workers load it
+            code = run_jobs(setup, trials, jobs, prune=prune, progress=not quiet)
             if code:
-                raise typer.Exit(code)  # the worker that failed printed why
+                raise typer.Exit(code)  # the worker that failed printed why, or its trial was marked failed
             result = open_study(setup, seed=0, pruner=pruner)  # the workers' study, read back (the seed is unused)
         else:
+            from deepsci.training.threads import take_share
+
+            take_share()  # this process's share of the cores, for the parts of each trial around its fit
             result = run_sweep(setup, trials, pruner=pruner, progress=not quiet)
     except KeyboardInterrupt:
         Console(stderr=True).print(f"interrupted; the finished trials are kept in study '{setup.study}': run the "
                                    "same command again to add trials", highlight=False, markup=False)
         raise typer.Exit(INTERRUPTED) from None
-    if worker:
-        return  # the parent of the --jobs workers summarises the study once they are done
     summary = summarise(setup, result)
     if quiet:
         print(setup.folder)
@@ -90,22 +91,6 @@ def sweep_cmd(
     # A terminal gets the table at its width; a file or a pipe gets it whole (rich would assume 80 columns).
     Console(width=None if sys.stdout.isatty() else WIDE).print(trials_table(summary))
     _print_outcome(summary)
-
-
-def _run_jobs(setup: "SweepSetup", trials: int, jobs: int, *, config: Path, overrides: list[str], prune: bool,
-              quiet: bool) -> int:
-    """Run the trials in `jobs` worker processes on the setup's study; the first failing worker's status, else 0."""
-    import optuna
-
-    from deepsci.sweep.jobs import run_workers, worker_command, worker_trials
-    from deepsci.sweep.study import open_study
-
-    open_study(setup, seed=0, pruner=optuna.pruners.NopPruner())  # created once here: the workers only load it
-    common = ["--storage", setup.storage, "--study", setup.study, "--out", str(setup.out), "--metric", setup.metric,
-              "--prune" if prune else "--no-prune", "--worker", *(a for o in overrides for a in ("--set", o))]
-    commands = [worker_command(["sweep", str(config), "--trials", str(k), *common, *(["--quiet"] * quiet)])
-                for k in worker_trials(trials, jobs)]
-    return run_workers(commands)
 
 
 def trials_table(summary: "SweepSummary") -> "object":

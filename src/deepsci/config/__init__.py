@@ -20,7 +20,8 @@ import tomli_w
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
 
 from deepsci.config.report import ReportConfig
-from deepsci.config.train import AugmentConfig, TrainConfig
+from deepsci.config.physics import PhysicsConfig, is_physics, physics_config_from_dict
+from deepsci.config.train import DEFAULT_SCHEDULES, AugmentConfig, TrainConfig
 from deepsci.config.uncertainty import RunFacts, UncertaintyConfig, auto_section
 from deepsci.data.spec import DATA_MODELS, DataConfig
 from deepsci.data.spec import locate as locate_data
@@ -30,9 +31,9 @@ from deepsci.models.specs import locate as locate_model
 from deepsci.section import Section, check_name
 from deepsci.tasks import TASKS
 
-__all__ = ["AugmentConfig", "Config", "DataConfig", "ModelConfig", "RANGE_KEYS", "ReportConfig", "Section",
-           "TrainConfig", "UncertaintyConfig", "apply_override", "check_name", "config_from_dict", "is_range",
-           "load_config", "load_raw", "range_paths"]
+__all__ = ["AugmentConfig", "Config", "DataConfig", "ModelConfig", "PhysicsConfig", "RANGE_KEYS", "ReportConfig",
+           "Section", "TrainConfig", "UncertaintyConfig", "apply_override", "check_name", "config_from_dict",
+           "is_range", "load_config", "load_fit_config", "load_raw", "range_paths"]
 
 
 class Config(Section):
@@ -58,6 +59,23 @@ class Config(Section):
         kind = data.get("kind", "table") if isinstance(data, dict) else getattr(data, "kind", "table")
         return {**raw, "model": dict(DEFAULT_MODELS.get(str(kind), DEFAULT_MODELS["table"]))}
 
+    @model_validator(mode="before")
+    @classmethod
+    def _schedule_follows_data(cls, raw: Any) -> Any:
+        """No train.schedule: the schedule made for the data's kind (DEFAULT_SCHEDULES: signals anneal by a cosine)."""
+        if not isinstance(raw, dict):
+            return raw
+        data, train = raw.get("data"), raw.get("train", {})
+        kind = data.get("kind", "table") if isinstance(data, dict) else getattr(data, "kind", "table")
+        schedule = DEFAULT_SCHEDULES.get(str(kind))
+        if schedule is None:
+            return raw
+        if isinstance(train, dict) and "schedule" not in train:
+            return {**raw, "train": {**train, "schedule": schedule}}
+        if isinstance(train, TrainConfig) and "schedule" not in train.model_fields_set:
+            return {**raw, "train": train.model_copy(update={"schedule": schedule})}
+        return raw
+
     @model_validator(mode="after")
     def _augment_fits_data(self) -> "Config":
         """Image-only augmentations (rotation, crops, erasing) are refused where the data has no image."""
@@ -70,6 +88,19 @@ class Config(Section):
         return self
 
     @model_validator(mode="after")
+    def _lorentz_reads_momenta(self) -> "Config":
+        """A Lorentz network forms four-vectors from pT and E in GeV: its set input must not be standardised."""
+        encoders = getattr(self.model, "inputs", {}) if self.model.kind == "multi" else {"": self.model}
+        for name, encoder in encoders.items():
+            section = getattr(self.data, "inputs", {}).get(name) if name else self.data
+            scale = getattr(section, "scale", "none")
+            if encoder.kind == "lorentz" and scale != "none":
+                key = f"data.inputs.{name}.scale" if name else "data.scale"
+                raise ValueError(f"a 'lorentz' network reads the momenta in GeV, unscaled; {key} is '{scale}'. "
+                                 f"Set {key} = 'none'")
+        return self
+
+    @model_validator(mode="after")
     def _patience_gets_validation(self) -> "Config":
         """train.patience stops on the validation loss: valid_fraction = "auto" then keeps validation rows."""
         if self.train.patience is not None and getattr(self.data, "valid_fraction", None) == "auto":
@@ -79,7 +110,7 @@ class Config(Section):
     @model_validator(mode="after")
     def _uncertainty_fits_model(self) -> "Config":
         u = self.uncertainty
-        if u.method == "mc-dropout" and self.model.dropout <= 0:
+        if u.method == "mc-dropout" and self.model.dropout <= 0 and not getattr(self.model, "body_dropout", 0):
             raise ValueError("uncertainty.method = 'mc-dropout' needs dropout in the network; set model.dropout "
                              "(e.g. 0.1), or use uncertainty.method = 'ensemble'")
         if u.method == "ensemble" and self.train.rule != "backprop":
@@ -129,9 +160,12 @@ class Config(Section):
     def _applicable(self) -> dict[str, Any]:
         """The config as a dict of the keys that apply: the model kind's own (ModelSpec.applicable), the
         optimiser's (momentum and nesterov are SGD's), image augmentations only for data with images and series
-        augmentations only for data with steps."""
+        augmentations only for data with steps, data.test_fraction only where the split draws the test rows, and
+        of [uncertainty] only `method` when it is "none" (no error bars: none of the other keys is read)."""
         dumped = self.model_dump()
         dumped["model"] = self.model.applicable()
+        if given_test_rows(self.data):
+            dumped["data"].pop("test_fraction", None)
         for keys, fits in ((AugmentConfig.IMAGE_ONLY, type(self.data).images),
                            (AugmentConfig.SIGNAL_ONLY, type(self.data).has_steps)):
             for key in keys if not fits else ():
@@ -139,10 +173,36 @@ class Config(Section):
         if self.train.optimizer not in MOMENTUM_OPTIMISERS:
             for key in ("momentum", "nesterov"):
                 dumped["train"].pop(key)
+        if self.uncertainty.method == "none":
+            dumped["uncertainty"] = {"method": "none"}
         return dumped
 
 
 MOMENTUM_OPTIMISERS = ("sgd",)  # the optimisers that read train.momentum and train.nesterov
+MARKS_SPLITS = ("auto", "column", "given")  # the splits that keep given test rows (deepsci.data.splits.HONOURS_MARKS)
+
+
+def given_test_rows(data: BaseModel) -> bool:
+    """True when the data's test rows are given, so data.test_fraction draws nothing: a test file (test_source),
+    test arrays (test_x, of the data or of an input), a split column, split = "given" / "column", or a bundled
+    dataset's own split (its catalog entry's split column or test arrays), under a split that keeps them."""
+    split = getattr(data, "split", None)
+    if split not in MARKS_SPLITS:
+        return False  # random, stratified, scaffold: the test rows are drawn (or no split keys at all)
+    inputs = getattr(data, "inputs", None) or {}
+    named = [getattr(data, "test_source", None), getattr(data, "test_x", None), getattr(data, "split_column", None),
+             *(getattr(sub, "test_x", None) for sub in inputs.values())]
+    if split != "auto" or any(named):
+        return True
+    source = getattr(data, "source", None)
+    if not isinstance(source, str):
+        return False
+    from deepsci.data.catalog import get_dataset_info, is_registered  # the catalog is heavy: read it only here
+
+    if not is_registered(source):
+        return False
+    info = get_dataset_info(source)
+    return info.split_column is not None or bool(info.roles.get("test_x"))
 
 
 def _drop_none(value: Any) -> Any:
@@ -200,6 +260,15 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
                           f"one config: run `deepsci sweep {path} --trials N` to search them, or give each key "
                           "one value.")
     return config_from_dict(raw, source=str(path))
+
+
+def load_fit_config(path: str | Path, overrides: Sequence[str] = ()) -> Config | PhysicsConfig:
+    """The config `deepsci fit` trains: a physics-informed run's (its [train] names an equation, `train.physics`:
+    deepsci.config.physics) or an ordinary one (`load_config`), with the overrides applied and validated."""
+    raw = load_raw(path, overrides)
+    if is_physics(raw):
+        return physics_config_from_dict(raw, source=str(path))
+    return load_config(path, overrides)
 
 
 def load_raw(path: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:

@@ -11,6 +11,14 @@ from deepsci.section import Section, check_name
 from deepsci.training.names import LOSSES, OPTIMISERS, RULES, SCHEDULES
 
 
+#: the train.schedule a run gets when its [train] names none, by data kind (others: "constant"). Signal classifiers
+#: train a fixed budget on every row of a small set (data.valid_fraction = "auto"), so nothing picks the epoch: at a
+#: constant lr 1e-3 Adam's late loss spikes left the default ResNet at chance on UCR GunPoint at seed 0 (batch norm's
+#: running statistics out of step with the weights); annealed to 0 by a cosine, it matched MiniRocket on every seed
+#: and set measured (docs/signals.md, benchmarks/signals_ucr.py).
+DEFAULT_SCHEDULES: dict[str, str] = {"signal": "cosine"}
+
+
 class TrainConfig(Section):
     """How the weights learn."""
 

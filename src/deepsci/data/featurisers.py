@@ -242,8 +242,12 @@ def _nonfinite_column(series: pd.Series) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-def _channel_stats(x: np.ndarray, scale: str) -> dict[str, Any]:
-    """Scaling statistics over the training samples x (n, C, ...): per channel for "standard"."""
+def _channel_stats(x: np.ndarray, scale: str, lengths: np.ndarray | None = None) -> dict[str, Any]:
+    """Scaling statistics over the training samples x (n, C, ...): per channel for "standard". With lengths (n,)
+    (variable-length signals (n, C, L)) only each series' first lengths[i] steps count: never the padding."""
+    if lengths is not None:  # the real steps of every series side by side: one (1, C, steps) sample
+        real = np.arange(x.shape[-1])[None, :] < lengths[:, None]  # (n, L)
+        x = np.moveaxis(x, 1, 0)[:, real][None]
     if scale == "unit":
         m = float(np.abs(x).max()) if x.size else 1.0
         return {"max": m if m > 0 else 1.0}
@@ -254,9 +258,9 @@ def _channel_stats(x: np.ndarray, scale: str) -> dict[str, Any]:
     return {}
 
 
-def _apply_stats(x: torch.Tensor, scale: str, stats: dict[str, Any]) -> torch.Tensor:
+def _apply_stats(x: torch.Tensor, scale: str, stats: dict[str, Any], mask: torch.Tensor | None = None) -> torch.Tensor:
     if scale == "per-series":
-        return per_series(x)
+        return per_series(x, mask)
     if scale == "unit":
         return x / stats["max"]
     if scale == "standard":
@@ -267,19 +271,26 @@ def _apply_stats(x: torch.Tensor, scale: str, stats: dict[str, Any]) -> torch.Te
     return x
 
 
-def per_series(x: torch.Tensor) -> torch.Tensor:
+def per_series(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Each series z-normalised on its own: x (n, C, L) -> (x - mean_L) / std_L per sample and channel.
 
     The shape of a series, not its level or amplitude, then carries the class (the UCR archive's convention,
     Dau et al. 2019). A constant series (std 0) becomes zeros. Nothing is fitted: a test series is scaled by its
-    own statistics, so no training statistics can leak.
+    own statistics, so no training statistics can leak. With a mask (n, L) (variable length), the mean and std
+    are over each series' real steps and its padded steps are 0.
     """
     if x.numel() == 0:  # an empty split: nothing to scale
         return x.float()
     x64 = x.double()
-    mean = x64.mean(-1, keepdim=True)
-    std = x64.std(-1, unbiased=False, keepdim=True)
-    return ((x64 - mean) / torch.where(std > 0, std, torch.ones_like(std))).float()
+    if mask is None:
+        mean = x64.mean(-1, keepdim=True)
+        std = x64.std(-1, unbiased=False, keepdim=True)
+        return ((x64 - mean) / torch.where(std > 0, std, torch.ones_like(std))).float()
+    real = mask[:, None, :].double()  # (n, 1, L)
+    count = real.sum(-1, keepdim=True).clamp_min(1)
+    mean = (x64 * real).sum(-1, keepdim=True) / count
+    std = ((((x64 - mean) ** 2) * real).sum(-1, keepdim=True) / count).sqrt()
+    return ((x64 - mean) / torch.where(std > 0, std, torch.ones_like(std)) * real).float()
 
 
 class _Grid(Featuriser):
@@ -326,13 +337,110 @@ class SignalFeaturiser(_Grid):
     """1-D signals (n, C, L). An array (n, L) is one channel; (n, 1, L) is a 1-channel signal.
 
     Settings: scale "standard" (per channel, mean/std over every training sample and step), "per-series"
-    (each series z-normalised over its own steps, `per_series`), "unit" (divide by the training max |x|) or "none".
+    (each series z-normalised over its own steps, `per_series`), "unit" (divide by the training max |x|) or "none";
+    variable (the reader cut the series by a `lengths` array: always masked) and truncate (below).
+
+    Variable length: a series ends at its last step where some channel is not NaN; the NaN steps after it are
+    padding (the reader turns a `lengths` array into such padding). When any series of the data is padded, the
+    featuriser gives {"x": (n, C, L), "mask": (n, L)} with L the longest training series, the padded steps 0 and
+    the statistics over real steps only; every signal model then ignores the padding (deepsci.models.masking).
+    NaN or inf before a series' end is a bad row (refused, or dropped with data.missing = "drop"). A series
+    longer than every training series is refused naming both lengths, or cut to L with truncate: its extra steps
+    were never trained on and would change the prediction unseen.
     """
 
     structure = "signal"
     channel_axis = {2: True, 3: False}
     shape_error = ("a signal array must be (n, L) (one channel) or (n, C, L); input '{name}' has shape {shape}. "
                    "Use data.kind = 'image' for (n, C, H, W).")
+
+    @property
+    def variable(self) -> bool:
+        """True when the fitted featuriser gives masked (variable-length) signals."""
+        return bool(self.state.get("variable", False))
+
+    def fit(self, raw: Raw, rows: np.ndarray) -> None:
+        x = self._samples(raw)
+        lengths = series_lengths(x)
+        # decided on every row's layout (no value or label is read): a padded test series makes the run masked too
+        if not (self.settings.get("variable") or bool((lengths < x.shape[-1]).any())):
+            super().fit(raw, rows)
+            return
+        train, n = x[rows], lengths[rows]
+        width = int(n.max()) if len(n) else x.shape[-1]
+        scale = str(self.settings.get("scale", "none"))
+        self.state = {"shape": [x.shape[1], width], "variable": True,
+                      "stats": _channel_stats(train[..., :width], scale, n)}
+
+    def check(self, raw: Raw) -> Bad:
+        x = self._samples(raw)
+        return _series_problems(x, series_lengths(x))
+
+    def transform(self, raw: Raw) -> tuple[Inputs, Bad]:
+        if not self.variable:
+            return self._fixed(raw)
+        x = self._samples(raw)
+        (channels, width), lengths = self.state["shape"], series_lengths(x)
+        if x.shape[1] != channels:
+            raise DataError(f"input '{self.name}' of {raw.source} has {x.shape[1]} channel(s); the model was trained "
+                            f"on {channels}. Give (n, {channels}, L) signals.")
+        bad = _series_problems(x, lengths)
+        lengths = self._within_length(lengths, width, raw)
+        lengths[list(bad)] = width  # a bad row is never used (refused or dropped): all zeros, full length
+        mask = np.arange(width)[None, :] < lengths[:, None]  # (n, width)
+        grid = np.zeros((len(x), channels, width), dtype=np.float32)
+        grid[..., :min(width, x.shape[-1])] = x[..., :width]
+        grid = np.where(mask[:, None, :] & np.isfinite(grid), grid, np.float32(0.0))
+        m = torch.from_numpy(mask)
+        t = _apply_stats(torch.from_numpy(grid), str(self.settings.get("scale", "none")), self.state["stats"], m)
+        return {"x": t.masked_fill(~m[:, None, :], 0.0).float().contiguous(), "mask": m}, bad
+
+    def _fixed(self, raw: Raw) -> tuple[Inputs, Bad]:
+        """Signals of the one training length (no mask); a NaN-padded series is a bad row the message explains."""
+        inputs, bad = super().transform(raw)
+        x = self._samples(raw)
+        lengths = series_lengths(x)
+        for i in np.flatnonzero(lengths < x.shape[-1]).tolist():
+            if int(lengths[i]) > 0 and i in bad:
+                bad[i] = (f"NaN after step {int(lengths[i])} (a shorter series): the model was trained on series of "
+                          f"{x.shape[-1]} steps without padding; train on the padded series to mask it")
+        return inputs, bad
+
+    def _within_length(self, lengths: np.ndarray, width: int, raw: Raw) -> np.ndarray:
+        """The lengths, cut to the training length with `truncate`; else a longer series is refused."""
+        long = np.flatnonzero(lengths > width)
+        if len(long) and not self.settings.get("truncate", False):
+            i = int(long[0])
+            raise DataError(f"series {raw.ids[i]} of {raw.source} has {int(lengths[i])} steps, more than the longest "
+                            f"training series ({width}); {len(long)} series in all. Set data.truncate = true to cut "
+                            f"them to {width} steps, or train on series as long.")
+        return np.minimum(lengths, width)
+
+    def schema(self) -> InputSchema:
+        shape = tuple(int(s) for s in self.state["shape"])
+        return InputSchema(self.name, "signal", shape, masked=self.variable)
+
+
+def series_lengths(x: np.ndarray) -> np.ndarray:
+    """(n,) int64: each series' length, 1 + its last step where some channel is not NaN (0: every step NaN).
+    x: (n, C, L) float."""
+    present = ~np.isnan(x).all(1)  # (n, L)
+    last = x.shape[-1] - np.argmax(present[:, ::-1], axis=1)
+    return np.where(present.any(1), last, 0).astype(np.int64)
+
+
+def _series_problems(x: np.ndarray, lengths: np.ndarray) -> Bad:
+    """{row: reason} for series with no real step, or NaN / inf before their end (trailing NaN is padding)."""
+    bad: Bad = {}
+    inside = np.arange(x.shape[-1])[None, None, :] < lengths[:, None, None]
+    broken = ~np.isfinite(x) & inside  # (n, C, L)
+    for i in np.flatnonzero(broken.any((1, 2))).tolist():
+        step = int(np.flatnonzero(broken[i].any(0))[0])
+        bad[i] = (f"NaN or inf at step {step} of a series of {int(lengths[i])} steps (NaN after a series' end is "
+                  "padding; a gap inside it must be filled)")
+    for i in np.flatnonzero(lengths == 0).tolist():
+        bad[i] = "an empty series (every step NaN)"
+    return bad
 
 
 @register_input("image")
@@ -469,6 +577,11 @@ class PaddedVectorsFeaturiser(Featuriser):
                       "mean": train.mean(0).tolist() if scale else [0.0] * d,
                       "std": np.where(std > 0, std, 1.0).tolist() if scale else [1.0] * d,
                       "feature_names": list(self.settings.get("feature_names") or [f"f{j}" for j in range(d)])}
+        if self.settings.get("structure") == "sequence" and d > self.state["size"]:
+            self.notes.append(f"the sequences of {raw.source} have {d} features per step but at most "
+                              f"{self.state['size']} steps: more features than steps is the layout of signals "
+                              "(n, C, L) read as sequences (n, L, d). If so, transpose the array to (n, L, C) or read "
+                              "it with data.kind = 'signal'.")
 
     def _within_length(self, items: list[np.ndarray], raw: Raw) -> list[np.ndarray]:
         """Samples longer than the longest training sample, as setting `longer` says: "pad" (sets: a set network

@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from deepsci.data.reactions import difference_fingerprint
 from deepsci.errors import ConfigError, DataError, MissingDependencyError, unknown_name
 
-FEATURE_KINDS: tuple[str, ...] = ("descriptors", "morgan", "descriptors+morgan")
+FEATURE_KINDS: tuple[str, ...] = ("descriptors", "morgan", "descriptors+morgan", "reaction")
 # Bump when the way features are computed changes, so old cache entries are not reused.
 FEATURES_VERSION = 1
 # Beyond this magnitude a descriptor value is treated as non-finite (float32 tops out at 3.4e38,
@@ -116,6 +117,8 @@ def feature_names(kind: str, radius: int = 2, bits: int = 2048) -> list[str]:
         names += descriptor_names()
     if "morgan" in kind:
         names += [f"morgan{radius}_{i}" for i in range(bits)]
+    if kind == "reaction":
+        names += [f"reaction_morgan{radius}_{i}" for i in range(bits)]
     return names
 
 
@@ -131,7 +134,8 @@ def default_cache_dir() -> Path:
 
 def featurise_smiles(smiles: Iterable[Any], kind: str = "descriptors", radius: int = 2, bits: int = 2048,
                      cache_dir: str | Path | None = None, *, cache: bool = True) -> MolecularFeatures:
-    """Features of each SMILES string: RDKit 2D descriptors, Morgan bits, or both side by side.
+    """Features of each SMILES string: RDKit 2D descriptors, Morgan bits, or both side by side; or, with kind
+    "reaction", of each reaction SMILES its difference fingerprint (deepsci.data.reactions).
 
     Unparsable SMILES (and missing values) never raise: their row is all NaN and
     ``valid[i]`` is False, so the caller can count, report and drop them.
@@ -162,6 +166,11 @@ def featurise_smiles(smiles: Iterable[Any], kind: str = "descriptors", radius: i
     valid = np.zeros(len(smi), dtype=bool)
     with rdBase.BlockLogs():  # RDKit logs every parse failure; we count and report them instead
         for i, s in enumerate(smi):
+            if kind == "reaction":  # reaction SMILES: product minus reactants (deepsci.data.reactions)
+                difference = difference_fingerprint(s, radius, bits)
+                if difference is not None:
+                    X[i], valid[i] = difference.astype(np.float32), True
+                continue
             mol = Chem.MolFromSmiles(s) if s.strip() else None
             if mol is None:
                 continue
@@ -181,7 +190,7 @@ def featurise_smiles(smiles: Iterable[Any], kind: str = "descriptors", radius: i
 def _check_kind(kind: str, radius: int, bits: int) -> None:
     if kind not in FEATURE_KINDS:
         raise ConfigError(unknown_name("molecular featuriser", kind, FEATURE_KINDS))
-    if "morgan" in kind and (int(radius) < 0 or int(bits) < 1):
+    if ("morgan" in kind or kind == "reaction") and (int(radius) < 0 or int(bits) < 1):
         raise ConfigError(f"Morgan fingerprints need radius >= 0 and bits >= 1; received radius={radius}, "
                           f"bits={bits}. Typical values: radius 2, bits 2048.")
 
@@ -190,7 +199,7 @@ def _cache_key(smiles: list[str], kind: str, radius: int, bits: int) -> str:
     import rdkit  # optional heavy dependency: imported when used
 
     params: dict[str, Any] = {"kind": kind, "rdkit": rdkit.__version__, "version": FEATURES_VERSION}
-    if "morgan" in kind:
+    if "morgan" in kind or kind == "reaction":
         params.update(radius=int(radius), bits=int(bits))
     h = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
     h.update("\n".join(smiles).encode("utf-8"))

@@ -63,6 +63,7 @@ def concat_raw(train: Raw, test: Raw) -> Raw:
         if w is None:
             raise DataError(f"the test source {test.source} has no input '{k}'.")
         if isinstance(v, np.ndarray) and isinstance(w, np.ndarray):
+            v, w = _common_padding(v, w)
             if v.shape[1:] != w.shape[1:]:
                 raise DataError(f"the given test inputs have shape {tuple(w.shape)} but the training inputs "
                                 f"{tuple(v.shape)}: one sample must have the same shape {tuple(v.shape[1:])} in "
@@ -73,3 +74,17 @@ def concat_raw(train: Raw, test: Raw) -> Raw:
     marks = np.array(["train"] * len(train) + ["test"] * len(test), dtype=object)
     frame = pd.concat([train.frame, test.frame[list(train.frame.columns)]], ignore_index=True)
     return Raw(frame, arrays, train.ids + test.ids, train.source, marks, f"test source {test.source}")
+
+
+def _common_padding(v: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Variable-length signals (float, NaN after each series' end, in either array) padded with NaN to the wider
+    array's steps, so a test file may be padded to another width; any other pair as it is."""
+    nan_padded = (np.issubdtype(v.dtype, np.floating) and np.issubdtype(w.dtype, np.floating)
+                  and v.shape[1:-1] == w.shape[1:-1] and v.ndim >= 2 and (np.isnan(v).any() or np.isnan(w).any()))
+    if not nan_padded or v.shape[-1] == w.shape[-1]:
+        return v, w
+    width = max(v.shape[-1], w.shape[-1])
+
+    def pad(a: np.ndarray) -> np.ndarray:
+        return np.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, width - a.shape[-1])], constant_values=np.nan)
+    return pad(v), pad(w)

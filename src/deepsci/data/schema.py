@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Structure = Literal["table", "signal", "sequence", "set", "image", "window", "graph"]
-STRUCTURES: tuple[str, ...] = ("table", "signal", "sequence", "set", "image", "window", "graph")
+Structure = Literal["table", "signal", "sequence", "set", "image", "window", "graph", "reaction"]
+STRUCTURES: tuple[str, ...] = ("table", "signal", "sequence", "set", "image", "window", "graph", "reaction")
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,9 @@ class InputSchema:
             (n, L, d) float vectors or (n, L) int64 tokens, padded, with a mask when lengths differ;
             "set" (n, S, d) float, padded, with a mask when sizes differ; "window" (n, L, C), the
             input window of a forecasting record; "graph" molecules as atoms and bonds
-            (deepsci.data.graphs.MolecularGraphs, a RowSource that assembles its own batches).
+            (deepsci.data.graphs.MolecularGraphs, a RowSource that assembles its own batches); "reaction"
+            a reaction's reactants and product as one graph with each atom's side
+            (deepsci.data.reaction_graphs.ReactionGraphs), shaped as a graph.
         shape: one sample's shape without the row dimension, padded to the longest sample, e.g.
             (d,), (C, L), (C, H, W), (L,) for tokens, (L, d) for vectors, (S, d) for sets; for a
             graph the feature widths (atom features, bond features, molecule-vector features).

@@ -175,8 +175,11 @@ def _check_sizes(sizes: np.ndarray, shape: tuple[int, ...], label: str, name: st
     bad = np.flatnonzero((sizes < 0) | (sizes > shape[1]) | (sizes != np.round(sizes)))
     if len(bad):
         i = int(bad[0])
+        hint = (f" Lengths beyond the {shape[1]} padded steps suggest signals (n, C, L) read as sequences (n, L, d): "
+                "transpose the array to (n, L, C) (np.transpose(X, (0, 2, 1))), or read it with data.kind = 'signal'."
+                if sizes[i] > shape[1] else "")
         raise DataError(f"{label}: '{name}' of sample {i} is {sizes[i]}, outside 0..{shape[1]} (the padded width); "
-                        f"{len(bad)} sample(s) in all. Each size counts the real elements of its sample.")
+                        f"{len(bad)} sample(s) in all. Each size counts the real elements of its sample.{hint}")
 
 
 def read_table_source(spec: dict[str, Any], source: Source, *, test: bool = False) -> Raw:
@@ -191,16 +194,61 @@ def _id_column(spec: dict[str, Any], frame: pd.DataFrame, test: bool) -> str | N
 
 
 def read_signal_source(spec: dict[str, Any], source: Source, *, test: bool = False) -> Raw:
-    """An .npz/.npy/arrays source, or a CSV of one row per sample (feature columns are the L steps)."""
+    """An .npz/.npy/arrays source, or a CSV of one row per sample (feature columns are the L steps).
+
+    Series of different lengths are NaN after their end (each series on its own), or the steps past a
+    `lengths` array (.npz) or column (CSV) are set to NaN here: either way the featuriser reads NaN padding."""
     if _is_arrays(source):
-        return read_array_source(spec, source, test=test)
-    frame, label = read_frame(source)  # type: ignore[arg-type]
-    cols = spec.get("features") or [c for c in frame.columns if c not in _reserved(spec)]
-    absent = [c for c in cols if c not in frame.columns]
-    if absent:
-        raise DataError(f"{label} lacks the signal column(s) {', '.join(absent[:5])}.")
-    values = frame[cols].apply(pd.to_numeric, errors="coerce").to_numpy(np.float32)
-    return Raw(frame, {"x": values}, frame_ids(frame, _id_column(spec, frame, test), label), label)
+        arrays, label = read_arrays(source)  # type: ignore[arg-type]
+        raw = arrays_raw(spec, arrays, label, test=test)
+        lengths = pick(arrays, [spec.get("lengths")], "lengths", label, "lengths")
+    else:
+        frame, label = read_frame(source)  # type: ignore[arg-type]
+        cols = spec.get("features") or [c for c in frame.columns if c not in _reserved(spec)]
+        absent = [c for c in cols if c not in frame.columns]
+        if absent:
+            raise DataError(f"{label} lacks the signal column(s) {', '.join(absent[:5])}.")
+        values = frame[cols].apply(pd.to_numeric, errors="coerce").to_numpy(np.float32)
+        raw = Raw(frame, {"x": values}, frame_ids(frame, _id_column(spec, frame, test), label), label)
+        lengths = _lengths_column(spec, frame, label)
+    if lengths is not None:
+        raw.arrays["x"] = nan_padded(np.asarray(raw.arrays["x"]), np.asarray(lengths), label, str(spec["lengths"]))
+    return raw
+
+
+def _lengths_column(spec: dict[str, Any], frame: pd.DataFrame, label: str) -> np.ndarray | None:
+    """The `lengths` column of a signal table, or None when data.lengths is not set."""
+    name = spec.get("lengths")
+    if not name:
+        return None
+    if name not in frame.columns:
+        raise DataError(f"{label} has no lengths column '{name}' (data.lengths); its columns are: "
+                        f"{', '.join(map(str, frame.columns[:12]))}.")
+    return pd.to_numeric(frame[name], errors="coerce").to_numpy(np.float64)
+
+
+def nan_padded(x: np.ndarray, lengths: np.ndarray, label: str, name: str) -> np.ndarray:
+    """Signals (n, L) or (n, C, L) as float32 with every step from lengths[i] on set to NaN (the padding).
+
+    Raises:
+        DataError: one length per series is needed, each a whole number in 1..L; a length beyond L is also the
+            sign of (n, L, C) data read as (n, C, L), which the message names.
+    """
+    if lengths.shape != (len(x),):
+        raise DataError(f"{label}: '{name}' has shape {lengths.shape} but there are {len(x)} series; give one length "
+                        "per series (test arrays in the same file: pad them with NaN after each series' end instead).")
+    steps = x.shape[-1]
+    bad = np.flatnonzero(~np.isfinite(lengths) | (lengths < 1) | (lengths > steps) | (lengths != np.round(lengths)))
+    if len(bad):
+        i = int(bad[0])
+        hint = (f" Lengths beyond the {steps} steps suggest the array is (n, L, C), steps before channels: give it "
+                "as (n, C, L) (np.transpose(X, (0, 2, 1)))." if lengths[i] > steps else "")
+        raise DataError(f"{label}: '{name}' of series {i} is {lengths[i]}, outside 1..{steps} (the steps of the "
+                        f"array); {len(bad)} series in all.{hint}")
+    beyond = np.arange(steps)[None, :] >= lengths.astype(np.int64)[:, None]  # (n, L)
+    out = x.astype(np.float32, copy=True)
+    out[beyond if out.ndim == 2 else np.broadcast_to(beyond[:, None, :], out.shape)] = np.nan
+    return out
 
 
 def read_image_source(spec: dict[str, Any], source: Source, *, test: bool = False) -> Raw:
@@ -336,7 +384,7 @@ def _is_arrays(source: Any) -> bool:
 def _reserved(spec: dict[str, Any]) -> set[str]:
     t = spec.get("target")
     targets = set([t] if isinstance(t, str) else (t or []))
-    return targets | {c for c in (spec.get("id_column"), spec.get("split_column")) if c}
+    return targets | {c for c in (spec.get("id_column"), spec.get("split_column"), spec.get("lengths")) if c}
 
 
 def read_multi_source(spec: dict[str, Any], source: Source, *, test: bool = False) -> Raw:
@@ -385,6 +433,9 @@ def _multi_from_arrays(spec: dict[str, Any], inputs: dict[str, dict[str, Any]], 
         else:
             raw = arrays_raw({**sub, **targets}, arrays, label, test=test)
             values[name] = raw.arrays["x"]
+            if sub["kind"] == "signal" and sub.get("lengths"):
+                lengths = pick(arrays, [sub["lengths"]], f"input '{name}' lengths", label, f"inputs.{name}.lengths")
+                values[name] = nan_padded(np.asarray(values[name]), np.asarray(lengths), label, sub["lengths"])
             rows[name] = len(raw)
             frame = raw.frame
     if len(set(rows.values())) > 1:

@@ -10,14 +10,16 @@ that mean the same thing have the same name in every kind:
     target        target column(s) / target array name
     task          "auto", "regression", "binary", "multiclass", "multilabel" (several 0/1 target columns,
                   one sigmoid per label), "tagging" (one class per step of a sequence or signal)
-    split         "auto", "random", "stratified", "scaffold", "column", "given"
+    split         "auto", "random", "stratified", "scaffold", "ordered", "column", "given"
     split_column  column of train / valid / test (/ calib) marks
     test_fraction, valid_fraction, calib_fraction
+    train_fraction share of the training rows kept for training (the rest unused; valid and test unchanged)
     id_column     column naming each row
     missing       "error" or "drop" (rows with NaN/inf)
     scale_targets standardise regression targets (training rows only)
 
-A `graph` source is a table with a SMILES column (molecules as graphs, deepsci.data.graphs).
+A `graph` source is a table with a SMILES column (molecules as graphs, deepsci.data.graphs); a `reaction`
+source a table with a column of reaction SMILES (graph pairs, deepsci.data.reaction_graphs).
 Array sources (.npz/.npy) name their arrays: `x`, `target`, and for given test arrays `test_x`,
 `test_target` (any names). Unknown keys are errors, so the resolved config holds only keys that apply.
 `multi` is several named inputs from one source (`[data.inputs.<name>]`, each a table, signal, image,
@@ -35,7 +37,7 @@ from deepsci.section import Section, tagged_union
 from deepsci.tasks import TASKS
 
 Task = Literal["auto", "regression", "binary", "multiclass", "multilabel", "tagging"]
-SplitName = Literal["auto", "random", "stratified", "scaffold", "column", "given"]
+SplitName = Literal["auto", "random", "stratified", "scaffold", "ordered", "column", "given"]
 
 
 class _Common(Section):
@@ -79,6 +81,9 @@ class _RowSplit(_Common):
     valid_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     calib_fraction: float = Field(0.0, ge=0.0, lt=1.0, description="share of training rows held out for "
                                   "conformal calibration (disjoint from valid)")
+    train_fraction: float = Field(1.0, gt=0.0, le=1.0, description="share of the training rows kept for training "
+                                  "(seeded, stratified by class), after valid and calib are carved; valid and test "
+                                  "rows unchanged (learning curves, data efficiency)")
 
     def _test_arrays(self) -> bool:
         """True when test arrays are named (given test rows inside the source)."""
@@ -99,7 +104,9 @@ class TableData(_RowSplit):
     kind: Literal["table"] = "table"
     features: list[str] | None = None
     smiles_column: str | None = None
-    featuriser: Literal["descriptors", "morgan", "descriptors+morgan", "none"] = "descriptors"
+    featuriser: Literal["descriptors", "morgan", "descriptors+morgan", "reaction", "none"] = Field(
+        "descriptors", description="what a SMILES column becomes; 'reaction': the difference fingerprint of a "
+                                   "column of reaction SMILES (deepsci.data.reactions)")
     morgan_radius: int = Field(2, ge=0, le=6)
     morgan_bits: int = Field(2048, ge=64, le=65536)
     scale_features: bool = True
@@ -131,6 +138,19 @@ class GraphData(_RowSplit):
     morgan_bits: int = Field(2048, ge=64, le=65536)
 
 
+class ReactionData(_RowSplit):
+    """Chemical reactions as graph pairs (deepsci.data.reaction_graphs): a table with a column of reaction SMILES
+    "reactants>>product"; the reactants' and the product's graphs go through one shared encoder. A reaction
+    table for a fingerprint model is kind = "table" with featuriser = "reaction" (the difference fingerprint).
+    `split = "scaffold"` groups reactions by the Bemis-Murcko scaffold of their product."""
+
+    kind: Literal["reaction"] = "reaction"
+    smiles_column: str | None = Field(None, description="the reaction SMILES column (default: the catalog's, or "
+                                                        "'reaction')")
+    atom_features: Literal["chemprop", "chemprop+contribs"] = Field(
+        "chemprop", description="atom features (deepsci.data.graphs), the same on both sides")
+
+
 class _Arrays(_RowSplit):
     """Array names of an .npz (or .npy) source."""
 
@@ -151,6 +171,10 @@ class SignalData(_Arrays):
     valid_fraction: Annotated[float, Field(ge=0.0, lt=1.0)] | Literal["auto"] = Field(  # type: ignore[assignment]
         "auto", description="'auto': chosen from the data size (deepsci.data.validation): no validation rows on "
                             "small sets, which train a fixed budget on every training row")
+    lengths: str | None = Field(None, description="variable length: the (n,) array (.npz) or column (CSV) of each "
+                                                  "series' length; without it, NaN after a series' end is padding")
+    truncate: bool = Field(False, description="variable length: cut a series longer than every training series to "
+                                              "the training length (else it is refused)")
 
 
 class ImageData(_Arrays):
@@ -247,6 +271,8 @@ class SignalInput(Section):
     test_x: str | None = None
     features: list[str] | None = None
     scale: Literal["standard", "per-series", "unit", "none"] = "standard"
+    lengths: str | None = None
+    truncate: bool = False
 
 
 class ImageInput(Section):
@@ -327,9 +353,10 @@ class MultiData(_RowSplit):
 
 DATA_MODELS: dict[str, type[_Common]] = {"table": TableData, "graph": GraphData, "signal": SignalData, "image": ImageData,
                                          "sequence": SequenceData, "set": SetData, "series": SeriesData,
-                                         "text": TextData, "multi": MultiData}
+                                         "text": TextData, "multi": MultiData, "reaction": ReactionData}
 KINDS: tuple[str, ...] = tuple(DATA_MODELS)
-AnyData = Union[TableData, GraphData, SignalData, ImageData, SequenceData, SetData, SeriesData, TextData, MultiData]
+AnyData = Union[TableData, GraphData, SignalData, ImageData, SequenceData, SetData, SeriesData, TextData, MultiData,
+                ReactionData]
 if TYPE_CHECKING:
     DataConfig = AnyData
 else:
@@ -351,7 +378,7 @@ def locate(loc: list[str]) -> tuple[list[str], type[Section] | None]:
     return path, section
 
 
-RowData = Union[TableData, GraphData, SignalData, ImageData, SequenceData, SetData, MultiData]
+RowData = Union[TableData, GraphData, SignalData, ImageData, SequenceData, SetData, MultiData, ReactionData]
 _ADAPTER: TypeAdapter[AnyData] = TypeAdapter(DataConfig)
 
 

@@ -1,4 +1,4 @@
-"""Train/valid/test splits as index arrays: random, stratified, scaffold, or a column.
+"""Train/valid/test splits as index arrays: random, stratified, scaffold, ordered (in time), or a column.
 
 Conventions shared by every splitter:
     - ``test_fraction`` is a fraction of all rows; ``valid_fraction`` is a fraction of the rows
@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from deepsci.data.reactions import product_smiles
 from deepsci.errors import ConfigError, DataError, unknown_name
 
-SPLITS: tuple[str, ...] = ("random", "stratified", "scaffold", "column")
+SPLITS: tuple[str, ...] = ("random", "stratified", "scaffold", "ordered", "column")
 #: split names that keep given marks (a split column, a test file, test arrays); any other refuses them
 HONOURS_MARKS: tuple[str, ...] = ("auto", "column", "given")
 
@@ -63,6 +64,21 @@ def random_split(n: int, *, test_fraction: float = 0.2, valid_fraction: float = 
     return _finish(n, *(np.flatnonzero(codes == c) for c in (TRAIN, VALID, TEST)))
 
 
+def ordered_split(n: int, *, test_fraction: float = 0.2, valid_fraction: float = 0.1) -> SplitIndices:
+    """The rows in the order the source holds them (time order): test the last `test_fraction`, validation the
+    block just before it, training the rest.
+
+    For rows in time order (NetCDF/Zarr fields by their time coordinate, a table sorted by date) a random split
+    would train on the days around each test day, and neighbouring days look alike; here nothing later than a
+    validation or test row trains the model. No seed: the order decides.
+    """
+    _check_fractions(test_fraction, valid_fraction)
+    n_test = part_size(n, test_fraction, at_least_one=True)
+    n_valid = part_size(n - n_test, valid_fraction, at_least_one=True)
+    cut = n - n_test - n_valid
+    return _finish(n, np.arange(cut), np.arange(cut, n - n_test), np.arange(n - n_test, n))
+
+
 def stratified_split(labels: Sequence[Any] | np.ndarray, *, test_fraction: float = 0.2,
                      valid_fraction: float = 0.1, seed: int = 0) -> SplitIndices:
     """Random split that keeps each class's share the same in train, valid and test.
@@ -98,11 +114,13 @@ def murcko_scaffold(smiles: str) -> str:
     """Bemis–Murcko scaffold of a molecule as canonical SMILES ("" for acyclic molecules).
 
     Bemis & Murcko, J. Med. Chem. 39, 2887 (1996). Unparsable SMILES return the input string
-    itself, so each forms its own group.
+    itself, so each forms its own group. A reaction ("reactants>>product") is grouped by its product's
+    scaffold (atom map numbers removed; deepsci.data.reactions.product_smiles).
     """
     from rdkit import Chem, rdBase  # optional heavy dependency: imported when used
     from rdkit.Chem.Scaffolds import MurckoScaffold  # optional heavy dependency: imported when used
 
+    smiles = product_smiles(smiles)
     with rdBase.BlockLogs():
         mol = Chem.MolFromSmiles(smiles) if isinstance(smiles, str) else None
         if mol is None:
@@ -222,23 +240,26 @@ def _honour_marks(codes: np.ndarray, valid_fraction: float, seed: int, labels: n
 def split_codes(n: int, *, method: str = "auto", test_fraction: float = 0.2, valid_fraction: float = 0.1,
                 calib_fraction: float = 0.0, seed: int = 0, labels: np.ndarray | None = None,
                 smiles: Sequence[str] | None = None, marks: np.ndarray | None = None, given: str = "",
-                column: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+                column: str | None = None, train_fraction: float = 1.0) -> tuple[np.ndarray, dict[str, Any]]:
     """The one split of the house: (n,) uint8 part code of every usable row, and what was done.
 
     Both the in-memory builder and the streamed one call this on the same rows (dropped rows removed),
     so a file splits identically either way. A split the data cannot honour raises, never is replaced.
 
     Args:
-        n: usable rows. method: "auto", "random", "stratified", "scaffold", "column" or "given".
+        n: usable rows. method: "auto", "random", "stratified", "scaffold", "ordered", "column" or "given".
         labels: (n,) class labels for stratification (classification), else None.
         smiles: (n,) molecules for a scaffold split. column: the split column's name, if one is set.
         marks: (n,) uint8 codes given by a split column, a test file or test arrays (`mark_codes`), or None;
             `given` says where they came from ("column 'part'", "test source 'x.csv'"). With marks,
             test_fraction = 0 means no test rows are wanted (deepsci.data.arrays: an estimator's training rows).
+        train_fraction: share of the training rows kept for training, in (0, 1], after valid and calib are carved
+            (`keep_training_share`); the rest are marked DROPPED. Valid, calib and test rows stay as they are.
 
     Returns:
-        codes (TRAIN, VALID, TEST, CALIB per row) and the summary {"method", "test_from", "seed", "train",
-        "valid", "test", "calib"} (row counts).
+        codes (TRAIN, VALID, TEST, CALIB per row; DROPPED for training rows left out by train_fraction) and the
+        summary {"method", "test_from", "seed", "train", "valid", "test", "calib"} (row counts), with
+        "train_fraction" and "train_unused" (rows left out) when train_fraction < 1.
     """
     if method == "column" and column is None:
         raise DataError("split = 'column' needs data.split_column: the column of train/valid/test marks. Set it, "
@@ -258,11 +279,43 @@ def split_codes(n: int, *, method: str = "auto", test_fraction: float = 0.2, val
         codes, test_from = _drawn_codes(used, n, test_fraction, valid_fraction, seed, labels, smiles), "drawn"
     if calib_fraction > 0 and not (codes == CALIB).any():
         carve_calib(codes, calib_fraction, seed)
+    unused = keep_training_share(codes, train_fraction, seed, labels)
     counts = {name: int(np.count_nonzero(codes == code)) for name, code in PART_CODES.items()}
     if counts["train"] == 0:
         raise DataError(f"the training split is empty ({n} rows in all). Use more data or lower "
                         "test_fraction / valid_fraction / calib_fraction.")
-    return codes, {"method": used, "test_from": test_from, "seed": seed, **counts}
+    shared = {"train_fraction": train_fraction, "train_unused": unused} if train_fraction < 1 else {}
+    return codes, {"method": used, "test_from": test_from, "seed": seed, **counts, **shared}
+
+
+def keep_training_share(codes: np.ndarray, fraction: float, seed: int, labels: np.ndarray | None) -> int:
+    """Keep `fraction` of the training rows for training and mark the others DROPPED, in place; the rows left out.
+
+    For learning curves and data-efficiency studies (a network trained on a quarter of the training rows, judged
+    on the same test rows): seeded by `seed + 3`, stratified by `labels` (classification) so every class keeps
+    its share, at least one row kept. Valid, calib and test rows are not touched, so runs with different
+    fractions are judged on the same rows.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ConfigError(f"train_fraction must be in (0, 1]; received {fraction}. Use 1 for all training rows, "
+                          "0.25 for a quarter of them.")
+    train = np.flatnonzero(codes == TRAIN)
+    k = max(1, int(round(len(train) * fraction)))
+    if fraction == 1.0 or k >= len(train):
+        return 0
+    if labels is not None:
+        try:
+            kept, _ = train_test_split(np.arange(len(train)), train_size=k, stratify=np.asarray(labels)[train],
+                                       random_state=seed + 3)
+        except ValueError as exc:
+            raise DataError(f"cannot keep train_fraction = {fraction} of the training rows by class: {exc}. "
+                            "Raise train_fraction, or use more rows per class.") from exc
+    else:
+        kept = np.random.default_rng(seed + 3).permutation(len(train))[:k]
+    left_out = np.ones(len(train), dtype=bool)
+    left_out[np.asarray(kept)] = False
+    codes[train[left_out]] = DROPPED
+    return int(left_out.sum())
 
 
 def _drawn_codes(method: str, n: int, test_fraction: float, valid_fraction: float, seed: int,
@@ -297,6 +350,8 @@ def make_split(method: str, *, n: int, test_fraction: float = 0.2, valid_fractio
     """Dispatch on a split name in `SPLITS` (what the config's `data.split` holds)."""
     if method == "random":
         return random_split(n, test_fraction=test_fraction, valid_fraction=valid_fraction, seed=seed)
+    if method == "ordered":
+        return ordered_split(n, test_fraction=test_fraction, valid_fraction=valid_fraction)
     if method == "stratified":
         if labels is None:
             raise ConfigError("split='stratified' needs class labels; it applies to classification only. "

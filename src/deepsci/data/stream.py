@@ -254,6 +254,13 @@ class StreamedRows:
         self._offset[blocks] = np.concatenate([[0], np.cumsum([len(p) for p in parts])[:-1]])
         self._cache = {int(b): self._joined[o:o + len(p)] for b, o, p in zip(blocks, self._offset[blocks], parts)}
 
+    def release(self) -> None:
+        """Drop the blocks held (a window of up to `window` blocks): after a pass that will not come back to them
+        soon, so each part of a table does not keep its last window once it is done with."""
+        self._joined = torch.zeros((0, len(self.features)), dtype=torch.float32)
+        self._offset[:] = -1
+        self._cache = {}
+
     def take_rows(self, idx: torch.Tensor | slice) -> torch.Tensor:
         """Standardised features of local rows `idx`: (len(idx), d) float32."""
         local = (np.arange(*idx.indices(len(self))) if isinstance(idx, slice)
@@ -267,7 +274,8 @@ class StreamedRows:
         used = np.unique(blocks)
         self._last_use[used] = self._tick
         if (self._offset[used] < 0).any():  # a new window (or the next blocks of an evaluation pass)
-            held = np.setdiff1d(np.flatnonzero(self._offset >= 0), used)
+            # a slice is a pass in file order (evaluation, prediction): it will not come back, keep only its blocks
+            held = np.setdiff1d(np.flatnonzero(self._offset >= 0), used) if not isinstance(idx, slice) else used[:0]
             recent = held[np.argsort(-self._last_use[held], kind="stable")][:max(0, self.window - len(used))]
             self._join(np.union1d(used, recent))
         return self._joined.index_select(0, torch.from_numpy(self._offset[blocks] + local - self.first[blocks]))
@@ -292,6 +300,7 @@ class RowIds(Sequence[str]):
 
     def __init__(self, rows: StreamedRows) -> None:
         self.rows = rows
+        self._block: tuple[int, np.ndarray] = (-1, np.zeros(0, dtype=np.int64))  # the block named last, its rows
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -303,7 +312,9 @@ class RowIds(Sequence[str]):
         if not 0 <= i < len(self):
             raise IndexError(i)
         b = int(np.searchsorted(self.rows.first, i, side="right") - 1)
-        return str(self.rows.file_rows(b)[i - self.rows.first[b]])
+        if self._block[0] != b:  # rows are named in runs (a block's first rows, a sorted sample)
+            self._block = (b, self.rows.file_rows(b))
+        return str(self._block[1][i - self.rows.first[b]])
 
     def __iter__(self) -> Iterator[str]:
         for b in np.flatnonzero(self.rows.counts):
@@ -342,7 +353,7 @@ def build_streamed(spec: TableData, seed: int = 0) -> Dataset:
                                  morgan_bits=2048, scale=scaler is not None)
     featuriser.state = {"feature_names": features, "fill_values": [],
                         **({} if scaler is None else {"scaler": scaler.to_dict()})}
-    y_scaler = Scaler().fit(y[codes == TRAIN]) if continuous and spec.scale_targets else None
+    y_scaler = _target_scaler(y, codes) if continuous and spec.scale_targets else None
     pre = Preprocessor(reader, {"x": featuriser}, task, targets, class_names, y_scaler)
     block_bytes = max(1, int(np.median(table.block_rows)) * 4 * len(features))  # a block's rows as float32
     window = max(1, min(len(table.block_rows), WINDOW_BYTES // block_bytes))
@@ -352,14 +363,15 @@ def build_streamed(spec: TableData, seed: int = 0) -> Dataset:
         source, part_codes, y_part = ((test_table, codes[n_main:], y[n_main:]) if on_test_file
                                       else (table, codes[:n_main], y[:n_main]))
         rows = StreamedRows(cast(BlockTable, source), part_codes, code, features, scaler, window)
-        yt = torch.from_numpy(y_part[part_codes == code].astype(np.float32 if continuous else np.int64))
+        yt = torch.from_numpy(_part_targets(y_part, part_codes, code, np.float32 if continuous else np.int64))
         if continuous:  # in slices: the scaler works in float64, 16 bytes a row at once for all rows
             for i in range(0, len(yt), 2**20):
                 yt[i:i + 2**20] = pre.scale_targets(yt[i:i + 2**20])
         parts[name] = Split(X=rows, y=yt, ids=cast(list[str], RowIds(rows)))  # ids are made on demand: n may be 10^8
     n_bad = int(sum(int(s["bad"].sum()) for s in scans))
     n_rows = sum(len(s["bad"]) for s in scans)
-    class_counts, label_counts = target_counts(task, y[codes != DROPPED], class_names)
+    # the counts are of classes: a regression's n targets are not copied for them
+    class_counts, label_counts = (None, None) if continuous else target_counts(task, y[codes != DROPPED], class_names)
     summary = DataSummary(
         source=table.source, kind="table", task=task, target=targets, rows_read=n_rows, rows_used=n_rows - n_bad,
         n_dropped=n_bad, dropped=dropped_counts(n_bad), split=split_summary,
@@ -475,7 +487,8 @@ def _split(spec: TableData, scans: list[dict[str, Any]], y: np.ndarray, task: st
     # stratified by the class names, as in memory (sklearn orders the classes by their labels' sort order)
     labels = np.asarray(class_names, dtype=object)[y[keep]] if task_of(task).exclusive else None
     sub, summary = split_codes(int(np.count_nonzero(~bad)), method=spec.split, test_fraction=spec.test_fraction,
-                               valid_fraction=spec.valid_fraction, calib_fraction=spec.calib_fraction, seed=seed,
+                               valid_fraction=spec.valid_fraction, calib_fraction=spec.calib_fraction,
+                               train_fraction=spec.train_fraction, seed=seed,
                                labels=labels, marks=None if marks is None else marks[keep], given=given,
                                column=split_column)
     codes = np.full(len(bad), DROPPED, dtype=np.uint8)
@@ -483,18 +496,43 @@ def _split(spec: TableData, scans: list[dict[str, Any]], y: np.ndarray, task: st
     return codes, summary
 
 
-def _fit_scaler(table: BlockTable, codes: np.ndarray, features: list[str]) -> Scaler:
-    """The column scaler of the training rows, fitted in one pass over the blocks.
+def _part_targets(y: np.ndarray, codes: np.ndarray, code: int, dtype: Any, rows: int = 2**20) -> np.ndarray:
+    """y[codes == code] as `dtype`, copied `rows` at a time: the whole selection in y's float64 first would hold
+    8 bytes a row of the part on top of y."""
+    out = np.empty((int(np.count_nonzero(codes == code)), *y.shape[1:]), dtype=dtype)
+    at = 0
+    for i in range(0, len(y), rows):
+        chunk = y[i:i + rows][codes[i:i + rows] == code]
+        out[at:at + len(chunk)] = chunk
+        at += len(chunk)
+    return out
 
-    Block moments are merged with Chan, Golub & LeVeque's (1979) pairwise update in float64, so the mean
-    and population standard deviation equal a scaler fitted on all training rows at once (to rounding).
+
+def _fit_scaler(table: BlockTable, codes: np.ndarray, features: list[str]) -> Scaler:
+    """The column scaler of the training rows, fitted in one pass over the blocks (`_merged_scaler`); a block
+    without training rows is not read."""
+    keeps = ((b, codes[start:start + rows] == TRAIN) for b, (start, rows) in enumerate(zip(table.starts,
+                                                                                           table.block_rows)))
+    return _merged_scaler((table.numeric(b, features)[keep] for b, keep in keeps if keep.any()), len(features))
+
+
+def _target_scaler(y: np.ndarray, codes: np.ndarray, rows: int = 2**20) -> Scaler:
+    """The target scaler of the training rows of y (n, t), `rows` at a time: Scaler.fit on y[codes == TRAIN]
+    would copy the training targets and square them in float64 at once (about 0.5 GB for 20 million rows)."""
+    return _merged_scaler((y[i:i + rows][codes[i:i + rows] == TRAIN] for i in range(0, len(y), rows)), y.shape[1])
+
+
+def _merged_scaler(chunks: Iterator[np.ndarray], width: int) -> Scaler:
+    """The column scaler of rows given in chunks ((m, width) each), their moments merged in float64.
+
+    Chan, Golub & LeVeque's (1979) pairwise update, so the mean and population standard deviation equal a
+    scaler fitted on all the rows at once (to rounding).
     """
-    count, mean, m2 = 0, np.zeros(len(features)), np.zeros(len(features))
-    for b, (start, rows) in enumerate(zip(table.starts, table.block_rows)):
-        keep = codes[start:start + rows] == TRAIN
-        if not keep.any():
+    count, mean, m2 = 0, np.zeros(width), np.zeros(width)
+    for chunk in chunks:
+        if not len(chunk):
             continue
-        x = table.numeric(b, features)[keep].astype(np.float64)
+        x = chunk.astype(np.float64)
         k, mu = len(x), x.mean(0)
         delta = mu - mean
         total = count + k

@@ -21,7 +21,7 @@ from deepsci.evaluation.metrics import task_metrics
 from deepsci.evaluation.references import fit_references
 from deepsci.evaluation.results import BaselineResult, Evaluation, SplitResult
 from deepsci.evaluation.uncertainty import (Calibration, apply_calibration, calibrate, held_out_calibration,
-                                            predictive, recalibrate, uncertainty_metrics)
+                                            predictive, recalibrate, sampled_layers, uncertainty_metrics)
 from deepsci.evaluation.uncertainty.levels import coverage_by_level, uncertainty_notes, without_uncalibrated_sigma
 from deepsci.tasks import task_of
 from deepsci.training.inference import predict_batches
@@ -81,7 +81,7 @@ def evaluate_model(model: nn.Module, dataset: "Dataset", spec: UncertaintySpec |
         cal = fit_calibration(task, truths.get("calib"), outputs["calib"][1] if "calib" in outputs else None,
                               replace(at, conformal=False, conformal_method="split") if at.k_fold else at)
         if at.k_fold:
-            cal = held_out_calibration(model, dataset.train.X, truths["train"], at, _TargetUnits(pre), cal)
+            cal = held_out_calibration(model, dataset.train.X, truths["train"], at, TargetUnits(pre), cal)
         return cal
 
     calibration = fit(spec) if spec is not None and spec.active else None
@@ -107,7 +107,7 @@ def evaluate_model(model: nn.Module, dataset: "Dataset", spec: UncertaintySpec |
     baselines = baseline_results(dataset)
     forecast = forecast_results(dataset, splits, season)
     stored = calibration.to_dict() if calibration is not None else None
-    summary = _uncertainty_summary(spec, model, stored, splits) if spec is not None and spec.active else None
+    summary = uncertainty_summary(spec, model, stored, splits) if spec is not None and spec.active else None
     return Evaluation(task=task, splits=splits, baselines=baselines, forecast=forecast, uncertainty=summary,
                       calibration=stored, warnings=(*baseline_warnings(task, splits, baselines), *notes))
 
@@ -121,8 +121,8 @@ def forecast_results(dataset: "Dataset", splits: dict[str, SplitResult], season:
     return forecast_comparison(test.y_true, test.pred, baseline_forecasts(dataset, season))
 
 
-def _uncertainty_summary(spec: UncertaintySpec, model: nn.Module, calibration: dict[str, Any] | None,
-                         splits: dict[str, SplitResult]) -> dict[str, Any]:
+def uncertainty_summary(spec: UncertaintySpec, model: nn.Module, calibration: dict[str, Any] | None,
+                        splits: dict[str, SplitResult]) -> dict[str, Any]:
     """metrics.json["uncertainty"]: the method, the calibration and where it was fitted, per split metrics."""
     out: dict[str, Any] = {"method": spec.method, "members": int(getattr(model, "members", 1)),
                            "heteroscedastic": spec.heteroscedastic, "level": spec.level,
@@ -130,6 +130,9 @@ def _uncertainty_summary(spec: UncertaintySpec, model: nn.Module, calibration: d
                            "calibration": calibration}
     if spec.method == "mc-dropout":
         out["samples"] = spec.samples
+        out["sampled_layers"] = sampled_layers(model)  # every dropout MC dropout samples, by module name
+    if spec.method == "ensemble":
+        out["ensemble_form"] = getattr(model, "FORM", "stacked")  # stacked MLP, sequential or vectorised members
     out.update({n: r.uncertainty for n, r in splits.items() if n in ("valid", "test", "calib")})
     return out
 
@@ -176,7 +179,7 @@ def baseline_warnings(task: str, splits: dict[str, SplitResult], baselines: tupl
     return tuple(warnings)
 
 
-class _TargetUnits:
+class TargetUnits:
     """The preprocessor's target transform in the shape `predictive` expects (a scaler's two inverses)."""
 
     def __init__(self, preprocessor: Any) -> None:
@@ -195,7 +198,7 @@ def predict_with_uncertainty(model: nn.Module, X: Inputs, task: str, preprocesso
     """
     if spec is None or not spec.active:
         return predictions(predict_batches(model, X), task, preprocessor.inverse_targets), None, {}
-    dist = recalibrate(calibration or None, predictive(model, X, task, spec, _TargetUnits(preprocessor)))
+    dist = recalibrate(calibration or None, predictive(model, X, task, spec, TargetUnits(preprocessor)))
     fitted = Calibration.from_dict(calibration) if calibration else None
     shown = without_uncalibrated_sigma(spec, fitted, dist.as_dict()) if calibration is not None else dist.as_dict()
     return dist.pred, shown, apply_calibration(calibration, dist) if calibration else {}

@@ -12,6 +12,7 @@ Every run reports at least two (metrics.json "baselines", the console's referenc
               most 4096) or on pooled steps (vectors: mean, std and max over the real steps, and the length)
     set       trivial; ridge / logistic on pooled elements (mean, std and max over the real elements, and size)
     graph     trivial; ridge / logistic on Morgan fingerprints (radius 2, 2048 bits) of the molecules
+    reaction  trivial; the nearest neighbour by Tanimoto similarity of difference fingerprints
     series    trivial (the training mean: climatology); persistence; seasonal-naive (one season earlier, where
               data.season is set); linear autoregression (least squares on the training windows)
     multi     trivial; ridge / logistic on every input's features side by side
@@ -251,6 +252,9 @@ def signal_references(rows: TrainingRows) -> list[Reference]:
         (_, series, pad), = _parts(X, rows.inputs)
         return scale(minirocket_features(transform, _zero_padding(series, pad)))
     what = f"MiniRocket features ({transform.n_features})"
+    if mask is not None:  # variable length: the published transform takes one length; the padding is read as zeros
+        what += (f" of the series zero-padded after their end to the longest training series ({x.shape[-1]} steps): "
+                 "MiniRocket reads the padding as zeros")
     fitted = fit_ridge_classifier(rows.task, scale(F_train), rows.y, rows.n_classes, what)
     return [*feature_references(rows), _on(featurise, fitted, "minirocket")]
 
@@ -262,6 +266,22 @@ def graph_references(rows: TrainingRows) -> list[Reference]:
         else "pooled atom features and molecule vectors"
     linear = fit_linear(rows.task, F_train, rows.y, rows.n_classes, words)
     return [_trivial(rows), _on(_fingerprints, linear, "linear")]
+
+
+def reaction_references(rows: TrainingRows) -> list[Reference]:
+    """The trivial model, and the nearest neighbour: each reaction gets the target of the training reaction whose
+    difference fingerprint (Morgan counts radius 2, 2048 bits, product minus reactants; Schneider et al. 2015)
+    is most Tanimoto-similar (deepsci.data.reactions)."""
+    from deepsci.data.reactions import difference_fingerprints, nearest_neighbour  # RDKit: imported when used
+
+    F_train = difference_fingerprints(getattr(rows.X, "reactions"))
+    exclusive = task_of(rows.task).exclusive
+
+    def predict(X: Inputs) -> np.ndarray:
+        nearest = rows.y[nearest_neighbour(F_train, difference_fingerprints(getattr(X, "reactions")))]
+        return np.eye(rows.n_classes)[nearest.astype(np.int64)] if exclusive else nearest
+    words = "the target of the most Tanimoto-similar training reaction (difference fingerprint, Morgan radius 2)"
+    return [_trivial(rows), Reference("nearest-neighbour", words, predict)]
 
 
 def series_references(rows: TrainingRows) -> list[Reference]:
@@ -294,6 +314,7 @@ def _tensor(X: Inputs) -> torch.Tensor:
 REFERENCES: dict[str, ReferenceMaker] = {
     "table": table_references, "signal": signal_references, "image": feature_references,
     "sequence": feature_references, "set": feature_references, "graph": graph_references,
+    "reaction": reaction_references,
     "series": series_references, "multi": feature_references,
 }
 

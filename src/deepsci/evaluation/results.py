@@ -33,6 +33,10 @@ class SplitResult:
         bands: conformal intervals ("lower", "upper", (n, t)) or sets ("sets", (n, k) bool).
         uncertainty: the split's uncertainty metrics, JSON-able.
         frame: a predictions table a model brings of its own (symbol sequences), else None.
+        rows: the rows the metrics cover where the arrays hold fewer (a streamed split holds its first rows,
+            for predictions.csv), else None: the arrays hold every row.
+        sample: a streamed split's seeded uniform random sample of rows (metrics empty), the rows the report's
+            figures and the uncertainty metrics are drawn from; None where every row is held.
     """
 
     name: str
@@ -44,6 +48,8 @@ class SplitResult:
     bands: dict[str, np.ndarray] = field(default_factory=dict)
     uncertainty: dict[str, Any] = field(default_factory=dict)
     frame: pd.DataFrame | None = None
+    rows: int | None = None
+    sample: "SplitResult | None" = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,12 @@ class Evaluation:
     def shown(self) -> SplitResult:
         """The split the report draws and predictions.csv holds: test, else valid."""
         return self.splits.get("test") or self.splits["valid"]
+
+    @property
+    def drawn(self) -> SplitResult:
+        """The rows the report's figures are drawn from: the shown split's random sample where it holds one (a
+        streamed split), else the shown split."""
+        return self.shown.sample or self.shown
 
     def metrics_json(self) -> dict[str, Any]:
         """The evaluation part of metrics.json: per split metrics, baselines, forecast, uncertainty, warnings."""

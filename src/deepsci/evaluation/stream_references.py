@@ -100,28 +100,32 @@ def _blocks(X: Inputs, rows: int = BLOCK_ROWS) -> Any:
         yield start, block.double().numpy()
 
 
-def _targets(rows: TrainingRows) -> np.ndarray:
-    """The ridge's targets: regression and multilabel as they are, classes one-hot (n, k)."""
+def _targets(rows: TrainingRows, start: int, stop: int) -> np.ndarray:
+    """The ridge's targets of training rows [start, stop): regression and multilabel as they are, classes one-hot
+    (m, k); made block by block, so a classification never holds an (n, k) one-hot matrix."""
+    y = rows.y[start:stop]
     if task_of(rows.task).continuous or task_of(rows.task).multilabel:
-        return rows.y.reshape(len(rows.y), -1)
-    return np.eye(rows.n_classes)[rows.y.astype(np.int64)]
+        return y.reshape(len(y), -1)
+    return np.eye(rows.n_classes)[y.astype(np.int64)]
 
 
 def streamed_references(rows: TrainingRows) -> list[Reference]:
     """Trivial and ridge references of a streamed table, fitted in one pass over the training blocks."""
     trivial = fit_trivial(rows.task, rows.y, rows.n_classes)
-    ridge, Y = GramRidge(), _targets(rows)
+    ridge = GramRidge()
     for start, F in _blocks(rows.X):
-        ridge.add(F, Y[start:start + len(F)])
+        ridge.add(F, _targets(rows, start, start + len(F)))
     ridge.solve()
-    continuous = task_of(rows.task).continuous
+    assert ridge.coef is not None
+    width = ridge.coef.shape[1]  # t targets or k classes
+    continuous, multilabel = task_of(rows.task).continuous, task_of(rows.task).multilabel  # not `rows`: its y is n long
 
     def predict(X: Inputs) -> np.ndarray:
-        out = np.concatenate([ridge.predict(F) for _, F in _blocks(X)]) if n_rows(X) else np.zeros((0, Y.shape[1]))
+        out = np.concatenate([ridge.predict(F) for _, F in _blocks(X)]) if n_rows(X) else np.zeros((0, width))
         if continuous:
             return out
         scores = np.clip(out, 1e-6, 1.0)
-        return scores if task_of(rows.task).multilabel else scores / scores.sum(1, keepdims=True)
+        return scores if multilabel else scores / scores.sum(1, keepdims=True)
 
     what = "ridge regression" if continuous else "least-squares classifier (ridge on one-hot targets)"
     return [Reference("trivial", trivial.description, lambda X: trivial.predict(np.empty((n_rows(X), 0)))),

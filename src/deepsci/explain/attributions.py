@@ -14,8 +14,9 @@ embedding or one-hot dimensions summed).
 - "permutation": the increase of each row's loss when the unit is shuffled across rows (Breiman 2001;
   Fisher, Rudin & Dominici 2019); needs the labels.
 
-Molecular graphs (schema structure "graph") are attributed per atom: see deepsci.explain.graph_attributions
-(baseline: every atom's features 0, bonds and descriptors kept; permutation is not defined there).
+Molecular graphs (schema structure "graph") and reactions ("reaction": the reactants' atoms, then the
+product's) are attributed per atom: see deepsci.explain.graph_attributions (baseline: every atom's features 0,
+bonds and descriptors kept; permutation is not defined there).
 
 Token sequences (int64 symbols) have no gradient: the gradient methods attribute to the model's first
 float representation (the embedding's output, or the one-hot channels a CNN makes), which is what
@@ -40,6 +41,8 @@ from deepsci.tasks import task_of
 
 METHODS: tuple[str, ...] = ("integrated-gradients", "gradient-x-input", "saliency", "occlusion", "permutation")
 GRADIENT_METHODS = ("integrated-gradients", "gradient-x-input", "saliency")
+#: input structures attributed per atom: molecules, and reactions (reactant atoms, then product atoms)
+GRAPH_STRUCTURES = ("graph", "reaction")
 
 
 @dataclass(frozen=True)
@@ -202,7 +205,7 @@ def attribute(model: nn.Module, X: Inputs, schema: InputSchema, method: str, *, 
     """
     if method not in METHODS:
         raise ConfigError(f"unknown attribution method '{method}'; known: {', '.join(METHODS)}.")
-    if schema.structure == "graph":
+    if schema.structure in GRAPH_STRUCTURES:
         return _attribute_graph(model, X, schema, method, task=task, targets=targets, steps=steps or 128,
                                 batch_size=batch_size)
     x, mask = split_input(X)

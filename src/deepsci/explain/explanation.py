@@ -19,7 +19,7 @@ from deepsci.data.batch import Inputs, n_rows, take
 from deepsci.data.schema import InputSchema
 from deepsci.errors import DataError
 from deepsci.explain.adversarial import RobustnessCurve, robustness_curve
-from deepsci.explain.attributions import METHODS, Attributions, attribute
+from deepsci.explain.attributions import GRAPH_STRUCTURES, METHODS, Attributions, attribute
 from deepsci.tasks import task_of
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ def explain_split(model: nn.Module, X: Inputs, y: Tensor | None, schema: InputSc
     Xs, ys = take(X, idx), (None if y is None else y[idx])
     result: dict[str, Attributions] = {}
     skipped: dict[str, str] = {}
-    graph = schema.structure == "graph"
+    graph = schema.structure in GRAPH_STRUCTURES
     for method in methods:
         if method == "permutation" and (ys is None or graph):
             skipped[method] = "not defined per atom (molecules differ in their atoms)" if graph else \

@@ -33,7 +33,7 @@ def importance_figure(explanation: Explanation, *, top: int = 15) -> Figure:
     structure = explanation.schema.structure
     if structure == "image" and len(explanation.schema.shape) == 3:
         return _image_maps(explanation)
-    if structure in ("table", "graph"):  # a graph's units are its atom-feature columns
+    if structure in ("table", "graph", "reaction"):  # a graph's (or reaction's) units are its atom-feature columns
         return _feature_bars(explanation, top)
     return _position_lines(explanation)
 

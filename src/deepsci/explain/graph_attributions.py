@@ -19,6 +19,10 @@ atom-feature matrix; bond features and the optional per-molecule descriptor vect
   copies rather than one per atom. The per-feature-column values mask that column in every atom of the
   molecule. (captum's FeatureAblation assumes one output per input row, which atoms are not.)
 
+Reactions (deepsci.data.reaction_graphs) are one disjoint graph of reactants and product each, with atom_side
+passed through: atom i of a reaction is atom i of "reactants.product" (the side's atoms are not zeroed apart:
+the baseline zeroes every atom's features on both sides).
+
 Values: `Attributions.values` (n, A) per molecule and atom-feature column (summed over its atoms);
 `Attributions.atom_values` (Na,) per atom (summed over its features), molecule after molecule, with
 `Attributions.atom_counts` (n,) atoms per molecule; atom i of molecule r is RDKit's atom i of its SMILES.
@@ -80,6 +84,8 @@ class ReplicatedGraph(nn.Module):
             kwargs["pair_dist"] = g["pair_dist"].repeat(s)
         if "n_atoms" in g:
             kwargs["n_atoms"] = g["n_atoms"].repeat(s)
+        if "atom_side" in g:  # a reaction's reactant (-1) and product (+1) atoms (deepsci.data.reaction_graphs)
+            kwargs["atom_side"] = g["atom_side"].repeat(s)
         out = self.model(**kwargs)
         if out.dim() == 3:  # a stacked ensemble: (K, S B, outputs)
             out = out.mean(0)
@@ -135,6 +141,8 @@ def _sub_batch(graph: dict[str, Tensor], rows: Tensor, start: Tensor, n_atoms: T
            "atom_batch": graph["atom_batch"][a0:a1] - first, "mol_x": graph["mol_x"][rows]}
     if "n_atoms" in graph:
         sub["n_atoms"] = graph["n_atoms"][rows]
+    if "atom_side" in graph:
+        sub["atom_side"] = graph["atom_side"][a0:a1]
     if "pair_dist" in graph:
         squares = n_atoms * n_atoms
         p0 = int(squares[:first].sum())

@@ -27,12 +27,13 @@ from deepsci.models.lorentz import LorentzNet
 from deepsci.models.mlp import MLP
 from deepsci.models.multi import MultiInput
 from deepsci.models.presets import preset_blocks
+from deepsci.models.reaction import ReactionNet
 from deepsci.models.registry import MODELS, model_from_spec, model_kind, register
 from deepsci.models.rnn import CharLM, Seq2Seq, SequenceModel
 from deepsci.models.sets import DeepSets, SetTransformer
 from deepsci.models.specs import (
     SPECS, CharLMModel, CNNModel, DeepSetsModel, DMPNNModel, EquivariantCNNModel, GINModel, LorentzModel, MLPModel,
-    ModelSpec, MultiModel, RNNModel, Seq2SeqModel, SetTransformerModel, TransformerModel, UGRNNModel)
+    ModelSpec, MultiModel, ReactionModel, RNNModel, Seq2SeqModel, SetTransformerModel, TransformerModel, UGRNNModel)
 from deepsci.models.transformer import TransformerEncoderModel
 from deepsci.tasks import task_of
 
@@ -144,9 +145,29 @@ def _cnn(m: CNNModel, schema: InputSchema, n_outputs: int, *, task: str, seed: i
                   **tokens)
     if m.blocks is not None or m.preset is not None:
         blocks = preset_blocks(m.preset) if m.preset else [b.model_dump(exclude_none=True) for b in m.blocks or ()]
+        blocks = with_body_dropout(blocks, m.body_dropout)
         return CNN(channels, n_outputs, blocks, head_hidden=m.hidden, head_dropout=m.dropout, **common)
     return CNN.lenet(channels, n_outputs, channels=m.channels, kernel=m.kernel, batch_norm=m.batch_norm, pool=m.pool,
                      dropout=m.dropout, head_hidden=m.hidden, **common)
+
+
+#: CNN blocks a `body_dropout` follows: the ones that learn features (pooling, SE gates and dropout do not)
+BODY_DROPOUT_AFTER = frozenset({"conv", "residual", "inception"})
+
+
+def with_body_dropout(blocks: list[dict[str, Any]], p: float) -> list[dict[str, Any]]:
+    """`blocks` with a dropout block of rate p after each conv, residual and inception block (p = 0: unchanged).
+
+    Written into the block list itself, so model.json holds an ordinary CNN and MC dropout samples the body as
+    well as the head (deepsci.evaluation.uncertainty.sampled_layers)."""
+    if not p:
+        return blocks
+    out: list[dict[str, Any]] = []
+    for block in blocks:
+        out.append(block)
+        if block.get("type") in BODY_DROPOUT_AFTER:
+            out.append({"type": "dropout", "p": p})
+    return out
 
 
 def _steps(schema: InputSchema) -> dict[str, Any]:
@@ -238,6 +259,14 @@ def _lorentz(m: LorentzModel, schema: InputSchema, n_outputs: int, *, task: str,
     return LorentzNet(d, n_outputs, momentum=_columns(schema, m.momentum, "momentum"),
                       scalars=_columns(schema, m.scalars, "scalars"), hidden=m.hidden, rho=m.rho, pooling=m.pooling,
                       scale=m.scale, activation=m.activation, dropout=m.dropout, seed=seed)
+
+
+@register(ReactionModel, accepts=("reaction",), model=ReactionNet)
+def _reaction(m: ReactionModel, schema: InputSchema, n_outputs: int, *, task: str, seed: int, **_: Any) -> nn.Module:
+    n_atom, n_bond, _n_mol = _shape(schema, 3, "(atom features, bond features, molecule features)")
+    return ReactionNet(n_atom, n_bond, n_outputs, network=m.network, combine=m.combine, width=m.width, depth=m.depth,
+                       hidden=m.hidden, readout=m.readout, activation=m.activation, dropout=m.dropout,
+                       bond_features=m.bond_features, seed=seed)
 
 
 @register(MultiModel, accepts=("*",), model=MultiInput)

@@ -2,7 +2,7 @@
 
 A CNN is a list of blocks followed by a head:
 
-    blocks   conv | pool | residual | se | dropout       (each a dict, see `BLOCK_BUILDERS`)
+    blocks   conv | pool | residual | se | dropout | inception   (each a dict, see `BLOCK_BUILDERS`)
     head     [global pooling or flatten] -> [Linear -> act -> Dropout]* -> Linear (raw outputs)
 
 Shapes: input (batch, C, L) for dims=1, (batch, C, H, W) for dims=2, (batch, C, D, H, W) for
@@ -28,8 +28,11 @@ from torch import Tensor, nn
 from deepsci.errors import ModelError
 from deepsci.models.activations import activation as make_activation
 from deepsci.models.arguments import Specified, check_known
+from deepsci.models.inception import InceptionStage
 from deepsci.models.init import seeded
-from deepsci.models.specs import BLOCK_MODELS, ConvBlock, DropoutBlock, PoolBlock, ResidualBlockConfig, SEBlock
+from deepsci.models.masking import pool_steps, prefix_lengths, run_masked, zero_padding
+from deepsci.models.specs import (BLOCK_MODELS, ConvBlock, DropoutBlock, InceptionBlock, PoolBlock,
+                                  ResidualBlockConfig, SEBlock)
 
 POOLS = ("max", "avg")
 GLOBAL_POOLS = ("avg", "max", "none")
@@ -106,7 +109,14 @@ class SqueezeExcite(nn.Module):
         self.fc2 = nn.Linear(hidden, channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        z = x.flatten(2).mean(-1)  # (batch, C)
+        return self._gated(x, x.flatten(2).mean(-1))
+
+    def forward_masked(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """Signals (batch, C, L) padded after lengths (batch,): the channel means over the real steps only."""
+        return self._gated(x, pool_steps(x, lengths)), lengths
+
+    def _gated(self, x: Tensor, z: Tensor) -> Tensor:
+        """x rescaled by the gate of its channel summary z (batch, C)."""
         s = torch.sigmoid(self.fc2(torch.relu(self.fc1(z))))  # (batch, C)
         return x * s.view(*s.shape, *([1] * (x.dim() - 2)))
 
@@ -162,6 +172,12 @@ class ResidualBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.act(self.body(x) + self.shortcut(x))
 
+    def forward_masked(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """Signals (batch, C, L) padded after lengths (batch,): body and shortcut run masked (models/masking)."""
+        body, out = run_masked(self.body, x, lengths)
+        shortcut, _ = run_masked(self.shortcut, x, lengths)
+        return zero_padding(self.act(body + shortcut), out), out
+
 
 def _conv_block(dims: int, in_channels: int, block: ConvBlock, activation: str) -> tuple[nn.Module, int]:
     layers: list[nn.Module] = [conv_layer(dims, in_channels, block.channels, block.kernel, stride=block.stride,
@@ -193,9 +209,18 @@ def _dropout_block(dims: int, in_channels: int, block: DropoutBlock, activation:
     return _DROP[dims](block.p), in_channels
 
 
+def _inception_block(dims: int, in_channels: int, block: InceptionBlock, activation: str) -> tuple[nn.Module, int]:
+    if dims != 1:
+        raise ModelError(f"an 'inception' block is InceptionTime's, for 1-D signals (batch, C, L); this CNN has "
+                         f"dims={dims}. Use conv or residual blocks for images and volumes.")
+    stage = InceptionStage(in_channels, block.filters, block.kernels, block.bottleneck, block.depth)
+    return stage, stage.out_channels
+
+
 #: block type -> builder(dims, in_channels, validated block, the network's activation) -> (module, out channels)
 BLOCK_BUILDERS: dict[str, Callable[[int, int, Any, str], tuple[nn.Module, int]]] = {
-    "conv": _conv_block, "pool": _pool_block, "residual": _residual_block, "se": _se_block, "dropout": _dropout_block}
+    "conv": _conv_block, "pool": _pool_block, "residual": _residual_block, "se": _se_block, "dropout": _dropout_block,
+    "inception": _inception_block}
 
 
 def build_block(dims: int, in_channels: int, block: dict[str, Any], activation: str) -> tuple[nn.Module, int]:
@@ -244,8 +269,10 @@ class CNN(Specified, nn.Module):
             or, with `embedding`, a learned embedding (in_channels = embedding). dims must be 1.
         steps_first: vector sequences (batch, L, d) are read as d channels of length L.
 
-    Shapes: forward(x: (batch, C, *input_size), mask=None) -> (batch, n_outputs). A mask (batch, L) of a
-    padded sequence zeroes the padded steps before the first convolution.
+    Shapes: forward(x: (batch, C, *input_size), mask=None) -> (batch, n_outputs). A mask (batch, L), True on
+    the real steps of a signal or sequence padded at the end, makes the padding unable to reach the outputs:
+    every convolution, pooling and batch norm runs masked and the global pool reads the real steps only
+    (deepsci.models.masking; tests/models/test_padding.py holds it for any padding value and length).
     """
 
     KIND = "cnn"
@@ -305,7 +332,7 @@ class CNN(Specified, nn.Module):
             self.head = nn.Sequential(*head)
 
     def _channels(self, x: Tensor, mask: Tensor | None) -> Tensor:
-        """Tokens or steps-first sequences as (batch, C, L); padded steps zeroed."""
+        """Tokens or steps-first sequences as (batch, C, L) (padded tokens read as padding, index 0)."""
         s = self.hparams
         if s["n_symbols"]:
             if x.dtype != torch.int64 or x.dim() != 2:
@@ -316,11 +343,7 @@ class CNN(Specified, nn.Module):
             if self.embed is not None:
                 return self.embed(x).transpose(1, 2)  # (batch, E, L)
             return nn.functional.one_hot(x, s["n_symbols"])[..., 1:].transpose(1, 2).float()  # (batch, V-1, L)
-        if s["steps_first"]:
-            x = x.transpose(1, 2)
-        if mask is not None:
-            x = x * mask.unsqueeze(1).to(x.dtype)
-        return x
+        return x.transpose(1, 2) if s["steps_first"] else x
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         x = self._channels(x, mask)
@@ -328,7 +351,21 @@ class CNN(Specified, nn.Module):
         if x.dim() != 2 + dims or x.shape[1] != channels:
             raise ModelError(f"CNN expects input (batch, {channels}, <{dims} spatial axes>); received shape "
                              f"{tuple(x.shape)}.")
-        return self.head(self.features(x))
+        if mask is None:
+            return self.head(self.features(x))
+        return self.head[1:](self._masked_features(x, mask))  # head[0], the global pool, is done masked
+
+    def _masked_features(self, x: Tensor, mask: Tensor) -> Tensor:
+        """The globally pooled features (batch, C') of signals x (batch, C, L) padded after the prefix mask
+        (batch, L): every block runs masked (deepsci.models.masking), the pool averages (or takes the maximum)
+        over the real steps. With global_pool "none" the flattened map keeps its zeroed padding."""
+        if self.hparams["dims"] != 1:
+            raise ModelError(f"a mask marks the padded steps of 1-D signals; this CNN has dims={self.hparams['dims']}. "
+                             "Images and volumes are never padded: pass no mask.")
+        lengths = prefix_lengths(mask, x.shape[-1])
+        h, lengths = run_masked(self.features, zero_padding(x, lengths), lengths)  # (batch, C', L')
+        pool = self.hparams["global_pool"]
+        return h.flatten(1) if pool == "none" else pool_steps(h, lengths, pool)
 
     @classmethod
     def lenet(cls, in_channels: int, n_outputs: int, *, dims: int = 2, channels: Sequence[int] = (32, 64),

@@ -227,17 +227,31 @@ class GraphNet(Specified, nn.Module):
         count = torch.bincount(atom_batch, minlength=n_molecules).clamp(min=1).to(h.dtype)
         return total / count.view(-1, 1)
 
+    def encode(self, atom_x: Tensor, bond_x: Tensor, edge_index: Tensor, rev_index: Tensor, atom_batch: Tensor,
+               pair_dist: Tensor | None = None, n_atoms: Tensor | None = None) -> Tensor:
+        """Atom states of a disjoint graph: (Na, H), or (K, Na, H) for K > 1 members."""
+        return ENCODERS[self.kind][1](self, atom_x, bond_x, edge_index, rev_index, atom_batch, pair_dist, n_atoms)
+
+    def pool(self, h: Tensor, groups: Tensor, n_groups: int) -> Tensor:
+        """The readout of atom states h (Na, H) / (K, Na, H) over the atoms of each group (Na,) in [0, n_groups):
+        (n_groups, H) / (K, n_groups, H)."""
+        return self._pool(h, groups, n_groups)
+
+    def head_output(self, z: Tensor) -> Tensor:
+        """The MLP head on readouts z (B, in) / (K, B, in): (B, out) / (K, B, out)."""
+        for layer in self.head:
+            z = self.drop(self.act(layer(z)))
+        return self.out(z)
+
     def forward(self, atom_x: Tensor, bond_x: Tensor, edge_index: Tensor, rev_index: Tensor, atom_batch: Tensor,
                 mol_x: Tensor, pair_dist: Tensor | None = None, n_atoms: Tensor | None = None) -> Tensor:
         """One disjoint graph of B molecules -> (B, out), or (K, B, out) for K > 1 members."""
         n_molecules = mol_x.shape[0]
-        h = ENCODERS[self.kind][1](self, atom_x, bond_x, edge_index, rev_index, atom_batch, pair_dist, n_atoms)
+        h = self.encode(atom_x, bond_x, edge_index, rev_index, atom_batch, pair_dist, n_atoms)
         z = self._pool(h, atom_batch, n_molecules)  # (B, H) / (K, B, H)
         if mol_x.shape[1]:
             z = torch.cat([z, per_member(mol_x, self.members)], dim=-1)
-        for layer in self.head:
-            z = self.drop(self.act(layer(z)))
-        return self.out(z)  # (B, out) / (K, B, out)
+        return self.head_output(z)  # (B, out) / (K, B, out)
 
     def as_ensemble(self, members: int) -> "GraphNet":
         """A fresh K-member network of this architecture (member k initialised from seed + k)."""

@@ -5,9 +5,11 @@
                                             ->  MLP head                                      -> (n, n_outputs)
 
 Each encoder is any single-input deepsci network (MLP, CNN, RNN, transformer, Deep Sets, Set
-Transformer) whose last Linear layer, its head, is replaced by the identity, so it emits the features
-its head would read. forward(**inputs) takes the names as keyword arguments, as `deepsci.data.batch`
-passes them.
+Transformer, the D4/C4-equivariant CNN, the Lorentz network) whose last Linear layer, its head, is replaced
+by the identity, so it emits the features its head would read. The symmetric encoders keep their promise
+inside: their features are already invariant (pooled over the group; built from Minkowski products), so the
+whole model's output does not change when that input is rotated or flipped, or its event boosted or rotated.
+forward(**inputs) takes the names as keyword arguments, as `deepsci.data.batch` passes them.
 """
 
 from __future__ import annotations

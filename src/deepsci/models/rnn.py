@@ -30,6 +30,7 @@ from torch.nn import functional as F
 from deepsci.errors import ModelError
 from deepsci.models.arguments import Specified, check_known
 from deepsci.models.init import seeded
+from deepsci.models.masking import prefix_lengths
 from deepsci.models.stem import ConvStem, as_steps
 from deepsci.models.transformer import masked_pool
 
@@ -139,6 +140,8 @@ class SequenceModel(Specified, nn.Module):
     def encode(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """Top-layer states: (batch, features) many-to-one, (batch, T, features) many-to-many."""
         steps = self._steps(x)
+        if mask is not None:  # a fill, not a product: NaN padding must not reach a gradient either
+            steps = steps.masked_fill(~mask.bool().unsqueeze(-1), 0.0)
         if self.stem is not None:
             steps, mask = self.stem(steps, mask)
         if mask is None:
@@ -159,23 +162,6 @@ class SequenceModel(Specified, nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         return self.head(self.drop(self.encode(x, mask)))
-
-
-def prefix_lengths(mask: Tensor, steps: int) -> Tensor:
-    """Lengths (batch,) int64 of a prefix mask (batch, T); ModelError if a row is empty or not a prefix."""
-    if mask.dim() != 2 or mask.shape[1] != steps:
-        raise ModelError(f"the mask must be (batch, {steps}) bool, True on real steps; received "
-                         f"{tuple(mask.shape)}.")
-    mask = mask.bool()
-    lengths = mask.sum(1)
-    if bool((lengths == 0).any()):
-        raise ModelError(f"{int((lengths == 0).sum())} sequence(s) have no real step (all-False mask rows); "
-                         "drop empty sequences before training.")
-    prefix = torch.arange(steps, device=mask.device).unsqueeze(0) < lengths.unsqueeze(1)
-    if not torch.equal(prefix, mask):
-        raise ModelError("the mask must be True on a prefix of each row (real steps first, padding at the end); "
-                         "received a mask with holes or leading padding. Pad sequences at the end.")
-    return lengths
 
 
 def _top_state(state: State, spec: dict[str, Any]) -> Tensor:

@@ -176,8 +176,20 @@ class DropoutBlock(Section):
     p: float = Field(0.5, ge=0.0, lt=1.0)
 
 
+class InceptionBlock(Section):
+    """`depth` Inception modules around one residual shortcut, for 1-D signals (InceptionTime, Ismail Fawaz et al.
+    2020; deepsci.models.inception): each module a 1x1 bottleneck, one convolution of `filters` channels per width
+    in `kernels` and a max-pool + 1x1 branch, concatenated ((len(kernels) + 1) x filters channels), BN, ReLU."""
+
+    type: Literal["inception"] = "inception"
+    filters: int = Field(32, ge=1, description="channels of each branch")
+    kernels: Widths = Field(default_factory=lambda: [40, 20, 10], description="widths of the convolution branches")
+    bottleneck: int = Field(32, ge=0, description="channels of the 1x1 bottleneck (0: none)")
+    depth: int = Field(3, ge=1, description="Inception modules inside the one residual shortcut")
+
+
 BLOCK_MODELS: dict[str, type[Section]] = {"conv": ConvBlock, "pool": PoolBlock, "residual": ResidualBlockConfig,
-                                          "se": SEBlock, "dropout": DropoutBlock}
+                                          "se": SEBlock, "dropout": DropoutBlock, "inception": InceptionBlock}
 
 
 if TYPE_CHECKING:  # the type checker sees the common base; pydantic validates the tagged union
@@ -194,16 +206,20 @@ class CNNModel(ModelSpec):
     Without `blocks`, LeNet stages: per entry of `channels`, two 'same' convolutions of `kernel`
     (+ batch norm) and a 2x `pool`. Token sequences are one-hot encoded (or embedded with `embedding`
     channels) first. `preset` names a published time-series classifier instead of blocks
-    (deepsci.models.presets: "fcn" and "resnet", Wang et al. 2017); its head is the global average pool and
-    one linear layer unless `hidden` is given.
+    (deepsci.models.presets: "fcn" and "resnet", Wang et al. 2017; "inception", Ismail Fawaz et al. 2020); its
+    head is the global average pool and one linear layer unless `hidden` is given.
     """
 
     encoder = True
     kind: Literal["cnn"] = "cnn"
-    preset: Literal["fcn", "resnet"] | None = Field(None, description="a published time-series classifier "
-                                                                      "(Wang et al. 2017) instead of blocks")
+    preset: Literal["fcn", "resnet", "inception"] | None = Field(
+        None, description="a published time-series classifier (Wang et al. 2017; Ismail Fawaz et al. 2020) instead "
+                          "of blocks")
     channels: Widths = Field(default_factory=lambda: [32, 64], description="channels per LeNet stage")
     blocks: list[Block] | None = Field(None, description="explicit blocks instead of LeNet stages")
+    body_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="with blocks or a preset: dropout after every "
+                                "conv, residual and inception block (model.dropout is the head's; LeNet stages "
+                                "take model.dropout after each stage), so MC dropout samples the body too")
     kernel: int = Field(3, ge=1)
     pool: Literal["max", "avg"] = "max"
     global_pool: Literal["avg", "max", "none"] = "avg"
@@ -221,12 +237,23 @@ class CNNModel(ModelSpec):
             return {"hidden": [], **data}
         return data
 
+    @model_validator(mode="after")
+    def _body_dropout_needs_blocks(self) -> "CNNModel":
+        if self.body_dropout and self.blocks is None and self.preset is None:
+            raise ValueError("model.body_dropout puts dropout after the blocks of model.blocks or a model.preset; "
+                             "LeNet stages (model.channels) take model.dropout after each stage. Remove body_dropout "
+                             "or set model.dropout")
+        return self
+
     def applicable(self) -> dict[str, Any]:
-        """The keys that shape this network (config.toml): LeNet's stage keys only without blocks or a preset."""
+        """The keys that shape this network (config.toml): LeNet's stage keys only without blocks or a preset,
+        body_dropout only with them."""
         dumped = self.model_dump()
         if self.blocks is not None or self.preset is not None:
             for key in ("channels", "kernel", "pool", "batch_norm"):
                 dumped.pop(key)
+        else:
+            dumped.pop("body_dropout")
         return dumped
 
 
@@ -337,6 +364,55 @@ class CharLMModel(_Recurrent):
     embedding: int = Field(32, ge=1)
 
 
+# -- symmetry by construction (deepsci.models.equivariant, deepsci.models.lorentz; docs/physics.md) --------------
+@spec_type
+class EquivariantCNNModel(ModelSpec):
+    """Group convolutions over D4 (rotations by 90 degrees and reflections) or C4 (rotations) on images, pooled
+    to an invariant: the output cannot change when the image is rotated or flipped. LeNet stages as `cnn`'s
+    (two convolutions, batch norm, a 2x pool per entry of `channels`); each channel holds |G| maps."""
+
+    encoder = True  # the invariant features before the head encode an image input of a multi-input model
+    kind: Literal["equivariant-cnn"] = "equivariant-cnn"
+    group: Literal["d4", "c4"] = "d4"
+    channels: Widths = Field(default_factory=lambda: [8, 16], description="channels per stage (x |G| maps each)")
+    kernel: int = Field(3, ge=1, description="odd convolution width")
+    batch_norm: bool = True
+    pool: Literal["max", "avg"] = "max"
+    global_pool: Literal["avg", "max"] = "avg"
+    hidden: Widths = Field(default_factory=lambda: [64], description="head widths after the invariant pool")
+
+    @field_validator("kernel")
+    @classmethod
+    def _odd(cls, value: int) -> int:
+        if value % 2 == 0:
+            raise ValueError(f"model.kernel must be odd for an equivariant CNN (symmetric padding), got {value}")
+        return value
+
+
+@spec_type
+class LorentzModel(ModelSpec):
+    """A set network over the particles' pairwise Minkowski products (metric +,-,-,-): the output cannot change
+    under a boost or rotation of the event. Reads unscaled features ([data] scale = "none"; in a multi-input
+    dataset, data.inputs.<name>.scale = "none")."""
+
+    encoder = True  # the invariant event features before the head encode a set input of a multi-input model
+    kind: Literal["lorentz"] = "lorentz"
+    momentum: list[str] = Field(default_factory=lambda: ["pt", "eta", "phi", "energy"],
+                                description="the set features holding pT [GeV], eta, phi [rad] and E [GeV]")
+    scalars: list[str] = Field(default_factory=list, description="invariant per-particle features (tags, charges)")
+    hidden: Widths = Field(default_factory=lambda: [64, 64], description="psi (pairs) and phi (particles) widths")
+    rho: Widths = Field(default_factory=lambda: [64], description="widths after the pools")
+    pooling: Literal["sum", "mean"] = "sum"
+    scale: float = Field(100.0, gt=0.0, description="GeV; products are compressed as log(1 + |M| / scale^2)")
+
+    @field_validator("momentum")
+    @classmethod
+    def _four(cls, value: list[str]) -> list[str]:
+        if len(value) != 4:
+            raise ValueError(f"model.momentum names the 4 features pT, eta, phi and E, got {value}")
+        return value
+
+
 #: the kinds that can encode one input of a multi-input model (their spec types say `encoder = True`)
 ENCODER_KINDS: tuple[str, ...] = tuple(name for name, spec in SPECS.items() if spec.encoder)
 if TYPE_CHECKING:
@@ -394,50 +470,21 @@ class UGRNNModel(_GraphModel):
     depth: int = Field(1, ge=1, le=4, description="stacked recursive cells (1: Lusci's network)")
 
 
-# -- symmetry by construction (deepsci.models.equivariant, deepsci.models.lorentz; docs/physics.md) --------------
+# -- chemical reactions (deepsci.models.reaction; docs/molecules.md) ----------------------------------------
 @spec_type
-class EquivariantCNNModel(ModelSpec):
-    """Group convolutions over D4 (rotations by 90 degrees and reflections) or C4 (rotations) on images, pooled
-    to an invariant: the output cannot change when the image is rotated or flipped. LeNet stages as `cnn`'s
-    (two convolutions, batch norm, a 2x pool per entry of `channels`); each channel holds |G| maps."""
+class ReactionModel(ModelSpec):
+    """Reactions as graph pairs: the reactants' and the product's graphs through one shared graph network,
+    each side read out, the readouts differenced (product - reactants) or concatenated, then an MLP head."""
 
-    kind: Literal["equivariant-cnn"] = "equivariant-cnn"
-    group: Literal["d4", "c4"] = "d4"
-    channels: Widths = Field(default_factory=lambda: [8, 16], description="channels per stage (x |G| maps each)")
-    kernel: int = Field(3, ge=1, description="odd convolution width")
-    batch_norm: bool = True
-    pool: Literal["max", "avg"] = "max"
-    global_pool: Literal["avg", "max"] = "avg"
-    hidden: Widths = Field(default_factory=lambda: [64], description="head widths after the invariant pool")
-
-    @field_validator("kernel")
-    @classmethod
-    def _odd(cls, value: int) -> int:
-        if value % 2 == 0:
-            raise ValueError(f"model.kernel must be odd for an equivariant CNN (symmetric padding), got {value}")
-        return value
-
-
-@spec_type
-class LorentzModel(ModelSpec):
-    """A set network over the particles' pairwise Minkowski products (metric +,-,-,-): the output cannot change
-    under a boost or rotation of the event. Reads unscaled features ([data] scale = "none")."""
-
-    kind: Literal["lorentz"] = "lorentz"
-    momentum: list[str] = Field(default_factory=lambda: ["pt", "eta", "phi", "energy"],
-                                description="the set features holding pT [GeV], eta, phi [rad] and E [GeV]")
-    scalars: list[str] = Field(default_factory=list, description="invariant per-particle features (tags, charges)")
-    hidden: Widths = Field(default_factory=lambda: [64, 64], description="psi (pairs) and phi (particles) widths")
-    rho: Widths = Field(default_factory=lambda: [64], description="widths after the pools")
-    pooling: Literal["sum", "mean"] = "sum"
-    scale: float = Field(100.0, gt=0.0, description="GeV; products are compressed as log(1 + |M| / scale^2)")
-
-    @field_validator("momentum")
-    @classmethod
-    def _four(cls, value: list[str]) -> list[str]:
-        if len(value) != 4:
-            raise ValueError(f"model.momentum names the 4 features pT, eta, phi and E, got {value}")
-        return value
+    kind: Literal["reaction"] = "reaction"
+    network: Literal["dmpnn", "gin", "ugrnn"] = Field("dmpnn", description="the shared graph encoder")
+    combine: Literal["difference", "concat"] = Field("difference", description="z_product - z_reactants, or both "
+                                                                              "side by side")
+    width: int = Field(128, ge=1, description="atom / bond state width")
+    depth: int = Field(3, ge=1, le=12, description="message-passing steps (dmpnn, gin) or stacked cells (ugrnn)")
+    hidden: Widths = Field(default_factory=lambda: [128], description="head widths after the readouts")
+    readout: Literal["mean", "sum", "attention"] = "sum"
+    bond_features: bool = Field(True, description="gin only: bond features enter the messages")
 
 
 # -- the [model] section: a union on `kind` (default "mlp") of every spec type -----------------------
@@ -453,7 +500,7 @@ else:
 DEFAULT_MODELS: dict[str, dict[str, Any]] = {
     "table": {"kind": "mlp"}, "signal": {"kind": "cnn", "preset": "resnet"}, "image": {"kind": "cnn"},
     "sequence": {"kind": "rnn"}, "set": {"kind": "deepsets"}, "graph": {"kind": "dmpnn"}, "series": {"kind": "rnn"},
-    "text": {"kind": "charlm"}, "multi": {"kind": "multi"}}
+    "text": {"kind": "charlm"}, "multi": {"kind": "multi"}, "reaction": {"kind": "reaction"}}
 
 
 def model_config(**values: Any) -> ModelSpec:

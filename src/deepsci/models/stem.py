@@ -5,9 +5,10 @@
 A convolution of width k is a bank of learned position weight matrices scanned along the sequence, so
 a recurrent or attention layer above it reads motif detections instead of single symbols, over a
 sequence `pool` times shorter (DanQ: Quang & Xie 2016, a convolution + BiLSTM for regulatory DNA).
-Padded steps are zeroed before the convolution and a pooled step is real when any of its steps is,
-so the mask stays a prefix mask and padding values cannot reach the outputs. `as_steps` checks the input
-of every sequence model (RNN, transformer) and lays it out as steps.
+Padded steps are zeroed before the convolution and after it (so a pooling window that straddles a series'
+end reads its real steps only: ReLU outputs are >= 0), and a pooled step is real when any of its steps is, so
+the mask stays a prefix mask and neither the padding's values nor its length can reach the outputs. `as_steps`
+checks the input of every sequence model (RNN, transformer) and lays it out as steps.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from deepsci.errors import ModelError
+from deepsci.models.masking import output_lengths, steps_mask
 
 
 def as_steps(x: Tensor, n_inputs: int, *, tokens: bool, channels_first: bool) -> Tensor:
@@ -45,12 +47,16 @@ class ConvStem(nn.Module):
         self.pool = max(1, int(pool))
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        """(batch, L, w), mask (batch, L) -> (batch, ceil(L / pool), channels), pooled mask."""
-        if mask is not None:
-            x = x * mask.unsqueeze(-1).to(x.dtype)
-        h = torch.relu(self.conv(x.transpose(1, 2)))  # (batch, channels, L)
-        if h.shape[-1] != x.shape[1]:  # even kernels: trim the extra step of 'same' padding
-            h = h[..., : x.shape[1]]
+        """(batch, L, w), mask (batch, L) -> (batch, ceil(L' / pool), channels), pooled mask; L' = L for an odd
+        kernel, L - 1 for an even one (padding (kernel - 1) // 2 on both sides)."""
+        if mask is not None:  # a fill, not a product: NaN padding must not reach a gradient either
+            x = x.masked_fill(~mask.bool().unsqueeze(-1), 0.0)
+        h = torch.relu(self.conv(x.transpose(1, 2)))  # (batch, channels, L')
+        if mask is not None:  # the convolution's real outputs (one fewer for an even kernel), the rest zeroed: a
+            # pooled window that straddles a series' end then reads only real steps (relu >= 0)
+            lengths = output_lengths(mask.bool().sum(1), self.conv.kernel_size[0], 1, int(self.conv.padding[0]))
+            mask = steps_mask(lengths, h.shape[-1])
+            h = h.masked_fill(~mask.unsqueeze(1), 0.0)
         if self.pool > 1:
             h = nn.functional.max_pool1d(h, self.pool, ceil_mode=True)
             if mask is not None:

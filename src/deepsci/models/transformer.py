@@ -54,6 +54,14 @@ def masked_pool(h: Tensor, mask: Tensor | None, kind: str = "mean") -> Tensor:
     return total if kind == "sum" else total / m.sum(1).clamp_min(1).to(h.dtype)
 
 
+def _fill_padding(x: Tensor, mask: Tensor, channels_first: bool) -> Tensor:
+    """The inputs with their padded steps set to 0 before the embedding (a fill, not a product: NaN padding would
+    otherwise reach the embedding's weight gradient). x (batch, L[, d]) or (batch, C, L); mask (batch, L)."""
+    if channels_first:
+        return x.masked_fill(~mask.unsqueeze(1), 0.0)
+    return x.masked_fill(~mask, 0) if x.dim() == 2 else x.masked_fill(~mask.unsqueeze(-1), 0.0)
+
+
 def mlp_head(width: int, hidden: Sequence[int], n_outputs: int, dropout: float, act: str = "relu") -> nn.Sequential:
     """[Dropout -> Linear -> act]* -> Dropout -> Linear(n_outputs): the head every encoder ends with."""
     layers: list[nn.Module] = []
@@ -122,11 +130,14 @@ class TransformerEncoderModel(Specified, nn.Module):
 
     def encode(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """The pooled sequence summary (batch, width), or every step's encoding (batch, L, width) per step."""
-        h = self._steps(x)  # (batch, L, width)
         if mask is not None:
             mask = mask.bool()
-            if mask.shape != h.shape[:2]:
-                raise ModelError(f"the mask must be (batch, L) = {tuple(h.shape[:2])}; received {tuple(mask.shape)}.")
+            steps = x.shape[-1] if self.hparams["channels_first"] else x.shape[1]
+            if tuple(mask.shape) != (x.shape[0], steps):
+                raise ModelError(f"the mask must be (batch, L), True on real steps; received {tuple(mask.shape)} for "
+                                 f"inputs {tuple(x.shape)}.")
+            x = _fill_padding(x, mask, self.hparams["channels_first"])
+        h = self._steps(x)  # (batch, L, width)
         if self.stem is not None:
             h, mask = self.stem(h, mask)  # (batch, L / stem_pool, width)
         h = h + sinusoidal_positions(h.shape[1], h.shape[2], device=h.device)

@@ -129,10 +129,12 @@ def draw_atom_weights(panels: Sequence[tuple[str, Any, str]], *, per_row: int = 
 
 def _attribution_text(explanation: "Explanation", task: str) -> str:
     output = explained_output(task)
-    graph = explanation.schema.structure == "graph"
+    graph = explanation.schema.structure in ("graph", "reaction")
     unit = {"table": "feature", "image": "pixel (channels summed)", "set": "element",
             "graph": "atom (its features summed; the table and bars sum each atom-feature column over the "
-                     "molecule's atoms)"}.get(explanation.schema.structure,
+                     "molecule's atoms)",
+            "reaction": "atom of the reactants, then of the product (its features summed; the table and bars sum "
+                        "each atom-feature column over the reaction's atoms)"}.get(explanation.schema.structure,
                                               "position (channels, one-hot or embedding summed)")
     described = {**DESCRIPTIONS, "occlusion": GRAPH_OCCLUSION} if graph else DESCRIPTIONS
     items = "".join(f"<li><b>{escape(m)}</b>: {escape(described[m])}</li>" for m in explanation.attributions)

@@ -22,15 +22,21 @@ if TYPE_CHECKING:
     from deepsci.evaluation.results import Evaluation, SplitResult
 
 
+#: metrics.json["uncertainty"]["ensemble_form"] in words (deepsci.training.ensemble, ensemble_any)
+ENSEMBLE_FORMS = {"stacked": "as one stacked network (batched matmuls)",
+                  "sequential": "one after another on each batch (K times one network's arithmetic)",
+                  "vectorised": "as one vmap over their stacked parameters"}
+
+
 def run_report(*, config: "Config", dataset: "Dataset", evaluation: "Evaluation", history: list[dict[str, Any]],
                analyses: "Analyses") -> str:
     """report.html of a run, as text: figures are drawn on the test split (valid if there is no test).
 
     Draws the evaluation, the analyses and the data summary; computes nothing and writes nothing back.
     """
-    shown = evaluation.shown
+    shown, drawn = evaluation.shown, evaluation.drawn
     if shown.frame is None:
-        y_true, pred, names = shown.y_true, shown.pred, dataset.target_names
+        y_true, pred, names = drawn.y_true, drawn.pred, dataset.target_names
         if task_of(dataset.task).continuous and len(names) > 3:  # e.g. 12 forecast steps: first and last only
             y_true, pred, names = y_true[:, [0, -1]], pred[:, [0, -1]], [names[0], names[-1]]
         figures = figures_for(dataset.task, y_true, pred, history, dataset.class_names, names, config.report.units)
@@ -41,10 +47,12 @@ def run_report(*, config: "Config", dataset: "Dataset", evaluation: "Evaluation"
     summary = dataset.summary.to_json()
     summary["task"] = dataset.task
     summary["target"] = ", ".join(dataset.target_names)
-    summary["figures drawn on"] = f"{shown.name} split"
+    summary["figures drawn on"] = (f"{shown.name} split" if drawn is shown else  # a streamed split: a sample
+                                   f"a random sample of {len(drawn.pred):,} of the {shown.rows:,} rows of the "
+                                   f"{shown.name} split (the metrics cover every row)")
     sections = [*warning_sections(evaluation), *baseline_sections(evaluation)]
-    if shown.dist is not None:
-        sections.append(uncertainty_section(dataset.task, shown, evaluation.uncertainty or {}, shown.name,
+    if drawn.dist is not None:
+        sections.append(uncertainty_section(dataset.task, drawn, evaluation.uncertainty or {}, shown.name,
                                             dataset.target_names, config.report.units))
     sections += data_sections(config, dataset, evaluation, analyses)
     sections += theory_sections(analyses.theory, evaluation)
@@ -115,6 +123,12 @@ def uncertainty_section(task: str, result: "SplitResult", summary: dict[str, Any
              f"Method: {escape(str(summary.get('method', 'none')))}"
              f" ({summary.get('members', 1)} member(s))"
              + (", heteroscedastic head" if summary.get("heteroscedastic") else "") + "."]
+    if summary.get("ensemble_form"):
+        notes.append(f"Members trained {escape(ENSEMBLE_FORMS.get(str(summary['ensemble_form']), ''))}.")
+    layers = summary.get("sampled_layers")
+    if layers is not None:
+        names = ", ".join(f"{escape(str(d['module']))} ({escape(str(d['drops']))}, p = {d['p']})" for d in layers)
+        notes.append(f"MC dropout samples {len(layers)} layer(s): {names}.")
     if calibration:
         notes.append(f"Conformal {escape(str(calibration.get('score') or calibration.get('method')))} "
                      f"{'intervals' if calibration.get('kind') == 'interval' else 'sets'} at level "

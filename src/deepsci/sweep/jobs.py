@@ -1,28 +1,54 @@
-"""`deepsci sweep --jobs N`: N trials at once on one machine, as N worker processes on the same study.
+"""`deepsci sweep --jobs N`: N trials at once on one machine, as N worker processes on one study.
 
 Optuna's own `n_jobs` runs trials in threads of one process, where Python's GIL and torch's shared thread
-pool serialise them; processes do not. Each worker is `python -m deepsci sweep ... --trials k --worker`
-on the study's storage (the sweep folder's SQLite file, or the URL given), so the study, its pruner and its
-seeds are those of workers started by hand: trial k draws from (seed, k) whichever worker runs it. Each
-worker's fits register in deepsci's process registry (deepsci.training.threads) and take their share of
-the cores. Ctrl-C reaches every worker (the terminal signals the whole process group; a signal to this
-process alone is passed on): each marks its running trial failed, as Optuna does, and the finished trials
-stay in the study.
+pool serialise them; processes do not. What makes N processes pay (benchmarks/sweep_jobs.py):
+
+- Workers start with the libraries a trial needs already imported (`PRELOAD`, about 4 s of CPU a process):
+  on Linux they are forked from a fork server that imported them once, while the command's own process
+  imports them for the summary at the same time; elsewhere (macOS's system libraries are not fork-safe)
+  they are spawned and import them each. A fork server, not a fork of the command itself: GNU OpenMP,
+  torch's thread pool, hangs in a child forked after a parallel region, and the server never computes.
+- Workers share one count of the trials left (`tickets`): a worker takes the next trial as soon as its
+  last one ends, so two long trials never queue behind one worker while the other idles.
+- Each worker registers in deepsci's process registry (deepsci.training.threads) for its whole life: its
+  trials' fits, evaluations, theory and reports all run on its share of the cores.
+
+The study, its pruner and its seeds are those of workers started by hand: trial k draws from (seed, k)
+whichever worker runs it.
+
+Stopping: Ctrl-C reaches every worker (the terminal signals the whole process group; a SIGINT or SIGTERM to
+the command alone is passed on as SIGTERM). A worker's first signal ends its trial, which Optuna marks
+failed; later ones are ignored, so the marking is never cut short. A worker that dies without that chance
+(SIGKILL, the out-of-memory killer) leaves its trial RUNNING: the command marks it failed as soon as it sees
+the worker gone, and Optuna's heartbeat (deepsci.sweep.study) fails it for any other worker of the study.
 """
 
 from __future__ import annotations
 
+import importlib
+import multiprocessing
 import os
 import signal
-import subprocess
+import socket
 import sys
-from typing import Sequence
+from typing import TYPE_CHECKING, Any
 
-from deepsci.errors import ConfigError
+from deepsci.errors import ConfigError, DeepSciError
 
-__all__ = ["check_jobs", "run_workers", "worker_trials"]
+if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
+    from multiprocessing.synchronize import Semaphore
+
+    from deepsci.sweep.study import SweepSetup
+
+__all__ = ["PRELOAD", "check_jobs", "run_jobs"]
 
 STOP_SECONDS = 60  # after Ctrl-C, how long workers get to mark their trials failed before they are killed
+INTERRUPTED = 130  # a worker's status when a signal stopped it (the shell's 128 + SIGINT)
+#: What a trial imports (run_experiment, its data, the optimisers' first step, the report; 1,200 modules):
+#: once in the fork server and once in the command (for the summary), instead of once per worker.
+PRELOAD = ("deepsci.cli", "deepsci.experiment", "deepsci.data.build", "deepsci.sweep.trial", "deepsci.sweep.reporter",
+           "deepsci.sweep.sampler", "deepsci.sweep.summary", "torch._dynamo")
 
 
 def check_jobs(jobs: int) -> int:
@@ -33,47 +59,157 @@ def check_jobs(jobs: int) -> int:
     return jobs
 
 
-def worker_trials(trials: int, jobs: int) -> list[int]:
-    """Trials of each worker: `trials` split as evenly as possible over min(jobs, trials) workers."""
-    workers = min(check_jobs(jobs), trials)
-    return [trials // workers + (k < trials % workers) for k in range(workers)]
+def run_jobs(setup: "SweepSetup", trials: int, jobs: int, *, prune: bool = True, progress: bool = True) -> int:
+    """Run `trials` trials of the setup's study in min(jobs, trials) worker processes and wait for all.
 
+    The study must exist in its storage already (`deepsci.sweep.study.open_study`): workers only load it.
 
-def run_workers(commands: Sequence[Sequence[str]]) -> int:
-    """Run the worker commands at once and wait for all; the exit status of the first that failed, else 0.
+    Returns:
+        0, or the status of the first worker that failed (2: a DeepSciError it printed; 128 + N: killed by
+        signal N, its trial marked failed here).
 
-    On KeyboardInterrupt (or SIGTERM) every worker gets SIGINT (if the terminal did not send it already), then up to
-    STOP_SECONDS to finish its trial's bookkeeping, and the KeyboardInterrupt goes on to the caller.
+    Raises:
+        KeyboardInterrupt: on Ctrl-C or SIGTERM, once every worker has stopped (each marks its trial failed;
+            one that does not stop within STOP_SECONDS is killed and its trial marked failed here).
     """
-    workers = [subprocess.Popen(list(command)) for command in commands]
+    context = _context()
+    if context.get_start_method() == "forkserver":
+        context.set_forkserver_preload(list(PRELOAD))
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()  # the server imports PRELOAD while this process does the same, below
+    preload()
+    tickets = context.Semaphore(trials)  # one per trial: a worker takes one before each trial
+    args = (setup, trials, tickets, prune, progress, dict(os.environ), os.getcwd())
+    workers = [context.Process(target=work, args=args, name=f"deepsci-sweep-{k}")
+               for k in range(min(check_jobs(jobs), trials))]
     # A SIGTERM (`kill`, a batch system's time limit) stops the workers as Ctrl-C does, instead of orphaning them.
     terminate = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        codes = [worker.wait() for worker in workers]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
     except KeyboardInterrupt:
-        _stop(workers)
+        interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the wind-down short
+        try:
+            _stop([worker for worker in workers if worker.pid is not None])
+            fail_orphans(setup, workers)
+        finally:
+            signal.signal(signal.SIGINT, interrupt)
         raise
     finally:
         signal.signal(signal.SIGTERM, terminate)
-    return next((code for code in codes if code != 0), 0)
+    fail_orphans(setup, workers)
+    return next((_status(worker) for worker in workers if worker.exitcode), 0)
+
+
+def preload() -> None:
+    """Import PRELOAD in this process (the summary after the workers uses them)."""
+    for module in PRELOAD:
+        importlib.import_module(module)
+
+
+def work(setup: "SweepSetup", trials: int, tickets: "Semaphore", prune: bool, progress: bool,
+         environ: dict[str, str], cwd: str) -> None:
+    """One worker: take a ticket, run one trial, until none of the `trials` tickets is left; exit 2 on a
+    DeepSciError (one line on stderr), INTERRUPTED on a signal.
+
+    `environ` and `cwd` are the command's: a fork server started by an earlier command in this Python process
+    (a test session, a notebook) holds that command's environment and folder.
+    """
+    _stop_on_first_signal()
+    os.environ.clear()
+    os.environ.update(environ)
+    os.chdir(cwd)
+    try:
+        import optuna
+
+        from deepsci.sweep.study import run_sweep
+        from deepsci.training.threads import take_share
+
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+        take_share()  # for the worker's whole life: the fit chooses again, the rest of each trial keeps it
+        run_sweep(setup, trials, pruner=None if prune else optuna.pruners.NopPruner(), progress=progress,
+                  take=lambda: tickets.acquire(block=False))
+    except KeyboardInterrupt:
+        sys.exit(INTERRUPTED)
+    except DeepSciError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
+def worker_id(pid: int) -> str:
+    """How a trial names the worker that ran it (its `worker` user attribute): host:pid."""
+    return f"{socket.gethostname()}:{pid}"
+
+
+def fail_orphans(setup: "SweepSetup", workers: "list[BaseProcess]") -> list[int]:
+    """Mark failed the trials that ended workers left RUNNING (a worker killed mid-trial); their numbers.
+
+    A worker that stops normally, or on a signal it could catch, leaves none: Optuna marks its trial failed.
+    """
+    import optuna
+
+    from deepsci.sweep.study import open_study
+
+    ended = {worker_id(w.pid): w for w in workers if w.pid is not None and w.exitcode is not None}
+    study = open_study(setup, seed=0, pruner=optuna.pruners.NopPruner())  # the seed and pruner are unused
+    failed = []
+    for frozen in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        worker = ended.get(str(frozen.user_attrs.get("worker")))
+        if worker is None:
+            continue  # another command's, or a worker still running
+        trial = optuna.trial.Trial(study, frozen._trial_id)
+        trial.set_user_attr("note", f"its worker (pid {worker.pid}) ended with {_how(worker.exitcode)} mid-trial")
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        failed.append(frozen.number)
+        print(f"trial {frozen.number}: marked failed: its worker (pid {worker.pid}) ended with "
+              f"{_how(worker.exitcode)}", file=sys.stderr, flush=True)
+    return failed
+
+
+def _context() -> Any:
+    """Linux: a fork server (forks that start warm and safe); elsewhere: spawned interpreters."""
+    return multiprocessing.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")
+
+
+def _stop_on_first_signal() -> None:
+    """SIGINT and SIGTERM raise KeyboardInterrupt once, then are ignored while the worker winds down."""
+
+    def stop(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def worker_command(args: Sequence[str]) -> list[str]:
-    """The command line of a worker: this Python running deepsci with `args`."""
-    return [sys.executable, "-m", "deepsci", *args]
-
-
-def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
+def _stop(workers: "list[BaseProcess]") -> None:
+    """SIGTERM to every started worker still running (one the terminal's SIGINT reached ignores it), then wait up
+    to STOP_SECONDS for each before killing it."""
     for worker in workers:
-        if worker.poll() is None:
-            os.kill(worker.pid, signal.SIGINT)
+        if worker.is_alive() and worker.pid is not None:
+            os.kill(worker.pid, signal.SIGTERM)
     for worker in workers:
-        try:
-            worker.wait(timeout=STOP_SECONDS)
-        except subprocess.TimeoutExpired:
+        worker.join(timeout=STOP_SECONDS)
+        if worker.is_alive():
             worker.kill()
-            worker.wait()
+            worker.join()
+
+
+def _status(worker: "BaseProcess") -> int:
+    """A worker's exit status as a shell tells it: 128 + N when signal N ended it."""
+    code = worker.exitcode or 0
+    return 128 - code if code < 0 else code
+
+
+def _how(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        return signal.Signals(-exitcode).name
+    return f"status {exitcode}"

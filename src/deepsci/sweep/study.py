@@ -16,9 +16,10 @@ import json
 import re
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from deepsci.errors import ConfigError, TrainingError
 from deepsci.folder import check_out
@@ -30,6 +31,15 @@ if TYPE_CHECKING:
 
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"  # the pattern of a run name (deepsci.config.Config.name)
 STORAGE_ATTEMPTS = 5  # workers that start together race to create the storage's tables: the losers retry
+# A running trial's worker writes a heartbeat to the storage this often (seconds). A RUNNING trial whose heartbeat
+# is older than the grace period belongs to a worker that died without marking it (SIGKILL, the out-of-memory
+# killer, a lost machine): the next trial any worker of the study starts marks it failed (Optuna's
+# fail_stale_trials), so the study never keeps a trial running forever.
+HEARTBEAT_SECONDS = 10
+GRACE_SECONDS = 60
+#: file systems (Linux's names in /proc/self/mounts, after any "fuse.") where SQLite's write-ahead log is unsafe
+NETWORK_FILE_SYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "sshfs", "lustre", "gpfs", "ceph", "glusterfs",
+                        "9p", "beegfs", "afs", "davfs")
 
 
 @dataclass(frozen=True)
@@ -85,7 +95,7 @@ def _plain_trials(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_sweep(setup: SweepSetup, trials: int, *, seed: int | None = None, pruner: Any = None,
-              progress: bool = True) -> "optuna.Study":
+              progress: bool = True, take: Callable[[], bool] | None = None) -> "optuna.Study":
     """Run `trials` trials of the study (adding to those it has) and return the study.
 
     Args:
@@ -96,6 +106,8 @@ def run_sweep(setup: SweepSetup, trials: int, *, seed: int | None = None, pruner
             sharing a study draw apart.
         pruner: an Optuna pruner (default: `MedianPruner()`, Optuna's defaults; `NopPruner()` prunes none).
         progress: print one line per finished trial on stderr.
+        take: for a worker that shares a count of trials with others (`deepsci sweep --jobs`): asked before
+            each trial; the worker stops at the first no (or after `trials` trials).
 
     Raises:
         ConfigError: the storage cannot be opened, or holds a study of this name that searched another
@@ -108,9 +120,18 @@ def run_sweep(setup: SweepSetup, trials: int, *, seed: int | None = None, pruner
         seed = setup.raw.get("seed", 0) if isinstance(setup.raw.get("seed", 0), int) else 0
     study = open_study(setup, seed=seed, pruner=optuna.pruners.MedianPruner() if pruner is None else pruner)
     callbacks = [_print_trial(setup)] if progress else []
-    study.optimize(lambda trial: run_trial(trial, setup.raw, setup.ranges, out=setup.out, study=setup.study,
-                                           metric=setup.metric, source=setup.source),
-                   n_trials=trials, catch=(TrainingError,), callbacks=callbacks)
+
+    def objective(trial: "optuna.trial.Trial") -> float:
+        return run_trial(trial, setup.raw, setup.ranges, out=setup.out, study=setup.study, metric=setup.metric,
+                         source=setup.source)
+
+    if take is None:
+        study.optimize(objective, n_trials=trials, catch=(TrainingError,), callbacks=callbacks)
+        return study
+    for _ in range(trials):
+        if not take():
+            break
+        study.optimize(objective, n_trials=1, catch=(TrainingError,), callbacks=callbacks)
     return study
 
 
@@ -170,7 +191,12 @@ def _open_storage(url: str) -> Any:
     attempt = 0
     while True:
         try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine)
+            with warnings.catch_warnings():  # Optuna calls heartbeats "experimental": nothing for the user to do
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                storage = optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS,
+                                                     grace_period=GRACE_SECONDS)
+            _write_ahead(storage, url)
+            return storage
         except sqlalchemy.exc.ArgumentError:
             raise ConfigError(f"--storage {redact(url)!r} is not a database URL; write e.g. "
                               "postgresql+psycopg://user:password@host:5432/db or sqlite:///runs/study.db.") from None
@@ -186,6 +212,52 @@ def _open_storage(url: str) -> Any:
                 raise ConfigError(f"cannot open the study storage {redact(url)}: {reason}. Check that the database "
                                   "server runs and the URL's host, port, user and database are right.") from None
             time.sleep(0.2 * attempt)
+
+
+def _write_ahead(storage: Any, url: str) -> None:
+    """A SQLite study on a local disk in write-ahead-log mode (`journal_mode=WAL`, `synchronous=NORMAL`).
+
+    A trial writes its loss and reads the others' at every epoch. In SQLite's default rollback journal every
+    write is two fsyncs and shuts out readers, so `--jobs` workers queue behind each other's epochs, each wait a
+    sleep of 1 to 100 ms; with a write-ahead log readers and the writer go on together and a write syncs at
+    checkpoints only (a power cut may lose the last epochs' values, never the file). The log needs memory shared
+    through the file system, which network file systems do not give: there, and where the disk cannot be told
+    (not Linux), the file keeps SQLite's default.
+    """
+    import sqlalchemy
+    import sqlalchemy.engine
+
+    database = sqlalchemy.engine.make_url(url).database if url.startswith("sqlite") else None
+    if not database or database == ":memory:" or not _on_local_disk(Path(database)):
+        return
+
+    def pragmas(connection: Any, record: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")  # kept in the file: a no-op once set
+        cursor.execute("PRAGMA synchronous=NORMAL")  # per connection
+        cursor.close()
+
+    sqlalchemy.event.listen(storage.engine, "connect", pragmas)
+    storage.engine.dispose()  # the connections Optuna opened before the listener: closed, so every one has them
+
+
+def _on_local_disk(path: Path, table: Path = Path("/proc/self/mounts")) -> bool:
+    """Whether `path` lies on a local file system (the longest mount point above it in the mount `table` is not
+    a network one); False where that cannot be told."""
+    try:
+        mounts = [line.split() for line in table.read_text().splitlines()]
+    except OSError:
+        return False
+    target = str(path.expanduser().absolute())
+    point, kind = "", ""
+    for fields in mounts:
+        if len(fields) < 3:
+            continue
+        mount = fields[1].replace("\\040", " ")
+        inside = target == mount or target.startswith(mount.rstrip("/") + "/")
+        if inside and len(mount) >= len(point):
+            point, kind = mount, fields[2]
+    return bool(point) and kind.split(".")[-1] not in NETWORK_FILE_SYSTEMS
 
 
 def _check_sqlite_folder(url: str) -> None:

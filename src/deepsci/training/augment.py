@@ -200,8 +200,9 @@ class Augment:
                     self.brightness, self.contrast, self.noise, self.erase, self.mixup,
                     self.window_slice is not None and self.window_slice < 1, self.time_shift, self.magnitude_scale])
 
-    def inputs(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Apply the input-only transforms (everything but mixup)."""
+    def inputs(self, x: Tensor, generator: torch.Generator | None = None, lengths: Tensor | None = None) -> Tensor:
+        """Apply the input-only transforms (everything but mixup). lengths (batch,): signals padded after each
+        series' end (`padded_signals`)."""
         if self.hflip:
             x = random_flip(x, self.hflip, -1, generator)
         if self.vflip:
@@ -209,9 +210,9 @@ class Augment:
         if self.rotate or (self.crop_scale is not None and self.crop_scale < 1):
             x = random_affine(x, self.rotate, self.crop_scale or 1.0, generator)
         if self.window_slice is not None and self.window_slice < 1:
-            x = window_slice(x, self.window_slice, generator)
+            x = window_slice(x, self.window_slice, generator, lengths)
         if self.time_shift:
-            x = time_shift(x, self.time_shift, generator)
+            x = time_shift(x, self.time_shift, generator, lengths)
         if self.magnitude_scale:
             x = magnitude_scale(x, self.magnitude_scale, generator)
         if self.brightness or self.contrast:
@@ -222,11 +223,34 @@ class Augment:
             x = random_erasing(x, self.erase, self.erase_area, generator=generator)
         return x
 
-    def __call__(self, x: Tensor, y: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    def __call__(self, x: Tensor | dict[str, Tensor], y: Tensor,
+                 generator: torch.Generator | None = None) -> tuple[Tensor | dict[str, Tensor], Tensor]:
+        if isinstance(x, dict):
+            return self.padded_signals(x, generator), y
         x = self.inputs(x, generator)
         if self.mixup:
             x, y = mixup(x, y, self.mixup, n_classes=self.n_classes, generator=generator)
         return x, y
+
+    def padded_signals(self, x: dict[str, Tensor], generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """Variable-length signals {"x": (batch, C, L), "mask": (batch, L)}: the signal augmentations act within
+        each series' length, noise and the magnitude factor on its real steps; the padding stays 0.
+
+        Raises:
+            ConfigError: padded inputs that are not signals, or an augmentation that would mix padding into a
+                series (flips, image transforms, mixup of two series of different lengths).
+        """
+        signal, mask = x.get("x"), x.get("mask")
+        if set(x) != {"x", "mask"} or signal is None or mask is None or signal.dim() != 3 \
+                or tuple(mask.shape) != (signal.shape[0], signal.shape[-1]):
+            raise ConfigError(f"[augment] takes tensors or variable-length signals {{'x', 'mask'}}; received inputs "
+                              f"{sorted(x)}. Switch augmentation off for padded sequences, sets and several inputs.")
+        mixing = [k for k in ("hflip", "vflip", "rotate", "crop_scale", "erase", "mixup") if getattr(self, k)]
+        if mixing:
+            raise ConfigError(f"augment.{mixing[0]} would move or mix the padding of variable-length signals into "
+                              "their steps; switch it off (window_slice, time_shift, magnitude_scale and noise apply).")
+        lengths = mask.sum(1)
+        return {"x": self.inputs(signal, generator, lengths).masked_fill(~mask.bool()[:, None], 0.0), "mask": mask}
 
     def as_module(self, generator: torch.Generator | None = None) -> "AugmentLayer":
         """An nn.Module that augments its input in training mode only (input-only transforms)."""

@@ -154,6 +154,8 @@ class StackedMLP(nn.Module):
     forward(x): x (B, d) or (K, B, d) -> (K, B, n_outputs).
     """
 
+    FORM = "stacked"  # how the members run (metrics.json): one network of batched matmuls
+
     def __init__(self, models: Sequence[nn.Module]) -> None:
         super().__init__()
         models = list(models)

@@ -12,7 +12,9 @@ generator and acts on the whole batch at once:
     magnitude_scale(x, sigma)   every channel of a series multiplied by one factor ~ N(1, sigma^2) (the class
                                 should not depend on the amplitude)
 
-They apply to signals only: `deepsci.config` refuses them for data whose samples have no steps.
+They apply to signals only: `deepsci.config` refuses them for data whose samples have no steps. Variable-length
+signals (padded after each series' end, `lengths` (batch,)) are sliced and shifted within each series' own
+length, and their padding stays 0.
 """
 
 from __future__ import annotations
@@ -31,9 +33,13 @@ def _need_signals(x: Tensor, what: str) -> None:
                           "off for tables, images, sets and padded sequences.")
 
 
-def window_slice(x: Tensor, fraction: float, generator: torch.Generator | None = None) -> Tensor:
-    """A random window of round(fraction L) steps of each series, resampled to L steps (linear interpolation)."""
+def window_slice(x: Tensor, fraction: float, generator: torch.Generator | None = None,
+                 lengths: Tensor | None = None) -> Tensor:
+    """A random window of round(fraction L) steps of each series, resampled to L steps (linear interpolation).
+    With lengths (batch,), L is each series' own length (`_padded_window_slice`)."""
     _need_signals(x, "window_slice")
+    if lengths is not None:
+        return _padded_window_slice(x, fraction, lengths, generator)
     n, _, length = x.shape
     width = max(2, round(fraction * length))
     if width >= length:
@@ -46,9 +52,27 @@ def window_slice(x: Tensor, fraction: float, generator: torch.Generator | None =
     return F.grid_sample(x[:, :, None], grid, mode="bilinear", align_corners=True)[:, :, 0]
 
 
-def time_shift(x: Tensor, fraction: float, generator: torch.Generator | None = None) -> Tensor:
-    """Each series shifted by an integer s ~ U{-m, ..., m} steps, m = round(fraction L); vacated steps are 0."""
+def _padded_window_slice(x: Tensor, fraction: float, lengths: Tensor, generator: torch.Generator | None) -> Tensor:
+    """`window_slice` of series padded after lengths (batch,): a window of w = round(fraction n) steps (at least 2,
+    at most n) of each series of n steps, at a start ~ U{0, ..., n - w}, resampled to its n steps; padding 0."""
+    batch, _, length = x.shape
+    n = lengths.to(x.device, x.dtype)
+    width = torch.minimum(torch.round(fraction * n).clamp(min=2), n)
+    start = torch.floor(torch.rand(batch, generator=generator).to(x.device, x.dtype) * (n - width + 1))
+    steps = torch.arange(length, device=x.device, dtype=x.dtype)
+    source = start[:, None] + steps[None] * ((width - 1) / (n - 1).clamp(min=1))[:, None]  # (batch, L) steps read
+    grid = torch.stack([source / max(length - 1, 1) * 2 - 1, torch.zeros_like(source)], dim=-1)[:, None]
+    out = F.grid_sample(x[:, :, None], grid, mode="bilinear", align_corners=True)[:, :, 0]
+    return out.masked_fill((steps[None] >= n[:, None])[:, None], 0.0)
+
+
+def time_shift(x: Tensor, fraction: float, generator: torch.Generator | None = None,
+               lengths: Tensor | None = None) -> Tensor:
+    """Each series shifted by an integer s ~ U{-m, ..., m} steps, m = round(fraction L); vacated steps are 0.
+    With lengths (batch,), L is each series' own length: it moves within its own steps, its padding stays 0."""
     _need_signals(x, "time_shift")
+    if lengths is not None:
+        return _padded_time_shift(x, fraction, lengths, generator)
     n, _, length = x.shape
     most = round(fraction * length)
     if most == 0:
@@ -58,6 +82,21 @@ def time_shift(x: Tensor, fraction: float, generator: torch.Generator | None = N
     inside = (source >= 0) & (source < length)
     moved = torch.gather(x, 2, source.clamp(0, length - 1)[:, None].expand(-1, x.shape[1], -1))
     return moved * inside[:, None].to(x.dtype)
+
+
+def _padded_time_shift(x: Tensor, fraction: float, lengths: Tensor, generator: torch.Generator | None) -> Tensor:
+    """`time_shift` of series padded after lengths (batch,): each moved by s ~ U{-m, ..., m}, m = round(fraction n)
+    for a series of n steps; steps moved past its end are lost, vacated steps and the padding are 0."""
+    batch, _, length = x.shape
+    n = lengths.to(x.device)
+    most = torch.round(fraction * n.double())
+    shift = (torch.floor(torch.rand(batch, generator=generator, dtype=torch.float64).to(x.device) * (2 * most + 1))
+             - most).long()
+    steps = torch.arange(length, device=x.device)[None]
+    source = steps - shift[:, None]  # (batch, L): the step each output reads
+    inside = (source >= 0) & (source < n[:, None]) & (steps < n[:, None])
+    moved = torch.gather(x, 2, source.clamp(0, length - 1)[:, None].expand(-1, x.shape[1], -1))
+    return moved.masked_fill(~inside[:, None], 0.0)
 
 
 def magnitude_scale(x: Tensor, sigma: float, generator: torch.Generator | None = None) -> Tensor:

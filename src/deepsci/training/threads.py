@@ -26,12 +26,13 @@ On a CPU the thread count changes only the order of reductions in convolutions a
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, ParamSpec, TypeVar
 
 import torch
 from torch import nn
@@ -48,7 +49,7 @@ except ImportError:  # pragma: no cover - Windows
 
 __all__ = ["FAMILIES", "THRESHOLD_MFLOP", "ShareCores", "ThreadChoice", "ThreadShare", "available_cores",
            "check_threads", "choose_threads", "explicit_threads", "live_processes", "registry_dir", "share_threads",
-           "step_mflop", "take_share"]
+           "sharing_cores", "step_mflop", "take_share"]
 
 #: Per model family, the step size (MFLOP, forward + backward) from which a second thread pays: the
 #: `threshold_mflop` of benchmarks/results/thread_threshold.json (a test holds the two equal).
@@ -59,7 +60,9 @@ THRESHOLD_MFLOP: dict[str, float] = {"dense": 15.778, "conv": 116.791, "recurren
 FAMILIES: dict[str, str] = {"mlp": "dense", "multi": "dense", "cnn": "conv", "rnn": "recurrent",
                             "seq2seq": "recurrent", "charlm": "recurrent", "transformer": "attention",
                             "set-transformer": "attention", "deepsets": "sets", "dmpnn": "graph", "gin": "graph",
-                            "ugrnn": "graph"}
+                            "ugrnn": "graph", "reaction": "graph"}
+P = ParamSpec("P")
+R = TypeVar("R")
 _PROBE_ROWS = 32  # rows of the batch whose work is counted (the count is scaled to the real batch size)
 
 
@@ -240,8 +243,15 @@ def choose_threads(*, cores: int, processes: int, explicit: tuple[int, str] | No
 def step_mflop(model: nn.Module, X: Inputs, batch_size: int) -> float | None:
     """Forward + backward work of one training step in MFLOP: torch's count of a forward pass on the first
     rows of X (eval mode, no gradients, no random draws), scaled to `batch_size` rows, times 3.
-    None when X is not in memory or the model cannot be run on a slice of it."""
-    if not isinstance(X, (torch.Tensor, dict)) or n_rows(X) == 0:
+
+    Rows that assemble their own batches count too (molecular graphs: a graph network's matmuls over the
+    batch's atoms and directed bonds; its message sums, O(bonds x width), are a 1/width share of them and
+    go uncounted, as torch's counter counts only matmuls, convolutions and attention).
+    None when X is read from disk (a probe would read a block for nothing), or the model cannot be run on a
+    slice of it."""
+    from deepsci.data.stream import StreamedRows  # pyarrow: on use
+
+    if isinstance(X, StreamedRows) or n_rows(X) == 0:
         return None
     rows = min(_PROBE_ROWS, n_rows(X), batch_size)
     training = model.training
@@ -356,6 +366,18 @@ def share_threads(setting: int | None = None, *, family: str | None = None,
         _registration.exit()
         torch.set_num_threads(before)
         _set_by_deepsci = known
+
+
+def sharing_cores(method: Callable[P, R]) -> Callable[P, R]:
+    """`method` run inside `share_threads()`: registered as a running deepsci process, on this process's share of
+    the cores (an entry point that computes without training: Run.predict, evaluate, explain, sample)."""
+
+    @functools.wraps(method)
+    def shared(*args: P.args, **kwargs: P.kwargs) -> R:
+        with share_threads():
+            return method(*args, **kwargs)
+
+    return shared
 
 
 class ShareCores(Callback):

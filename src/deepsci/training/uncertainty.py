@@ -65,7 +65,8 @@ def uncertainty_training(spec: UncertaintySpec, task: str, make_member: Callable
         per_row = partial(gaussian_nll_per_sample, link=spec.link, beta=spec.beta)  # type: ignore[arg-type]
     if spec.method != "ensemble":
         return make_member(seed), loss, X, y, None
-    model = build_any_ensemble(make_member, spec.members, seed=seed)  # stacked MLPs, else members side by side
+    # stacked MLPs, else members side by side (one after another, or vmapped with spec.vectorise)
+    model = build_any_ensemble(make_member, spec.members, seed=seed, vectorise=spec.vectorise)
     if spec.k_fold:
         held_out = held_out_loss(loss, spec.members, per_row)
         return model, held_out, X, held_out.with_folds(y, cross_folds(len(y), spec.members, seed)), None

@@ -75,6 +75,9 @@ class UncertaintySpec:
         randomised: randomised APS scores.
         link: variance link of the heteroscedastic head.
         beta: beta-NLL exponent of the heteroscedastic loss (`gaussian_nll`); 0 is the plain NLL.
+        vectorise: ensembles of networks other than MLPs: vmap the members over stacked parameters
+            (deepsci.training.ensemble_any.VmapEnsemble) instead of running them one after another; refused for
+            networks with batch norm or recurrent layers. MLP ensembles are stacked either way.
         seed: seeds MC-dropout masks and randomised APS.
         scheme: one line naming the error bars chosen, their cost and how to turn them off (console, metrics.json).
 
@@ -97,6 +100,7 @@ class UncertaintySpec:
     randomised: bool = False
     link: str = "softplus"
     beta: float = 0.0
+    vectorise: bool = False
     seed: int = 0
     scheme: str = ""
 

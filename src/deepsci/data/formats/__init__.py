@@ -5,6 +5,7 @@ format (the optional extra `pip install 'deepsci[formats]'`):
     FITS (.fits, .fit, .fts)     astropy.io.fits  table HDUs; image HDUs / cubes as images; HDU by name or index
     Excel (.xlsx, .xlsm)         pandas+openpyxl  a sheet by name or index
     NetCDF (.nc), Zarr (.zarr)   xarray           variables on (time, lat, lon) as images per step; points as rows
+    AnnData (.h5ad)              h5py             cells x genes (dense or CSR/CSC) and obs columns as a table
 
 `TABLE_READERS[fmt](path, member)` returns a DataFrame (`member`: data.x, the part of the file to read);
 `ARRAY_READERS[fmt](path)` returns named arrays (data.x / data.target name them). `SUFFIXES` maps file
@@ -19,16 +20,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepsci.data.formats import excel, fits, hdf5, netcdf
+from deepsci.data.formats import excel, fits, h5ad, hdf5, netcdf
 
 SUFFIXES: dict[str, str] = {
     ".h5": "hdf5", ".hdf5": "hdf5", ".he5": "hdf5",
     ".fits": "fits", ".fit": "fits", ".fts": "fits", ".fits.gz": "fits",
     ".xlsx": "excel", ".xlsm": "excel",
-    ".nc": "netcdf", ".nc4": "netcdf", ".cdf": "netcdf", ".zarr": "netcdf",
+    ".nc": "netcdf", ".nc4": "netcdf", ".cdf": "netcdf", ".zarr": "netcdf", ".h5ad": "h5ad",
 }
 TABLE_READERS: dict[str, Callable[[Path, str | int | None], pd.DataFrame]] = {
     "hdf5": hdf5.read_table, "fits": fits.read_table, "excel": excel.read_table, "netcdf": netcdf.read_table,
+    "h5ad": h5ad.read_table,
 }
 ARRAY_READERS: dict[str, Callable[[Path], dict[str, np.ndarray]]] = {
     "hdf5": hdf5.read_arrays, "fits": fits.read_arrays, "netcdf": netcdf.read_arrays,
@@ -40,7 +42,7 @@ ARRAY_FIRST: tuple[str, ...] = ("hdf5", "netcdf")
 
 
 def container_format(path: str | Path) -> str | None:
-    """The format name of a path by its ending ('hdf5', 'fits', 'excel', 'netcdf'), or None."""
+    """The format name of a path by its ending ('hdf5', 'fits', 'excel', 'netcdf', 'h5ad'), or None."""
     name = Path(path).name.lower().rstrip("/")
     for suffix in sorted(SUFFIXES, key=len, reverse=True):
         if name.endswith(suffix):

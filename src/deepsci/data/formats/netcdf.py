@@ -1,8 +1,10 @@
 """NetCDF (.nc, .nc4, .cdf) files and Zarr stores (.zarr folders) through xarray: the gridded fields of climate
 and ocean science.
 
-As arrays, each variable is read under its name with its time dimension first, so a variable on (time, lat,
-lon) is one image per time step (data.kind = "image", x = the variable, target = a variable on (time,)). As a
+As arrays, each variable is read under its name with its time dimension first and the steps sorted by time, so
+a variable on (time, lat, lon) is one image per time step in time order (data.kind = "image", x = the variable,
+target = a variable on (time,)), and the "auto" split of such a file is "ordered": the last steps are the test
+part (deepsci.data.splits.ordered_split), never days drawn from among the training days. As a
 table, the variables (all, or the one named by data.x) become columns of one row per grid point and time step,
 with the coordinates as columns too: a file of one point's time series is a table a `series` reads with
 time_column = "time".
@@ -36,6 +38,8 @@ def read_arrays(path: Path) -> dict[str, np.ndarray]:
     """Every numeric variable and coordinate by name, its "time" dimension (if any) first."""
     with _open(path) as ds:
         try:
+            if "time" in ds.dims:
+                ds = ds.sortby("time")
             arrays = {}
             for name, variable in {**ds.coords, **ds.data_vars}.items():
                 if "time" in variable.dims:

@@ -31,7 +31,8 @@ Each sample is one star's season on a grid of `length` nights (1 step = 1 day); 
 Each sample is a 2-channel signal (n, 2, length): channel 0 the observed dm (magnitude minus the season's
 median of observed points; 0 where not observed), channel 1 the observation flag (1 observed, 0 not). The
 flag channel is how a convolutional network is told a 0 is a gap, not a measurement. Labels are the class
-names in CLASSES, balanced (n // 4 each, the remainder to the first classes).
+names in CLASSES, balanced (n // 4 each, the remainder to the first classes). With `min_length` the seasons differ
+in length (NaN after each star's last night): `simulate_light_curves`.
 """
 
 from __future__ import annotations
@@ -101,16 +102,23 @@ def _cadence(rng: np.random.Generator, n: int, length: int) -> np.ndarray:
     return seen
 
 
-def simulate_light_curves(n: int = 400, *, length: int = 128, seed: int = 0) -> dict[str, np.ndarray]:
+def simulate_light_curves(n: int = 400, *, length: int = 128, seed: int = 0,
+                          min_length: int | None = None) -> dict[str, np.ndarray]:
     """A season of `length` nights for `n` stars (module docstring), drawn from `seed`.
+
+    With `min_length`, each star's season ends on its own night: it lasts S ~ Uniform{min_length, ..., length}
+    nights (a field sets earlier or later in the year, or joined the survey late), and both channels are NaN
+    after it (variable-length signals, NaN padding; the median and the observed points are the season's own).
+    The draws of S come after all others, so the first `length` nights of every star are those drawn without it.
 
     Returns:
         {"X": (n, 2, length) float32 (observed dm, observation flag), "label": (n,) class names of CLASSES,
-         "m0": (n,) mean magnitudes (the truth, for tests)}: train on X alone.
+         "m0": (n,) mean magnitudes (the truth, for tests)} (and "season": (n,) nights, with min_length): train
+        on X alone.
     """
-    if n < len(CLASSES) or length < 16:
-        raise DataError(f"a light-curve set needs n >= {len(CLASSES)} stars and length >= 16 nights; received "
-                        f"n = {n}, length = {length}.")
+    if n < len(CLASSES) or length < 16 or not 16 <= (min_length or length) <= length:
+        raise DataError(f"a light-curve set needs n >= {len(CLASSES)} stars and 16 <= min_length <= length nights; "
+                        f"received n = {n}, length = {length}, min_length = {min_length}.")
     rng = np.random.default_rng(seed)
     t = np.arange(length, dtype=np.float64)
     labels = np.array([CLASSES[i % len(CLASSES)] for i in range(n)])
@@ -123,6 +131,12 @@ def simulate_light_curves(n: int = 400, *, length: int = 128, seed: int = 0) -> 
     m = m0[:, None] + dm
     observed = m + rng.normal(0.0, 1.0, m.shape) * photometric_sigma(m)
     seen = _cadence(rng, n, length)
+    season = rng.integers(min_length, length + 1, n) if min_length else np.full(n, length)
+    inside = t[None] < season[:, None]  # (n, L): the nights of each star's season
+    seen &= inside
+    seen[np.arange(n), season - 1] |= ~seen.any(1)  # at least one point per star, on its season's last night
     median = np.array([np.median(row[s]) for row, s in zip(observed, seen)])
     X = np.stack([np.where(seen, observed - median[:, None], 0.0), seen.astype(np.float64)], axis=1)
-    return {"X": X.astype(np.float32), "label": labels, "m0": m0}
+    X = np.where(inside[:, None], X, np.nan)
+    out = {"X": X.astype(np.float32), "label": labels, "m0": m0}
+    return {**out, "season": season} if min_length else out

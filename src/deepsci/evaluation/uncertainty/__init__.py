@@ -10,7 +10,7 @@ from deepsci.evaluation.uncertainty.coverage import (Coverage, binomial_interval
 from deepsci.evaluation.uncertainty.cross_conformal import held_out_calibration, held_out_means
 from deepsci.evaluation.uncertainty.figures import (calibration_figure, coverage_levels_figure, error_vs_std_figure,
                                                     parity_figure, reliability_figure)
-from deepsci.evaluation.uncertainty.mc_dropout import mc_dropout_predict, mc_dropout_samples
+from deepsci.evaluation.uncertainty.mc_dropout import mc_dropout_predict, mc_dropout_samples, sampled_layers
 from deepsci.evaluation.uncertainty.metrics import (calibration_curve, expected_calibration_error, gaussian_nll_score,
                                                     interval_coverage, interval_width, miscalibration_area,
                                                     reliability_curve, set_coverage, set_size, uncertainty_metrics)
@@ -27,5 +27,5 @@ __all__ = ["Calibration", "Coverage", "Predictive", "SigmaCalibrator", "Uncertai
            "expected_calibration_error", "format_sets", "held_out_calibration", "held_out_means", "gaussian_nll",
            "gaussian_nll_score", "interval_coverage", "interval_width", "mc_dropout_predict", "mc_dropout_samples",
            "mean_variance", "miscalibration_area", "parity_figure", "pit", "predictive", "recalibrate",
-           "regression_scores", "reliability_curve", "reliability_figure", "set_coverage", "set_size",
+           "regression_scores", "reliability_curve", "reliability_figure", "sampled_layers", "set_coverage", "set_size",
            "uncertainty_metrics", "variance_scale"]
