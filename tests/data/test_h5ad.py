@@ -21,6 +21,7 @@ from deepsci.cli import main
 from deepsci.data import stream
 from deepsci.data.build import build_dataset
 from deepsci.data.readers import read_table
+from deepsci.errors import DataError
 
 pytest.importorskip("h5py")
 CELLS = Path(__file__).parents[2] / "examples" / "formats" / "cells.h5ad"
@@ -66,6 +67,11 @@ def test_streamed_cells_in_many_blocks_match_the_in_memory_table(monkeypatch: py
         assert list(s.ids) == list(m.ids), part
         torch.testing.assert_close(s.X.take_rows(slice(0, None)), m.X, atol=1e-6, rtol=1e-6)
         torch.testing.assert_close(s.y, m.y)
+
+
+def test_a_matrix_by_columns_is_refused_for_streaming_with_the_conversion() -> None:
+    with pytest.raises(DataError, match=r"csc_matrix.*adata.X = adata.X.tocsr\(\)"):
+        build_dataset({**SPEC, "x": "layers/csc", "stream": True}, seed=0)
 
 
 def test_a_truncated_h5ad_is_one_line_exit_2_and_no_run_folder(tmp_path: Path,

@@ -114,6 +114,7 @@ class Cells:
 
     Attributes:
         columns: gene names (`var/_index`), then obs column names. cells: rows of the matrix.
+        encoding: the matrix's anndata encoding ("array", "csr_matrix", "csc_matrix").
     """
 
     def __init__(self, path: Path, member: str | int | None = None) -> None:
@@ -122,6 +123,7 @@ class Cells:
             try:
                 matrix = _matrix(path, f, member)
                 self.cells, genes = _matrix_shape(matrix)
+                self.encoding = _encoding(matrix)
                 self.genes = _gene_names(f, genes)
                 obs = _obs_names(f)
             except DataError:

@@ -16,6 +16,7 @@ import pandas as pd
 from deepsci.data import stream
 from deepsci.data.formats.h5ad import Cells
 from deepsci.data.stream import BLOCK_READERS, BlockTable
+from deepsci.errors import DataError
 
 
 class H5adTable(BlockTable):
@@ -23,6 +24,10 @@ class H5adTable(BlockTable):
 
     def __init__(self, path: Path, member: str | int | None = None) -> None:
         self.cells, self.source = Cells(path, member), f"'{path}'"
+        if self.cells.encoding == "csc_matrix":  # its rows are scattered over the file: a block would read it all
+            raise DataError(f"'{path}' holds its matrix by columns (csc_matrix); stream = true reads cells in blocks, "
+                            "which needs rows (csr_matrix) or a dense matrix. Convert it once: adata.X = "
+                            "adata.X.tocsr(); adata.write_h5ad(path); or set stream = false.")
         self.columns = self.cells.columns
         n = self.cells.cells
         rows = max(1, stream.BLOCK_BYTES // max(4 * len(self.cells.genes), 1))  # read at use: tests set smaller
