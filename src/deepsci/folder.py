@@ -34,14 +34,15 @@ import stat
 import struct
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from safetensors import safe_open
 
-from deepsci.errors import DataError, DeepSciError
+from deepsci.errors import DataError, DeepSciError, os_error_at
 
 if TYPE_CHECKING:  # torch is imported only by the functions that rebuild a model, so locking starts fast
     import pandas as pd
@@ -267,6 +268,28 @@ def staging_dir(out: Path, name: str) -> Path:
         return Path(tempfile.mkdtemp(prefix=f"{_stage_prefix(name)}{os.getpid()}-", dir=out))
     except OSError as exc:
         raise DataError(f"cannot create a working folder in '{out}': {exc.strerror or exc}.") from None
+
+
+@contextmanager
+def staged(path: Path) -> Iterator[Path]:
+    """A staging folder beside `path` to write a whole run folder into, published at `path` when the block ends.
+
+    On any failure the staging folder is removed and the earlier run at `path` stays whole; an OSError is
+    re-raised naming the path it hit (`os_error_at`).
+    """
+    tmp = staging_dir(path.parent, path.name)
+    try:
+        yield tmp
+        publish(tmp, path)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        named = os_error_at(exc, path)
+        if named is exc:
+            raise
+        raise named from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def replace_file(path: Path, write: Callable[[Path], Any]) -> None:

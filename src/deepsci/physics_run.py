@@ -18,7 +18,6 @@ history.csv one row per loss evaluation; predictions.csv the solution on the gri
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +29,9 @@ from markupsafe import escape
 from safetensors.torch import save_file
 
 from deepsci.config.physics import PHYSICS_RUN_FORMAT, PhysicsConfig
-from deepsci.errors import os_error_at
 from deepsci.evaluation.figures import figure_to_data_uri
 from deepsci.evaluation.physics_informed import SolutionCheck, check_solution, history_figure, solution_figure
-from deepsci.folder import RunLock, check_out, publish, spreadsheet_safe, staging_dir
+from deepsci.folder import RunLock, check_out, spreadsheet_safe, staged
 from deepsci.models.arguments import spec_of
 from deepsci.report import Section, write_report
 from deepsci.run import environment, versions
@@ -122,8 +120,7 @@ def physics_model_document(result: PhysicsFitted) -> dict[str, Any]:
 
 def _write(path: Path, result: PhysicsFitted, *, total_seconds: float) -> Path:
     """Every file of the run folder, written into a staging folder that is then published in one step."""
-    tmp = staging_dir(path.parent, path.name)
-    try:
+    with staged(path) as tmp:
         (tmp / "config.toml").write_text(result.config.toml())
         metrics = physics_metrics(result, total_seconds=total_seconds)
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -134,16 +131,6 @@ def _write(path: Path, result: PhysicsFitted, *, total_seconds: float) -> Path:
         (tmp / "model.json").write_text(json.dumps(physics_model_document(result), indent=2))
         if result.config.report.html:
             _report(tmp / "report.html", result, metrics)
-        publish(tmp, path)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        named = os_error_at(exc, path)
-        if named is exc:
-            raise
-        raise named from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import platform
-import shutil
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -31,13 +30,13 @@ from deepsci.data.dataset import Dataset
 from deepsci.data.preprocess import Preprocessor, fit_steps
 from deepsci.data.schema import InputSchema
 from deepsci.data.sequences import Vocabulary
-from deepsci.errors import DataError, DeepSciError, os_error_at
+from deepsci.errors import DataError, DeepSciError
 from deepsci.evaluation.evaluate import predict_with_uncertainty, task_metrics
 from deepsci.evaluation.results import Evaluation
 from deepsci.evaluation.uncertainty import UncertaintySpec, format_sets
 from deepsci.explain.attributions import METHODS
 from deepsci.explain.explanation import Explanation, explain_split
-from deepsci.folder import build_checked, publish, read_json, spreadsheet_safe, staging_dir
+from deepsci.folder import build_checked, read_json, spreadsheet_safe, staged
 from deepsci.models import model_from_spec, spec_of
 from deepsci.notebook import MAIN_FIGURES, run_card, run_figures, run_line
 from deepsci.rules.feedback import rule_of
@@ -212,8 +211,7 @@ def write_run(path: Path, *, config: Config, dataset: Dataset, model: nn.Module,
     run is published. `trained_on` is where the model trained (`environment(device, precision,
     processes)`; default this host's CPU). `extra` adds top-level blocks to metrics.json (the theory section).
     """
-    tmp = staging_dir(path.parent, path.name)
-    try:
+    with staged(path) as tmp:
         (tmp / "config.toml").write_text(config.toml())
         metrics = metrics_document(config=config, dataset=dataset, evaluation=evaluation, history=history,
                                    timings=timings, best_epoch=best_epoch, trained_on=trained_on)
@@ -232,16 +230,6 @@ def write_run(path: Path, *, config: Config, dataset: Dataset, model: nn.Module,
         (tmp / "model.json").write_text(json.dumps(meta, indent=2, default=_json_default))
         if report_html is not None:
             (tmp / "report.html").write_text(report_html, encoding="utf-8")
-        publish(tmp, path)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        named = os_error_at(exc, path)
-        if named is exc:
-            raise
-        raise named from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     # Moved only once the run is published: a kill before this leaves the checkpoint where --resume looks.
     if checkpoint is not None and checkpoint.is_dir():
         checkpoint.rename(path / "checkpoint")

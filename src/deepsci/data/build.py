@@ -292,15 +292,21 @@ def _table_featuriser(section: TableData | TableInput, reader: dict[str, Any], r
     return f
 
 
+def _molecule_column(reader: dict[str, Any], raw: Raw, kind: str, default: str, what: str) -> str:
+    """data.smiles_column, or the column named `default` (any case); recorded in the reader for predict."""
+    columns = [str(c) for c in raw.frame.columns]
+    column = reader.get("smiles_column") or next((c for c in columns if c.lower() == default), None)
+    if column is None:
+        raise DataError(f"data.kind = '{kind}' needs {what}; {raw.source} has none named '{default}' (columns: "
+                        f"{', '.join(columns)}). Set data.smiles_column.")
+    require_columns([column], columns, raw.source, "smiles_column")
+    reader["smiles_column"] = column
+    return str(column)
+
+
 def _graph_featuriser(section: GraphData, reader: dict[str, Any], raw: Raw, targets: list[str],
                       cache_dir: str | Path | None, name: str) -> GraphFeaturiser:
-    columns = [str(c) for c in raw.frame.columns]
-    smiles = reader.get("smiles_column") or next((c for c in columns if c.lower() == "smiles"), None)
-    if smiles is None:
-        raise DataError(f"data.kind = 'graph' needs a SMILES column; {raw.source} has none named 'smiles' (columns: "
-                        f"{', '.join(columns)}). Set data.smiles_column.")
-    require_columns([smiles], columns, raw.source, "smiles_column")
-    reader["smiles_column"] = smiles
+    smiles = _molecule_column(reader, raw, "graph", "smiles", "a SMILES column")
     return GraphFeaturiser(name, smiles_column=smiles, descriptors=section.descriptors,
                            atom_features=section.atom_features, descriptor_scale=section.descriptor_scale,
                            morgan_radius=section.morgan_radius, morgan_bits=section.morgan_bits, cache_dir=cache_dir)
@@ -308,13 +314,7 @@ def _graph_featuriser(section: GraphData, reader: dict[str, Any], raw: Raw, targ
 
 def _reaction_featuriser(section: ReactionData, reader: dict[str, Any], raw: Raw, targets: list[str],
                          cache_dir: str | Path | None, name: str) -> ReactionFeaturiser:
-    columns = [str(c) for c in raw.frame.columns]
-    column = reader.get("smiles_column") or next((c for c in columns if c.lower() == "reaction"), None)
-    if column is None:
-        raise DataError(f"data.kind = 'reaction' needs a column of reaction SMILES; {raw.source} has none named "
-                        f"'reaction' (columns: {', '.join(columns)}). Set data.smiles_column.")
-    require_columns([column], columns, raw.source, "smiles_column")
-    reader["smiles_column"] = column
+    column = _molecule_column(reader, raw, "reaction", "reaction", "a column of reaction SMILES")
     return ReactionFeaturiser(name, smiles_column=column, atom_features=section.atom_features, cache_dir=cache_dir)
 
 

@@ -54,6 +54,15 @@ def _check_same_architecture(models: Sequence[nn.Module]) -> None:
                              f"{type(models[0]).__name__} with {shapes[0][:3]}... Build every member from one spec.")
 
 
+def _members(models: Sequence[nn.Module]) -> list[nn.Module]:
+    """The members as a list: at least one, all of one class and architecture (ModelError otherwise)."""
+    models = list(models)
+    if not models:
+        raise ModelError("an ensemble needs at least one member; received an empty list.")
+    _check_same_architecture(models)
+    return models
+
+
 class MemberEnsemble(StackedMLP):
     """K identically-built networks of any kind held side by side (module docstring); forward -> (K, batch, ...).
 
@@ -66,10 +75,7 @@ class MemberEnsemble(StackedMLP):
 
     def __init__(self, models: Sequence[nn.Module]) -> None:
         nn.Module.__init__(self)  # StackedMLP's interface only: its stacked layers are not built
-        models = list(models)
-        if not models:
-            raise ModelError("an ensemble needs at least one member; received an empty list.")
-        _check_same_architecture(models)
+        models = _members(models)
         self.members = len(models)
         self.nets = nn.ModuleList(models)
         spec = getattr(models[0], "spec", None)
@@ -137,10 +143,7 @@ class VmapEnsemble(StackedMLP):
 
     def __init__(self, models: Sequence[nn.Module]) -> None:
         nn.Module.__init__(self)  # StackedMLP's interface only: its stacked layers are not built
-        models = list(models)
-        if not models:
-            raise ModelError("an ensemble needs at least one member; received an empty list.")
-        _check_same_architecture(models)
+        models = _members(models)
         why = vectorisable(models[0])
         if why is not None:
             raise ModelError(f"these members cannot be vectorised: {why}. Train them one after another "
