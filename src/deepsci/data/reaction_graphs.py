@@ -111,17 +111,6 @@ class ReactionFeaturiser(GraphFeaturiser):
         return InputSchema(self.name, "reaction", base.shape, feature_names=base.feature_names)
 
 
-def reaction_side_counts(batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-    """(reactant atoms, product atoms) per reaction of a batch, each (B,)."""
-    if "atom_side" not in batch:
-        raise DataError("a reaction batch carries atom_side; this one does not (is it a molecule batch?).")
-    n = int(batch["mol_x"].shape[0])
-    product = (batch["atom_side"] > 0).to(torch.int64)
-    total = torch.bincount(batch["atom_batch"], minlength=n)
-    made = torch.zeros(n, dtype=torch.int64).index_add_(0, batch["atom_batch"], product)
-    return total - made, made
-
-
 def mapped_pairs(reaction: str) -> list[tuple[int, int]]:
     """(reactant atom, product atom) index pairs of the atoms an atom-mapped reaction carries across (equal map
     numbers), indices within "reactants" and "product" as written."""

@@ -20,11 +20,6 @@ from deepsci.errors import DataError
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 
 
-def is_class_tree(folder: Path) -> bool:
-    """True when `folder` has subfolders holding images (root/<class>/<file>)."""
-    return any(sub.is_dir() and _images(sub) for sub in folder.iterdir())
-
-
 def read_image_tree(folder: Path, target: str) -> Raw:
     """The images of `folder`: with class subfolders, the class (the subfolder's name) in column `target`;
     without, the images alone (new data to predict). Ids are the paths relative to `folder`.
