@@ -31,6 +31,22 @@ def sulfonamide() -> tuple[str, list[int]]:
     return made
 
 
+def test_boc_centre_holds_both_ends_of_the_new_bond():
+    """By hand: Boc protection of aniline adds the Boc group, which the reactants do not list (it comes from Boc2O):
+    the new N-C bond's two ends, the aniline N (gains C, loses an H) and the Boc carbonyl C, are the centre; the
+    rest of the added group (the tert-butyl, the ester O, the carbonyl O) and the ring are not."""
+    made = apply_template(reaction_templates()["BOC-protection"]["smarts"], ["Nc1ccccc1"])
+    assert made is not None
+    reaction, centre = made
+    product = Chem.MolFromSmiles(split_reaction(reaction)[1])
+    assert unmapped(split_reaction(reaction)[1]) == Chem.CanonSmiles("CC(C)(C)OC(=O)Nc1ccccc1")
+    atoms = {product.GetAtomWithIdx(i).GetSymbol(): product.GetAtomWithIdx(i) for i in centre}
+    assert sorted(atoms) == ["C", "N"]
+    assert atoms["C"].GetAtomMapNum() == 0 and atoms["N"].GetAtomMapNum() != 0  # added carbonyl C, carried N
+    assert product.GetBondBetweenAtoms(atoms["C"].GetIdx(), atoms["N"].GetIdx()) is not None
+    assert sorted(n.GetSymbol() for n in atoms["C"].GetNeighbors()) == ["N", "O", "O"]
+
+
 def test_sulfonamide_centre_is_the_new_s_n_bond(sulfonamide):
     """By hand: ArSO2Cl + EtNH2 -> ArSO2NHEt changes the bonds of S (loses Cl, gains N) and N (gains S, loses an
     H) and of nothing else; the leaving Cl is unmapped, every other atom keeps its map number."""

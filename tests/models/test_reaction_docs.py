@@ -1,7 +1,6 @@
 """docs/molecules.md's reaction numbers are the stored benchmark's (benchmarks/results/reactions.json), and they
 hold what issue 25 asks where the docs say it is met: test accuracy >= 0.95 on the split by product scaffold for
-every seed, above the nearest neighbour; the centre criterion (>= 80% of test reactions) is met for two seeds of
-three, as the docs say."""
+every seed, above the nearest neighbour; the centre criterion (>= 80% of test reactions) for every seed."""
 
 from __future__ import annotations
 
@@ -45,19 +44,23 @@ def test_reaction_sentences_are_the_stored_run() -> None:
     assert (f"against {s['nearest_accuracy']['mean']:.3f} for the nearest neighbour and "
             f"{s['fingerprint_accuracy']['mean']:.3f} for the MLP") in doc
     hits = ", ".join(f"{runs[k]['centre']['hit_rate']:.3f}" for k in sorted(runs))
-    assert (f"for {s['centre_hit_rate']['mean']:.3f} of the explained reactions on average ({hits};") in doc
+    assert (f"centre for {s['centre_hit_rate']['mean']:.3f} of the explained reactions on average ({hits};") in doc
     assert f"a centre atom for {s['centre_top1_rate']['mean']:.3f}" in doc
-    missed = [k for k in sorted(runs) if runs[k]["centre"]["hit_rate"] < 0.80]
-    assert f"**Centre: met for seeds 0 and 2, not for seed {', '.join(missed)}.**" in doc
+    assert "**Centre: met for every seed.**" in doc and min(r["centre"]["hit_rate"] for r in runs.values()) >= 0.80
+    carried = [runs[k]["centre_carried_only"] for k in sorted(runs)]
+    assert (f"that add no atoms ({carried[0]['rows']}, {carried[1]['rows']} and {carried[2]['rows']} of the 300)"
+            in doc)
+    assert (f"the hit rate is {carried[0]['hit_rate']:.3f}, {carried[1]['hit_rate']:.3f} and "
+            f"{carried[2]['hit_rate']:.3f}.") in doc
 
 
 def test_reaction_numbers_meet_the_issue() -> None:
-    """Accuracy >= 0.95 for every seed and above the nearest neighbour (met); the centre criterion is met for two
-    seeds of three and is held at what was measured (docs/molecules.md says which seed misses)."""
+    """Accuracy >= 0.95 for every seed and above the nearest neighbour; the centre criterion (>= 0.80 of the
+    explained reactions) for every seed, also on the reactions that add no atoms."""
     s = _stored()["summary"]
     assert s["accuracy"]["min"] >= 0.95
     assert s["accuracy"]["mean"] > max(s["nearest_accuracy"]["mean"], s["fingerprint_accuracy"]["mean"])
-    assert s["centre_hit_rate"]["mean"] >= 0.79 and s["centre_hit_rate"]["min"] >= 0.7
+    assert s["centre_hit_rate"]["min"] >= 0.80 and s["centre_hit_rate_carried_only"]["min"] >= 0.80
 
 
 def test_reaction_dataset_facts_are_the_stored_ones() -> None:
@@ -66,8 +69,9 @@ def test_reaction_dataset_facts_are_the_stored_ones() -> None:
     assert f"({facts['pool']} molecules, canonical SMILES, sorted)" in doc
     assert (f"{facts['reactions']} unique reactions in {facts['classes']} classes (the template is the class; "
             f"{facts['at_largest']} classes hold {facts['largest']} reactions, the smallest {facts['smallest']})") in doc
-    assert (f"the centres hold {facts['centre_min']}-{facts['centre_max']} atoms, {facts['centre_mean']} on "
+    assert (f"The centres hold {facts['centre_min']}-{facts['centre_max']} atoms, {facts['centre_mean']} on "
             "average") in doc
+    assert f"{facts['adding_atoms']} of the {facts['reactions']} reactions add atoms this way" in doc
 
 
 def test_catalog_entry_states_the_stored_dataset() -> None:

@@ -21,7 +21,9 @@ and re-creates unchanged, such as the carbonyl O of an amide coupling, is paired
 the template adds and leaving atoms have none), as USPTO's reactions are. Its **reaction centre** is the set of product atoms
 that the template maps (RDKit's `old_mapno`) and whose bonds change: an atom whose neighbours (by map
 number; created atoms by element) or bond orders, hydrogen count or formal charge differ between the
-reactants and the product. The centre is stored as product atom indices in the order of the product
+reactants and the product; and the atoms the template adds that are bonded to a carried atom: a bond the
+reaction forms has two ends, and the far one may come from a reagent the reaction does not list (the carbonyl C
+of a Boc group, the ring N of a triazole made from an azide). The centre is stored as product atom indices in the order of the product
 SMILES as written (`centre`, space separated).
 
 The difference fingerprint (Schneider, Lowe, Sayle & Landrum, J. Chem. Inf. Model. 55, 39 (2015)): the
@@ -47,7 +49,7 @@ from deepsci.errors import DataError, MissingDependencyError
 POOL_SETS: tuple[str, ...] = ("freesolv", "cdk2", "solubility", "chembl_drugs", "chembl_samples")
 MIN_HEAVY, MAX_HEAVY, MAX_PRODUCT_HEAVY = 4, 40, 60
 PER_CLASS, MIN_CLASS, ATTEMPTS = 60, 25, 400
-DATASET_VERSION = 2  # bump when the construction changes: the cache is then never read again
+DATASET_VERSION = 3  # bump when the construction changes: the cache is then never read again
 
 
 def _chem() -> tuple[Any, Any, Any]:
@@ -187,8 +189,16 @@ def mapped_reaction(reactants: list[Any], product: Any) -> tuple[str, list[int]]
     reread = Chem.MolFromSmiles(written)
     if reread is None:
         return None
-    centre = [a.GetIdx() for a in reread.GetAtoms() if a.GetAtomMapNum() in centre_numbers]
+    centre = [a.GetIdx() for a in reread.GetAtoms()
+              if a.GetAtomMapNum() in centre_numbers or _added_at_a_new_bond(a)]
     return ".".join(sides) + ">>" + written, centre
+
+
+def _added_at_a_new_bond(atom: Any) -> bool:
+    """Whether a product atom is one the template adds (no map number) bonded to a carried atom: the far end of
+    a bond the reaction forms, so in the centre beside the carried atom it bonds to (the carbonyl C of a Boc
+    group on an amine's N, the ring N of a triazole on the alkyne's C)."""
+    return atom.GetAtomMapNum() == 0 and any(n.GetAtomMapNum() for n in atom.GetNeighbors())
 
 
 def split_reaction(reaction: str) -> tuple[str, str]:
