@@ -88,16 +88,18 @@ def test_two_jobs_fill_one_study(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.slow
 def test_a_killed_worker_and_ctrl_c_leave_no_trial_running(tmp_path):
-    """SIGKILL one worker mid-trial (its trial is marked failed, the other worker goes on), then Ctrl-C the whole
-    process group as a terminal does: every worker stops, its trial failed, status 130, no worker left."""
+    """SIGKILL the worker process mid-trial (its trial is marked failed, the command's own trials go on), then
+    Ctrl-C the whole process group as a terminal does: every worker stops, its trial failed, status 130, no worker
+    left."""
     config = tiny_sweep(tmp_path, epochs=100_000)  # trials that last until stopped
     env = {**os.environ, "DEEPSCI_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
     sweep = subprocess.Popen([sys.executable, "-m", "deepsci", "sweep", str(config), "--trials", "3", "--jobs", "2",
                               "--out", str(tmp_path / "runs"), "--quiet"], env=env, stderr=subprocess.PIPE,
                              text=True, start_new_session=True)
     try:
-        running = wait_for(lambda: [t for t in trials_of(tmp_path) if t.state == RUNNING and "worker" in t.user_attrs],
-                           "a running trial")
+        running = wait_for(lambda: [t for t in trials_of(tmp_path) if t.state == RUNNING and "worker" in t.user_attrs
+                                    and not t.user_attrs["worker"].endswith(f":{sweep.pid}")],
+                           "a running trial of the worker process")
         killed = running[0]
         os.kill(int(killed.user_attrs["worker"].split(":")[1]), signal.SIGKILL)
         # the other worker holds its trial, and takes the killed one's place once it is seen gone
@@ -119,6 +121,23 @@ def test_a_killed_worker_and_ctrl_c_leave_no_trial_running(tmp_path):
         pid = int(trial.user_attrs["worker"].split(":")[1])
         wait_for(lambda: not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z",
                  f"worker {pid} to end", seconds=30)
+
+
+@pytest.mark.slow
+def test_a_failed_trial_of_the_command_stops_the_workers(tmp_path):
+    """The command's own trial fails on its config (a regression scored by accuracy): the workers are stopped as by
+    Ctrl-C, the error is one line with status 2, and no trial is left running."""
+    config = tiny_sweep(tmp_path)
+    env = {**os.environ, "DEEPSCI_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "deepsci", "sweep", str(config), "--trials", "3", "--jobs", "2",
+                           "--out", str(tmp_path / "runs"), "--quiet", "--metric", "accuracy"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 2 and len(errors) >= 1 and all("--metric 'accuracy'" in e for e in errors), done.stderr
+    assert "Traceback" not in done.stderr
+    trials = trials_of(tmp_path)
+    assert trials and not [t for t in trials if t.state == RUNNING]
+    assert all(t.state == FAIL for t in trials)
 
 
 def test_a_stale_trial_is_failed_by_the_next_trial(tmp_path, monkeypatch):
@@ -163,7 +182,7 @@ def test_the_docs_say_the_stored_benchmark_and_the_heartbeat_settings():
     stored = json.loads((ROOT / "benchmarks" / "results" / "sweep_jobs.json").read_text())
     assert stored["trials"] == 4 and not stored["one_thread"] and stored["cores"] == 2
     ratios = sorted(f"{r:.2f}" for r in _ratios(stored))
-    assert f"`--jobs 2` took {ratios[2]}, {ratios[1]} and {ratios[0]} of the `--jobs 1` wall time" in text
+    assert len(ratios) == 5 and f"`--jobs 2` took {', '.join(ratios[:4])} and {ratios[4]} of the `--jobs 1` wall" in text
     assert f"a median of {stored['median_ratio']['2']:.2f}" in text
     one, two = ([r for r in stored["runs"] if r["jobs"] == n and r["repeat"] == 0][0] for n in (1, 2))
     assert one["states"] == two["states"] == {"complete": 4}

@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from deepsci.cli.ending import end_process
 from deepsci.cli.failure import describe_os_error, exit_on_sigterm, restore_sigterm, show_cursor
 from deepsci.cli.fast import fast_overrides
 from deepsci.cli.paths import check_output_file, check_predictions_output
@@ -258,7 +259,8 @@ def main(argv: Optional[list[str]] = None) -> None:
 
     A user's error (DeepSciError, a bad option, an OSError on a path they gave) is one line on stderr
     and status 2; Ctrl-C is status 130; any other exception is a bug and keeps its traceback. The
-    terminal cursor is shown again however the command ends.
+    terminal cursor is shown again however the command ends. Run as the command (`argv` None), the
+    process ends without the interpreter's teardown (deepsci.cli.ending).
     """
     from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
@@ -290,7 +292,10 @@ def main(argv: Optional[list[str]] = None) -> None:
     finally:
         show_cursor()
         restore_sigterm(previous)
-    sys.exit(code if isinstance(code, int) else 0)
+    status = code if isinstance(code, int) else 0
+    if argv is None:  # the command's own process (the `deepsci` script, `python -m deepsci`)
+        end_process(status)
+    sys.exit(status)
 
 
 def _error(message: str) -> None:

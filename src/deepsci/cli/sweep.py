@@ -56,7 +56,7 @@ def sweep_cmd(
     if importlib.util.find_spec("optuna") is None:
         raise MissingDependencyError("deepsci sweep needs Optuna: pip install 'deepsci[sweep]'")
     from deepsci.sweep import prepare_sweep, run_sweep, summarise
-    from deepsci.sweep.jobs import check_jobs, run_jobs
+    from deepsci.sweep.jobs import check_jobs, run_jobs, start_server
     from deepsci.sweep.study import open_study
 
     check_jobs(jobs)
@@ -64,6 +64,8 @@ def sweep_cmd(
     raw = load_raw(config, [*overrides, *fast_overrides(config, overrides)])
     # Checked before torch and Optuna are imported, so a config error shows at once.
     setup = prepare_sweep(raw, out=out, storage=storage, study=study, metric=metric, source=str(config))
+    if jobs > 1 and trials > 1:
+        start_server()  # the workers' imports begin now, beside the rest of this command (deepsci.sweep.jobs)
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # one line per trial is printed below instead

@@ -1,17 +1,22 @@
-"""`deepsci sweep --jobs N`: N trials at once on one machine, as N worker processes on one study.
+"""`deepsci sweep --jobs N`: N trials at once on one machine: the command's own process and N - 1 worker processes,
+on one study.
 
 Optuna's own `n_jobs` runs trials in threads of one process, where Python's GIL and torch's shared thread
 pool serialise them; processes do not. What makes N processes pay (benchmarks/sweep_jobs.py):
 
-- Workers start with the libraries a trial needs already imported (`PRELOAD`, about 4 s of CPU a process):
-  on Linux they are forked from a fork server that imported them once, while the command's own process
-  imports them for the summary at the same time; elsewhere (macOS's system libraries are not fork-safe)
+- The command's process runs trials itself, from the start, importing what a trial needs as it goes (as
+  `--jobs 1` does), instead of waiting: the imports are seconds of CPU that every process pays once.
+- The other workers start with those libraries already imported (`PRELOAD`, about 6 s of CPU): on Linux
+  they are forked from a fork server that the command starts before it opens the study, and that imports them
+  once, on the other cores, while the command works; elsewhere (macOS's system libraries are not fork-safe)
   they are spawned and import them each. A fork server, not a fork of the command itself: GNU OpenMP,
-  torch's thread pool, hangs in a child forked after a parallel region, and the server never computes.
+  torch's thread pool, hangs in a child forked after a parallel region, and the server never computes. The
+  workers are started from a thread of the command, since each start waits for the server's imports.
 - Workers share one count of the trials left (`tickets`): a worker takes the next trial as soon as its
   last one ends, so two long trials never queue behind one worker while the other idles.
-- Each worker registers in deepsci's process registry (deepsci.training.threads) for its whole life: its
-  trials' fits, evaluations, theory and reports all run on its share of the cores.
+- Each process is registered in deepsci's process registry (deepsci.training.threads) while it runs trials:
+  their fits, evaluations, theory and reports all run on their share of the cores, and the last one still
+  working takes the cores the others gave back.
 
 The study, its pruner and its seeds are those of workers started by hand: trial k draws from (seed, k)
 whichever worker runs it.
@@ -19,18 +24,19 @@ whichever worker runs it.
 Stopping: Ctrl-C reaches every worker (the terminal signals the whole process group; a SIGINT or SIGTERM to
 the command alone is passed on as SIGTERM). A worker's first signal ends its trial, which Optuna marks
 failed; later ones are ignored, so the marking is never cut short. A worker that dies without that chance
-(SIGKILL, the out-of-memory killer) leaves its trial RUNNING: the command marks it failed as soon as it sees
-the worker gone, and Optuna's heartbeat (deepsci.sweep.study) fails it for any other worker of the study.
+(SIGKILL, the out-of-memory killer) leaves its trial RUNNING: the command marks it failed once the others are
+done, and Optuna's heartbeat (deepsci.sweep.study) fails it for any other worker of the study. A trial of the
+command's own that fails on its config or data (a DeepSciError) stops the workers as Ctrl-C does.
 """
 
 from __future__ import annotations
 
-import importlib
 import multiprocessing
 import os
 import signal
 import socket
 import sys
+import threading
 from typing import TYPE_CHECKING, Any
 
 from deepsci.errors import ConfigError, DeepSciError
@@ -41,12 +47,12 @@ if TYPE_CHECKING:
 
     from deepsci.sweep.study import SweepSetup
 
-__all__ = ["PRELOAD", "check_jobs", "run_jobs"]
+__all__ = ["PRELOAD", "check_jobs", "run_jobs", "start_server"]
 
 STOP_SECONDS = 60  # after Ctrl-C, how long workers get to mark their trials failed before they are killed
 INTERRUPTED = 130  # a worker's status when a signal stopped it (the shell's 128 + SIGINT)
-#: What a trial imports (run_experiment, its data, the optimisers' first step, the report; 1,200 modules):
-#: once in the fork server and once in the command (for the summary), instead of once per worker.
+#: What a trial imports (run_experiment, its data, the optimisers' first step, the report; 1,200 modules): once in
+#: the fork server, instead of once per worker.
 PRELOAD = ("deepsci.cli", "deepsci.experiment", "deepsci.data.build", "deepsci.sweep.trial", "deepsci.sweep.reporter",
            "deepsci.sweep.sampler", "deepsci.sweep.summary", "torch._dynamo")
 
@@ -59,40 +65,52 @@ def check_jobs(jobs: int) -> int:
     return jobs
 
 
-def run_jobs(setup: "SweepSetup", trials: int, jobs: int, *, prune: bool = True, progress: bool = True) -> int:
-    """Run `trials` trials of the setup's study in min(jobs, trials) worker processes and wait for all.
-
-    The study must exist in its storage already (`deepsci.sweep.study.open_study`): workers only load it.
-
-    Returns:
-        0, or the status of the first worker that failed (2: a DeepSciError it printed; 128 + N: killed by
-        signal N, its trial marked failed here).
-
-    Raises:
-        KeyboardInterrupt: on Ctrl-C or SIGTERM, once every worker has stopped (each marks its trial failed;
-            one that does not stop within STOP_SECONDS is killed and its trial marked failed here).
-    """
+def start_server() -> Any:
+    """The multiprocessing context workers start from. On Linux its fork server is started now, if it is not
+    running yet: it imports PRELOAD in the background (seconds) while this process goes on."""
     context = _context()
     if context.get_start_method() == "forkserver":
         context.set_forkserver_preload(list(PRELOAD))
         from multiprocessing import forkserver
 
-        forkserver.ensure_running()  # the server imports PRELOAD while this process does the same, below
-    preload()
+        forkserver.ensure_running()
+    return context
+
+
+def run_jobs(setup: "SweepSetup", trials: int, jobs: int, *, prune: bool = True, progress: bool = True) -> int:
+    """Run `trials` trials of the setup's study in this process and min(jobs, trials) - 1 worker processes, and
+    wait for all.
+
+    The study must exist in its storage already (`deepsci.sweep.study.open_study`): workers only load it.
+
+    Returns:
+        0, or the status of the first worker that failed (2: a DeepSciError it printed; 128 + N: killed by
+            signal N, its trial marked failed here).
+
+    Raises:
+        KeyboardInterrupt: on Ctrl-C or SIGTERM, once every worker has stopped (each marks its trial failed;
+            one that does not stop within STOP_SECONDS is killed and its trial marked failed here).
+        DeepSciError: a trial of this process failed on its config or data; the workers were stopped first.
+    """
+    others = min(check_jobs(jobs), trials) - 1
+    context = start_server() if others else _context()
     tickets = context.Semaphore(trials)  # one per trial: a worker takes one before each trial
     args = (setup, trials, tickets, prune, progress, dict(os.environ), os.getcwd())
-    workers = [context.Process(target=work, args=args, name=f"deepsci-sweep-{k}")
-               for k in range(min(check_jobs(jobs), trials))]
+    workers = [context.Process(target=work, args=args, name=f"deepsci-sweep-{k + 1}") for k in range(others)]
+    # Each start waits for the fork server's imports: a thread starts them while this process runs trials.
+    starter = threading.Thread(target=_start, args=(workers,), name="deepsci-sweep-start", daemon=True)
     # A SIGTERM (`kill`, a batch system's time limit) stops the workers as Ctrl-C does, instead of orphaning them.
     terminate = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        for worker in workers:
-            worker.start()
+        starter.start()
+        _work_here(setup, trials, tickets, prune, progress)
+        starter.join()
         for worker in workers:
             worker.join()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, DeepSciError):
         interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the wind-down short
         try:
+            starter.join()
             _stop([worker for worker in workers if worker.pid is not None])
             fail_orphans(setup, workers)
         finally:
@@ -100,14 +118,27 @@ def run_jobs(setup: "SweepSetup", trials: int, jobs: int, *, prune: bool = True,
         raise
     finally:
         signal.signal(signal.SIGTERM, terminate)
-    fail_orphans(setup, workers)
+    if any(worker.exitcode for worker in workers):
+        fail_orphans(setup, workers)  # a worker that ended normally leaves no trial running
     return next((_status(worker) for worker in workers if worker.exitcode), 0)
 
 
-def preload() -> None:
-    """Import PRELOAD in this process (the summary after the workers uses them)."""
-    for module in PRELOAD:
-        importlib.import_module(module)
+def _start(workers: "list[BaseProcess]") -> None:
+    """Start each worker (each start returns once the fork server has forked it)."""
+    for worker in workers:
+        worker.start()
+
+
+def _work_here(setup: "SweepSetup", trials: int, tickets: "Semaphore", prune: bool, progress: bool) -> None:
+    """This process's part: trials while tickets are left, on its share of the cores, then the cores given back."""
+    import optuna
+
+    from deepsci.sweep.study import run_sweep
+    from deepsci.training.threads import share_threads
+
+    with share_threads():
+        run_sweep(setup, trials, pruner=None if prune else optuna.pruners.NopPruner(), progress=progress,
+                  take=lambda: tickets.acquire(block=False))
 
 
 def work(setup: "SweepSetup", trials: int, tickets: "Semaphore", prune: bool, progress: bool,
