@@ -1,6 +1,7 @@
 """Every number the README's results table states is what its example gives, within the tolerance the
 README states: ±0.01 for accuracies, ROC-AUC and coverages, ±0.02 for R², ±5% for RMSE and
-cross-entropy and the relative L2 errors of physics-informed training (seed 0, the example's own settings).
+cross-entropy, and the bound it states for the relative L2 errors of physics-informed training (seed 0, the
+example's own settings).
 
 The table is read from README.md itself, so a number changed there without a fit to back it fails
 here; each example is fitted once per test session (`example_runs`).
@@ -16,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# example -> (README text of the number, path into metrics.json, absolute tolerance or "5%")
+# example -> (README text of the number, path into metrics.json, absolute tolerance, "5%", or "under": a bound)
 CLAIMS: dict[str, list[tuple[str, str, float | str]]] = {
     "solubility": [("RMSE 0.59", "test.rmse", "5%"), ("R² 0.91", "test.r2", 0.02),
                    ("cover 0.90", "uncertainty.test.coverage", 0.01),
@@ -40,10 +41,11 @@ CLAIMS: dict[str, list[tuple[str, str, float | str]]] = {
     "motifs_cnn": [("ROC-AUC 0.99", "test.roc_auc", 0.01)],
     "points_deepsets": [("accuracy 0.96", "test.accuracy", 0.01)],
     "points_set_transformer": [("accuracy 0.99", "test.accuracy", 0.01)],
-    # where L-BFGS stopped in float64 on one thread (deepsci.training.physics_informed); issue 25's bar of 1e-3 is
-    # asserted for seeds 0-2 by tests/training/test_physics_informed.py
-    "pinn_oscillator": [("relative L2 error 0.00005", "test.relative_l2", "5%")],
-    "pinn_heat": [("relative L2 error 0.00005", "test.relative_l2", "5%")],
+    # a bound ("under"): where L-BFGS stops depends on the machine's float rounding (the oscillator's error was
+    # 4.9e-5 on one machine, 3.8e-5 on another); issue 25's bar of 1e-3 is asserted for seeds 0-2 by
+    # tests/training/test_physics_informed.py
+    "pinn_oscillator": [("relative L2 error under 0.0001", "test.relative_l2", "under")],
+    "pinn_heat": [("relative L2 error under 0.0001", "test.relative_l2", "under")],
 }
 
 
@@ -97,6 +99,9 @@ def test_readme_number_holds(example: str, example_runs: Any) -> None:
     metrics, _ = example_runs(example)
     for text, path, tolerance in CLAIMS[example]:
         (stated, digits), measured = _stated(text), _lookup(metrics, path)
+        if tolerance == "under":
+            assert measured < stated, f"{example}: README says '{text}', the run gives {measured:.4g} ({path})"
+            continue
         allowed = abs(stated) * float(tolerance[:-1]) / 100 if isinstance(tolerance, str) else tolerance
         # the README rounds: the stated number is within half its last digit of the measured one, plus the tolerance
         assert abs(measured - stated) <= allowed + 0.5 * 10 ** -digits, (
