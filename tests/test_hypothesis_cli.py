@@ -166,7 +166,7 @@ def csv_files(draw, cell=CELL) -> tuple[bytes, str]:
     return data, f"{n_rows} rows, columns {names!r}, sep {sep!r}, {encoding}, clean={clean}"
 
 
-@settings(max_examples=110, **SETTINGS)
+@settings(max_examples=60, **SETTINGS)
 @given(csv=csv_files())
 def test_fit_on_generated_csv_files(earlier_run, csv):
     data, _description = csv
@@ -285,7 +285,7 @@ def _write_toml(raw: dict[str, Any], data: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-@settings(max_examples=110, **SETTINGS)
+@settings(max_examples=60, **SETTINGS)
 @given(raw=configs(), broken=st.integers(0, 14))
 def test_fit_with_generated_configs(earlier_run, raw, broken):
     with case_folder(earlier_run) as root:
