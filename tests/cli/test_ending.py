@@ -15,7 +15,8 @@ atexit.register(lambda: print("atexit ran", flush=True))
 
 def _command(body: str, *argv: str) -> subprocess.CompletedProcess[str]:
     """`deepsci *argv` as its own process (argv from sys.argv, as the console script runs it), after `body`."""
-    code = PRELUDE + textwrap.dedent(body) + f"\nsys.argv = ['deepsci', *{list(argv)!r}]\nfrom deepsci.cli import main\nmain()\n"
+    code = (PRELUDE + textwrap.dedent(body)
+            + f"\nsys.argv = ['deepsci', *{list(argv)!r}]\nfrom deepsci.cli import main\nmain()\n")
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 
 

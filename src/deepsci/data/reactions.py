@@ -18,13 +18,13 @@ the Enamine / Lilly rules) and sets of real molecules. The construction, determi
 Each reaction is written as atom-mapped reaction SMILES "reactants>>product" (reactant atoms carried into
 the product share a map number, 1 + the atom's index among all reactant atoms; an atom the template deletes
 and re-creates unchanged, such as the carbonyl O of an amide coupling, is paired with its reactant atom; atoms
-the template adds and leaving atoms have none), as USPTO's reactions are. Its **reaction centre** is the set of product atoms
-that the template maps (RDKit's `old_mapno`) and whose bonds change: an atom whose neighbours (by map
-number; created atoms by element) or bond orders, hydrogen count or formal charge differ between the
+the template adds and leaving atoms have none), as USPTO's reactions are. Its **reaction centre** is the set of
+product atoms that the template maps (RDKit's `old_mapno`) and whose bonds change: an atom whose neighbours (by
+map number; created atoms by element) or bond orders, hydrogen count or formal charge differ between the
 reactants and the product; and the atoms the template adds that are bonded to a carried atom: a bond the
-reaction forms has two ends, and the far one may come from a reagent the reaction does not list (the carbonyl C
-of a Boc group, the ring N of a triazole made from an azide). The centre is stored as product atom indices in the order of the product
-SMILES as written (`centre`, space separated).
+reaction forms has two ends, and the far one may come from a reagent the reaction does not list (the carbonyl
+C of a Boc group, the ring N of a triazole made from an azide). The centre is stored as product atom indices in
+the order of the product SMILES as written (`centre`, space separated).
 
 The difference fingerprint (Schneider, Lowe, Sayle & Landrum, J. Chem. Inf. Model. 55, 39 (2015)): the
 Morgan count fingerprint (radius 2, hashed to `bits`) of the product minus the sum of the reactants'. Atoms

@@ -106,7 +106,8 @@ def run_jobs(setup: "SweepSetup", trials: int, jobs: int, *, prune: bool = True,
         _work_here(setup, trials, tickets, prune, progress)
         starter.join()
         for worker in workers:
-            worker.join()
+            if worker.pid is not None:  # not started only if its start failed (the thread printed why)
+                worker.join()
     except (KeyboardInterrupt, DeepSciError):
         interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the wind-down short
         try:
