@@ -6,7 +6,8 @@ What is run:
   it are its output), and each indented `deepsci ...` line of the text. Commands run through bash in a
   workspace that mirrors the repository root (its entries linked, so `runs/` and output files land in
   the workspace), one workspace per doc, in the doc's order, with `.venv/bin` first on PATH and
-  DEEPSCI_FAST=1 (training commands cap their epochs, deepsci.cli.fast).
+  DEEPSCI_FAST=1 (training commands cap their epochs, deepsci.cli.fast). Before it on PATH, a warm `deepsci`
+  (tests/warm_deepsci.py) runs each command in a process forked from one that imported the library once.
 - python: each ```python block, in the doc's order, in one fresh interpreter per doc (a block sees the
   names of the blocks before it), in the same workspace.
 - toml: each ```toml block must parse and validate as a config: a whole config (one with `name`) as
@@ -20,6 +21,7 @@ otherwise. Test ids name the doc and the block's first line: `README.md:22`.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -124,11 +126,30 @@ def environment() -> dict[str, str]:
     return env
 
 
+_warm: list[Path] = []
+
+
+def command_environment() -> dict[str, str]:
+    """environment(), with a warm `deepsci` first on PATH (tests/warm_deepsci.py: the library imported once per
+    test worker instead of once per command), started on first use."""
+    env = environment()
+    if not _warm:
+        spec = importlib.util.spec_from_file_location("warm_deepsci", Path(__file__).with_name("warm_deepsci.py"))
+        assert spec is not None and spec.loader is not None
+        warm = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(warm)
+        folder = Path(tempfile.mkdtemp(prefix="warm-"))
+        warm.install(folder, env)
+        _warm.append(folder)
+    env["PATH"] = f"{_warm[0]}{os.pathsep}{env['PATH']}"
+    return env
+
+
 # -- running ----------------------------------------------------------------------------------------
 def run_shell(block: Block) -> None:
     for entry in block.code.splitlines():
         number, command = entry.split("\t", 1)
-        done = subprocess.run(["bash", "-c", command], cwd=workspace(block.doc), env=environment(),
+        done = subprocess.run(["bash", "-c", command], cwd=workspace(block.doc), env=command_environment(),
                               capture_output=True, text=True, timeout=TIMEOUT)
         if done.returncode != 0:
             pytest.fail(f"{block.doc.relative_to(ROOT)}:{number}: `{command}` exited {done.returncode}\n"
