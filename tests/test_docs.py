@@ -8,8 +8,8 @@ What is run:
   the workspace), one workspace per doc, in the doc's order, with `.venv/bin` first on PATH and
   DEEPSCI_FAST=1 (training commands cap their epochs, deepsci.cli.fast). Before it on PATH, a warm `deepsci`
   (tests/warm_deepsci.py) runs each command in a process forked from one that imported the library once.
-- python: each ```python block, in the doc's order, in one fresh interpreter per doc (a block sees the
-  names of the blocks before it), in the same workspace.
+- python: each ```python block, in the doc's order, in one interpreter per doc (a block sees the names of
+  the blocks before it; a child of the warm one, which imported the library only), in the same workspace.
 - toml: each ```toml block must parse and validate as a config: a whole config (one with `name`) as
   written, a fragment (a section) completed with `name` and a bundled `data.source`; one whose [train] names
   an equation (`train.physics`) as a physics-informed config.
@@ -129,19 +129,24 @@ def environment() -> dict[str, str]:
 _warm: list[Path] = []
 
 
-def command_environment() -> dict[str, str]:
-    """environment(), with a warm `deepsci` first on PATH (tests/warm_deepsci.py: the library imported once per
+def warm_bin() -> Path:
+    """The folder of the warm `deepsci` and `warm-python` (tests/warm_deepsci.py: the library imported once per
     test worker instead of once per command), started on first use."""
-    env = environment()
     if not _warm:
         spec = importlib.util.spec_from_file_location("warm_deepsci", Path(__file__).with_name("warm_deepsci.py"))
         assert spec is not None and spec.loader is not None
         warm = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(warm)
         folder = Path(tempfile.mkdtemp(prefix="warm-"))
-        warm.install(folder, env)
+        warm.install(folder, environment())
         _warm.append(folder)
-    env["PATH"] = f"{_warm[0]}{os.pathsep}{env['PATH']}"
+    return _warm[0]
+
+
+def command_environment() -> dict[str, str]:
+    """environment(), with the warm `deepsci` first on PATH."""
+    env = environment()
+    env["PATH"] = f"{warm_bin()}{os.pathsep}{env['PATH']}"
     return env
 
 
@@ -179,13 +184,14 @@ json.dump(results, open(sys.argv[3], "w"))
 
 
 def python_results(doc: Path) -> dict[int, str]:
-    """Run the doc's Python blocks (not marked no-run) in order, in one fresh interpreter; status per block."""
+    """Run the doc's Python blocks (not marked no-run) in order, in one interpreter of their own (forked from the
+    warm one); status per block."""
     if doc not in _python_results:
         blocks = [(b.line, b.code) for b in ALL if b.doc == doc and b.kind == "python" and not b.no_run]
         folder = workspace(doc)
         spec, result = folder / ".docs-blocks.json", folder / ".docs-results.json"
         spec.write_text(json.dumps(blocks))
-        done = subprocess.run([sys.executable, "-c", RUNNER, str(spec), str(doc.relative_to(ROOT)), str(result)],
+        done = subprocess.run([warm_bin() / "warm-python", "-c", RUNNER, str(spec), str(doc.relative_to(ROOT)), str(result)],
                               cwd=folder, env=environment(), capture_output=True, text=True, timeout=TIMEOUT)
         if not result.is_file():
             message = f"the interpreter died (exit {done.returncode}): {done.stderr[-3000:]}"

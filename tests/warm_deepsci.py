@@ -8,8 +8,9 @@ is run as a user runs it: `deepsci.cli.main` as the `deepsci` script calls it, i
 environment, arguments and standard streams (passed over a Unix socket), and its exit status is the command's.
 
 `install(folder, env)` starts the server with `env` (the environment of the docs' commands: a library that reads
-a variable when it loads, matplotlib's MPLBACKEND say, reads the same one) and writes a `deepsci` script into
-`folder`, to put first on the commands' PATH, that hands its command to the server and exits with its status.
+a variable when it loads, matplotlib's MPLBACKEND say, reads the same one) and writes two scripts into `folder`
+that hand their command to the server and exit with its status: `deepsci`, to put first on the commands' PATH,
+and `warm-python`, which runs `warm-python -c CODE ARGS...` as `python -c` would (the docs' Python blocks).
 
 Forking a process that loaded torch is safe only before torch computes: GNU OpenMP, torch's thread pool, hangs in
 a child forked after a parallel region. The server never computes; it only imports. Run directly, this file is
@@ -34,15 +35,15 @@ CLIENT = """#!{python} -I
 import json, os, socket, sys
 server = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 server.connect({address!r})
-request = json.dumps({{"argv": sys.argv[1:], "cwd": os.getcwd(), "env": dict(os.environ)}}).encode()
-socket.send_fds(server, [request], [0, 1, 2])
+request = json.dumps({{"mode": {mode!r}, "argv": sys.argv[1:], "cwd": os.getcwd(), "env": dict(os.environ)}})
+socket.send_fds(server, [request.encode()], [0, 1, 2])
 sys.exit(int(server.recv(16) or b"1"))
 """
 
 
 def install(folder: Path, env: dict[str, str]) -> None:
-    """Start a warm server with `env` and write the `deepsci` script that uses it into `folder` (created). The
-    server stops when this process exits."""
+    """Start a warm server with `env` and write the `deepsci` and `warm-python` scripts that use it into `folder`
+    (created). The server stops when this process exits."""
     folder.mkdir(parents=True, exist_ok=True)
     address = str(folder / "deepsci.socket")
     server = subprocess.Popen([sys.executable, __file__, address], env=env, stdout=subprocess.PIPE, text=True)
@@ -50,9 +51,10 @@ def install(folder: Path, env: dict[str, str]) -> None:
     ready = server.stdout.readline() if server.stdout is not None else ""
     if ready.strip() != "ready":
         raise RuntimeError(f"the warm deepsci server did not start (exit {server.poll()})")
-    script = folder / "deepsci"
-    script.write_text(CLIENT.format(python=sys.executable, address=address))
-    script.chmod(0o755)
+    for name, mode in (("deepsci", "deepsci"), ("warm-python", "python")):
+        script = folder / name
+        script.write_text(CLIENT.format(python=sys.executable, address=address, mode=mode))
+        script.chmod(0o755)
 
 
 def serve(address: str) -> None:
@@ -89,12 +91,18 @@ def _command(request: dict, fds: list[int]) -> None:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    sys.argv = ["deepsci", *request["argv"]]
     status = 1
     try:
-        from deepsci.cli import main
+        if request["mode"] == "python":  # python -c CODE ARGS...
+            sys.argv = ["-c", *request["argv"][2:]]
+            sys.path[0] = ""  # python -c imports from the current folder first (the server: from this one's)
+            exec(compile(request["argv"][1], "<string>", "exec"), {"__name__": "__main__"})
+            status = 0
+        else:
+            from deepsci.cli import main
 
-        main()  # ends the process itself, as the `deepsci` script does
+            sys.argv = ["deepsci", *request["argv"]]
+            main()  # ends the process itself, as the `deepsci` script does
     except SystemExit as exc:  # as the interpreter ends on it: an int is the status, anything else is printed
         status = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
         if not isinstance(exc.code, int | None):
@@ -104,6 +112,7 @@ def _command(request: dict, fds: list[int]) -> None:
 
         traceback.print_exc()
     finally:
+        atexit._run_exitfuncs()  # what the interpreter's exit would run first (main() ran them already)
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         os._exit(status)
