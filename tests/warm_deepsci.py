@@ -30,6 +30,7 @@ from pathlib import Path
 #: What a command imports before it works (the modules of deepsci.sweep.jobs.PRELOAD, the fork server of
 #: `deepsci sweep --jobs`): imported once by the server.
 PRELOAD = ("deepsci.cli", "deepsci.experiment", "deepsci.data.build", "torch._dynamo")
+PARENT_CHECK = 5.0  # seconds between looks at whether the test worker that started the server still runs
 MESSAGE = 1 << 20  # bytes: the largest request (arguments, folder and environment as JSON)
 CLIENT = """#!{python} -I
 import json, os, socket, sys
@@ -46,7 +47,8 @@ def install(folder: Path, env: dict[str, str]) -> None:
     (created). The server stops when this process exits."""
     folder.mkdir(parents=True, exist_ok=True)
     address = str(folder / "deepsci.socket")
-    server = subprocess.Popen([sys.executable, __file__, address], env=env, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen([sys.executable, __file__, address, str(os.getpid())], env=env, stdout=subprocess.PIPE,
+                              text=True)
     atexit.register(server.kill)
     ready = server.stdout.readline() if server.stdout is not None else ""
     if ready.strip() != "ready":
@@ -57,8 +59,9 @@ def install(folder: Path, env: dict[str, str]) -> None:
         script.chmod(0o755)
 
 
-def serve(address: str) -> None:
-    """Import PRELOAD, then run each command a client sends, one at a time, in a forked child."""
+def serve(address: str, parent: int) -> None:
+    """Import PRELOAD, then run each command a client sends, one at a time, in a forked child, until the process
+    `parent` (the test worker) is gone, however it ended."""
     import importlib
 
     for module in PRELOAD:
@@ -66,9 +69,14 @@ def serve(address: str) -> None:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind(address)
     listener.listen()
+    listener.settimeout(PARENT_CHECK)
     print("ready", flush=True)
-    while True:
-        client, _ = listener.accept()
+    while os.getppid() == parent:
+        try:
+            client, _ = listener.accept()
+        except TimeoutError:
+            continue
+        client.settimeout(None)
         with client:
             request, fds, _, _ = socket.recv_fds(client, MESSAGE, 3)
             child = os.fork()
@@ -119,4 +127,4 @@ def _command(request: dict, fds: list[int]) -> None:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1])
+    serve(sys.argv[1], int(sys.argv[2]))
