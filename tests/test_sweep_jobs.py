@@ -21,6 +21,7 @@ from deepsci.sweep import prepare_sweep, run_sweep
 from deepsci.sweep import study as sweep_study
 from deepsci.sweep.jobs import check_jobs
 from deepsci.sweep.study import open_study
+from deepsci.training.threads import live_processes
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNNING, FAIL, COMPLETE = (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.FAIL,
@@ -84,6 +85,7 @@ def test_two_jobs_fill_one_study(tmp_path, monkeypatch, capsys):
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     assert (tmp_path / "runs" / "tiny.sweep" / "trials.csv").read_text().count("\n") == 4  # summarised once
     assert all((tmp_path / "runs" / f"tiny-t{k:03d}" / "metrics.json").is_file() for k in range(3))
+    assert live_processes(tmp_path / "cache" / "processes") == 0  # the share held for the worker was given back
 
 
 @pytest.mark.slow

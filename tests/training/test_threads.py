@@ -18,7 +18,7 @@ from deepsci.cli import main
 from deepsci.errors import ConfigError
 from deepsci.training import threads
 from deepsci.training.threads import (THRESHOLD_MFLOP, cgroup_quota, choose_threads, explicit_threads,
-                                      live_processes, registry_dir, share_threads, step_mflop)
+                                      live_processes, registry_dir, reserve_share, share_threads, step_mflop)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,6 +77,16 @@ def test_a_deepsci_choice_is_undone_after_the_fit(own_registry):
     assert torch.get_num_threads() == before
     assert live_processes() == 0
     assert explicit_threads(None) is None  # what deepsci set and undid is not mistaken for the caller's
+
+
+def test_a_process_about_to_start_is_counted_until_released(own_registry):
+    release = reserve_share()  # a sweep's worker, still importing in its fork server
+    assert live_processes() == 1
+    with share_threads(None) as share:
+        assert share.choice is not None and share.choice.processes == 2
+    release()
+    release()  # twice: a start that failed and the sweep's own clean-up both give it back
+    assert live_processes() == 0
 
 
 _HOLDER = """

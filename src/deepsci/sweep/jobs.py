@@ -37,7 +37,7 @@ import signal
 import socket
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from deepsci.errors import ConfigError, DeepSciError
 
@@ -92,13 +92,17 @@ def run_jobs(setup: "SweepSetup", trials: int, jobs: int, *, prune: bool = True,
             one that does not stop within STOP_SECONDS is killed and its trial marked failed here).
         DeepSciError: a trial of this process failed on its config or data; the workers were stopped first.
     """
+    from deepsci.training.threads import reserve_share  # torch: on use, once the fork server has started
+
     others = min(check_jobs(jobs), trials) - 1
     context = start_server() if others else _context()
     tickets = context.Semaphore(trials)  # one per trial: a worker takes one before each trial
     args = (setup, trials, tickets, prune, progress, dict(os.environ), os.getcwd())
     workers = [context.Process(target=work, args=args, name=f"deepsci-sweep-{k + 1}") for k in range(others)]
-    # Each start waits for the fork server's imports: a thread starts them while this process runs trials.
-    starter = threading.Thread(target=_start, args=(workers,), name="deepsci-sweep-start", daemon=True)
+    # Each start waits for the fork server's imports: a thread starts them while this process runs trials, on its
+    # share of the cores with them counted already.
+    releases = [reserve_share() for _ in workers]
+    starter = threading.Thread(target=_start, args=(workers, releases), name="deepsci-sweep-start", daemon=True)
     # A SIGTERM (`kill`, a batch system's time limit) stops the workers as Ctrl-C does, instead of orphaning them.
     terminate = signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -119,15 +123,21 @@ def run_jobs(setup: "SweepSetup", trials: int, jobs: int, *, prune: bool = True,
         raise
     finally:
         signal.signal(signal.SIGTERM, terminate)
+        for release in releases:  # a start that failed, or was cut short, released nothing
+            release()
     if any(worker.exitcode for worker in workers):
         fail_orphans(setup, workers)  # a worker that ended normally leaves no trial running
     return next((_status(worker) for worker in workers if worker.exitcode), 0)
 
 
-def _start(workers: "list[BaseProcess]") -> None:
-    """Start each worker (each start returns once the fork server has forked it)."""
-    for worker in workers:
-        worker.start()
+def _start(workers: "list[BaseProcess]", releases: "list[Callable[[], None]]") -> None:
+    """Start each worker (each start returns once the fork server has forked it), then give back the share of the
+    cores held for it (`reserve_share`): it takes its own."""
+    for worker, release in zip(workers, releases):
+        try:
+            worker.start()
+        finally:
+            release()
 
 
 def _work_here(setup: "SweepSetup", trials: int, tickets: "Semaphore", prune: bool, progress: bool) -> None:

@@ -48,8 +48,8 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 __all__ = ["FAMILIES", "THRESHOLD_MFLOP", "ShareCores", "ThreadChoice", "ThreadShare", "available_cores",
-           "check_threads", "choose_threads", "explicit_threads", "live_processes", "registry_dir", "share_threads",
-           "sharing_cores", "step_mflop", "take_share"]
+           "check_threads", "choose_threads", "explicit_threads", "live_processes", "registry_dir", "reserve_share",
+           "share_threads", "sharing_cores", "step_mflop", "take_share"]
 
 #: Per model family, the step size (MFLOP, forward + backward) from which a second thread pays: the
 #: `threshold_mflop` of benchmarks/results/thread_threshold.json (a test holds the two equal).
@@ -388,6 +388,16 @@ class ShareCores(Callback):
 
     def on_epoch_start(self, trainer: Any, epoch: int) -> None:
         self.share.apply()
+
+
+def reserve_share() -> Callable[[], None]:
+    """Count one more deepsci process on this machine from now until the returned function is called (once or
+    more): for a process about to start whose start takes seconds (a sweep's worker, forked once its fork server
+    has imported torch), so that the processes running meanwhile take their share with it counted, instead of
+    every core until it registers itself."""
+    registration = _Registration()
+    registration.enter()
+    return registration.exit
 
 
 def take_share() -> ThreadChoice:
