@@ -16,7 +16,8 @@ pool serialise them; processes do not. What makes N processes pay (benchmarks/sw
   last one ends, so two long trials never queue behind one worker while the other idles.
 - Each process is registered in deepsci's process registry (deepsci.training.threads) while it runs trials:
   their fits, evaluations, theory and reports all run on their share of the cores, and the last one still
-  working takes the cores the others gave back.
+  working takes the cores the others gave back. A worker is counted from before its start (`reserve_share`):
+  the command's first trial does not take the core on which the fork server imports.
 
 The study, its pruner and its seeds are those of workers started by hand: trial k draws from (seed, k)
 whichever worker runs it.
