@@ -1,6 +1,7 @@
 """`deepsci sweep --jobs N`: trials shared by worker processes on one study; bad values are one line; a killed
 worker's trial and Ctrl-C leave no trial running; the study's storage keeps heartbeats and a write-ahead log."""
 
+import contextlib
 import json
 import os
 import signal
@@ -109,10 +110,17 @@ def test_a_killed_worker_and_ctrl_c_leave_no_trial_running(tmp_path):
                                  and "worker" in t.user_attrs and t.user_attrs["worker"] != killed.user_attrs["worker"]],
                         "the other worker's trial")
         os.killpg(sweep.pid, signal.SIGINT)  # Ctrl-C
-        _, err = sweep.communicate(timeout=120)
+        try:
+            _, err = sweep.communicate(timeout=120)
+        except subprocess.TimeoutExpired:  # say which process of the sweep's session still runs, and in what state
+            left = subprocess.run(["ps", "-o", "pid,ppid,stat,etime,args", "-s", str(sweep.pid)], capture_output=True,
+                                  text=True).stdout
+            pytest.fail(f"the sweep did not end within 120 s of Ctrl-C (command exit {sweep.poll()}); its session "
+                        f"still holds:\n{left}")
     finally:
-        if sweep.poll() is None:
-            os.killpg(sweep.pid, signal.SIGKILL)
+        if sweep.poll() is None or subprocess.run(["pgrep", "-s", str(sweep.pid)], capture_output=True).returncode == 0:
+            with contextlib.suppress(ProcessLookupError):  # the last of them ended meanwhile
+                os.killpg(sweep.pid, signal.SIGKILL)
     assert sweep.returncode == 130, err
     trials = {t.number: t for t in trials_of(tmp_path)}
     assert not [t for t in trials.values() if t.state == RUNNING], err
