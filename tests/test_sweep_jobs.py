@@ -89,6 +89,13 @@ def test_two_jobs_fill_one_study(tmp_path, monkeypatch, capsys):
     assert live_processes(tmp_path / "cache" / "processes") == 0  # the share held for the worker was given back
 
 
+def _terminal_signals() -> None:
+    """In the child before it runs: SIGINT handled and not blocked, as in a terminal's foreground process (a test
+    process may pass on an ignored or blocked SIGINT, and Python keeps an ignored one ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
 @pytest.mark.slow
 def test_a_killed_worker_and_ctrl_c_leave_no_trial_running(tmp_path):
     """SIGKILL the worker process mid-trial (its trial is marked failed, the command's own trials go on), then
@@ -98,7 +105,7 @@ def test_a_killed_worker_and_ctrl_c_leave_no_trial_running(tmp_path):
     env = {**os.environ, "DEEPSCI_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
     sweep = subprocess.Popen([sys.executable, "-m", "deepsci", "sweep", str(config), "--trials", "3", "--jobs", "2",
                               "--out", str(tmp_path / "runs"), "--quiet"], env=env, stderr=subprocess.PIPE,
-                             text=True, start_new_session=True)
+                             text=True, start_new_session=True, preexec_fn=_terminal_signals)
     try:
         running = wait_for(lambda: [t for t in trials_of(tmp_path) if t.state == RUNNING and "worker" in t.user_attrs
                                     and not t.user_attrs["worker"].endswith(f":{sweep.pid}")],
@@ -115,8 +122,10 @@ def test_a_killed_worker_and_ctrl_c_leave_no_trial_running(tmp_path):
         except subprocess.TimeoutExpired:  # say which process of the sweep's session still runs, and in what state
             left = subprocess.run(["ps", "-o", "pid,ppid,stat,etime,args", "-s", str(sweep.pid)], capture_output=True,
                                   text=True).stdout
+            masks = [line for line in Path(f"/proc/{sweep.pid}/status").read_text().splitlines()
+                     if line.startswith(("SigBlk", "SigIgn", "SigCgt"))]
             pytest.fail(f"the sweep did not end within 120 s of Ctrl-C (command exit {sweep.poll()}); its session "
-                        f"still holds:\n{left}")
+                        f"still holds:\n{left}\nthe command's signals: {masks}")
     finally:
         if sweep.poll() is None or subprocess.run(["pgrep", "-s", str(sweep.pid)], capture_output=True).returncode == 0:
             with contextlib.suppress(ProcessLookupError):  # the last of them ended meanwhile
