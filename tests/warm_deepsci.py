@@ -14,7 +14,7 @@ and `warm-python`, which runs `warm-python -c CODE ARGS...` as `python -c` would
 
 Forking a process that loaded torch is safe only before torch computes: GNU OpenMP, torch's thread pool, hangs in
 a child forked after a parallel region. The server never computes; it only imports. Run directly, this file is
-the server: `python warm_deepsci.py SOCKET`.
+the server: `python warm_deepsci.py SOCKET PARENT_PID`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-#: What a command imports before it works (the modules of deepsci.sweep.jobs.PRELOAD, the fork server of
-#: `deepsci sweep --jobs`): imported once by the server.
+#: What a command imports before it works (the heavy part of deepsci.sweep.jobs.PRELOAD, what the fork server of
+#: `deepsci sweep --jobs` imports): imported once by the server.
 PRELOAD = ("deepsci.cli", "deepsci.experiment", "deepsci.data.build", "torch._dynamo")
 PARENT_CHECK = 5.0  # seconds between looks at whether the test worker that started the server still runs
 MESSAGE = 1 << 20  # bytes: the largest request (arguments, folder and environment as JSON)
