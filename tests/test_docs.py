@@ -21,6 +21,7 @@ otherwise. Test ids name the doc and the block's first line: `README.md:22`.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -126,21 +127,17 @@ def environment() -> dict[str, str]:
     return env
 
 
-_warm: list[Path] = []
-
-
+@functools.cache
 def warm_bin() -> Path:
     """The folder of the warm `deepsci` and `warm-python` (tests/warm_deepsci.py: the library imported once per
     test worker instead of once per command), started on first use."""
-    if not _warm:
-        spec = importlib.util.spec_from_file_location("warm_deepsci", Path(__file__).with_name("warm_deepsci.py"))
-        assert spec is not None and spec.loader is not None
-        warm = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(warm)
-        folder = Path(tempfile.mkdtemp(prefix="warm-"))
-        warm.install(folder, environment())
-        _warm.append(folder)
-    return _warm[0]
+    spec = importlib.util.spec_from_file_location("warm_deepsci", Path(__file__).with_name("warm_deepsci.py"))
+    assert spec is not None and spec.loader is not None
+    warm = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(warm)
+    folder = Path(tempfile.mkdtemp(prefix="warm-"))
+    warm.install(folder, environment())
+    return folder
 
 
 def command_environment() -> dict[str, str]:
@@ -191,8 +188,8 @@ def python_results(doc: Path) -> dict[int, str]:
         folder = workspace(doc)
         spec, result = folder / ".docs-blocks.json", folder / ".docs-results.json"
         spec.write_text(json.dumps(blocks))
-        done = subprocess.run([warm_bin() / "warm-python", "-c", RUNNER, str(spec), str(doc.relative_to(ROOT)), str(result)],
-                              cwd=folder, env=environment(), capture_output=True, text=True, timeout=TIMEOUT)
+        command = [str(warm_bin() / "warm-python"), "-c", RUNNER, str(spec), str(doc.relative_to(ROOT)), str(result)]
+        done = subprocess.run(command, cwd=folder, env=environment(), capture_output=True, text=True, timeout=TIMEOUT)
         if not result.is_file():
             message = f"the interpreter died (exit {done.returncode}): {done.stderr[-3000:]}"
             _python_results[doc] = {line: message for line, _ in blocks}

@@ -27,9 +27,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-#: What a command imports before it works (the heavy part of deepsci.sweep.jobs.PRELOAD, what the fork server of
-#: `deepsci sweep --jobs` imports): imported once by the server.
-PRELOAD = ("deepsci.cli", "deepsci.experiment", "deepsci.data.build", "torch._dynamo")
 PARENT_CHECK = 5.0  # seconds between looks at whether the test worker that started the server still runs
 MESSAGE = 1 << 20  # bytes: the largest request (arguments, folder and environment as JSON)
 CLIENT = """#!{python} -I
@@ -60,9 +57,12 @@ def install(folder: Path, env: dict[str, str]) -> None:
 
 
 def serve(address: str, parent: int) -> None:
-    """Import PRELOAD, then run each command a client sends, one at a time, in a forked child, until the process
-    `parent` (the test worker) is gone, however it ended."""
+    """Import what a command imports before it works (the modules `deepsci sweep --jobs` preloads for its workers),
+    then run each command a client sends, one at a time, in a forked child, until the process `parent` (the test
+    worker) is gone, however it ended."""
     import importlib
+
+    from deepsci.sweep.jobs import PRELOAD
 
     for module in PRELOAD:
         importlib.import_module(module)
