@@ -52,10 +52,9 @@ __all__ = ["PRELOAD", "check_jobs", "run_jobs", "start_server"]
 
 STOP_SECONDS = 60  # after Ctrl-C, how long workers get to mark their trials failed before they are killed
 INTERRUPTED = 130  # a worker's status when a signal stopped it (the shell's 128 + SIGINT)
-#: What a trial imports (run_experiment, its data, the optimisers' first step, the report; 1,200 modules): once in
-#: the fork server, instead of once per worker.
+#: What a trial imports (run_experiment, its data, the report): once in the fork server, instead of once per worker.
 PRELOAD = ("deepsci.cli", "deepsci.experiment", "deepsci.data.build", "deepsci.sweep.trial", "deepsci.sweep.reporter",
-           "deepsci.sweep.sampler", "deepsci.sweep.summary", "torch._dynamo")
+           "deepsci.sweep.sampler", "deepsci.sweep.summary")
 
 
 def check_jobs(jobs: int) -> int:

@@ -38,6 +38,7 @@ from deepsci.models.activations import Elementwise
 from deepsci.models.mlp import MLP
 from deepsci.training.losses import binary_cross_entropy, cross_entropy, mse
 from deepsci.training.ensemble import EnsembleLoss, StackedLinear, StackedMLP
+from deepsci.training.optimisers import Adam, AdamW
 
 Tensor = torch.Tensor
 Loss = Callable[[Tensor, Tensor], Tensor]
@@ -435,9 +436,11 @@ def _with_bias_slots(layers: Sequence[DenseLayer], grads: list[Tensor]) -> list[
 
 
 # -- the optimiser step -----------------------------------------------------------------------------------------
+_ADAMS = (Adam, AdamW, torch.optim.Adam, torch.optim.AdamW)  # whose step the fast path knows (not a subclass's)
+
 def _fused_adam_settings(optimizer: torch.optim.Optimizer) -> bool:
     """Whether `optimizer` is a fused Adam / AdamW whose step the fast path can issue itself, exactly."""
-    if type(optimizer) not in (torch.optim.Adam, torch.optim.AdamW) or len(optimizer.param_groups) != 1:
+    if type(optimizer) not in _ADAMS or len(optimizer.param_groups) != 1:
         return False
     group = optimizer.param_groups[0]
     plain = not (group["amsgrad"] or group["maximize"] or group["capturable"] or group["differentiable"])
