@@ -208,3 +208,8 @@ def test_the_docs_say_the_stored_benchmark_and_the_heartbeat_settings():
     assert (f"`--jobs 1` took {one['wall_seconds']:.1f} s ({one['cpu_seconds']:.1f} s of CPU), `--jobs 2` "
             f"{two['wall_seconds']:.1f} s ({two['cpu_seconds']:.1f} s of CPU)") in text
     assert f"`--jobs 2` does {two['cpu_seconds'] - one['cpu_seconds']:.1f} s more" in text
+    alone = json.loads((ROOT / "benchmarks" / "results" / "sweep_jobs_one_thread.json").read_text())
+    assert alone["trials"] == 4 and alone["one_thread"] and alone["cores"] == 2
+    assert {r["states"]["complete"] for r in alone["runs"]} == {4}
+    ratios = sorted(f"{r:.2f}" for r in _ratios(alone))
+    assert len(ratios) == 3 and f"three pairs) `--jobs 2` took {ratios[0]}, {ratios[1]} and {ratios[2]} of" in text
