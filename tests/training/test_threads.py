@@ -136,6 +136,31 @@ def test_recurrent_work_is_counted_where_torch_runs_a_fused_kernel():
     assert step_mflop(torch.nn.Linear(4, 2), torch.randn(5, 4), batch_size=10) == pytest.approx(3 * 2 * 10 * 8 / 1e6)
 
 
+@pytest.mark.parametrize("kind", ["dense", "conv", "attention"])
+def test_the_work_is_counted_as_torch_flop_counter_counts_it(kind):
+    """step_mflop counts with torch's formulas, not with FlopCounterMode (threads._FlopCount says why): the same
+    total on a dense, a convolutional and an attention network (in training mode, where the attention's matmuls
+    run one by one; step_mflop itself counts in eval mode)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(0)
+    model, x = {
+        "dense": (torch.nn.Sequential(torch.nn.Linear(6, 32), torch.nn.Tanh(), torch.nn.Linear(32, 2)),
+                  torch.randn(8, 6)),
+        "conv": (torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                                     torch.nn.Linear(4 * 6 * 6, 3)), torch.randn(8, 1, 8, 8)),
+        "attention": (torch.nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True),
+                      torch.randn(8, 5, 16)),
+    }[kind]
+    ours, theirs = threads._FlopCount(), FlopCounterMode(display=False)
+    for counter in (ours, theirs):
+        with counter, torch.no_grad():
+            model(x)
+    assert ours.flops == theirs.get_total_flops() > 0
+    if kind != "attention":
+        assert step_mflop(model, x, batch_size=8) == pytest.approx(3 * ours.flops / 1e6)
+
+
 def test_the_thresholds_are_the_stored_measurement():
     stored = json.loads((ROOT / "benchmarks" / "results" / "thread_threshold.json").read_text())
     assert {k: v["threshold_mflop"] for k, v in stored["families"].items()} == THRESHOLD_MFLOP
