@@ -10,7 +10,8 @@ STAMP   := $(VENV)/.installed
 venv: $(STAMP)
 
 # torch goes in first, pinned, so nothing below can pull a different (multi-GB) build. pip would compile the
-# installed modules to bytecode one file at a time; compileall does it on every core (25 s sooner on two).
+# installed modules to bytecode one file at a time; compileall does it on every core (the venv took 158 s here,
+# 214 s with pip compiling).
 # The bytecode is needed: where PYTHONDONTWRITEBYTECODE is set, a process imports nothing from a cache it
 # cannot write, and every one would compile torch afresh (seconds each). A file compileall cannot compile
 # (a package's template or Python 2 example) is left to its source, as pip leaves it.

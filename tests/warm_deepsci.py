@@ -1,10 +1,11 @@
-"""A warm `deepsci` command for the tests of the docs (tests/test_docs.py): the docs' ~35 commands without ~7 s of
+"""A warm `deepsci` command for the tests of the docs (tests/test_docs.py): the docs' ~35 commands without ~5 s of
 imports each.
 
 A new `deepsci` process spends about 5 s of CPU importing torch, scikit-learn, SciPy, pandas, matplotlib and the
-library before its command starts: more than a fast-mode fit itself. Here one server process per test worker imports them once and forks a child per command. The command
-is run as a user runs it: `deepsci.cli.main` as the `deepsci` script calls it, in the command's folder, with its
-environment, arguments and standard streams (passed over a Unix socket), and its exit status is the command's.
+library before its command starts: more than a fast-mode fit itself. Here one server process per test worker
+imports them once and forks a child per command. The command is run as a user runs it: `deepsci.cli.main` as the
+`deepsci` script calls it, in the command's folder, with its environment, arguments and standard streams (passed
+over a Unix socket), and its exit status is the command's.
 
 `install(folder, env)` starts the server with `env` (the environment of the docs' commands: a library that reads
 a variable when it loads, matplotlib's MPLBACKEND say, reads the same one) and writes two scripts into `folder`
