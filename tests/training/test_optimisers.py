@@ -28,8 +28,7 @@ def test_each_optimiser_updates_and_saves_as_torch_optim_does(name, settings):
     theirs.load_state_dict(ours.state_dict())
     mine = make_optimiser(ours.parameters(), name, lr=0.01, **settings)
     extra = {"momentum": 0.9, "foreach": True} if name == "sgd" else {"fused": True}
-    reference = TORCH_CLASSES[name](theirs.parameters(), lr=0.01, weight_decay=settings.get("weight_decay", 0.0),
-                                    **extra, **({"nesterov": True} if settings.get("nesterov") else {}))
+    reference = TORCH_CLASSES[name](theirs.parameters(), lr=0.01, **{"weight_decay": 0.0, **settings}, **extra)
     assert isinstance(mine, TORCH_CLASSES[name])
     _train(ours, mine)
     _train(theirs, reference)
